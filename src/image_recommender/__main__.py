@@ -1,0 +1,3 @@
+from image_recommender.cli import main
+
+main()

@@ -1,0 +1,481 @@
+"""The SQLite catalog: the only module that speaks SQL.
+
+One row per file in ``images`` (relative POSIX path, size, mtime, content fingerprint,
+state), one row per (image, model) in ``vectors``. A vector row's own id is its FAISS
+label: ids are AUTOINCREMENT so a label is never reused, which lets an index tell a
+replaced vector from the current one without rebuilding. The seed's table
+``images(id, filepath, vector_blob, faiss_index_offset)`` is kept as the view
+``seed_images``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from image_recommender.errors import CatalogVersionError, LibraryError
+
+SCHEMA_VERSION = 1
+STATES = ("pending", "ok", "failed", "gone")
+
+_SCHEMA_V1 = """
+CREATE TABLE images(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    raw_path BLOB,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT,
+    width INTEGER,
+    height INTEGER,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ok', 'failed', 'gone')),
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX images_state ON images(state);
+CREATE INDEX images_fingerprint ON images(fingerprint);
+CREATE TABLE models(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    pretrained TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    weights TEXT NOT NULL,
+    config TEXT,
+    UNIQUE(name, pretrained)
+);
+CREATE TABLE vectors(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE(image_id, model_id)
+);
+CREATE INDEX vectors_model_fingerprint ON vectors(model_id, fingerprint);
+CREATE VIEW seed_images AS
+    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
+           vectors.id AS faiss_index_offset, models.name AS model
+    FROM images
+    LEFT JOIN vectors ON vectors.image_id = images.id
+    LEFT JOIN models ON models.id = vectors.model_id;
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What a scan saw of one file."""
+
+    path: str
+    raw_path: bytes | None
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One catalogued file as the rest of the program sees it."""
+
+    id: int
+    path: str
+    raw_path: bytes | None
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    width: int | None
+    height: int | None
+    state: str
+    error: str | None
+
+    def location(self, root: Path) -> Path:
+        """The file on disk, exact even for names that are not valid UTF-8."""
+        if self.raw_path is not None:
+            return Path(root, self.raw_path.decode("utf-8", "surrogateescape"))
+        return root / self.path
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A model whose vectors the catalog holds, with what is needed to load it again."""
+
+    id: int
+    name: str
+    pretrained: str
+    dim: int
+    weights: str
+    config: str | None
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """The outcome for one file of one embed batch, as written in one transaction."""
+
+    image_id: int
+    fingerprint: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    width: int | None = None
+    height: int | None = None
+    vector: np.ndarray | None = None
+    reuse_from: str | None = None
+    error: str | None = None
+
+
+_MODEL_COLUMNS = "id, name, pretrained, dim, weights, config"
+_IMAGE_COLUMNS = "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error"
+
+
+def _image(row: Sequence[object]) -> ImageRow:
+    return ImageRow(*row)  # type: ignore[arg-type]
+
+
+def vector_to_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def blob_to_vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+class Catalog:
+    """A connection to one catalog file; every read and write of the catalog goes through here."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, create: bool = True) -> Catalog:
+        """Open (and create or migrate) the catalog; refuse one written by a newer version."""
+        if not path.exists() and not create:
+            raise LibraryError(f"{path}: no catalog here; run 'imrec index' first")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"{path}: cannot open catalog: {exc}") from None
+        except OSError as exc:
+            raise LibraryError(f"{path.parent}: cannot create catalog folder: {exc.strerror}") from None
+        if version > SCHEMA_VERSION:
+            connection.close()
+            raise CatalogVersionError(
+                f"{path}: catalog schema {version} is newer than this imrec understands ({SCHEMA_VERSION}); upgrade imrec"
+            )
+        catalog = cls(connection, path)
+        if version < SCHEMA_VERSION:
+            catalog._migrate(version)
+        return catalog
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older schema up to date, keeping a backup copy of any existing data first."""
+        if version > 0:
+            backup_path = self.path.with_name(f"{self.path.name}.v{version}.bak")
+            with contextlib.closing(sqlite3.connect(backup_path)) as backup:
+                self._db.backup(backup)
+        with self.transaction():
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; a failure (disk full included) leaves the catalog as it was."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise LibraryError(f"{self.path}: catalog is locked or unwritable: {exc}") from None
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._db.execute("ROLLBACK")
+            raise LibraryError(f"{self.path}: could not save to the catalog ({exc}); nothing was lost") from None
+
+    def _write(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise LibraryError(f"{self.path}: could not save to the catalog ({exc}); nothing was lost") from None
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- scan ------------------------------------------------------------------------------
+
+    def file_states(self) -> dict[str, tuple[int, int, int, str]]:
+        """path -> (id, size, mtime_ns, state) for every row, the scan's diff baseline."""
+        rows = self._db.execute("SELECT path, id, size, mtime_ns, state FROM images")
+        return {path: (image_id, size, mtime, state) for path, image_id, size, mtime, state in rows}
+
+    def apply_scan(
+        self,
+        new: Sequence[FileStat],
+        changed: Sequence[tuple[int, FileStat]],
+        returned: Sequence[tuple[int, FileStat]],
+        gone: Sequence[int],
+    ) -> None:
+        """Record a scan's findings in one transaction."""
+        now = time.time()
+        with self.transaction():
+            self._write(
+                "INSERT INTO images(path, raw_path, size, mtime_ns, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+                ((f.path, f.raw_path, f.size, f.mtime_ns, now) for f in new),
+            )
+            self._write(
+                "UPDATE images SET size=?, mtime_ns=?, state='pending', error=NULL, updated_at=? WHERE id=?",
+                ((f.size, f.mtime_ns, now, image_id) for image_id, f in changed),
+            )
+            self._write(
+                "UPDATE images SET state=CASE WHEN fingerprint IS NULL OR error IS NOT NULL THEN 'pending' ELSE 'ok' END,"
+                " updated_at=? WHERE id=?",
+                ((now, image_id) for image_id, _ in returned),
+            )
+            self._write("UPDATE images SET state='gone', updated_at=? WHERE id=?", ((now, i) for i in gone))
+
+    def purge_gone(self) -> int:
+        """Forget files that stayed gone through a whole update (their vectors go with them)."""
+        with self.transaction():
+            return self._db.execute("DELETE FROM images WHERE state='gone'").rowcount
+
+    def retry_failed(self) -> int:
+        with self.transaction():
+            return self._db.execute("UPDATE images SET state='pending', error=NULL WHERE state='failed'").rowcount
+
+    # -- models ----------------------------------------------------------------------------
+
+    def ensure_model(self, name: str, pretrained: str, dim: int, weights: str, config: str | None) -> ModelRow:
+        existing = self.find_model(name, pretrained)
+        if existing is not None:
+            if existing.dim != dim:
+                raise LibraryError(
+                    f"model {name}/{pretrained} gives {dim}-d vectors but the catalog holds {existing.dim}-d ones for it"
+                )
+            return existing
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO models(name, pretrained, dim, weights, config) VALUES (?, ?, ?, ?, ?)",
+                (name, pretrained, dim, weights, config),
+            )
+        found = self.find_model(name, pretrained)
+        assert found is not None
+        return found
+
+    def find_model(self, name: str, pretrained: str) -> ModelRow | None:
+        row = self._db.execute(
+            f"SELECT {_MODEL_COLUMNS} FROM models WHERE name=? AND pretrained=?", (name, pretrained)
+        ).fetchone()
+        return ModelRow(*row) if row else None
+
+    def models(self) -> list[ModelRow]:
+        return [ModelRow(*row) for row in self._db.execute(f"SELECT {_MODEL_COLUMNS} FROM models ORDER BY id")]
+
+    # -- embed -----------------------------------------------------------------------------
+
+    def work_for_model(self, model_id: int) -> list[tuple[ImageRow, str | None]]:
+        """Images that need a (new) vector from this model, with the fingerprint of the one held."""
+        rows = self._db.execute(
+            f"SELECT {', '.join('images.' + c for c in _IMAGE_COLUMNS.split(', '))}, vectors.fingerprint"
+            " FROM images LEFT JOIN vectors ON vectors.image_id = images.id AND vectors.model_id = ?"
+            " WHERE images.state = 'pending' OR (images.state = 'ok' AND vectors.id IS NULL)"
+            " ORDER BY images.id",
+            (model_id,),
+        )
+        return [(_image(row[:-1]), row[-1]) for row in rows]
+
+    def known_fingerprints(self, model_id: int) -> set[str]:
+        rows = self._db.execute("SELECT DISTINCT fingerprint FROM vectors WHERE model_id=?", (model_id,))
+        return {fingerprint for (fingerprint,) in rows}
+
+    def write_embed_results(self, model_id: int, results: Sequence[EmbedResult]) -> None:
+        """Store one batch: vectors, reuses and failures land together or not at all."""
+        now = time.time()
+        with self.transaction() as db:
+            for result in results:
+                if result.error is not None:
+                    db.execute(
+                        "UPDATE images SET state='failed', error=?, updated_at=? WHERE id=? AND state != 'gone'",
+                        (result.error, now, result.image_id),
+                    )
+                    continue
+                blob, width, height = self._vector_blob(model_id, result)
+                if blob is None:
+                    db.execute(
+                        "UPDATE images SET state='pending', error=?, updated_at=? WHERE id=?",
+                        ("vector to reuse has vanished; will embed again", now, result.image_id),
+                    )
+                    continue
+                held = db.execute(
+                    "SELECT fingerprint FROM vectors WHERE image_id=? AND model_id=?", (result.image_id, model_id)
+                ).fetchone()
+                if held is None or held[0] != result.fingerprint:
+                    db.execute("DELETE FROM vectors WHERE image_id=? AND model_id=?", (result.image_id, model_id))
+                    db.execute(
+                        "INSERT INTO vectors(image_id, model_id, fingerprint, vector) VALUES (?, ?, ?, ?)",
+                        (result.image_id, model_id, result.fingerprint, blob),
+                    )
+                db.execute(
+                    "UPDATE images SET state='ok', error=NULL, fingerprint=?, size=COALESCE(?, size),"
+                    " mtime_ns=COALESCE(?, mtime_ns), width=COALESCE(?, width), height=COALESCE(?, height),"
+                    " updated_at=? WHERE id=?",
+                    (
+                        result.fingerprint,
+                        result.size,
+                        result.mtime_ns,
+                        result.width or width,
+                        result.height or height,
+                        now,
+                        result.image_id,
+                    ),
+                )
+
+    def _vector_blob(self, model_id: int, result: EmbedResult) -> tuple[bytes | None, int | None, int | None]:
+        """The vector to store (computed, or copied from same content) and the source's size."""
+        if result.vector is not None:
+            return vector_to_blob(result.vector), None, None
+        row = self._db.execute(
+            "SELECT vectors.vector, images.width, images.height FROM vectors"
+            " JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.model_id=? AND vectors.fingerprint=? LIMIT 1",
+            (model_id, result.reuse_from),
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else (None, None, None)
+
+    # -- index & query ---------------------------------------------------------------------
+
+    def live_vectors(self, model_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, matrix) of every current vector of this model, for building an index."""
+        rows = self._db.execute(
+            "SELECT vectors.id, vectors.vector FROM vectors JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.model_id = ? AND images.state = 'ok' ORDER BY vectors.id",
+            (model_id,),
+        ).fetchall()
+        labels = np.fromiter((label for label, _ in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return labels, np.zeros((0, 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype="<f4").reshape(len(rows), -1)
+        return labels, matrix.astype(np.float32)
+
+    def live_labels(self, model_id: int) -> np.ndarray:
+        rows = self._db.execute(
+            "SELECT vectors.id FROM vectors JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.model_id = ? AND images.state = 'ok'",
+            (model_id,),
+        ).fetchall()
+        return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
+
+    def vectors_by_labels(self, labels: Sequence[int]) -> np.ndarray:
+        blobs = self._by_keys("SELECT id, vector FROM vectors WHERE id IN ({})", labels)
+        return np.stack([blob_to_vector(blobs[int(label)]) for label in labels])
+
+    def images_by_labels(self, labels: Sequence[int]) -> dict[int, ImageRow]:
+        """label -> image for the given FAISS labels (missing labels are simply absent)."""
+        columns = ", ".join("images." + c for c in _IMAGE_COLUMNS.split(", "))
+        return {
+            label: _image(row)
+            for label, *row in self._iter_keys(
+                f"SELECT vectors.id, {columns} FROM vectors JOIN images ON images.id = vectors.image_id"
+                " WHERE vectors.id IN ({})",
+                labels,
+            )
+        }
+
+    def _iter_keys(self, sql: str, keys: Sequence[int]) -> Iterator[Sequence[object]]:
+        keys = [int(k) for k in keys]
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            yield from self._db.execute(sql.format(",".join("?" * len(chunk))), chunk)
+
+    def _by_keys(self, sql: str, keys: Sequence[int]) -> dict[int, bytes]:
+        return {int(key): value for key, value in self._iter_keys(sql, keys)}
+
+    def vector_of_image(self, image_id: int, model_id: int) -> tuple[int, np.ndarray] | None:
+        row = self._db.execute(
+            "SELECT vectors.id, vectors.vector FROM vectors JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.image_id=? AND vectors.model_id=? AND images.state='ok'",
+            (image_id, model_id),
+        ).fetchone()
+        return (row[0], blob_to_vector(row[1])) if row else None
+
+    def labels_of_images(self, image_ids: Sequence[int], model_id: int) -> np.ndarray:
+        rows = self._iter_keys(
+            f"SELECT id FROM vectors WHERE model_id = {int(model_id)} AND image_id IN ({{}})", image_ids
+        )
+        return np.array([label for (label,) in rows], dtype=np.int64)
+
+    def live_labels_under(self, model_id: int, prefix: str) -> np.ndarray:
+        """Live labels of images whose path starts with ``prefix`` (a folder, ending in '/')."""
+        rows = self._db.execute(
+            "SELECT vectors.id FROM vectors JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.model_id = ? AND images.state = 'ok' AND substr(images.path, 1, ?) = ?",
+            (model_id, len(prefix), prefix),
+        ).fetchall()
+        return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
+
+    def image(self, image_id: int) -> ImageRow | None:
+        row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id=?", (image_id,)).fetchone()
+        return _image(row) if row else None
+
+    def image_by_path(self, path: str) -> ImageRow | None:
+        row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path=?", (path,)).fetchone()
+        return _image(row) if row else None
+
+    def images_with_fingerprints(self, fingerprints: Iterable[str]) -> list[ImageRow]:
+        wanted = sorted(set(fingerprints))
+        rows: list[ImageRow] = []
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            rows += [
+                _image(row)
+                for row in self._db.execute(
+                    f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            ]
+        return rows
+
+    def exact_duplicate_groups(self) -> list[list[ImageRow]]:
+        """Live images sharing one content fingerprint, grouped."""
+        rows = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint IN"
+            " (SELECT fingerprint FROM images WHERE state='ok' AND fingerprint IS NOT NULL"
+            "  GROUP BY fingerprint HAVING COUNT(*) > 1) ORDER BY fingerprint, id"
+        )
+        groups: dict[str, list[ImageRow]] = {}
+        for row in rows:
+            image = _image(row)
+            groups.setdefault(image.fingerprint or "", []).append(image)
+        return list(groups.values())
+
+    # -- status ----------------------------------------------------------------------------
+
+    def state_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        counts.update(dict(self._db.execute("SELECT state, COUNT(*) FROM images GROUP BY state").fetchall()))
+        return counts
+
+    def failures(self) -> list[ImageRow]:
+        rows = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='failed' ORDER BY path")
+        return [_image(row) for row in rows]
+
+    def vector_counts(self) -> dict[int, int]:
+        return dict(self._db.execute("SELECT model_id, COUNT(*) FROM vectors GROUP BY model_id").fetchall())

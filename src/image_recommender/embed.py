@@ -1,0 +1,183 @@
+"""The embedding pipeline: decode workers feed model batches, results land in the catalog.
+
+Worker processes read each file once, fingerprint it, and either skip it (the catalog
+already holds a vector for that exact content: a move, copy or touch) or decode and
+preprocess it. The main process runs the model and writes results in one transaction per
+``batch_size`` rows, so a crash loses at most one uncommitted batch and a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from image_recommender.catalog import Catalog, EmbedResult, ImageRow
+from image_recommender.errors import ImageDecodeError
+from image_recommender.images import decode, read_file
+
+if TYPE_CHECKING:
+    import torch
+
+    from image_recommender.models import LoadedModel
+
+FLUSH_SECONDS = 5.0
+ProgressCallback = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a decode worker made of one file: a tensor to embed, a reuse, or a failure."""
+
+    image_id: int
+    fingerprint: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    width: int | None = None
+    height: int | None = None
+    reuse: bool = False
+    error: str | None = None
+
+
+@dataclass
+class EmbedReport:
+    """Counts for one embedding run."""
+
+    embedded: int = 0
+    reused: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        done = self.embedded + self.reused
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+class _DecodeDataset:
+    """Read, fingerprint, decode and preprocess one catalogued file (runs in worker processes)."""
+
+    def __init__(
+        self,
+        root: Path,
+        work: Sequence[tuple[ImageRow, str | None]],
+        known: frozenset[str],
+        preprocess: Callable[..., Any],
+        min_side: int,
+    ) -> None:
+        self.root = root
+        self.work = work
+        self.known = known
+        self.preprocess = preprocess
+        self.min_side = min_side
+
+    def __len__(self) -> int:
+        return len(self.work)
+
+    def __getitem__(self, position: int) -> tuple[Prepared, torch.Tensor | None]:
+        image, held = self.work[position]
+        try:
+            content = read_file(image.location(self.root))
+            facts = {"fingerprint": content.fingerprint, "size": content.size, "mtime_ns": content.mtime_ns}
+            if content.fingerprint == held or content.fingerprint in self.known:
+                return Prepared(image.id, reuse=True, **facts), None
+            decoded = decode(content.data, self.min_side)
+            tensor = self.preprocess(decoded.image)
+        except ImageDecodeError as exc:
+            return Prepared(image.id, error=str(exc)), None
+        except (OSError, ValueError, RuntimeError) as exc:
+            return Prepared(image.id, error=f"cannot preprocess: {exc}"), None
+        return Prepared(image.id, width=decoded.width, height=decoded.height, **facts), tensor
+
+
+def _collate(
+    items: list[tuple[Prepared, torch.Tensor | None]],
+) -> tuple[list[Prepared], torch.Tensor | None, list[int]]:
+    """Stack the decoded tensors of a batch (in the worker, so pinning and copies stay cheap)."""
+    import torch
+
+    tensors = [tensor for _, tensor in items if tensor is not None]
+    rows = [position for position, (_, tensor) in enumerate(items) if tensor is not None]
+    return [prepared for prepared, _ in items], (torch.stack(tensors) if tensors else None), rows
+
+
+def embed_pending(
+    catalog: Catalog,
+    root: Path,
+    model: LoadedModel,
+    model_id: int,
+    work: Sequence[tuple[ImageRow, str | None]],
+    batch_size: int,
+    model_batch_size: int,
+    workers: int,
+    progress: ProgressCallback | None = None,
+) -> EmbedReport:
+    """Embed every work item and store the results; returns what happened."""
+    from torch.utils.data import DataLoader
+
+    report = EmbedReport()
+    started = time.perf_counter()
+    known = frozenset(catalog.known_fingerprints(model_id))
+    dataset = _DecodeDataset(root, work, known, model.preprocess, model.image_size)
+    cuda = model.device == "cuda"
+    loader = DataLoader(
+        dataset,
+        batch_size=model_batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=cuda,
+        prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=False,
+    )
+    fresh: dict[str, np.ndarray] = {}
+    pending: list[EmbedResult] = []
+    last_flush = time.monotonic()
+    done = 0
+
+    def flush() -> None:
+        nonlocal last_flush
+        if pending:
+            catalog.write_embed_results(model_id, pending)
+            pending.clear()
+        last_flush = time.monotonic()
+
+    for prepared_batch, tensors, rows in loader:
+        vectors = model.encode_images(tensors) if tensors is not None else np.zeros((0, model.dim), np.float32)
+        by_position = dict(zip(rows, vectors, strict=True))
+        for position, prepared in enumerate(prepared_batch):
+            result, outcome = _result_for(prepared, by_position.get(position), fresh)
+            pending.append(result)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        done += len(prepared_batch)
+        if progress is not None:
+            progress(done, len(work), report.failed)
+        if len(pending) >= batch_size or time.monotonic() - last_flush > FLUSH_SECONDS:
+            flush()
+    flush()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _result_for(prepared: Prepared, vector: np.ndarray | None, fresh: dict[str, np.ndarray]) -> tuple[EmbedResult, str]:
+    """Turn a worker's outcome (and the model's vector, if any) into a catalog row and its count."""
+    facts = {
+        "image_id": prepared.image_id,
+        "fingerprint": prepared.fingerprint,
+        "size": prepared.size,
+        "mtime_ns": prepared.mtime_ns,
+        "width": prepared.width,
+        "height": prepared.height,
+    }
+    if prepared.error is not None:
+        return EmbedResult(prepared.image_id, error=prepared.error), "failed"
+    if prepared.reuse:
+        return EmbedResult(**facts, reuse_from=prepared.fingerprint), "reused"
+    assert prepared.fingerprint is not None and vector is not None
+    if prepared.fingerprint in fresh:
+        return EmbedResult(**facts, vector=fresh[prepared.fingerprint]), "reused"
+    fresh[prepared.fingerprint] = vector
+    return EmbedResult(**facts, vector=vector), "embedded"

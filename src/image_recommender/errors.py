@@ -1,0 +1,51 @@
+"""User-facing errors: each carries one line that names the file or value at fault.
+
+The CLI prints ``imrec: error: <message>`` for these and exits non-zero; anything else
+escaping is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ImrecError(Exception):
+    """A problem the user can fix; ``exit_code`` is what the CLI returns for it."""
+
+    exit_code = 2
+
+
+class SettingsError(ImrecError):
+    """A bad flag, environment variable or config-file value."""
+
+
+class LibraryError(ImrecError):
+    """The library root or its catalog cannot be used as asked."""
+
+
+class LibraryBusyError(ImrecError):
+    """Another process holds the library's write lock."""
+
+    exit_code = 75
+
+
+class CatalogVersionError(LibraryError):
+    """The catalog was written by a newer version of the tool."""
+
+
+class MassRemovalError(LibraryError):
+    """Most files vanished at once: likely an unmounted drive, so nothing is marked gone."""
+
+
+class ModelError(ImrecError):
+    """The model cannot be loaded (unknown name, missing weights, unreachable hub)."""
+
+
+class IndexMismatchError(ImrecError):
+    """The index and the query disagree (another model, another dimension)."""
+
+
+class QueryError(ImrecError):
+    """A query term cannot be used (missing file, unknown id, empty query)."""
+
+
+class ImageDecodeError(Exception):
+    """A single file could not be read as an image; recorded in the catalog, never fatal."""

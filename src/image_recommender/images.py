@@ -1,0 +1,146 @@
+"""Read a file once, fingerprint its bytes, and decode it to an upright RGB picture.
+
+Decoding is the CPU's bottleneck for large photos, so JPEGs are decoded with DCT-domain
+downscaling (``Image.draft``) to the smallest scale that still covers the model's input.
+Every failure becomes an ``ImageDecodeError`` carrying a short, human reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from image_recommender.errors import ImageDecodeError
+
+MAX_PIXELS = 200_000_000
+# JPEGs are DCT-downscaled to no less than this many times the model's input side: at 3x the
+# preprocessed tensor stays within 0.33/255 mean absolute difference of a full decode on
+# 8-20 MP photos (2x is faster but drifts to 2.4/255 on some); see docs/benchmarks.md.
+DRAFT_MARGIN = 3
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def _register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF (and AVIF where Pillow lacks it) when pillow-heif is present."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    if hasattr(pillow_heif, "register_avif_opener"):
+        pillow_heif.register_avif_opener()
+    return True
+
+
+HEIF_SUPPORTED = _register_heif()
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """A file's content as read in one go, with what identifies it."""
+
+    data: bytes
+    fingerprint: str
+    size: int
+    mtime_ns: int
+
+
+def fingerprint_bytes(data: bytes) -> str:
+    """Content identity: BLAKE2b-128 of the whole file (about 1 GB/s, cheap next to decoding)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_file(path: Path) -> FileBytes:
+    """Read the whole file once; the same bytes feed the fingerprint and the decoder."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            data = handle.read()
+    except FileNotFoundError:
+        raise ImageDecodeError("file disappeared before it could be read") from None
+    except IsADirectoryError:
+        raise ImageDecodeError("is a folder, not a file") from None
+    except PermissionError:
+        raise ImageDecodeError("permission denied") from None
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
+    if not data:
+        raise ImageDecodeError("empty file (0 bytes)")
+    return FileBytes(data, fingerprint_bytes(data), len(data), info.st_mtime_ns)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB the way a viewer shows it (transparency over white)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I"):
+        image = image.convert("I").point(lambda value: value / 256).convert("L")
+    elif image.mode == "F":
+        image = image.convert("L")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """An upright RGB picture plus the full-resolution size of the original."""
+
+    image: Image.Image
+    width: int
+    height: int
+
+
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+def decode(data: bytes, min_side: int | None = None) -> Decoded:
+    """Decode bytes to an upright RGB image (first frame of animations).
+
+    With ``min_side`` a JPEG is decoded at the smallest DCT scale whose shorter side is still
+    at least ``DRAFT_MARGIN * min_side`` pixels, which is several times faster for large photos.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageDecodeError(f"image too large ({width}x{height} pixels): possible decompression bomb")
+            if image.getexif().get(0x0112, 1) in _SWAPS_AXES:
+                width, height = height, width
+            if min_side is not None and image.format == "JPEG":
+                image.draft("RGB", (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
+            image.seek(0)
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return Decoded(_to_rgb(upright), width, height)
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"possible decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not an image file, or a format Pillow cannot read") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOMEM:
+            raise ImageDecodeError("not enough memory to decode") from None
+        raise ImageDecodeError(f"damaged image: {exc}") from None
+    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError) as exc:
+        raise ImageDecodeError(f"damaged image: {exc.__class__.__name__}: {exc}") from None
+    except MemoryError:
+        raise ImageDecodeError("not enough memory to decode") from None
+
+
+def load_image(path: Path, min_side: int | None = None) -> Image.Image:
+    """Read and decode a file in one call, for query images and previews."""
+    return decode(read_file(path).data, min_side).image

@@ -1,0 +1,199 @@
+"""FAISS index over one model's vectors: build, add, save atomically, load, search with filters.
+
+The index is ``IndexIDMap2(IndexHNSWFlat(dim, M, inner product))`` (or a flat, exact one)
+whose labels are the catalog's vector ids. HNSW cannot delete, so labels that are no
+longer live are excluded at search time with an ``IDSelector``. Saving writes a new,
+uniquely named index file and then atomically replaces the small JSON sidecar that
+points at it: the sidecar's rename is the commit, so a crash never leaves a half-written
+index in use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from image_recommender.errors import LibraryError
+
+SIDECAR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """How an index is built; a change of any of these means a rebuild."""
+
+    kind: str = "hnsw"
+    hnsw_m: int = 32
+    ef_construction: int = 200
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """The sidecar: what the index holds, so a search can tell a stale or foreign index."""
+
+    model: str
+    pretrained: str
+    dim: int
+    count: int
+    params: IndexParams
+    index_file: str
+    built_at: float
+    version: int = SIDECAR_VERSION
+
+
+def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
+    """One index per (model, weights): a readable slug plus a short hash against collisions."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}-{pretrained}")[:60]
+    digest = hashlib.blake2b(f"{model}\0{pretrained}".encode(), digest_size=4).hexdigest()
+    return state_dir / f"index-{slug}-{digest}.json"
+
+
+def _new_faiss_index(dim: int, params: IndexParams) -> faiss.Index:
+    if params.kind == "flat":
+        inner: faiss.Index = faiss.IndexFlatIP(dim)
+    else:
+        inner = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = params.ef_construction
+    return faiss.IndexIDMap2(inner)
+
+
+class VectorIndex:
+    """A loaded index plus its sidecar."""
+
+    def __init__(self, index: faiss.Index, meta: IndexMeta) -> None:
+        self.index = index
+        self.meta = meta
+        self._labels: np.ndarray | None = None
+
+    @classmethod
+    def build(
+        cls, labels: np.ndarray, vectors: np.ndarray, params: IndexParams, model: str, pretrained: str, dim: int
+    ) -> VectorIndex:
+        index = _new_faiss_index(dim, params)
+        meta = IndexMeta(model, pretrained, dim, 0, params, "", time.time())
+        built = cls(index, meta)
+        built.add(labels, vectors)
+        return built
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        if len(labels):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), labels.astype(np.int64))
+        self._labels = None
+        self.meta = dataclasses.replace(self.meta, count=int(self.index.ntotal))
+
+    def labels(self) -> np.ndarray:
+        """Every label in the index (live or not)."""
+        if self._labels is None:
+            self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return self._labels
+
+    def save(self, sidecar: Path) -> None:
+        """Write a new index file, then switch the sidecar to it in one rename."""
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        index_name = f"{sidecar.stem}-{uuid.uuid4().hex[:12]}.faiss"
+        index_path = sidecar.parent / index_name
+        previous = read_meta(sidecar)
+        meta = dataclasses.replace(self.meta, index_file=index_name)
+        temporary = sidecar.with_suffix(".json.tmp")
+        try:
+            faiss.write_index(self.index, str(index_path))
+            _fsync_file(index_path)
+            temporary.write_text(json.dumps(asdict(meta), indent=2))
+            _fsync_file(temporary)
+            os.replace(temporary, sidecar)
+        except (OSError, RuntimeError) as exc:
+            with contextlib.suppress(OSError):
+                index_path.unlink()
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise LibraryError(f"{index_path}: could not write the index ({exc}); the previous one is kept") from None
+        self.meta = meta
+        if previous is not None and previous.index_file != index_name:
+            with contextlib.suppress(OSError):
+                (sidecar.parent / previous.index_file).unlink()
+        _remove_orphans(sidecar, index_name)
+
+    @classmethod
+    def load(cls, sidecar: Path, writable: bool = False) -> VectorIndex | None:
+        """Load the committed index (memory-mapped unless it is to be changed), or None if absent.
+
+        A writer may commit a new index between reading the sidecar and opening the file it
+        names, so one retry follows a vanished file.
+        """
+        flags = 0 if writable else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+        for _ in range(2):
+            meta = read_meta(sidecar)
+            if meta is None:
+                return None
+            try:
+                index = faiss.read_index(str(sidecar.parent / meta.index_file), flags)
+            except RuntimeError:
+                continue
+            if index.ntotal == meta.count and index.d == meta.dim:
+                return cls(index, meta)
+            return None
+        return None
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        ef_search: int,
+        exclude: np.ndarray | None = None,
+        allow: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, labels) of the k best matches per query; -1 labels pad short answers.
+
+        ``allow`` keeps only those labels; ``exclude`` drops labels (deleted or replaced
+        vectors, the query's own images).
+        """
+        k = max(1, min(k, int(self.index.ntotal)))
+        selector = None
+        if allow is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
+        elif exclude is not None and len(exclude):
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
+        if self.meta.params.kind == "hnsw":
+            params: faiss.SearchParameters = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.meta.dim)
+        scores, labels = self.index.search(queries, k, params=params)
+        return scores, labels
+
+
+def read_meta(sidecar: Path) -> IndexMeta | None:
+    try:
+        data = json.loads(sidecar.read_text())
+        data["params"] = IndexParams(**data["params"])
+        return IndexMeta(**data)
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _remove_orphans(sidecar: Path, keep: str) -> None:
+    """Delete index files a crash left behind (written but never committed)."""
+    for stray in sidecar.parent.glob(f"{sidecar.stem}-*.faiss"):
+        if stray.name != keep:
+            with contextlib.suppress(OSError):
+                stray.unlink()

@@ -1,0 +1,490 @@
+"""The public Python API: one ``Library`` per image folder.
+
+    lib = Library.open("~/Pictures")
+    lib.update()                                  # scan, embed, index (incremental)
+    lib.search(image="query.jpg", k=10)           # -> SearchResponse
+    lib.search(text="a red bicycle")
+    lib.recommend([12, 40], disliked=[7])
+    lib.duplicates(threshold=0.95)
+
+Torch is imported only when a model has to run (a new image, a text, an out-of-library
+file): queries by stored vectors, ``status`` and ``duplicates`` stay light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from image_recommender.catalog import Catalog, ImageRow, ModelRow
+from image_recommender.errors import (
+    ImageDecodeError,
+    IndexMismatchError,
+    LibraryBusyError,
+    LibraryError,
+    QueryError,
+)
+from image_recommender.images import decode, read_file
+from image_recommender.index import IndexParams, VectorIndex, read_meta, sidecar_path
+from image_recommender.query import (
+    DuplicateGroup,
+    SearchResult,
+    Term,
+    combine,
+    find_duplicates,
+    parse_file_or_id,
+    parse_term,
+    search_vectors,
+)
+from image_recommender.scan import ScanReport, scan_library
+from image_recommender.settings import ModelSpec, Settings, load_settings
+
+if TYPE_CHECKING:
+    from image_recommender.embed import EmbedReport, ProgressCallback
+    from image_recommender.models import LoadedModel
+
+
+@dataclass
+class IndexReport:
+    """What ``build_index`` did."""
+
+    count: int = 0
+    added: int = 0
+    rebuilt: bool = False
+    stale: int = 0
+
+
+@dataclass
+class UpdateSummary:
+    """The one-line summary of ``imrec index``."""
+
+    scanned: int = 0
+    new: int = 0
+    changed: int = 0
+    reused: int = 0
+    embedded: int = 0
+    failed: int = 0
+    removed: int = 0
+    indexed: int = 0
+    rebuilt: bool = False
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+
+    def line(self) -> str:
+        return (
+            f"scanned {self.scanned}, new {self.new}, changed {self.changed}, reused {self.reused}, "
+            f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
+            f"index holds {self.indexed} ({self.seconds:.1f} s, {self.images_per_second:.1f} images/s)"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 2),
+        }
+
+
+@dataclass
+class SearchResponse:
+    """Results of one query, with the terms it was made of."""
+
+    query: list[str]
+    model: str
+    results: list[SearchResult]
+    query_paths: list[Path] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"query": self.query, "model": self.model, "results": [r.as_json() for r in self.results]}
+
+
+@dataclass
+class IndexStatus:
+    exists: bool
+    count: int
+    live: int
+    stale: int
+    unindexed: int
+    kind: str | None
+
+    @property
+    def current(self) -> bool:
+        return self.exists and self.stale == 0 and self.unindexed == 0
+
+
+@dataclass
+class StatusReport:
+    root: str
+    catalog: str
+    counts: dict[str, int]
+    models: list[dict[str, Any]]
+    model: str | None
+    index: IndexStatus | None
+    failures: list[tuple[str, str]]
+
+    def as_json(self) -> dict[str, Any]:
+        index = None
+        if self.index is not None:
+            index = {**asdict(self.index), "current": self.index.current}
+        return {
+            "root": self.root,
+            "catalog": self.catalog,
+            "counts": self.counts,
+            "models": self.models,
+            "model": self.model,
+            "index": index,
+            "failures": [{"path": path, "error": error} for path, error in self.failures],
+        }
+
+
+class Library:
+    """A folder of images with its catalog, vectors and index."""
+
+    def __init__(self, settings: Settings, catalog: Catalog) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._model: LoadedModel | None = None
+        self._lock_depth = 0
+        self._lock_handle: Any = None
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False, **overrides: Any) -> Library:
+        """Open the library at ``root``; ``create`` makes its catalog if there is none yet.
+
+        ``overrides`` are settings (``model=``, ``batch_size=``, ``ef_search=`` ...), taking
+        precedence over the environment and ``ROOT/.imrec/config.toml``.
+        """
+        settings = load_settings(root, overrides)
+        if not settings.root.is_dir():
+            raise LibraryError(f"{settings.root}: library folder does not exist or is not mounted")
+        return cls(settings, Catalog.open(settings.catalog_path, create=create))
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def root(self) -> Path:
+        return self.settings.root
+
+    # -- writing -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """One writer per library; a second waits ``lock_timeout`` seconds, then gives up clearly."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.settings.state_dir / "lock", "a+")  # noqa: SIM115 - held across the yield
+        deadline = time.monotonic() + self.settings.lock_timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    handle.close()
+                    raise LibraryBusyError(
+                        f"{self.root}: another imrec ({holder}) is updating this library; try again when it is done"
+                    ) from None
+                time.sleep(0.1)
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock_depth = 1
+        try:
+            yield
+        finally:
+            self._lock_depth = 0
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def scan(self) -> ScanReport:
+        """Bring the catalog's file list up to date with the folder."""
+        with self._write_lock():
+            s = self.settings
+            return scan_library(self.catalog, self.root, s.include_hidden, s.follow_symlinks, s.allow_mass_removal)
+
+    def embed(self, retry_failed: bool = False, progress: ProgressCallback | None = None) -> EmbedReport:
+        """Embed every new or changed image with the configured model (no model load if none)."""
+        from image_recommender.embed import EmbedReport, embed_pending
+
+        with self._write_lock():
+            if retry_failed:
+                self.catalog.retry_failed()
+            spec = self.settings.model_spec
+            known = self.catalog.find_model(*spec.catalog_key())
+            work = self.catalog.work_for_model(known.id if known else -1)
+            if not work:
+                return EmbedReport()
+            model = self._load_model(spec)
+            row = self.catalog.ensure_model(
+                *spec.catalog_key(),
+                dim=model.dim,
+                weights=spec.pretrained,
+                config=str(spec.config) if spec.config else None,
+            )
+            s = self.settings
+            return embed_pending(
+                self.catalog, self.root, model, row.id, work, s.batch_size, s.model_batch_size, s.worker_count, progress
+            )
+
+    def build_index(self, rebuild: bool = False) -> IndexReport:
+        """Add new vectors to the index, or rebuild it when too many of its vectors went stale."""
+        with self._write_lock():
+            row = self.catalog.find_model(*self.settings.model_spec.catalog_key())
+            if row is None:
+                return IndexReport()
+            s = self.settings
+            params = IndexParams(s.index_kind, s.hnsw_m, s.ef_construction)
+            sidecar = sidecar_path(s.state_dir, row.name, row.pretrained)
+            live = self.catalog.live_labels(row.id)
+            existing = None if rebuild else VectorIndex.load(sidecar, writable=True)
+            if existing is not None and existing.meta.params == params and existing.meta.dim == row.dim:
+                in_index = existing.labels()
+                stale = np.setdiff1d(in_index, live)
+                missing = np.setdiff1d(live, in_index)
+                if len(stale) <= s.rebuild_share * max(len(in_index), 1):
+                    if len(missing):
+                        existing.add(missing, self.catalog.vectors_by_labels(missing.tolist()))
+                        existing.save(sidecar)
+                    return IndexReport(existing.meta.count, len(missing), False, len(stale))
+            if len(live) == 0:
+                return IndexReport()
+            labels, vectors = self.catalog.live_vectors(row.id)
+            built = VectorIndex.build(labels, vectors, params, row.name, row.pretrained, row.dim)
+            built.save(sidecar)
+            return IndexReport(built.meta.count, len(labels), True, 0)
+
+    def update(self, retry_failed: bool = False, progress: ProgressCallback | None = None) -> UpdateSummary:
+        """The main job: scan, embed what is new or changed, update the index."""
+        started = time.perf_counter()
+        with self._write_lock():
+            scanned = self.scan()
+            embedded = self.embed(retry_failed, progress)
+            self.catalog.purge_gone()
+            indexed = self.build_index()
+        return UpdateSummary(
+            scanned=scanned.scanned,
+            new=scanned.new,
+            changed=scanned.changed,
+            reused=embedded.reused,
+            embedded=embedded.embedded,
+            failed=embedded.failed,
+            removed=scanned.removed,
+            indexed=indexed.count,
+            rebuilt=indexed.rebuilt,
+            seconds=time.perf_counter() - started,
+            images_per_second=embedded.images_per_second,
+        )
+
+    # -- models --------------------------------------------------------------------------
+
+    def _load_model(self, spec: ModelSpec) -> LoadedModel:
+        if self._model is None or self._model.spec != spec:
+            from image_recommender.models import load_model
+
+            s = self.settings
+            self._model = load_model(spec, s.device, s.precision, s.compile)
+        return self._model
+
+    def query_model(self) -> ModelRow:
+        """The catalogued model queries use: the configured one, or the only one if none was named."""
+        spec = self.settings.model_spec
+        wanted = spec.catalog_key()
+        row = self.catalog.find_model(*wanted)
+        if row is not None:
+            return row
+        held = self.catalog.models()
+        if not held:
+            raise LibraryError(f"{self.root}: nothing is indexed yet; run 'imrec index {self.root}' first")
+        if not self.settings.model_chosen and len(held) == 1:
+            return held[0]
+        names = ", ".join(f"{m.name} ({m.pretrained})" for m in held)
+        raise IndexMismatchError(
+            f"this library was indexed with {names}, not {wanted[0]} ({wanted[1]}): "
+            f"pass that --model/--pretrained, or run 'imrec index' with this model first"
+        )
+
+    def _encoder(self, row: ModelRow) -> LoadedModel:
+        model = self._load_model(ModelSpec(row.name, row.weights, Path(row.config) if row.config else None))
+        if model.dim != row.dim:
+            raise IndexMismatchError(f"model {row.name} now gives {model.dim}-d vectors, the index holds {row.dim}-d")
+        return model
+
+    def warm_up(self) -> None:
+        """Load the query model now, so the first text or new-image query is fast (web server)."""
+        self._encoder(self.query_model())
+
+    def index_for(self, row: ModelRow) -> VectorIndex | None:
+        index = VectorIndex.load(sidecar_path(self.settings.state_dir, row.name, row.pretrained))
+        if index is not None and (index.meta.model, index.meta.pretrained) != (row.name, row.pretrained):
+            raise IndexMismatchError(
+                f"index was built for {index.meta.model} ({index.meta.pretrained}), not {row.name}; run 'imrec index'"
+            )
+        return index
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _library_image(self, path: Path) -> ImageRow | None:
+        """The catalogued, unchanged image at ``path``, if the file lies inside the library."""
+        try:
+            relative = path.resolve().relative_to(self.root.resolve()).as_posix()
+            info = path.stat()
+        except (ValueError, OSError):
+            return None
+        image = self.catalog.image_by_path(relative)
+        if image is None or image.state != "ok" or (image.size, image.mtime_ns) != (info.st_size, info.st_mtime_ns):
+            return None
+        return image
+
+    def _term_vector(self, term: Term, row: ModelRow, exclude: list[int], paths: list[Path]) -> np.ndarray:
+        """A term's vector: stored where the image is indexed (no model), else computed."""
+        if term.kind == "text":
+            return self._encoder(row).encode_texts([term.value])[0]
+        if term.kind == "id":
+            image = self.catalog.image(int(term.value))
+            stored = self.catalog.vector_of_image(int(term.value), row.id) if image else None
+            if image is None or stored is None:
+                raise QueryError(f"image id {term.value}: no indexed image with that id")
+            exclude += [image.id] + [c.id for c in self.catalog.images_with_fingerprints([image.fingerprint or ""])]
+            paths.append(image.location(self.root))
+            return stored[1]
+        path = Path(term.value)
+        paths.append(path)
+        image = self._library_image(path)
+        if image is not None:
+            stored = self.catalog.vector_of_image(image.id, row.id)
+            if stored is not None:
+                exclude += [image.id] + [c.id for c in self.catalog.images_with_fingerprints([image.fingerprint or ""])]
+                return stored[1]
+        try:
+            content = read_file(path)
+            picture = decode(content.data).image
+        except ImageDecodeError as exc:
+            raise QueryError(f"{path}: {exc}") from None
+        exclude += [c.id for c in self.catalog.images_with_fingerprints([content.fingerprint])]
+        return self._encoder(row).encode_pil([picture])[0]
+
+    def search(
+        self,
+        terms: Sequence[Term | str] = (),
+        *,
+        image: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+        text: str | Sequence[str] | None = None,
+        k: int | None = None,
+        under: str | None = None,
+        min_score: float | None = None,
+        include_query: bool = False,
+        ef_search: int | None = None,
+    ) -> SearchResponse:
+        """Images most like the weighted sum of the terms (files, ids, texts; +/-)."""
+        parsed = [term if isinstance(term, Term) else parse_term(term) for term in terms]
+        for one in _as_list(image):
+            parsed.append(parse_term(os.fspath(one), kind="file"))
+        for one in _as_list(text):
+            parsed.append(parse_term(one, kind="text"))
+        if not any(not term.negative for term in parsed):
+            raise QueryError("a query needs at least one positive term (an image, an id or a text)")
+        row = self.query_model()
+        exclude: list[int] = []
+        paths: list[Path] = []
+        vectors = [self._term_vector(term, row, exclude, paths) for term in parsed]
+        query = combine(vectors, parsed)
+        s = self.settings
+        results = search_vectors(
+            self.catalog,
+            self.index_for(row),
+            row.id,
+            query,
+            k or s.top_k,
+            ef_search or s.ef_search,
+            exclude_images=() if include_query else exclude,
+            under=under,
+            min_score=min_score,
+        )
+        return SearchResponse([t.describe() for t in parsed], row.name, results, paths)
+
+    def recommend(
+        self,
+        liked: Sequence[str | int | os.PathLike[str]],
+        disliked: Sequence[str | int | os.PathLike[str]] = (),
+        **options: Any,
+    ) -> SearchResponse:
+        """More like the liked images (files or ids), less like the disliked; inputs never returned."""
+        if not liked:
+            raise QueryError("recommend needs at least one liked image")
+        terms = [parse_file_or_id(os.fspath(item) if not isinstance(item, int) else str(item)) for item in liked]
+        terms += [
+            parse_file_or_id(os.fspath(item) if not isinstance(item, int) else str(item), negative=True)
+            for item in disliked
+        ]
+        return self.search(terms, include_query=False, **options)
+
+    def duplicates(self, threshold: float = 0.95) -> list[DuplicateGroup]:
+        """Exact copies and near duplicates (cosine >= threshold) among the library's images."""
+        if not 0 < threshold <= 1:
+            raise QueryError(f"--threshold {threshold}: must be above 0 and at most 1")
+        models = self.catalog.models()
+        row = self.query_model() if models else None
+        index = self.index_for(row) if row else None
+        return find_duplicates(self.catalog, index, row.id if row else None, threshold, self.settings.ef_search)
+
+    def image(self, image_id: int) -> ImageRow | None:
+        return self.catalog.image(image_id)
+
+    def status(self) -> StatusReport:
+        counts = self.catalog.state_counts()
+        vector_counts = self.catalog.vector_counts()
+        models = [
+            {"name": m.name, "pretrained": m.pretrained, "dim": m.dim, "vectors": vector_counts.get(m.id, 0)}
+            for m in self.catalog.models()
+        ]
+        index_status = None
+        model_name = None
+        if models:
+            row = self.query_model()
+            model_name = row.name
+            meta = read_meta(sidecar_path(self.settings.state_dir, row.name, row.pretrained))
+            live = self.catalog.live_labels(row.id)
+            index = self.index_for(row) if meta else None
+            in_index = index.labels() if index is not None else np.zeros(0, np.int64)
+            index_status = IndexStatus(
+                exists=index is not None,
+                count=len(in_index),
+                live=len(live),
+                stale=len(np.setdiff1d(in_index, live)),
+                unindexed=len(np.setdiff1d(live, in_index)),
+                kind=meta.params.kind if meta else None,
+            )
+        failures = [(image.path, image.error or "") for image in self.catalog.failures()]
+        return StatusReport(str(self.root), str(self.catalog.path), counts, models, model_name, index_status, failures)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | os.PathLike):
+        return [value]
+    return list(value)

@@ -1,0 +1,212 @@
+"""Load an OpenCLIP model once and encode images and texts with it.
+
+This is the one module that imports torch and open_clip, and only when a model is
+really needed. Weights come from a pretrained tag (OpenCLIP's hub download, honouring
+``HF_HUB_OFFLINE``) or a local checkpoint file; a custom or tiny architecture is
+registered from a JSON config file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from image_recommender.errors import ModelError
+from image_recommender.settings import ModelSpec
+
+HUB_CONNECT_TIMEOUT = 3.0
+_OPEN_CLIP_PRECISION = {"fp32": "fp32", "bf16": "pure_bf16", "fp16": "pure_fp16"}
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    with contextlib.suppress(AttributeError, RuntimeError):
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda: PyTorch sees no CUDA GPU on this machine")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ModelError("--device mps: PyTorch sees no Apple GPU on this machine")
+    return device
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """auto: fp16 on CUDA, bf16 on CPUs with native bf16 (4-6x faster than fp32 there), else fp32."""
+    if precision != "auto":
+        return precision
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device == "cpu" and cpu_supports_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def _register_config(config: Path) -> None:
+    if not config.is_file():
+        raise ModelError(f"{config}: model config file not found")
+    try:
+        open_clip.add_model_config(config)
+    except (ValueError, KeyError, OSError) as exc:
+        raise ModelError(f"{config}: not a valid OpenCLIP model config: {exc}") from None
+
+
+def _check_known(spec: ModelSpec) -> None:
+    models = open_clip.list_models()
+    if spec.architecture not in models:
+        close = difflib.get_close_matches(spec.architecture, models, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; 'imrec models' lists them"
+        raise ModelError(f"unknown model {spec.architecture!r}{hint}")
+    if spec.weights_file is not None:
+        if not spec.weights_file.is_file():
+            raise ModelError(f"{spec.weights_file}: checkpoint file not found")
+        return
+    if spec.pretrained and not open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained):
+        tags = open_clip.list_pretrained_tags_by_model(spec.architecture)
+        raise ModelError(
+            f"no pretrained weights {spec.pretrained!r} for {spec.architecture}"
+            f" (known: {', '.join(tags) or 'none'}; or pass a checkpoint file with --pretrained)"
+        )
+
+
+def _hub_host(spec: ModelSpec) -> tuple[str, int] | None:
+    cfg = open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained)
+    if cfg.get("hf_hub"):
+        from huggingface_hub import constants
+
+        url = urlparse(constants.ENDPOINT)
+    elif cfg.get("url"):
+        url = urlparse(cfg["url"])
+    else:
+        return None
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=HUB_CONNECT_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _offline_hub(offline: bool) -> Iterator[None]:
+    """Make the hub client use its cache only, so an unreachable hub fails at once, not after retries."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    previous_env, previous_flag = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous_flag
+        if previous_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous_env
+
+
+class LoadedModel:
+    """A ready model on its device: encodes preprocessed image batches and texts to unit vectors."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model: Any,
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        device: str,
+        precision: str,
+    ) -> None:
+        self.spec = spec
+        self.model = model
+        self.preprocess = preprocess
+        self.device = device
+        self.precision = precision
+        self.dtype = _DTYPES[precision]
+        self._tokenizer = open_clip.get_tokenizer(spec.architecture)
+        size = model.visual.image_size
+        self.image_size = int(size if isinstance(size, int) else min(size))
+        self.dim = int(self.encode_texts([""]).shape[1])
+
+    def encode_images(self, batch: torch.Tensor) -> np.ndarray:
+        """(N, 3, H, W) preprocessed float tensor -> (N, dim) float32 unit vectors."""
+        with torch.inference_mode():
+            pixels = batch.to(self.device, dtype=self.dtype, non_blocking=True)
+            features = self.model.encode_image(pixels).float()
+            return F.normalize(features, dim=-1).cpu().numpy()
+
+    def encode_pil(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.encode_images(torch.stack([self.preprocess(image) for image in images]))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        with torch.inference_mode():
+            tokens = self._tokenizer(list(texts)).to(self.device)
+            features = self.model.encode_text(tokens).float()
+            return F.normalize(features, dim=-1).cpu().numpy()
+
+
+def load_model(
+    spec: ModelSpec, device: str = "auto", precision: str = "auto", compile_model: bool = False
+) -> LoadedModel:
+    """Create the OpenCLIP model with its weights, or explain in one line why that is impossible."""
+    if spec.config is not None:
+        _register_config(spec.config)
+    _check_known(spec)
+    resolved_device = resolve_device(device)
+    resolved_precision = resolve_precision(precision, resolved_device)
+    weights = spec.weights_file
+    offline = False
+    if weights is None and spec.pretrained:
+        host = _hub_host(spec)
+        env_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        offline = env_offline or (host is not None and not _reachable(*host))
+    try:
+        with _offline_hub(offline):
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                spec.architecture,
+                pretrained=str(weights) if weights is not None else (spec.pretrained or None),
+                precision=_OPEN_CLIP_PRECISION[resolved_precision],
+                device=resolved_device,
+            )
+    except Exception as exc:
+        if offline:
+            raise ModelError(
+                f"weights {spec.architecture}/{spec.pretrained} are not cached here and the model hub cannot be"
+                " reached; download the checkpoint elsewhere and pass it with --pretrained /path/to/checkpoint.bin"
+            ) from None
+        raise ModelError(f"cannot load {spec.architecture} with weights {spec.pretrained!r}: {exc}") from None
+    model.eval()
+    if compile_model:
+        model.visual = torch.compile(model.visual)
+    return LoadedModel(spec, model, preprocess, resolved_device, resolved_precision)
+
+
+def available_models() -> list[tuple[str, str]]:
+    """Every (architecture, pretrained tag) pair OpenCLIP knows."""
+    return [(name, tag) for name, tag in open_clip.list_pretrained()]

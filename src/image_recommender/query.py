@@ -1,0 +1,267 @@
+"""Queries: turn weighted +/- terms into one vector, search the index, filter and rank.
+
+A term is an image file, an image already in the library (by id), or a text. The query
+vector is the normalised weighted sum of the positive terms' vectors minus the negative
+ones'. Searching excludes vectors that are no longer live (deleted or replaced files) and
+scores vectors the index does not hold yet exactly, so results are always current.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from image_recommender.catalog import Catalog, ImageRow
+from image_recommender.errors import LibraryError, QueryError
+from image_recommender.index import IndexParams, VectorIndex
+
+MAX_EXACT_UNINDEXED = 200_000
+_WEIGHT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)):(.+)", re.DOTALL)
+
+TermKind = Literal["file", "id", "text"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One part of a query: what it is, how much it counts, and whether it pushes away."""
+
+    kind: TermKind
+    value: str
+    weight: float = 1.0
+    negative: bool = False
+
+    def describe(self) -> str:
+        sign = "-" if self.negative else "+"
+        weight = "" if self.weight == 1.0 else f"{self.weight:g}*"
+        shown = f"#{self.value}" if self.kind == "id" else repr(self.value) if self.kind == "text" else self.value
+        return f"{sign}{weight}{shown}"
+
+
+def _split_weight(raw: str) -> tuple[float, str]:
+    match = _WEIGHT.fullmatch(raw)
+    if match is None:
+        return 1.0, raw
+    weight = float(match.group(1))
+    if weight == 0 or not np.isfinite(weight):
+        raise QueryError(f"{raw!r}: a term's weight must be a non-zero number")
+    return weight, match.group(2)
+
+
+def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -> Term:
+    """Parse ``[WEIGHT:]VALUE``; without ``kind``, an existing file is an image, else text.
+
+    A negative weight flips the term's sign. An existing file whose name merely looks
+    weighted (``2:cat.jpg``) is taken as that file.
+    """
+    if raw == "":
+        raise QueryError("empty query term")
+    if kind != "text" and os.path.isfile(raw):
+        return Term("file", raw, 1.0, negative)
+    weight, value = _split_weight(raw)
+    if weight < 0:
+        weight, negative = -weight, not negative
+    if kind is None:
+        kind = "file" if os.path.isfile(value) else "text"
+    if kind == "file" and not os.path.isfile(value):
+        raise QueryError(f"{value}: no such image file")
+    if kind == "id":
+        if not value.strip().isdigit():
+            raise QueryError(f"{value!r}: an image id is a whole number (see 'imrec search --json' output)")
+        value = str(int(value))
+    if kind == "text" and not value.strip():
+        raise QueryError("empty text query")
+    return Term(kind, value, weight, negative)
+
+
+def parse_file_or_id(raw: str, negative: bool = False) -> Term:
+    """For --unlike and recommend: an existing file, else a number is an indexed image id."""
+    weight, value = _split_weight(raw) if not os.path.isfile(raw) else (1.0, raw)
+    if not os.path.isfile(value) and value.strip().isdigit():
+        return Term("id", str(int(value)), abs(weight), negative != (weight < 0))
+    return parse_term(raw, negative, "file")
+
+
+def combine(vectors: Sequence[np.ndarray], terms: Sequence[Term]) -> np.ndarray:
+    """The normalised weighted sum; refuses queries whose terms cancel out."""
+    total = np.zeros_like(vectors[0], dtype=np.float64)
+    for vector, term in zip(vectors, terms, strict=True):
+        total += (-term.weight if term.negative else term.weight) * vector.astype(np.float64)
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-6:
+        raise QueryError("the query's terms cancel each other out; give more weight to what you like")
+    return (total / norm).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One ranked match."""
+
+    rank: int
+    id: int
+    path: str
+    score: float
+    width: int | None
+    height: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "rank": self.rank,
+            "id": self.id,
+            "path": self.path,
+            "score": round(self.score, 6),
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+def _folder_prefix(under: str) -> str:
+    cleaned = Path(under).as_posix().strip("/")
+    return "" if cleaned in ("", ".") else cleaned + "/"
+
+
+def search_vectors(
+    catalog: Catalog,
+    index: VectorIndex | None,
+    model_id: int,
+    query: np.ndarray,
+    k: int,
+    ef_search: int,
+    exclude_images: Sequence[int] = (),
+    under: str | None = None,
+    min_score: float | None = None,
+) -> list[SearchResult]:
+    """The k best live images for a query vector, after filters."""
+    live = catalog.live_labels(model_id)
+    in_index = index.labels() if index is not None else np.zeros(0, dtype=np.int64)
+    excluded = catalog.labels_of_images(exclude_images, model_id) if exclude_images else np.zeros(0, np.int64)
+    allowed = live
+    if under:
+        allowed = catalog.live_labels_under(model_id, _folder_prefix(under))
+    allowed = np.setdiff1d(allowed, excluded)
+    candidates: list[tuple[float, int]] = []
+    indexed_allowed = np.intersect1d(allowed, in_index, assume_unique=True)
+    if index is not None and len(indexed_allowed):
+        if under:
+            scores, labels = index.search(query, k, ef_search, allow=indexed_allowed)
+        else:
+            dropped = np.union1d(np.setdiff1d(in_index, live, assume_unique=True), excluded)
+            scores, labels = index.search(query, k, ef_search, exclude=dropped)
+        candidates += [(float(s), int(label)) for s, label in zip(scores[0], labels[0], strict=True) if label >= 0]
+    unindexed = np.setdiff1d(allowed, in_index, assume_unique=True)
+    if len(unindexed) > MAX_EXACT_UNINDEXED:
+        raise LibraryError(f"{len(unindexed)} images are not in the index yet; run 'imrec build-index' first")
+    if len(unindexed):
+        scores = catalog.vectors_by_labels(unindexed.tolist()) @ query
+        candidates += list(zip(scores.astype(float).tolist(), unindexed.tolist(), strict=True))
+    candidates.sort(key=lambda item: (-item[0], item[1]))
+    if min_score is not None:
+        candidates = [item for item in candidates if item[0] >= min_score]
+    candidates = candidates[:k]
+    images = catalog.images_by_labels([label for _, label in candidates])
+    results = []
+    for score, label in candidates:
+        image = images.get(label)
+        if image is not None:
+            results.append(SearchResult(len(results) + 1, image.id, image.path, score, image.width, image.height))
+    return results
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Images that are the same picture; ``keeper`` is the one to keep."""
+
+    kind: Literal["exact", "near"]
+    images: list[ImageRow]
+    keeper: ImageRow
+    score: float
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "score": round(self.score, 6),
+            "keeper": {"id": self.keeper.id, "path": self.keeper.path},
+            "images": [
+                {"id": image.id, "path": image.path, "width": image.width, "height": image.height}
+                for image in self.images
+            ],
+        }
+
+
+def choose_keeper(images: Sequence[ImageRow]) -> ImageRow:
+    """Largest resolution first, then the oldest file, then the shortest path."""
+    return min(images, key=lambda i: (-(i.width or 0) * (i.height or 0), i.mtime_ns, len(i.path), i.path))
+
+
+def _union_find_groups(pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
+    parent: dict[int, int] = {}
+
+    def find(item: int) -> int:
+        parent.setdefault(item, item)
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    for a, b in pairs:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[max(root_a, root_b)] = min(root_a, root_b)
+    groups: dict[int, list[int]] = {}
+    for item in parent:
+        groups.setdefault(find(item), []).append(item)
+    return [sorted(members) for members in groups.values() if len(members) > 1]
+
+
+def find_duplicates(
+    catalog: Catalog,
+    index: VectorIndex | None,
+    model_id: int | None,
+    threshold: float,
+    ef_search: int,
+    neighbours: int = 16,
+) -> list[DuplicateGroup]:
+    """Exact groups (same content) and near groups (cosine >= threshold), reported apart.
+
+    Near groups are found among one representative per distinct content, so exact copies
+    never show up twice.
+    """
+    exact = [DuplicateGroup("exact", group, choose_keeper(group), 1.0) for group in catalog.exact_duplicate_groups()]
+    if model_id is None:
+        return exact
+    labels, vectors = catalog.live_vectors(model_id)
+    if len(labels) < 2:
+        return exact
+    images = catalog.images_by_labels(labels.tolist())
+    seen_content: set[str | None] = set()
+    keep = []
+    for position, label in enumerate(labels.tolist()):
+        fingerprint = images[label].fingerprint
+        if fingerprint not in seen_content:
+            seen_content.add(fingerprint)
+            keep.append(position)
+    labels, vectors = labels[keep], vectors[keep]
+    if index is None:
+        index = VectorIndex.build(labels, vectors, IndexParams(kind="flat"), "", "", vectors.shape[1])
+    distinct = index
+    stale = np.setdiff1d(distinct.labels(), labels)
+    scores, found = distinct.search(vectors, neighbours + 1, ef_search, exclude=stale)
+    pairs: list[tuple[int, int]] = []
+    best: dict[tuple[int, int], float] = {}
+    for row, label in enumerate(labels.tolist()):
+        for score, other in zip(scores[row], found[row], strict=True):
+            if other >= 0 and other != label and score >= threshold:
+                pair = (min(label, int(other)), max(label, int(other)))
+                pairs.append(pair)
+                best[pair] = max(best.get(pair, -1.0), float(score))
+    near = []
+    for members in _union_find_groups(pairs):
+        group = [images[label] for label in members]
+        score = min(value for pair, value in best.items() if pair[0] in members)
+        near.append(DuplicateGroup("near", group, choose_keeper(group), score))
+    return exact + near

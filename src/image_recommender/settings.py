@@ -1,0 +1,246 @@
+"""Every tunable of the tool in one place, resolved as defaults < config file < env < flags.
+
+The seed's parameters live here under these names:
+
+| seed              | setting            | config key / env var                        |
+|-------------------|--------------------|---------------------------------------------|
+| BASE_DIR          | ``root``           | positional ROOT / ``IMREC_ROOT``            |
+| db_path           | ``db_path``        | ``db_path`` / ``IMREC_DB_PATH``             |
+| batch_size        | ``batch_size``     | rows per catalog transaction                |
+| model_batch_size  | ``model_batch_size`` | images per forward pass                   |
+| hnsw_M            | ``hnsw_m``         | HNSW graph degree                           |
+| efConstruction    | ``ef_construction``| HNSW build beam                             |
+| efSearch          | ``ef_search``      | HNSW query beam                             |
+| TOP_K             | ``top_k``          | results per query                           |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from image_recommender.errors import SettingsError
+
+STATE_DIR_NAME = ".imrec"
+CONFIG_FILE_NAME = "config.toml"
+ENV_PREFIX = "IMREC_"
+
+_CHECKPOINT_SUFFIXES = {".bin", ".pt", ".pth", ".safetensors", ".ckpt"}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+INDEX_KINDS = ("hnsw", "flat")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load: an architecture name, weights (tag or file) and an optional config file."""
+
+    name: str
+    pretrained: str
+    config: Path | None = None
+
+    @property
+    def architecture(self) -> str:
+        """The name open_clip knows it by: a config file registers its own stem as the name."""
+        return self.config.stem if self.config is not None else self.name
+
+    @property
+    def weights_file(self) -> Path | None:
+        """The checkpoint file named by ``pretrained``, or None when it is a hub tag."""
+        candidate = Path(os.path.expanduser(self.pretrained))
+        looks_like_file = os.sep in self.pretrained or candidate.suffix in _CHECKPOINT_SUFFIXES
+        return candidate if self.pretrained and (looks_like_file or candidate.is_file()) else None
+
+    def catalog_key(self) -> tuple[str, str]:
+        """(name, pretrained) as stored in the catalog; a checkpoint file is named by its content."""
+        weights = self.weights_file
+        if weights is None:
+            return self.architecture, self.pretrained
+        return self.architecture, f"file:{weights.name}:{_file_identity(weights)}"
+
+
+def _file_identity(path: Path) -> str:
+    """A cheap content identity for a large checkpoint: size plus first and last MiB."""
+    try:
+        size = path.stat().st_size
+        digest = hashlib.blake2b(str(size).encode(), digest_size=8)
+        with path.open("rb") as handle:
+            digest.update(handle.read(1 << 20))
+            handle.seek(max(0, size - (1 << 20)))
+            digest.update(handle.read(1 << 20))
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read checkpoint: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one library; immutable so every module sees the same values."""
+
+    root: Path = field(default_factory=Path.cwd)
+    db_path: Path | None = None
+    model: str = "ViT-L-14"
+    pretrained: str = "openai"
+    model_config: Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 256
+    model_batch_size: int = 32
+    workers: int = -1
+    compile: bool = False
+    index_kind: str = "hnsw"
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+    top_k: int = 10
+    rebuild_share: float = 0.10
+    include_hidden: bool = False
+    follow_symlinks: bool = False
+    allow_mass_removal: bool = False
+    lock_timeout: float = 5.0
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(self.model, self.pretrained, self.model_config)
+
+    @property
+    def model_chosen(self) -> bool:
+        """Whether the user named a model (flag, env or config) rather than taking the default."""
+        return bool(self.explicit & {"model", "pretrained", "model_config"})
+
+    @property
+    def state_dir(self) -> Path:
+        """Folder holding the catalog, indexes, thumbnails and lock; never scanned."""
+        return self.root / STATE_DIR_NAME
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.db_path if self.db_path is not None else self.state_dir / "catalog.sqlite3"
+
+    @property
+    def worker_count(self) -> int:
+        """Decode worker processes; -1 means one per core beyond the one running the model."""
+        if self.workers >= 0:
+            return self.workers
+        return max(1, min(16, (os.cpu_count() or 2) - 1))
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+_PATH_FIELDS = {"root", "db_path", "model_config"}
+_CHOICES = {"device": DEVICES, "precision": PRECISIONS, "index_kind": INDEX_KINDS}
+_POSITIVE_INT = {"batch_size", "model_batch_size", "hnsw_m", "ef_construction", "ef_search", "top_k"}
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    """Turn a raw value from a file, env var or flag into the field's type, or explain why not."""
+    kind = _FIELDS[name].type
+    try:
+        if name in _PATH_FIELDS:
+            return None if value in (None, "") else Path(os.path.expanduser(str(value)))
+        if "bool" in kind:
+            if isinstance(value, bool):
+                return value
+            return _BOOL_WORDS[str(value).strip().lower()]
+        if "int" in kind:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            number = int(value)
+            if name in _POSITIVE_INT and number < 1:
+                raise ValueError
+            if name == "workers" and number < -1:
+                raise ValueError
+            return number
+        if "float" in kind:
+            number = float(value)
+            if number < 0:
+                raise ValueError
+            if name == "rebuild_share" and number > 1:
+                raise ValueError
+            return number
+        text = str(value)
+        if name in _CHOICES and text not in _CHOICES[name]:
+            raise SettingsError(f"{origin}: {name} must be one of {', '.join(_CHOICES[name])}, not {text!r}")
+        return text
+    except (KeyError, ValueError, TypeError):
+        raise SettingsError(f"{origin}: invalid value {value!r} for {name} ({_describe(name)})") from None
+
+
+def _describe(name: str) -> str:
+    kind = _FIELDS[name].type
+    if name in _POSITIVE_INT:
+        return "a whole number >= 1"
+    if name == "workers":
+        return "a whole number >= 0, or -1 for automatic"
+    if name == "rebuild_share":
+        return "a number between 0 and 1"
+    if "bool" in kind:
+        return "true or false"
+    if "float" in kind:
+        return "a number >= 0"
+    return "text"
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read config file: {exc}") from None
+    section = data.get("imrec", data)
+    unknown = sorted(set(section) - set(_FIELDS) - {"root"})
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(_FIELDS))})")
+    return {key: _coerce(key, value, str(path)) for key, value in section.items() if key != "root"}
+
+
+def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in _FIELDS:
+            values[name] = _coerce(name, raw, key)
+    return values
+
+
+def load_settings(
+    root: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings for ``root``: defaults < ROOT/.imrec/config.toml < IMREC_* < overrides.
+
+    ``overrides`` holds explicit flags or keyword arguments; ``None`` values mean "not given".
+    """
+    environ = os.environ if environ is None else environ
+    env_values = _read_env(environ)
+    chosen_root = root if root is not None else env_values.pop("root", None)
+    env_values.pop("root", None)
+    root_path = Path(os.path.expanduser(str(chosen_root))) if chosen_root is not None else Path.cwd()
+    root_path = root_path.absolute()
+    values: dict[str, Any] = {}
+    values.update(_read_config_file(root_path / STATE_DIR_NAME / CONFIG_FILE_NAME))
+    values.update(env_values)
+    for name, raw in (overrides or {}).items():
+        if name not in _FIELDS:
+            raise SettingsError(f"unknown setting {name!r}")
+        if raw is not None:
+            values[name] = _coerce(name, raw, f"--{name.replace('_', '-')}")
+    for name in ("db_path", "model_config"):
+        if values.get(name) is not None:
+            values[name] = Path(values[name]).absolute()
+    weights = ModelSpec("", values.get("pretrained", "")).weights_file
+    if weights is not None:
+        values["pretrained"] = str(weights.absolute())
+    return dataclasses.replace(Settings(root=root_path), explicit=frozenset(values), **values)

@@ -1,0 +1,101 @@
+"""Shared fixtures: a tiny real OpenCLIP model (seeded weights in a checkpoint), real photos, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+PHOTOS = DATA / "photos"
+TINY_CONFIG = DATA / "tiny-clip.json"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Seeded weights for the tiny architecture, saved the way a user's checkpoint would be."""
+    import open_clip
+    import torch
+
+    open_clip.add_model_config(TINY_CONFIG)
+    torch.manual_seed(0)
+    model = open_clip.create_model("tiny-clip")
+    path = tmp_path_factory.mktemp("weights") / "tiny-clip.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def model_env(tiny_checkpoint: Path, tmp_path: Path) -> dict[str, str]:
+    """Environment that points imrec at the tiny model; fp32 so vectors compare exactly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMREC_")}
+    env.update(
+        {
+            "IMREC_MODEL_CONFIG": str(TINY_CONFIG),
+            "IMREC_PRETRAINED": str(tiny_checkpoint),
+            "IMREC_PRECISION": "fp32",
+            "IMREC_DEVICE": "cpu",
+            "IMREC_WORKERS": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def model_settings(tiny_checkpoint: Path) -> dict[str, object]:
+    """The same choice as ``model_env``, as ``Library.open`` keyword arguments."""
+    return {
+        "model_config": TINY_CONFIG,
+        "pretrained": str(tiny_checkpoint),
+        "precision": "fp32",
+        "device": "cpu",
+        "workers": 0,
+    }
+
+
+@pytest.fixture
+def library_dir(tmp_path: Path) -> Path:
+    """A fresh library folder holding the eight committed photos."""
+    root = tmp_path / "library"
+    root.mkdir()
+    for photo in sorted(PHOTOS.glob("*.jpg")):
+        shutil.copy2(photo, root / photo.name)
+    return root
+
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def imrec(model_env: dict[str, str]) -> Runner:
+    """Run the real CLI in a subprocess; ``expect`` is the exit code the test requires."""
+
+    def run(
+        *args: object, expect: int | None = 0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "image_recommender", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=env or model_env,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+        )
+        if expect is not None:
+            assert result.returncode == expect, (
+                f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    return run
+
+
+def run_json(runner: Runner, *args: object) -> dict:
+    return json.loads(runner(*args, "--json").stdout)
