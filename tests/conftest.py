@@ -97,5 +97,5 @@ def imrec(model_env: dict[str, str]) -> Runner:
     return run
 
 
-def run_json(runner: Runner, *args: object) -> dict:
-    return json.loads(runner(*args, "--json").stdout)
+def run_json(runner: Runner, *args: object, env: dict[str, str] | None = None) -> dict:
+    return json.loads(runner(*args, "--json", env=env).stdout)

@@ -122,7 +122,7 @@ def embed_pending(
     report = EmbedReport()
     started = time.perf_counter()
     known = frozenset(catalog.known_fingerprints(model_id))
-    dataset = _DecodeDataset(root, work, known, model.preprocess, model.image_size)
+    dataset = _DecodeDataset(root, work, known, model.pixel_transform, model.image_size)
     cuda = model.device == "cuda"
     loader = DataLoader(
         dataset,

@@ -22,6 +22,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torchvision import transforms
 
 from image_recommender.errors import ModelError
 from image_recommender.settings import ModelSpec
@@ -132,6 +133,34 @@ def _offline_hub(offline: bool) -> Iterator[None]:
             os.environ["HF_HUB_OFFLINE"] = previous_env
 
 
+class PixelTransform:
+    """OpenCLIP's preprocessing up to, not including, ToTensor + Normalize: PIL -> uint8 CHW.
+
+    Decode workers send these uint8 crops (a quarter of float32's bytes) and the model's
+    device does the /255 and normalisation, the same arithmetic ToTensor + Normalize do.
+    """
+
+    def __init__(self, steps: Sequence[Callable[[Any], Any]]) -> None:
+        self.steps = list(steps)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        for step in self.steps:
+            image = step(image)
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
+
+
+def split_preprocess(
+    preprocess: Callable[[Image.Image], torch.Tensor],
+) -> tuple[Callable[[Image.Image], torch.Tensor], tuple[list[float], list[float]] | None]:
+    """(worker transform, (mean, std)) when the pipeline ends in ToTensor + Normalize, else the whole thing."""
+    steps = list(getattr(preprocess, "transforms", []))
+    if len(steps) >= 2 and isinstance(steps[-1], transforms.Normalize) and isinstance(steps[-2], transforms.ToTensor):
+        normalize = steps[-1]
+        return PixelTransform(steps[:-2]), (list(normalize.mean), list(normalize.std))
+    return preprocess, None
+
+
 class LoadedModel:
     """A ready model on its device: encodes preprocessed image batches and texts to unit vectors."""
 
@@ -150,19 +179,32 @@ class LoadedModel:
         self.precision = precision
         self.dtype = _DTYPES[precision]
         self._tokenizer = open_clip.get_tokenizer(spec.architecture)
+        self.pixel_transform, statistics = split_preprocess(preprocess)
+        self._mean = self._std = None
+        if statistics is not None:
+            self._mean = torch.tensor(statistics[0], device=device).view(1, -1, 1, 1)
+            self._std = torch.tensor(statistics[1], device=device).view(1, -1, 1, 1)
         size = model.visual.image_size
         self.image_size = int(size if isinstance(size, int) else min(size))
         self.dim = int(self.encode_texts([""]).shape[1])
 
     def encode_images(self, batch: torch.Tensor) -> np.ndarray:
-        """(N, 3, H, W) preprocessed float tensor -> (N, dim) float32 unit vectors."""
+        """(N, 3, H, W) batch -> (N, dim) float32 unit vectors.
+
+        A uint8 batch comes from ``pixel_transform`` and is normalised here, on the device;
+        a float batch is already fully preprocessed.
+        """
         with torch.inference_mode():
-            pixels = batch.to(self.device, dtype=self.dtype, non_blocking=True)
-            features = self.model.encode_image(pixels).float()
+            pixels = batch.to(self.device, non_blocking=True)
+            if pixels.dtype == torch.uint8:
+                if self._mean is None or self._std is None:
+                    raise ValueError("uint8 input needs a preprocess that ends in ToTensor + Normalize")
+                pixels = (pixels.float().div_(255) - self._mean) / self._std
+            features = self.model.encode_image(pixels.to(self.dtype)).float()
             return F.normalize(features, dim=-1).cpu().numpy()
 
     def encode_pil(self, images: Sequence[Image.Image]) -> np.ndarray:
-        return self.encode_images(torch.stack([self.preprocess(image) for image in images]))
+        return self.encode_images(torch.stack([self.pixel_transform(image) for image in images]))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         with torch.inference_mode():

@@ -1,0 +1,162 @@
+"""Embedding throughput, side by side in one run.
+
+1. end-to-end pipeline (read, fingerprint, decode in workers, model, catalog writes) vs the
+   model alone on tensors already in memory (same model, batch and precision);
+2. decode + preprocess per core, full decode vs JPEG draft, and the tensor difference;
+3. the seed's naive loop (open, preprocess, one batch at a time, no workers).
+
+Model weights do not change speed, so the architecture is built with random weights.
+
+    python benchmarks/bench_embed.py --source ../shared/photos --model ViT-B-32 --images 48
+    python benchmarks/bench_embed.py --device cuda --model ViT-L-14 --images 4000 --synthetic-mp 1.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from image_recommender.catalog import Catalog
+from image_recommender.embed import embed_pending
+from image_recommender.images import decode
+from image_recommender.models import load_model
+from image_recommender.scan import scan_library
+from image_recommender.settings import ModelSpec
+
+
+def _make_one(job: tuple[int, Path, Path, float | None, int]) -> Path:
+    """One distinct file: the photo itself first, then re-encoded (or resized) variants."""
+    number, photo, target, synthetic_mp, originals = job
+    destination = target / f"{number:06d}-{photo.name}"
+    if synthetic_mp is None and number < originals:
+        shutil.copy(photo, destination)
+        return destination
+    with Image.open(photo) as image:
+        picture = image.convert("RGB")
+        if synthetic_mp is not None:
+            ratio = (synthetic_mp * 1e6 / (picture.width * picture.height)) ** 0.5
+            picture = picture.resize((int(picture.width * ratio), int(picture.height * ratio)))
+        picture.rotate(number % 7 - 3).save(destination, quality=85 + number % 10)
+    return destination
+
+
+def make_library(source: Path, count: int, target: Path, synthetic_mp: float | None) -> list[Path]:
+    """``count`` distinct JPEGs made from the source photos (copies would be reused, not embedded)."""
+    photos = sorted(Path(p) for p in glob.glob(str(source / "**" / "*.jpg"), recursive=True))
+    if not photos:
+        raise SystemExit(f"{source}: no JPEG photos found")
+    target.mkdir(parents=True, exist_ok=True)
+    jobs = [(n, photos[n % len(photos)], target, synthetic_mp, len(photos)) for n in range(count)]
+    with ProcessPoolExecutor() as pool:
+        return list(pool.map(_make_one, jobs, chunksize=16))
+
+
+def model_only(model, batch: int, seconds: float = 10.0) -> float:  # type: ignore[no-untyped-def]
+    """Images/s of the model alone on a preprocessed batch already in memory."""
+    tensors = torch.randint(0, 256, (batch, 3, model.image_size, model.image_size), dtype=torch.uint8)
+    if model.device == "cuda":
+        tensors = tensors.pin_memory()
+    model.encode_images(tensors)
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or done < 2 * batch:
+        model.encode_images(tensors)
+        done += batch
+    return done / (time.perf_counter() - started)
+
+
+def end_to_end(model, root: Path, batch: int, workers: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Images/s of the whole pipeline on a fresh catalog."""
+    catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
+    scan_library(catalog, root)
+    row = catalog.ensure_model(model.spec.name, "bench", model.dim, "", None)
+    work = catalog.work_for_model(row.id)
+    report = embed_pending(catalog, root, model, row.id, work, 256, batch, workers)
+    catalog.close()
+    shutil.rmtree(root / ".imrec")
+    return (report.embedded + report.reused) / report.seconds, report.failed
+
+
+def decode_rates(files: list[Path], image_size: int, preprocess) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Single-core decode + preprocess images/s for full decode and draft, and their tensor MAD."""
+    datas = [f.read_bytes() for f in files]
+    rates, tensors = {}, {}
+    for name, side in (("full", None), ("draft", image_size)):
+        best = float("inf")
+        for _ in range(2):
+            started = time.perf_counter()
+            tensors[name] = [preprocess(decode(data, side).image) for data in datas]
+            best = min(best, time.perf_counter() - started)
+        rates[name] = len(datas) / best
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
+    mads = [float(((a - b) * std).abs().mean() * 255) for a, b in zip(tensors["full"], tensors["draft"], strict=True)]
+    rates["mad_max_255"] = max(mads)
+    rates["mad_mean_255"] = float(np.mean(mads))
+    return rates
+
+
+def naive_loop(model, files: list[Path], batch: int) -> float:  # type: ignore[no-untyped-def]
+    """The seed's loop: open each file, preprocess, encode batch after batch, no workers."""
+    started = time.perf_counter()
+    for start in range(0, len(files), batch):
+        images = [Image.open(f).convert("RGB") for f in files[start : start + batch]]
+        model.encode_images(torch.stack([model.preprocess(image) for image in images]))
+    return len(files) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--source", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
+    )
+    parser.add_argument("--model", default="ViT-L-14")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=-1)
+    parser.add_argument("--synthetic-mp", type=float, default=None, help="resize sources to this many megapixels")
+    parser.add_argument("--naive", action="store_true", help="also time the seed's naive loop")
+    parser.add_argument("--decode", action="store_true", help="also time full decode vs draft (8+ MP photos)")
+    parser.add_argument("--model-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    workers = args.workers if args.workers >= 0 else max(1, (os.cpu_count() or 2) - 1)
+
+    model = load_model(ModelSpec(args.model, ""), args.device, args.precision)
+    print(f"model {args.model} on {model.device} ({model.precision}), batch {args.batch}, workers {workers}")
+    if model.device == "cuda":
+        print(f"gpu {torch.cuda.get_device_name()}, torch {torch.__version__}, cpu cores {os.cpu_count()}")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / "library"
+        files = make_library(args.source, args.images, root, args.synthetic_mp)
+        megapixels = np.mean([Image.open(f).width * Image.open(f).height / 1e6 for f in files[:50]])
+        print(f"{len(files)} JPEGs, mean {megapixels:.1f} MP")
+        ceiling = model_only(model, args.batch, args.model_seconds)
+        pipeline, failed = end_to_end(model, root, args.batch, workers)
+        print(f"model only:  {ceiling:8.1f} images/s")
+        print(f"end to end:  {pipeline:8.1f} images/s  (ratio {pipeline / ceiling:.2f}, failed {failed})")
+        if args.naive:
+            naive = naive_loop(model, files, args.batch)
+            print(f"seed's naive loop: {naive:8.1f} images/s  (imrec is {pipeline / naive:.2f}x faster)")
+        if args.decode:
+            big = [f for f in files if Image.open(f).width * Image.open(f).height >= 8e6][:16]
+            if big:
+                rates = decode_rates(big, model.image_size, model.preprocess)
+                print(
+                    f"decode+preprocess per core on {len(big)} photos >= 8 MP: full {rates['full']:.2f}/s, "
+                    f"draft {rates['draft']:.2f}/s ({rates['draft'] / rates['full']:.2f}x), "
+                    f"tensor MAD max {rates['mad_max_255']:.2f}/255, mean {rates['mad_mean_255']:.2f}/255"
+                )
+
+
+if __name__ == "__main__":
+    main()
