@@ -21,7 +21,7 @@ import numpy as np
 
 from image_recommender.errors import CatalogVersionError, LibraryError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATES = ("pending", "ok", "failed", "gone")
 
 _SCHEMA_V1 = """
@@ -66,7 +66,15 @@ CREATE VIEW seed_images AS
     LEFT JOIN models ON models.id = vectors.model_id;
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# v2: a covering index so the live labels of 100k images read in ~50 ms, not a table scan, and
+# a generation counter that every change bumps, so an index can tell it is exactly current.
+_SCHEMA_V2 = """
+CREATE INDEX IF NOT EXISTS vectors_model_image ON vectors(model_id, image_id);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', 0);
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 @dataclass(frozen=True)
@@ -179,16 +187,19 @@ class Catalog:
 
     def _migrate(self, version: int) -> None:
         """Bring an older schema up to date, keeping a backup copy of any existing data first."""
-        if version > 0:
-            backup_path = self.path.with_name(f"{self.path.name}.v{version}.bak")
-            with contextlib.closing(sqlite3.connect(backup_path)) as backup:
-                self._db.backup(backup)
-        with self.transaction():
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            if version > 0:
+                backup_path = self.path.with_name(f"{self.path.name}.v{version}.bak")
+                with contextlib.closing(sqlite3.connect(backup_path)) as backup:
+                    self._db.backup(backup)
+            with self.transaction():
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"{self.path}: could not upgrade the catalog from schema {version}: {exc}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -210,6 +221,13 @@ class Catalog:
         except sqlite3.OperationalError as exc:
             self._db.execute("ROLLBACK")
             raise LibraryError(f"{self.path}: could not save to the catalog ({exc}); nothing was lost") from None
+
+    def generation(self) -> int:
+        """A number that changes whenever files, states or vectors change."""
+        return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def _bump_generation(self) -> None:
+        self._db.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
 
     def _write(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         try:
@@ -235,8 +253,11 @@ class Catalog:
         gone: Sequence[int],
     ) -> None:
         """Record a scan's findings in one transaction."""
+        if not (new or changed or returned or gone):
+            return
         now = time.time()
         with self.transaction():
+            self._bump_generation()
             self._write(
                 "INSERT INTO images(path, raw_path, size, mtime_ns, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
                 ((f.path, f.raw_path, f.size, f.mtime_ns, now) for f in new),
@@ -255,11 +276,17 @@ class Catalog:
     def purge_gone(self) -> int:
         """Forget files that stayed gone through a whole update (their vectors go with them)."""
         with self.transaction():
-            return self._db.execute("DELETE FROM images WHERE state='gone'").rowcount
+            removed = self._db.execute("DELETE FROM images WHERE state='gone'").rowcount
+            if removed:
+                self._bump_generation()
+            return removed
 
     def retry_failed(self) -> int:
         with self.transaction():
-            return self._db.execute("UPDATE images SET state='pending', error=NULL WHERE state='failed'").rowcount
+            retried = self._db.execute("UPDATE images SET state='pending', error=NULL WHERE state='failed'").rowcount
+            if retried:
+                self._bump_generation()
+            return retried
 
     # -- models ----------------------------------------------------------------------------
 
@@ -310,6 +337,7 @@ class Catalog:
         """Store one batch: vectors, reuses and failures land together or not at all."""
         now = time.time()
         with self.transaction() as db:
+            self._bump_generation()
             for result in results:
                 if result.error is not None:
                     db.execute(
@@ -376,12 +404,18 @@ class Catalog:
         return labels, matrix.astype(np.float32)
 
     def live_labels(self, model_id: int) -> np.ndarray:
-        rows = self._db.execute(
-            "SELECT vectors.id FROM vectors JOIN images ON images.id = vectors.image_id"
+        """Sorted labels of this model's current vectors, the set every search filters against.
+
+        Read as one comma-joined string: building 100k Python tuples would cost more than the query.
+        """
+        (joined,) = self._db.execute(
+            "SELECT group_concat(vectors.id) FROM vectors JOIN images ON images.id = vectors.image_id"
             " WHERE vectors.model_id = ? AND images.state = 'ok'",
             (model_id,),
-        ).fetchall()
-        return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
+        ).fetchone()
+        if not joined:
+            return np.zeros(0, dtype=np.int64)
+        return np.sort(np.array(joined.split(","), dtype=np.int64))
 
     def vectors_by_labels(self, labels: Sequence[int]) -> np.ndarray:
         blobs = self._by_keys("SELECT id, vector FROM vectors WHERE id IN ({})", labels)

@@ -18,7 +18,7 @@ import os
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import faiss
@@ -50,6 +50,12 @@ class IndexMeta:
     index_file: str
     built_at: float
     version: int = SIDECAR_VERSION
+    generation: int = -1
+    stale: list[int] = field(default_factory=list)
+
+    def current_for(self, generation: int) -> bool:
+        """True when the catalog has not changed since this sidecar was written."""
+        return self.generation == generation
 
 
 def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
@@ -98,23 +104,29 @@ class VectorIndex:
             self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._labels
 
-    def save(self, sidecar: Path) -> None:
-        """Write a new index file, then switch the sidecar to it in one rename."""
+    def mark_current(self, generation: int, stale: np.ndarray) -> None:
+        """Record the catalog generation this index matches and its labels that are no longer live."""
+        self.meta = dataclasses.replace(self.meta, generation=generation, stale=[int(x) for x in stale])
+
+    def save(self, sidecar: Path, vectors_changed: bool = True) -> None:
+        """Write a new index file (if its vectors changed), then switch the sidecar to it in one rename."""
         sidecar.parent.mkdir(parents=True, exist_ok=True)
-        index_name = f"{sidecar.stem}-{uuid.uuid4().hex[:12]}.faiss"
+        index_name = f"{sidecar.stem}-{uuid.uuid4().hex[:12]}.faiss" if vectors_changed else self.meta.index_file
         index_path = sidecar.parent / index_name
         previous = read_meta(sidecar)
         meta = dataclasses.replace(self.meta, index_file=index_name)
         temporary = sidecar.with_suffix(".json.tmp")
         try:
-            faiss.write_index(self.index, str(index_path))
-            _fsync_file(index_path)
-            temporary.write_text(json.dumps(asdict(meta), indent=2))
+            if vectors_changed:
+                faiss.write_index(self.index, str(index_path))
+                _fsync_file(index_path)
+            temporary.write_text(json.dumps(asdict(meta)))
             _fsync_file(temporary)
             os.replace(temporary, sidecar)
         except (OSError, RuntimeError) as exc:
-            with contextlib.suppress(OSError):
-                index_path.unlink()
+            if vectors_changed:
+                with contextlib.suppress(OSError):
+                    index_path.unlink()
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise LibraryError(f"{index_path}: could not write the index ({exc}); the previous one is kept") from None
@@ -126,12 +138,12 @@ class VectorIndex:
 
     @classmethod
     def load(cls, sidecar: Path, writable: bool = False) -> VectorIndex | None:
-        """Load the committed index (memory-mapped unless it is to be changed), or None if absent.
+        """Load the committed index (vectors memory-mapped unless it is to be changed), or None.
 
         A writer may commit a new index between reading the sidecar and opening the file it
         names, so one retry follows a vanished file.
         """
-        flags = 0 if writable else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+        flags = 0 if writable else faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
         for _ in range(2):
             meta = read_meta(sidecar)
             if meta is None:

@@ -32,7 +32,6 @@ from image_recommender.errors import (
     LibraryError,
     QueryError,
 )
-from image_recommender.images import decode, read_file
 from image_recommender.index import IndexParams, VectorIndex, read_meta, sidecar_path
 from image_recommender.query import (
     DuplicateGroup,
@@ -253,12 +252,13 @@ class Library:
     def build_index(self, rebuild: bool = False) -> IndexReport:
         """Add new vectors to the index, or rebuild it when too many of its vectors went stale."""
         with self._write_lock():
-            row = self.catalog.find_model(*self.settings.model_spec.catalog_key())
-            if row is None:
+            if not self.catalog.models():
                 return IndexReport()
+            row = self.query_model()
             s = self.settings
             params = IndexParams(s.index_kind, s.hnsw_m, s.ef_construction)
             sidecar = sidecar_path(s.state_dir, row.name, row.pretrained)
+            generation = self.catalog.generation()
             live = self.catalog.live_labels(row.id)
             existing = None if rebuild else VectorIndex.load(sidecar, writable=True)
             if existing is not None and existing.meta.params == params and existing.meta.dim == row.dim:
@@ -268,12 +268,15 @@ class Library:
                 if len(stale) <= s.rebuild_share * max(len(in_index), 1):
                     if len(missing):
                         existing.add(missing, self.catalog.vectors_by_labels(missing.tolist()))
-                        existing.save(sidecar)
+                    if len(missing) or not existing.meta.current_for(generation):
+                        existing.mark_current(generation, stale)
+                        existing.save(sidecar, vectors_changed=bool(len(missing)))
                     return IndexReport(existing.meta.count, len(missing), False, len(stale))
             if len(live) == 0:
                 return IndexReport()
             labels, vectors = self.catalog.live_vectors(row.id)
             built = VectorIndex.build(labels, vectors, params, row.name, row.pretrained, row.dim)
+            built.mark_current(generation, np.zeros(0, np.int64))
             built.save(sidecar)
             return IndexReport(built.meta.count, len(labels), True, 0)
 
@@ -379,6 +382,8 @@ class Library:
             if stored is not None:
                 exclude += [image.id] + [c.id for c in self.catalog.images_with_fingerprints([image.fingerprint or ""])]
                 return stored[1]
+        from image_recommender.images import decode, read_file
+
         try:
             content = read_file(path)
             picture = decode(content.data).image
@@ -423,6 +428,7 @@ class Library:
             exclude_images=() if include_query else exclude,
             under=under,
             min_score=min_score,
+            generation=self.catalog.generation(),
         )
         return SearchResponse([t.describe() for t in parsed], row.name, results, paths)
 

@@ -135,20 +135,26 @@ def search_vectors(
     exclude_images: Sequence[int] = (),
     under: str | None = None,
     min_score: float | None = None,
+    generation: int | None = None,
 ) -> list[SearchResult]:
-    """The k best live images for a query vector, after filters."""
-    live = catalog.live_labels(model_id)
+    """The k best live images for a query vector, after filters.
+
+    When the index's sidecar matches the catalog ``generation``, its recorded stale labels
+    say what is live without reading every label from the catalog.
+    """
     in_index = index.labels() if index is not None else np.zeros(0, dtype=np.int64)
+    if index is not None and generation is not None and index.meta.current_for(generation):
+        live = np.setdiff1d(in_index, np.array(index.meta.stale, dtype=np.int64), assume_unique=True)
+    else:
+        live = catalog.live_labels(model_id)
     excluded = catalog.labels_of_images(exclude_images, model_id) if exclude_images else np.zeros(0, np.int64)
-    allowed = live
-    if under:
-        allowed = catalog.live_labels_under(model_id, _folder_prefix(under))
-    allowed = np.setdiff1d(allowed, excluded)
+    allowed = catalog.live_labels_under(model_id, _folder_prefix(under)) if under else live
+    if len(excluded):
+        allowed = np.setdiff1d(allowed, excluded)
     candidates: list[tuple[float, int]] = []
-    indexed_allowed = np.intersect1d(allowed, in_index, assume_unique=True)
-    if index is not None and len(indexed_allowed):
+    if index is not None and index.meta.count:
         if under:
-            scores, labels = index.search(query, k, ef_search, allow=indexed_allowed)
+            scores, labels = index.search(query, k, ef_search, allow=allowed)
         else:
             dropped = np.union1d(np.setdiff1d(in_index, live, assume_unique=True), excluded)
             scores, labels = index.search(query, k, ef_search, exclude=dropped)
