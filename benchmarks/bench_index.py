@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import numpy as np
 from image_recommender.catalog import Catalog, EmbedResult, FileStat
 from image_recommender.index import IndexParams, VectorIndex
 from image_recommender.library import Library
+from image_recommender.settings import Settings
 
 
 def clustered(count: int, dim: int, clusters: int, seed: int) -> np.ndarray:
@@ -54,6 +54,11 @@ def fill_catalog(root: Path, vectors: np.ndarray) -> None:
     catalog.close()
 
 
+def current_rss() -> int:
+    """Resident bytes now (not the peak), from /proc."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def cold_seconds(command: list[str], runs: int, env: dict[str, str]) -> float:
     times = []
     for _ in range(runs):
@@ -78,7 +83,6 @@ def main() -> None:
     params = IndexParams()
     print(f"{args.vectors} clustered {args.dim}-d vectors, {args.clusters} clusters, defaults {params}")
 
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     index = VectorIndex.build(labels, base, params, "synthetic", "bench", args.dim)
     build = time.perf_counter() - started
@@ -87,30 +91,35 @@ def main() -> None:
     exact = faiss.IndexFlatIP(args.dim)
     exact.add(base)
     _, truth = exact.search(queries, 10)
-    ef_search = 128
-    _, found = index.search(queries, 10, ef_search)
-    recall = np.mean([len(set(found[i]) & set(truth[i] + 1)) / 10 for i in range(len(queries))])
-    print(f"recall@10 vs exact at efSearch={ef_search}: {recall:.4f}")
-
     faiss.omp_set_num_threads(1)
-    latencies = []
-    for query in queries:
-        started = time.perf_counter()
-        index.search(query[None, :], 10, ef_search)
-        latencies.append((time.perf_counter() - started) * 1000)
-    p50, p99 = np.percentile(latencies, [50, 99])
-    print(f"single-thread query latency: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+    for ef_search in sorted({16, 32, 48, 64, 128, Settings().ef_search}):
+        _, found = index.search(queries, 10, ef_search)
+        recall = np.mean([len(set(found[i]) & set(truth[i] + 1)) / 10 for i in range(len(queries))])
+        latencies = []
+        for query in queries:
+            started = time.perf_counter()
+            index.search(query[None, :], 10, ef_search)
+            latencies.append((time.perf_counter() - started) * 1000)
+        p50, p99 = np.percentile(latencies, [50, 99])
+        default = " (default)" if ef_search == Settings().ef_search else ""
+        print(
+            f"efSearch {ef_search:4d}{default}: recall@10 {recall:.4f}, single-thread latency p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+        )
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         sidecar = root / ".imrec" / "index.json"
         index.save(sidecar)
         on_disk = (sidecar.parent / index.meta.index_file).stat().st_size
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        del index
+        before = current_rss()
+        loaded = VectorIndex.load(sidecar, writable=True)
+        in_memory = current_rss() - before
         print(
-            f"bytes per vector: {on_disk / args.vectors:.0f} on disk "
-            f"(raw float32 {4 * args.dim}); process peak RSS grew {(rss_after - rss_before) / 1024:.0f} MiB"
+            f"bytes per vector: {on_disk / args.vectors:.0f} on disk, {in_memory / args.vectors:.0f} in memory "
+            f"when loaded for writing (raw float32 {4 * args.dim}); search memory-maps the vectors instead"
         )
+        del loaded
         if args.no_cli:
             return
         fill_catalog(root, base)

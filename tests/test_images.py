@@ -138,6 +138,18 @@ def test_unreadable_files_raise_a_reason(tmp_path: Path) -> None:
         read_file(tmp_path / "folder.jpg")
 
 
+def test_permission_denied_is_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads any file, so the refusal a normal user gets is injected at the open call."""
+    import image_recommender.images as images
+
+    def refuse(*_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(images, "open", refuse, raising=False)
+    with pytest.raises(ImageDecodeError, match="permission denied"):
+        read_file(tmp_path / "locked.jpg")
+
+
 SEED_BYTES = encoded(Image.open(PHOTO).resize((64, 40)), "JPEG", quality=80)
 
 

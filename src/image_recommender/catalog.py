@@ -167,19 +167,19 @@ class Catalog:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                connection.close()
+                raise CatalogVersionError(
+                    f"{path}: catalog schema {version} is newer than this imrec understands ({SCHEMA_VERSION}); upgrade imrec"
+                )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"{path}: cannot open catalog: {exc}") from None
         except OSError as exc:
             raise LibraryError(f"{path.parent}: cannot create catalog folder: {exc.strerror}") from None
-        if version > SCHEMA_VERSION:
-            connection.close()
-            raise CatalogVersionError(
-                f"{path}: catalog schema {version} is newer than this imrec understands ({SCHEMA_VERSION}); upgrade imrec"
-            )
         catalog = cls(connection, path)
         if version < SCHEMA_VERSION:
             catalog._migrate(version)
@@ -213,14 +213,17 @@ class Catalog:
             raise LibraryError(f"{self.path}: catalog is locked or unwritable: {exc}") from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        try:
             self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            self._db.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
             raise LibraryError(f"{self.path}: could not save to the catalog ({exc}); nothing was lost") from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def generation(self) -> int:
         """A number that changes whenever files, states or vectors change."""
@@ -228,12 +231,6 @@ class Catalog:
 
     def _bump_generation(self) -> None:
         self._db.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
-
-    def _write(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        try:
-            self._db.executemany(sql, rows)
-        except sqlite3.OperationalError as exc:
-            raise LibraryError(f"{self.path}: could not save to the catalog ({exc}); nothing was lost") from None
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -258,20 +255,20 @@ class Catalog:
         now = time.time()
         with self.transaction():
             self._bump_generation()
-            self._write(
+            self._db.executemany(
                 "INSERT INTO images(path, raw_path, size, mtime_ns, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
                 ((f.path, f.raw_path, f.size, f.mtime_ns, now) for f in new),
             )
-            self._write(
+            self._db.executemany(
                 "UPDATE images SET size=?, mtime_ns=?, state='pending', error=NULL, updated_at=? WHERE id=?",
                 ((f.size, f.mtime_ns, now, image_id) for image_id, f in changed),
             )
-            self._write(
+            self._db.executemany(
                 "UPDATE images SET state=CASE WHEN fingerprint IS NULL OR error IS NOT NULL THEN 'pending' ELSE 'ok' END,"
                 " updated_at=? WHERE id=?",
                 ((now, image_id) for image_id, _ in returned),
             )
-            self._write("UPDATE images SET state='gone', updated_at=? WHERE id=?", ((now, i) for i in gone))
+            self._db.executemany("UPDATE images SET state='gone', updated_at=? WHERE id=?", ((now, i) for i in gone))
 
     def purge_gone(self) -> int:
         """Forget files that stayed gone through a whole update (their vectors go with them)."""
@@ -506,6 +503,14 @@ class Catalog:
         counts = dict.fromkeys(STATES, 0)
         counts.update(dict(self._db.execute("SELECT state, COUNT(*) FROM images GROUP BY state").fetchall()))
         return counts
+
+    def images(self, state: str | None = None, limit: int = -1, offset: int = 0) -> list[ImageRow]:
+        """Catalogued images by path, optionally of one state, a page at a time."""
+        where = "WHERE state = ?" if state else "WHERE ? IS NULL"
+        rows = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images {where} ORDER BY path LIMIT ? OFFSET ?", (state, limit, offset)
+        )
+        return [_image(row) for row in rows]
 
     def failures(self) -> list[ImageRow]:
         rows = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='failed' ORDER BY path")

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from image_recommender.errors import ImrecError
-from image_recommender.library import Library, SearchResponse
+from image_recommender.library import Library, SearchResponse, UpdateSummary
 from image_recommender.query import parse_file_or_id, parse_term
 
 app = typer.Typer(
@@ -435,6 +435,77 @@ def status(root: RootArg = None, db: DbOpt = None, json_output: JsonOpt = False)
         )
     for path, error in report.failures:
         out.print(f"failed: {path}: {error}", markup=False)
+
+
+@app.command("watch")
+@friendly
+def watch_command(
+    root: RootArg = None,
+    debounce: Annotated[float, typer.Option(help="Seconds of quiet before an update runs.")] = 2.0,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    model_config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON summary per line per update.")] = False,
+) -> None:
+    """Keep ROOT's catalog and index current as files appear, change or vanish (Ctrl-C stops)."""
+    from image_recommender.watch import watch
+
+    def report(summary: UpdateSummary) -> None:
+        if json_output:
+            sys.stdout.write(json.dumps(summary.as_json()) + "\n")
+            sys.stdout.flush()
+        else:
+            out.print(summary.line(), markup=False)
+
+    def complain(problem: ImrecError) -> None:
+        err.print(f"imrec: error: {problem}; still watching", markup=False)
+
+    overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
+    with open_library(root, create=True, **overrides) as library:
+        if not json_output:
+            err.print(f"watching {library.root} (Ctrl-C stops)", markup=False)
+        try:
+            watch(library, debounce, report, complain)
+        except KeyboardInterrupt:
+            err.print("imrec: stopped watching", markup=False)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+@friendly
+def serve(
+    root: RootArg = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; only this machine by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    model_config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Browse, search and refine ROOT in a local web page (JSON API and docs at /docs)."""
+    import uvicorn
+
+    from image_recommender.web.app import create_app
+
+    if not 0 < port < 65536:
+        raise typer.BadParameter(f"{port} is not a port number", param_hint="--port")
+    if host not in LOOPBACK:
+        err.print(f"imrec: warning: listening on {host}: anyone who can reach it can browse this library", markup=False)
+    overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
+    with open_library(root, **overrides) as library:
+        try:
+            library.warm_up()
+        except ImrecError as exc:
+            err.print(f"imrec: warning: {exc}; text and new-image queries will fail until this is fixed", markup=False)
+        err.print(f"serving {library.root} on http://{host}:{port}/ (Ctrl-C stops)", markup=False)
+        uvicorn.run(create_app(library), host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -187,6 +187,16 @@ class VectorIndex:
         return scores, labels
 
 
+def remove_index(sidecar: Path) -> None:
+    """Delete an index and its sidecar (the sidecar first, so no reader sees a missing file)."""
+    meta = read_meta(sidecar)
+    with contextlib.suppress(FileNotFoundError):
+        sidecar.unlink()
+    if meta is not None:
+        with contextlib.suppress(FileNotFoundError):
+            (sidecar.parent / meta.index_file).unlink()
+
+
 def read_meta(sidecar: Path) -> IndexMeta | None:
     try:
         data = json.loads(sidecar.read_text())

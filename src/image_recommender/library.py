@@ -32,7 +32,7 @@ from image_recommender.errors import (
     LibraryError,
     QueryError,
 )
-from image_recommender.index import IndexParams, VectorIndex, read_meta, sidecar_path
+from image_recommender.index import IndexParams, VectorIndex, read_meta, remove_index, sidecar_path
 from image_recommender.query import (
     DuplicateGroup,
     SearchResult,
@@ -273,6 +273,7 @@ class Library:
                         existing.save(sidecar, vectors_changed=bool(len(missing)))
                     return IndexReport(existing.meta.count, len(missing), False, len(stale))
             if len(live) == 0:
+                remove_index(sidecar)
                 return IndexReport()
             labels, vectors = self.catalog.live_vectors(row.id)
             built = VectorIndex.build(labels, vectors, params, row.name, row.pretrained, row.dim)

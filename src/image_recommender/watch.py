@@ -1,0 +1,75 @@
+"""Keep a library's catalog and index current while files appear, change or vanish.
+
+File-system events (watchdog) only mark the library dirty; once the folder has been quiet
+for ``debounce`` seconds the ordinary incremental update runs, so a camera import of a
+thousand files costs one update, not a thousand.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from image_recommender.errors import ImrecError
+from image_recommender.library import Library, UpdateSummary
+from image_recommender.scan import IMAGE_SUFFIXES
+from image_recommender.settings import STATE_DIR_NAME
+
+
+class _DirtyFlag(FileSystemEventHandler):
+    """Sets ``dirty`` for events that can change the image set (never for the state folder)."""
+
+    def __init__(self, root: str) -> None:
+        self.state_dir = os.path.join(root, STATE_DIR_NAME)
+        self.dirty = threading.Event()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(raw) if raw else ""
+            if not path or path.startswith(self.state_dir):
+                continue
+            if event.is_directory or os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES:
+                self.dirty.set()
+                return
+
+
+def watch(
+    library: Library,
+    debounce: float = 2.0,
+    on_update: Callable[[UpdateSummary], None] | None = None,
+    on_error: Callable[[ImrecError], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Update once, then after every quiet spell that follows a change, until ``stop`` is set."""
+    stop = stop or threading.Event()
+    flag = _DirtyFlag(str(library.root))
+    observer = Observer()
+    observer.schedule(flag, str(library.root), recursive=True)
+    observer.start()
+    flag.dirty.set()
+    try:
+        while not stop.is_set():
+            if not flag.dirty.wait(timeout=0.5):
+                continue
+            while flag.dirty.is_set() and not stop.is_set():
+                flag.dirty.clear()
+                stop.wait(debounce)
+            if stop.is_set():
+                break
+            try:
+                summary = library.update()
+            except ImrecError as exc:
+                if on_error is not None:
+                    on_error(exc)
+                continue
+            if on_update is not None:
+                on_update(summary)
+    finally:
+        observer.stop()
+        observer.join()

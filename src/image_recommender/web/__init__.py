@@ -1,0 +1,1 @@
+"""The local web app: ``create_app(library)`` returns the FastAPI application."""

@@ -1,0 +1,197 @@
+"""The web app: every API endpoint and refusal, and the page driven in a real Chromium."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS
+from fastapi.testclient import TestClient
+from PIL import Image
+from test_images import bomb_png
+
+from image_recommender import Library
+from image_recommender.web.app import MAX_UPLOAD_BYTES, create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def library(model_settings: dict, library_dir: Path, tmp_path: Path) -> Iterator[Library]:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(PHOTOS / "Wine_by_Jakkub_Mede.jpg", outside / "secret.jpg")
+    os.symlink(outside / "secret.jpg", library_dir / "link-out.jpg")
+    with Library.open(library_dir, create=True, follow_symlinks=True, **model_settings) as opened:
+        opened.update()
+        yield opened
+
+
+@pytest.fixture
+def client(library: Library) -> TestClient:
+    return TestClient(create_app(library))
+
+
+def photo_bytes(name: str = "Bridge_by_Sander_Klootwijk.jpg") -> bytes:
+    return (PHOTOS / name).read_bytes()
+
+
+def test_page_status_and_openapi(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>imrec</title>" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    status = client.get("/api/status").json()
+    assert status["counts"]["ok"] == 9 and status["index"]["current"] is True
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/search", "/api/recommend", "/api/images/{image_id}", "/api/duplicates", "/api/status"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+
+
+def test_search_by_text_ids_and_negatives(client: TestClient) -> None:
+    data = client.get("/api/search", params={"text": "a bridge", "k": 3}).json()
+    assert len(data["results"]) == 3 and data["results"][0]["thumb"].startswith("/api/images/")
+    like = client.get("/api/search", params={"like_id": 1, "unlike_id": 2, "k": 20}).json()
+    assert {r["id"] for r in like["results"]}.isdisjoint({1}) and like["query"] == ["+#1", "-#2"]
+    missing = client.get("/api/search", params={"like_id": 999})
+    assert missing.status_code == 404 and "999" in missing.json()["detail"]
+    assert client.get("/api/search", params={"k": 0, "text": "x"}).status_code == 422
+    assert client.get("/api/search").status_code == 400
+
+
+def test_upload_search_and_refusals(client: TestClient, library: Library) -> None:
+    before = sorted(p.name for p in library.root.rglob("*") if ".imrec" not in p.parts)
+    found = client.post("/api/search", files={"image": ("query.jpg", photo_bytes(), "image/jpeg")}, data={"k": "3"})
+    assert found.status_code == 200, found.text
+    assert found.json()["query"] == ["+query.jpg"] and len(found.json()["results"]) == 3
+    assert "Bridge_by_Sander_Klootwijk.jpg" not in {r["path"] for r in found.json()["results"]}  # its copy is the query
+    refusals = {
+        "not an image": ("notes.jpg", b"<html>hello</html>"),
+        "empty": ("empty.jpg", b""),
+        "decompression bomb": ("bomb.png", bomb_png(30000, 30000)),
+    }
+    for reason, (name, payload) in refusals.items():
+        answer = client.post("/api/search", files={"image": (name, payload, "image/jpeg")})
+        assert answer.status_code == 400 and reason in answer.json()["detail"], (reason, answer.text)
+    huge = client.post("/api/search", files={"image": ("huge.jpg", b"\0" * (MAX_UPLOAD_BYTES + 1), "image/jpeg")})
+    assert huge.status_code == 413
+    after = sorted(p.name for p in library.root.rglob("*") if ".imrec" not in p.parts)
+    assert after == before
+
+
+def test_recommend_excludes_inputs(client: TestClient) -> None:
+    data = client.post("/api/recommend", json={"liked": [1, 2], "disliked": [3], "k": 10}).json()
+    assert {r["id"] for r in data["results"]}.isdisjoint({1, 2, 3}) and len(data["results"]) == 6
+    assert client.post("/api/recommend", json={"liked": []}).status_code == 422
+
+
+def test_images_thumbnails_and_caching(client: TestClient, library: Library) -> None:
+    info = client.get("/api/images/1").json()
+    assert info["path"] and info["width"] and info["thumb"] == "/api/images/1/thumb"
+    full = client.get("/api/images/1/file")
+    assert full.status_code == 200 and full.content == (library.root / info["path"]).read_bytes()
+    thumb = client.get("/api/images/1/thumb", params={"size": 128})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 128
+    assert "max-age" in thumb.headers["cache-control"] and thumb.headers["etag"]
+    assert list((library.settings.state_dir / "thumbs").glob("1-*-128.jpg"))
+    again = client.get("/api/images/1/thumb", params={"size": 128}, headers={"If-None-Match": thumb.headers["etag"]})
+    assert again.status_code == 304
+    assert client.get("/api/images/1/thumb", params={"size": 999}).status_code == 400
+    assert client.get("/api/images/999").status_code == 404
+
+
+def test_no_path_outside_the_library_is_served(client: TestClient, library: Library) -> None:
+    for url in (
+        "/api/images/../../etc/passwd",
+        "/api/images/..%2F..%2Fetc%2Fpasswd/file",
+        "/api/images/%2e%2e/file",
+        "/api/images//etc/passwd/file",
+        "/static/../../../../etc/passwd",
+        "/static/%2e%2e/%2e%2e/app.py",
+    ):
+        answer = client.get(url)
+        assert answer.status_code in (404, 422), url
+        assert b"root:" not in answer.content
+    link = library.catalog.image_by_path("link-out.jpg")
+    assert link is not None and link.state == "ok"
+    refused = client.get(f"/api/images/{link.id}/file")
+    assert refused.status_code == 403 and "inside the library" in refused.json()["detail"]
+    assert client.get(f"/api/images/{link.id}/thumb").status_code == 403
+
+
+def test_duplicates_endpoint(client: TestClient) -> None:
+    data = client.get("/api/duplicates", params={"threshold": 0.999}).json()
+    assert data["threshold"] == 0.999
+    kinds = {group["kind"] for group in data["groups"]}
+    assert kinds <= {"exact", "near"}
+    assert client.get("/api/duplicates", params={"threshold": 2}).status_code == 422
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
+    import uvicorn
+    from playwright.sync_api import expect, sync_playwright
+
+    root = tmp_path / "browse"
+    shutil.copytree(PHOTOS, root)
+    library = Library.open(root, create=True, **model_settings)
+    library.update()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(library), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query = tmp_path / "query.jpg"
+    Image.open(PHOTOS / "Kleiber_by_Lukas_Baubkus.jpg").rotate(3).save(query)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.set_input_files("#file", str(query))
+            cards = page.locator("#results .card")
+            expect(cards).to_have_count(8, timeout=20000)
+            expect(page.locator("#message")).to_contain_text("Like query.jpg")
+            first_path = cards.first.locator(".path").inner_text()
+            cards.first.get_by_role("button", name="More like this").click()
+            expect(page.locator("#message")).to_contain_text("More like #")
+            assert first_path not in [c.inner_text() for c in page.locator("#results .card .path").all()]
+            page.locator("#results .card").nth(1).get_by_role("button", name=re.compile("^Like ")).click()
+            expect(page.locator("#refine-summary")).to_contain_text("1 liked")
+            expect(page.locator("#message")).to_contain_text("Recommended")
+            page.wait_for_function("[...document.images].every(i => i.complete)")
+            shot = tmp_path / "page.png"
+            page.screenshot(path=str(shot))
+            assert Image.open(shot).size == (1280, 900)
+            if os.environ.get("IMREC_SCREENSHOT"):
+                shutil.copy(shot, os.environ["IMREC_SCREENSHOT"])
+            page.get_by_role("tab", name="Status").click()
+            expect(page.locator("#status")).to_contain_text("ok")
+            page.get_by_role("tab", name="Duplicates").click()
+            expect(page.locator("#dup-message")).not_to_have_text("Looking for duplicates…", timeout=20000)
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        library.close()
