@@ -70,7 +70,7 @@ PrecisionOpt = Annotated[
     typer.Option("--precision", help="auto|fp32|bf16|fp16 [default: bf16 on capable CPUs, fp16/bf16 on CUDA]."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-EfSearchOpt = Annotated[int | None, typer.Option("--ef-search", help="HNSW query beam (efSearch) [default: 128].")]
+EfSearchOpt = Annotated[int | None, typer.Option("--ef-search", help="HNSW query beam (efSearch) [default: 64].")]
 
 
 def open_library(root: Path | None, create: bool = False, **overrides: Any) -> Library:
@@ -275,6 +275,12 @@ def render(
     response: SearchResponse, library: Library, json_output: bool, paths: bool, preview: Path | None, show: bool
 ) -> None:
     """Print results as a table, JSON or paths, and draw the contact sheet if asked."""
+    if not response.index_current:
+        err.print(
+            "imrec: note: the index is older than the catalog; results are complete (newer images are scored"
+            " exactly), run 'imrec index' to make searches fast again",
+            markup=False,
+        )
     if json_output:
         emit_json(response.as_json())
     elif paths:

@@ -100,9 +100,15 @@ class SearchResponse:
     model: str
     results: list[SearchResult]
     query_paths: list[Path] = field(default_factory=list)
+    index_current: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        return {"query": self.query, "model": self.model, "results": [r.as_json() for r in self.results]}
+        return {
+            "query": self.query,
+            "model": self.model,
+            "index_current": self.index_current,
+            "results": [r.as_json() for r in self.results],
+        }
 
 
 @dataclass
@@ -116,7 +122,8 @@ class IndexStatus:
 
     @property
     def current(self) -> bool:
-        return self.exists and self.stale == 0 and self.unindexed == 0
+        """Every live vector is indexed (stale ones are filtered at query time until a rebuild)."""
+        return self.exists and self.unindexed == 0
 
 
 @dataclass
@@ -419,9 +426,11 @@ class Library:
         vectors = [self._term_vector(term, row, exclude, paths) for term in parsed]
         query = combine(vectors, parsed)
         s = self.settings
+        index = self.index_for(row)
+        generation = self.catalog.generation()
         results = search_vectors(
             self.catalog,
-            self.index_for(row),
+            index,
             row.id,
             query,
             k or s.top_k,
@@ -429,9 +438,10 @@ class Library:
             exclude_images=() if include_query else exclude,
             under=under,
             min_score=min_score,
-            generation=self.catalog.generation(),
+            generation=generation,
         )
-        return SearchResponse([t.describe() for t in parsed], row.name, results, paths)
+        current = index is not None and index.meta.current_for(generation)
+        return SearchResponse([t.describe() for t in parsed], row.name, results, paths, current)
 
     def recommend(
         self,

@@ -97,7 +97,7 @@ class Settings:
     index_kind: str = "hnsw"
     hnsw_m: int = 32
     ef_construction: int = 200
-    ef_search: int = 128
+    ef_search: int = 64
     top_k: int = 10
     rebuild_share: float = 0.10
     include_hidden: bool = False
