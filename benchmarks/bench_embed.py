@@ -31,7 +31,7 @@ from image_recommender.embed import embed_pending
 from image_recommender.images import decode
 from image_recommender.models import load_model
 from image_recommender.scan import scan_library
-from image_recommender.settings import ModelSpec
+from image_recommender.settings import ModelSpec, Settings
 
 
 def _make_one(job: tuple[int, Path, Path, float | None, int]) -> Path:
@@ -87,12 +87,12 @@ def end_to_end(model, root: Path, batch: int, workers: int) -> tuple[float, int]
 
 
 def decode_rates(files: list[Path], image_size: int, preprocess) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Single-core decode + preprocess images/s for full decode and draft, and their tensor MAD."""
+    """Single-core decode + OpenCLIP preprocess images/s, full decode vs draft, and their tensor MAD."""
     datas = [f.read_bytes() for f in files]
     rates, tensors = {}, {}
     for name, side in (("full", None), ("draft", image_size)):
         best = float("inf")
-        for _ in range(2):
+        for _ in range(3):
             started = time.perf_counter()
             tensors[name] = [preprocess(decode(data, side).image) for data in datas]
             best = min(best, time.perf_counter() - started)
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--decode", action="store_true", help="also time full decode vs draft (8+ MP photos)")
     parser.add_argument("--model-seconds", type=float, default=10.0)
     args = parser.parse_args()
-    workers = args.workers if args.workers >= 0 else max(1, (os.cpu_count() or 2) - 1)
+    workers = args.workers if args.workers >= 0 else Settings().worker_count
 
     model = load_model(ModelSpec(args.model, ""), args.device, args.precision)
     print(f"model {args.model} on {model.device} ({model.precision}), batch {args.batch}, workers {workers}")

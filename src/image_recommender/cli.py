@@ -124,7 +124,7 @@ def index(
     precision: PrecisionOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per catalog transaction [default: 256].")] = None,
     model_batch_size: Annotated[int | None, typer.Option(help="Images per forward pass [default: 32].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Decode worker processes [default: cores - 1].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decode worker processes [default: one per core].")] = None,
     compile: Annotated[bool | None, typer.Option("--compile", help="torch.compile the image tower.")] = None,
     index_kind: Annotated[
         str | None, typer.Option("--index", help="hnsw (approximate, default) or flat (exact).")
@@ -212,7 +212,7 @@ def embed(
     precision: PrecisionOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per catalog transaction [default: 256].")] = None,
     model_batch_size: Annotated[int | None, typer.Option(help="Images per forward pass [default: 32].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Decode worker processes [default: cores - 1].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decode worker processes [default: one per core].")] = None,
     compile: Annotated[bool | None, typer.Option("--compile")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Try files that failed before again.")] = False,
     json_output: JsonOpt = False,
