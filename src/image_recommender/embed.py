@@ -8,9 +8,9 @@ preprocess it. The main process runs the model and writes results in one transac
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,21 +29,7 @@ FLUSH_SECONDS = 5.0
 ProgressCallback = Callable[[int, int, int], None]
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """What a decode worker made of one file: a tensor to embed, a reuse, or a failure."""
-
-    image_id: int
-    fingerprint: str | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    width: int | None = None
-    height: int | None = None
-    reuse: bool = False
-    error: str | None = None
-
-
-@dataclass
+@dataclasses.dataclass
 class EmbedReport:
     """Counts for one embedding run."""
 
@@ -56,6 +42,9 @@ class EmbedReport:
     def images_per_second(self) -> float:
         done = self.embedded + self.reused
         return done / self.seconds if self.seconds > 0 else 0.0
+
+
+Item = tuple[EmbedResult, "torch.Tensor | None"]
 
 
 class _DecodeDataset:
@@ -78,31 +67,30 @@ class _DecodeDataset:
     def __len__(self) -> int:
         return len(self.work)
 
-    def __getitem__(self, position: int) -> tuple[Prepared, torch.Tensor | None]:
+    def __getitem__(self, position: int) -> Item:
+        """The file's catalog row without its vector, plus the pixels to compute it from (if needed)."""
         image, held = self.work[position]
         try:
             content = read_file(image.location(self.root))
-            facts = {"fingerprint": content.fingerprint, "size": content.size, "mtime_ns": content.mtime_ns}
+            found = EmbedResult(image.id, content.fingerprint, content.size, content.mtime_ns)
             if content.fingerprint == held or content.fingerprint in self.known:
-                return Prepared(image.id, reuse=True, **facts), None
+                return dataclasses.replace(found, reuse_from=content.fingerprint), None
             decoded = decode(content.data, self.min_side)
             tensor = self.preprocess(decoded.image)
         except ImageDecodeError as exc:
-            return Prepared(image.id, error=str(exc)), None
+            return EmbedResult(image.id, error=str(exc)), None
         except (OSError, ValueError, RuntimeError) as exc:
-            return Prepared(image.id, error=f"cannot preprocess: {exc}"), None
-        return Prepared(image.id, width=decoded.width, height=decoded.height, **facts), tensor
+            return EmbedResult(image.id, error=f"cannot preprocess: {exc}"), None
+        return dataclasses.replace(found, width=decoded.width, height=decoded.height), tensor
 
 
-def _collate(
-    items: list[tuple[Prepared, torch.Tensor | None]],
-) -> tuple[list[Prepared], torch.Tensor | None, list[int]]:
+def _collate(items: list[Item]) -> tuple[list[EmbedResult], torch.Tensor | None, list[int]]:
     """Stack the decoded tensors of a batch (in the worker, so pinning and copies stay cheap)."""
     import torch
 
     tensors = [tensor for _, tensor in items if tensor is not None]
     rows = [position for position, (_, tensor) in enumerate(items) if tensor is not None]
-    return [prepared for prepared, _ in items], (torch.stack(tensors) if tensors else None), rows
+    return [result for result, _ in items], (torch.stack(tensors) if tensors else None), rows
 
 
 def embed_pending(
@@ -145,14 +133,14 @@ def embed_pending(
             pending.clear()
         last_flush = time.monotonic()
 
-    for prepared_batch, tensors, rows in loader:
+    for found_batch, tensors, rows in loader:
         vectors = model.encode_images(tensors) if tensors is not None else np.zeros((0, model.dim), np.float32)
         by_position = dict(zip(rows, vectors, strict=True))
-        for position, prepared in enumerate(prepared_batch):
-            result, outcome = _result_for(prepared, by_position.get(position), fresh)
+        for position, found in enumerate(found_batch):
+            result, outcome = _with_vector(found, by_position.get(position), fresh)
             pending.append(result)
             setattr(report, outcome, getattr(report, outcome) + 1)
-        done += len(prepared_batch)
+        done += len(found_batch)
         if progress is not None:
             progress(done, len(work), report.failed)
         if len(pending) >= batch_size or time.monotonic() - last_flush > FLUSH_SECONDS:
@@ -162,22 +150,16 @@ def embed_pending(
     return report
 
 
-def _result_for(prepared: Prepared, vector: np.ndarray | None, fresh: dict[str, np.ndarray]) -> tuple[EmbedResult, str]:
-    """Turn a worker's outcome (and the model's vector, if any) into a catalog row and its count."""
-    facts = {
-        "image_id": prepared.image_id,
-        "fingerprint": prepared.fingerprint,
-        "size": prepared.size,
-        "mtime_ns": prepared.mtime_ns,
-        "width": prepared.width,
-        "height": prepared.height,
-    }
-    if prepared.error is not None:
-        return EmbedResult(prepared.image_id, error=prepared.error), "failed"
-    if prepared.reuse:
-        return EmbedResult(**facts, reuse_from=prepared.fingerprint), "reused"
-    assert prepared.fingerprint is not None and vector is not None
-    if prepared.fingerprint in fresh:
-        return EmbedResult(**facts, vector=fresh[prepared.fingerprint]), "reused"
-    fresh[prepared.fingerprint] = vector
-    return EmbedResult(**facts, vector=vector), "embedded"
+def _with_vector(
+    found: EmbedResult, vector: np.ndarray | None, fresh: dict[str, np.ndarray]
+) -> tuple[EmbedResult, str]:
+    """Attach the model's vector (or one already computed for the same content in this run)."""
+    if found.error is not None:
+        return found, "failed"
+    if found.reuse_from is not None:
+        return found, "reused"
+    assert found.fingerprint is not None and vector is not None
+    if found.fingerprint in fresh:
+        return dataclasses.replace(found, vector=fresh[found.fingerprint]), "reused"
+    fresh[found.fingerprint] = vector
+    return dataclasses.replace(found, vector=vector), "embedded"
