@@ -47,5 +47,9 @@ class QueryError(ImrecError):
     """A query term cannot be used (missing file, unknown id, empty query)."""
 
 
+class UnknownImageError(QueryError):
+    """A query names an image id the catalog does not hold (or holds no vector for)."""
+
+
 class ImageDecodeError(Exception):
     """A single file could not be read as an image; recorded in the catalog, never fatal."""

@@ -31,6 +31,7 @@ from image_recommender.errors import (
     LibraryBusyError,
     LibraryError,
     QueryError,
+    UnknownImageError,
 )
 from image_recommender.index import IndexParams, VectorIndex, read_meta, remove_index, sidecar_path
 from image_recommender.query import (
@@ -378,7 +379,7 @@ class Library:
             image = self.catalog.image(int(term.value))
             stored = self.catalog.vector_of_image(int(term.value), row.id) if image else None
             if image is None or stored is None:
-                raise QueryError(f"image id {term.value}: no indexed image with that id")
+                raise UnknownImageError(f"image id {term.value}: no indexed image with that id")
             exclude += [image.id] + [c.id for c in self.catalog.images_with_fingerprints([image.fingerprint or ""])]
             paths.append(image.location(self.root))
             return stored[1]

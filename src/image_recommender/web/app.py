@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from image_recommender.catalog import ImageRow
-from image_recommender.errors import ImageDecodeError, ImrecError, LibraryError, QueryError
+from image_recommender.errors import ImageDecodeError, ImrecError, LibraryError, QueryError, UnknownImageError
 from image_recommender.images import load_image
 from image_recommender.library import Library, SearchResponse
 from image_recommender.query import Term
@@ -78,9 +78,7 @@ def create_app(library: Library) -> FastAPI:
 
     @app.exception_handler(ImrecError)
     def user_error(_: Request, exc: ImrecError) -> JSONResponse:
-        status = 404 if isinstance(exc, QueryError) and "no indexed image" in str(exc) else 400
-        if isinstance(exc, LibraryError):
-            status = 409
+        status = 404 if isinstance(exc, UnknownImageError) else 409 if isinstance(exc, LibraryError) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     def served_file(image_id: int) -> tuple[ImageRow, Path]:
@@ -132,18 +130,17 @@ def create_app(library: Library) -> FastAPI:
             raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
         if not data:
             raise HTTPException(400, "the uploaded file is empty")
-        suffix = Path(image.filename or "upload").suffix[:10]
-        with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+        name = image.filename or "upload"
+        with tempfile.NamedTemporaryFile(suffix=Path(name).suffix[:10]) as handle:
             handle.write(data)
             handle.flush()
-            try:
-                load_image(Path(handle.name), 64)
-            except ImageDecodeError as exc:
-                raise HTTPException(400, f"{image.filename or 'upload'}: {exc}") from None
             terms = [Term("file", handle.name)] + ([Term("text", text)] if text else [])
-            with using() as lib:
-                response = lib.search(terms, k=k)
-        response.query[0] = f"+{image.filename or 'upload'}"
+            try:
+                with using() as lib:
+                    response = lib.search(terms, k=k)
+            except QueryError as exc:
+                raise HTTPException(400, str(exc).replace(handle.name, name)) from None
+        response.query[0] = f"+{name}"
         return _results_json(response)
 
     @app.post("/api/recommend")
