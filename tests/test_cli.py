@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,19 @@ def test_unknown_model_and_unreachable_hub_fail_fast(
     assert "unknown model 'ViT-L-15'" in unknown.stderr and "ViT-L-14" in unknown.stderr
     offline = imrec("index", library_dir, "--model", "ViT-B-32", "--pretrained", "openai", expect=2, env=env)
     assert "--pretrained" in offline.stderr and "Traceback" not in offline.stderr
+
+
+def test_unreachable_hub_fails_fast_without_offline_flag(
+    imrec: Runner, library_dir: Path, model_env: dict[str, str]
+) -> None:
+    env = {k: v for k, v in model_env.items() if k not in ("IMREC_MODEL_CONFIG", "IMREC_PRETRAINED", "HF_HUB_OFFLINE")}
+    env["HF_HOME"] = str(library_dir.parent / "empty-hf-cache")
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # the discard port: nothing listens, as when the hub is unreachable
+    started = time.monotonic()
+    result = imrec("index", library_dir, "--model", "ViT-B-32", "--pretrained", "openai", expect=2, env=env)
+    assert time.monotonic() - started < 30
+    assert "cannot be reached" in result.stderr and "--pretrained /path/to/checkpoint" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_settings_precedence(imrec: Runner, library_dir: Path, model_env: dict[str, str]) -> None:

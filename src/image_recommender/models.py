@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -137,6 +138,17 @@ def _offline_hub(offline: bool) -> Iterator[None]:
             os.environ["HF_HUB_OFFLINE"] = previous_env
 
 
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """open_clip logs its failures on the root logger; ours is the one line the user sees."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 class PixelTransform:
     """OpenCLIP's preprocessing up to, not including, ToTensor + Normalize: PIL -> uint8 CHW.
 
@@ -257,7 +269,7 @@ def load_model(
         env_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
         offline = env_offline or (host is not None and not _reachable(*host))
     try:
-        with _offline_hub(offline):
+        with _offline_hub(offline), _quiet_logging():
             model, _, preprocess = open_clip.create_model_and_transforms(
                 spec.architecture,
                 pretrained=str(weights) if weights is not None else (spec.pretrained or None),
