@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS
+from conftest import PHOTOS, Runner
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_images import bomb_png
@@ -195,3 +196,34 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
         server.should_exit = True
         thread.join(timeout=10)
         library.close()
+
+
+def test_serve_command_answers_and_refuses_a_busy_port(imrec: Runner, library_dir: Path, model_env: dict) -> None:
+    import subprocess
+    import sys
+    import urllib.request
+
+    imrec("index", library_dir, "-q")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "image_recommender", "serve", str(library_dir), "--port", str(port)],
+        env=model_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, status = time.monotonic() + 60, None
+        while status is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as answer:
+                    status = json.loads(answer.read())
+            except OSError:
+                time.sleep(0.2)
+        assert status is not None and status["counts"]["ok"] == 8
+        busy = imrec("serve", library_dir, "--port", port, expect=2)
+        assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "Traceback" not in busy.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from image_recommender.errors import ImrecError
+from image_recommender.errors import ImrecError, LibraryError
 from image_recommender.library import Library, SearchResponse, UpdateSummary
 from image_recommender.query import parse_file_or_id, parse_term
 
@@ -502,6 +503,11 @@ def serve(
 
     if not 0 < port < 65536:
         raise typer.BadParameter(f"{port} is not a port number", param_hint="--port")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise LibraryError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
     if host not in LOOPBACK:
         err.print(f"imrec: warning: listening on {host}: anyone who can reach it can browse this library", markup=False)
     overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
