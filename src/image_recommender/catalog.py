@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -470,19 +470,12 @@ class Catalog:
         row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path=?", (path,)).fetchone()
         return _image(row) if row else None
 
-    def images_with_fingerprints(self, fingerprints: Iterable[str]) -> list[ImageRow]:
-        wanted = sorted(set(fingerprints))
-        rows: list[ImageRow] = []
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            rows += [
-                _image(row)
-                for row in self._db.execute(
-                    f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-            ]
-        return rows
+    def images_with_fingerprint(self, fingerprint: str) -> list[ImageRow]:
+        """Live images holding exactly this content."""
+        rows = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint = ?", (fingerprint,)
+        )
+        return [_image(row) for row in rows]
 
     def exact_duplicate_groups(self) -> list[list[ImageRow]]:
         """Live images sharing one content fingerprint, grouped."""

@@ -380,7 +380,7 @@ class Library:
             stored = self.catalog.vector_of_image(int(term.value), row.id) if image else None
             if image is None or stored is None:
                 raise UnknownImageError(f"image id {term.value}: no indexed image with that id")
-            exclude += [image.id] + [c.id for c in self.catalog.images_with_fingerprints([image.fingerprint or ""])]
+            exclude += [image.id, *self._same_content(image.fingerprint)]
             paths.append(image.location(self.root))
             return stored[1]
         path = Path(term.value)
@@ -389,7 +389,7 @@ class Library:
         if image is not None:
             stored = self.catalog.vector_of_image(image.id, row.id)
             if stored is not None:
-                exclude += [image.id] + [c.id for c in self.catalog.images_with_fingerprints([image.fingerprint or ""])]
+                exclude += [image.id, *self._same_content(image.fingerprint)]
                 return stored[1]
         from image_recommender.images import decode, read_file
 
@@ -398,8 +398,12 @@ class Library:
             picture = decode(content.data).image
         except ImageDecodeError as exc:
             raise QueryError(f"{path}: {exc}") from None
-        exclude += [c.id for c in self.catalog.images_with_fingerprints([content.fingerprint])]
+        exclude += self._same_content(content.fingerprint)
         return self._encoder(row).encode_pil([picture])[0]
+
+    def _same_content(self, fingerprint: str | None) -> list[int]:
+        """Ids of live images holding exactly this content: a query's copies, left out of its results."""
+        return [copy.id for copy in self.catalog.images_with_fingerprint(fingerprint)] if fingerprint else []
 
     def search(
         self,
@@ -453,11 +457,8 @@ class Library:
         """More like the liked images (files or ids), less like the disliked; inputs never returned."""
         if not liked:
             raise QueryError("recommend needs at least one liked image")
-        terms = [parse_file_or_id(os.fspath(item) if not isinstance(item, int) else str(item)) for item in liked]
-        terms += [
-            parse_file_or_id(os.fspath(item) if not isinstance(item, int) else str(item), negative=True)
-            for item in disliked
-        ]
+        terms = [parse_file_or_id(_term_text(item)) for item in liked]
+        terms += [parse_file_or_id(_term_text(item), negative=True) for item in disliked]
         return self.search(terms, include_query=False, **options)
 
     def duplicates(self, threshold: float = 0.95) -> list[DuplicateGroup]:
@@ -498,6 +499,10 @@ class Library:
             )
         failures = [(image.path, image.error or "") for image in self.catalog.failures()]
         return StatusReport(str(self.root), str(self.catalog.path), counts, models, model_name, index_status, failures)
+
+
+def _term_text(item: str | int | os.PathLike[str]) -> str:
+    return str(item) if isinstance(item, int) else os.fspath(item)
 
 
 def _as_list(value: Any) -> list[Any]:
