@@ -254,20 +254,21 @@ def find_duplicates(
     labels, vectors = labels[keep], vectors[keep]
     if index is None:
         index = VectorIndex.build(labels, vectors, IndexParams(kind="flat"), "", "", vectors.shape[1])
-    distinct = index
-    stale = np.setdiff1d(distinct.labels(), labels)
-    scores, found = distinct.search(vectors, neighbours + 1, ef_search, exclude=stale)
-    pairs: list[tuple[int, int]] = []
-    best: dict[tuple[int, int], float] = {}
+    others = np.setdiff1d(index.labels(), labels)  # stale vectors and the copies already grouped as exact
+    scores, found = index.search(vectors, neighbours + 1, ef_search, exclude=others)
+    similarity: dict[tuple[int, int], float] = {}
     for row, label in enumerate(labels.tolist()):
-        for score, other in zip(scores[row], found[row], strict=True):
+        for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):
             if other >= 0 and other != label and score >= threshold:
-                pair = (min(label, int(other)), max(label, int(other)))
-                pairs.append(pair)
-                best[pair] = max(best.get(pair, -1.0), float(score))
+                similarity[(min(label, other), max(label, other))] = score
+    weakest: dict[int, float] = {}
+    groups = _union_find_groups(list(similarity))
+    group_of = {label: number for number, members in enumerate(groups) for label in members}
+    for (first, _), score in similarity.items():
+        number = group_of[first]
+        weakest[number] = min(weakest.get(number, 1.0), score)
     near = []
-    for members in _union_find_groups(pairs):
+    for number, members in enumerate(groups):
         group = [images[label] for label in members]
-        score = min(value for pair, value in best.items() if pair[0] in members)
-        near.append(DuplicateGroup("near", group, choose_keeper(group), score))
+        near.append(DuplicateGroup("near", group, choose_keeper(group), weakest[number]))
     return exact + near
