@@ -340,9 +340,11 @@ def test_scan_diff_is_right_for_any_tree(tree: dict[tuple[str, ...], str], data:
         catalog.close()
 
 
-def test_status_json_schema(imrec: Runner, library_dir: Path) -> None:
+def test_status_json_schema_and_integrity_check(imrec: Runner, library_dir: Path) -> None:
     imrec("index", library_dir, "-q")
     status = json.loads(imrec("status", library_dir, "--json").stdout)
-    assert set(status) == {"root", "catalog", "counts", "models", "model", "index", "failures"}
+    assert set(status) == {"root", "catalog", "counts", "models", "model", "index", "failures", "integrity"}
+    assert status["integrity"] is None
+    assert "catalog integrity: ok" in imrec("status", library_dir, "--check").stdout
     assert set(status["counts"]) == {"pending", "ok", "failed", "gone"}
     assert set(status["index"]) >= {"exists", "count", "live", "stale", "unindexed", "current", "kind"}

@@ -87,6 +87,15 @@ def test_upload_search_and_refusals(client: TestClient, library: Library) -> Non
     assert after == before
 
 
+def test_browse_pages_through_the_library(client: TestClient) -> None:
+    first = client.get("/api/images", params={"limit": 5}).json()
+    second = client.get("/api/images", params={"limit": 5, "offset": 5}).json()
+    assert first["total"] == 9 and len(first["images"]) == 5 and len(second["images"]) == 4
+    paths = [image["path"] for image in first["images"] + second["images"]]
+    assert paths == sorted(paths) and len(set(paths)) == 9
+    assert client.get("/api/images", params={"limit": 0}).status_code == 422
+
+
 def test_recommend_excludes_inputs(client: TestClient) -> None:
     data = client.post("/api/recommend", json={"liked": [1, 2], "disliked": [3], "k": 10}).json()
     assert {r["id"] for r in data["results"]}.isdisjoint({1, 2, 3}) and len(data["results"]) == 6
@@ -170,6 +179,7 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
             )
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/")
+            expect(page.locator("#message")).to_contain_text("Library: images 1-8 of 8")
             page.set_input_files("#file", str(query))
             cards = page.locator("#results .card")
             expect(cards).to_have_count(8, timeout=20000)

@@ -417,10 +417,17 @@ def duplicates(
 
 @app.command()
 @friendly
-def status(root: RootArg = None, db: DbOpt = None, json_output: JsonOpt = False) -> None:
+def status(
+    root: RootArg = None,
+    db: DbOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Also verify the catalog file (SQLite integrity check).")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
     """Counts per state, models, index freshness, and every failed file with its reason."""
     with open_library(root, db_path=db) as library:
-        report = library.status()
+        report = library.status(check)
     if json_output:
         emit_json(report.as_json())
         return
@@ -442,6 +449,10 @@ def status(root: RootArg = None, db: DbOpt = None, json_output: JsonOpt = False)
         )
     for path, error in report.failures:
         out.print(f"failed: {path}: {error}", markup=False)
+    if report.integrity is not None:
+        out.print(f"catalog integrity: {report.integrity}", markup=False)
+        if report.integrity != "ok":
+            raise typer.Exit(1)
 
 
 @app.command("watch")

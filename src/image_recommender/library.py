@@ -136,6 +136,7 @@ class StatusReport:
     model: str | None
     index: IndexStatus | None
     failures: list[tuple[str, str]]
+    integrity: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         index = None
@@ -149,6 +150,7 @@ class StatusReport:
             "model": self.model,
             "index": index,
             "failures": [{"path": path, "error": error} for path, error in self.failures],
+            "integrity": self.integrity,
         }
 
 
@@ -473,7 +475,8 @@ class Library:
     def image(self, image_id: int) -> ImageRow | None:
         return self.catalog.image(image_id)
 
-    def status(self) -> StatusReport:
+    def status(self, check: bool = False) -> StatusReport:
+        """Counts, models, index freshness and failures; ``check`` also runs SQLite's integrity check."""
         counts = self.catalog.state_counts()
         vector_counts = self.catalog.vector_counts()
         models = [
@@ -498,7 +501,10 @@ class Library:
                 kind=meta.params.kind if meta else None,
             )
         failures = [(image.path, image.error or "") for image in self.catalog.failures()]
-        return StatusReport(str(self.root), str(self.catalog.path), counts, models, model_name, index_status, failures)
+        integrity = self.catalog.integrity_check() if check else None
+        return StatusReport(
+            str(self.root), str(self.catalog.path), counts, models, model_name, index_status, failures, integrity
+        )
 
 
 def _term_text(item: str | int | os.PathLike[str]) -> str:

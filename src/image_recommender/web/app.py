@@ -149,6 +149,16 @@ def create_app(library: Library) -> FastAPI:
         with using() as lib:
             return _results_json(lib.recommend(request.liked, request.disliked, k=request.k))
 
+    @app.get("/api/images")
+    def browse(
+        offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 48
+    ) -> dict[str, Any]:
+        """The library's readable images by path, a page at a time."""
+        with using() as lib:
+            images = lib.catalog.images("ok", limit, offset)
+            total = lib.catalog.state_counts()["ok"]
+        return {"offset": offset, "total": total, "images": [_image_json(image) for image in images]}
+
     @app.get("/api/images/{image_id}")
     def image_info(image_id: int) -> dict[str, Any]:
         with using() as lib:

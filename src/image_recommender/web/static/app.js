@@ -154,6 +154,17 @@ function pickFile(file) {
   if (file) search();
 }
 
+async function browse(offset = 0) {
+  try {
+    const data = await api(`/api/images?offset=${offset}&limit=${k()}`);
+    $("#results").replaceChildren(...data.images.map((image) => card(image)));
+    const end = offset + data.images.length;
+    setMessage(data.total ? `Library: images ${offset + 1}-${end} of ${data.total} (search, or pick one for more like it)` : "The library is empty: run 'imrec index' first");
+  } catch (error) {
+    setMessage(error.message, true);
+  }
+}
+
 async function loadDuplicates(event) {
   event?.preventDefault();
   setMessage("Looking for duplicates…", false, "#dup-message");
@@ -238,6 +249,7 @@ document.addEventListener("DOMContentLoaded", () => {
     pickFile(event.dataTransfer.files[0]);
   });
   for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => show(tab.dataset.view));
+  browse();
   document.addEventListener("keydown", (event) => {
     if (event.key === "/" && document.activeElement?.tagName !== "INPUT") {
       event.preventDefault();
