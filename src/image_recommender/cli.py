@@ -5,6 +5,7 @@ Every user mistake ends as one ``imrec: error: ...`` line and a non-zero exit co
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import socket
@@ -72,10 +73,6 @@ PrecisionOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 EfSearchOpt = Annotated[int | None, typer.Option("--ef-search", help="HNSW query beam (efSearch) [default: 64].")]
-
-
-def open_library(root: Path | None, create: bool = False, **overrides: Any) -> Library:
-    return Library.open(root, create=create, **overrides)
 
 
 def model_overrides(
@@ -159,7 +156,7 @@ def index(
         "follow_symlinks": follow_symlinks,
         "allow_mass_removal": allow_mass_removal,
     }
-    with open_library(root, create=True, **overrides) as library, embed_progress(not quiet and not json_output) as bar:
+    with Library.open(root, create=True, **overrides) as library, embed_progress(not quiet and not json_output) as bar:
         summary = library.update(retry_failed=retry_failed, progress=bar)
     if json_output:
         emit_json(summary.as_json())
@@ -186,11 +183,10 @@ def scan(
         "follow_symlinks": follow_symlinks,
         "allow_mass_removal": allow_mass_removal,
     }
-    with open_library(root, create=True, **overrides) as library:
+    with Library.open(root, create=True, **overrides) as library:
         report = library.scan()
-    data = {k: v for k, v in vars(report).items()}
     if json_output:
-        emit_json(data)
+        emit_json(dataclasses.asdict(report))
         return
     out.print(
         f"scanned {report.scanned}, new {report.new}, changed {report.changed}, "
@@ -227,7 +223,7 @@ def embed(
         "workers": workers,
         "compile": compile,
     }
-    with open_library(root, **overrides) as library, embed_progress(not quiet and not json_output) as bar:
+    with Library.open(root, **overrides) as library, embed_progress(not quiet and not json_output) as bar:
         report = library.embed(retry_failed=retry_failed, progress=bar)
     data = {
         "embedded": report.embedded,
@@ -263,7 +259,7 @@ def build_index(
         "hnsw_m": hnsw_m,
         "ef_construction": ef_construction,
     }
-    with open_library(root, **overrides) as library:
+    with Library.open(root, **overrides) as library:
         report = library.build_index(rebuild=rebuild)
     if json_output:
         emit_json(vars(report))
@@ -351,7 +347,7 @@ def search(
     if not parsed:
         raise typer.BadParameter("give an image, --like-id, or --text to search for")
     overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
-    with open_library(library_root, **overrides) as library:
+    with Library.open(library_root, **overrides) as library:
         response = library.search(
             parsed, k=top_k, under=under, min_score=min_score, include_query=include_query, ef_search=ef_search
         )
@@ -381,7 +377,7 @@ def recommend(
 ) -> None:
     """More like these, less like those: the liked images themselves are never returned."""
     overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
-    with open_library(library_root, **overrides) as library:
+    with Library.open(library_root, **overrides) as library:
         response = library.recommend(
             liked, unlike or [], k=top_k, under=under, min_score=min_score, ef_search=ef_search
         )
@@ -401,7 +397,7 @@ def duplicates(
 ) -> None:
     """Exact copies (same bytes) and near duplicates (cosine >= threshold), with a keeper each."""
     overrides = model_overrides(model, pretrained, model_config, None, None) | {"db_path": db}
-    with open_library(root, **overrides) as library:
+    with Library.open(root, **overrides) as library:
         groups = library.duplicates(threshold)
     if json_output:
         emit_json({"threshold": threshold, "groups": [group.as_json() for group in groups]})
@@ -426,7 +422,7 @@ def status(
     json_output: JsonOpt = False,
 ) -> None:
     """Counts per state, models, index freshness, and every failed file with its reason."""
-    with open_library(root, db_path=db) as library:
+    with Library.open(root, db_path=db) as library:
         report = library.status(check)
     if json_output:
         emit_json(report.as_json())
@@ -482,7 +478,7 @@ def watch_command(
         err.print(f"imrec: error: {problem}; still watching", markup=False)
 
     overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
-    with open_library(root, create=True, **overrides) as library:
+    with Library.open(root, create=True, **overrides) as library:
         if not json_output:
             err.print(f"watching {library.root} (Ctrl-C stops)", markup=False)
         try:
@@ -522,7 +518,7 @@ def serve(
     if host not in LOOPBACK:
         err.print(f"imrec: warning: listening on {host}: anyone who can reach it can browse this library", markup=False)
     overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
-    with open_library(root, **overrides) as library:
+    with Library.open(root, **overrides) as library:
         try:
             library.warm_up()
         except ImrecError as exc:
