@@ -22,6 +22,9 @@ from image_recommender.errors import LibraryError, QueryError
 from image_recommender.index import IndexParams, VectorIndex
 
 MAX_EXACT_UNINDEXED = 200_000
+# A folder filter this small is scored exactly: a graph walk restricted to a few allowed
+# nodes can stop before it finds k of them, and 20k dot products take milliseconds.
+EXACT_FILTER_LIMIT = 20_000
 _WEIGHT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)):(.+)", re.DOTALL)
 
 TermKind = Literal["file", "id", "text"]
@@ -152,19 +155,20 @@ def search_vectors(
     if len(excluded):
         allowed = np.setdiff1d(allowed, excluded)
     candidates: list[tuple[float, int]] = []
-    if index is not None and index.meta.count:
+    exact_only = bool(under) and len(allowed) <= EXACT_FILTER_LIMIT
+    if index is not None and index.meta.count and not exact_only:
         if under:
             scores, labels = index.search(query, k, ef_search, allow=allowed)
         else:
             dropped = np.union1d(np.setdiff1d(in_index, live, assume_unique=True), excluded)
             scores, labels = index.search(query, k, ef_search, exclude=dropped)
         candidates += [(float(s), int(label)) for s, label in zip(scores[0], labels[0], strict=True) if label >= 0]
-    unindexed = np.setdiff1d(allowed, in_index, assume_unique=True)
-    if len(unindexed) > MAX_EXACT_UNINDEXED:
-        raise LibraryError(f"{len(unindexed)} images are not in the index yet; run 'imrec build-index' first")
-    if len(unindexed):
-        scores = catalog.vectors_by_labels(unindexed.tolist()) @ query
-        candidates += list(zip(scores.astype(float).tolist(), unindexed.tolist(), strict=True))
+    scored_exactly = allowed if exact_only else np.setdiff1d(allowed, in_index, assume_unique=True)
+    if len(scored_exactly) > MAX_EXACT_UNINDEXED:
+        raise LibraryError(f"{len(scored_exactly)} images are not in the index yet; run 'imrec build-index' first")
+    if len(scored_exactly):
+        scores = catalog.vectors_by_labels(scored_exactly.tolist()) @ query
+        candidates += list(zip(scores.astype(float).tolist(), scored_exactly.tolist(), strict=True))
     candidates.sort(key=lambda item: (-item[0], item[1]))
     if min_score is not None:
         candidates = [item for item in candidates if item[0] >= min_score]
