@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -430,7 +431,7 @@ class Catalog:
             )
         }
 
-    def _iter_keys(self, sql: str, keys: Sequence[int]) -> Iterator[Sequence[object]]:
+    def _iter_keys(self, sql: str, keys: Sequence[int]) -> Iterator[tuple[Any, ...]]:
         keys = [int(k) for k in keys]
         for start in range(0, len(keys), 900):
             chunk = keys[start : start + 900]

@@ -112,8 +112,8 @@ def embed_pending(
     known = frozenset(catalog.known_fingerprints(model_id))
     dataset = _DecodeDataset(root, work, known, model.pixel_transform, model.image_size)
     cuda = model.device == "cuda"
-    loader = DataLoader(
-        dataset,
+    loader: DataLoader[Any] = DataLoader(
+        dataset,  # type: ignore[arg-type]  # map-style: __len__ + __getitem__, no torch base class needed
         batch_size=model_batch_size,
         num_workers=workers,
         collate_fn=_collate,

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import time
+import typing
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
     return state_dir / f"index-{slug}-{digest}.json"
 
 
-def _new_faiss_index(dim: int, params: IndexParams) -> faiss.Index:
+def _new_faiss_index(dim: int, params: IndexParams) -> faiss.IndexIDMap2:
     if params.kind == "flat":
         inner: faiss.Index = faiss.IndexFlatIP(dim)
     else:
@@ -77,7 +78,7 @@ def _new_faiss_index(dim: int, params: IndexParams) -> faiss.Index:
 class VectorIndex:
     """A loaded index plus its sidecar."""
 
-    def __init__(self, index: faiss.Index, meta: IndexMeta) -> None:
+    def __init__(self, index: faiss.IndexIDMap2, meta: IndexMeta) -> None:
         self.index = index
         self.meta = meta
         self._labels: np.ndarray | None = None
@@ -153,7 +154,7 @@ class VectorIndex:
             except RuntimeError:
                 continue
             if index.ntotal == meta.count and index.d == meta.dim:
-                return cls(index, meta)
+                return cls(typing.cast(faiss.IndexIDMap2, index), meta)
             return None
         return None
 
@@ -171,13 +172,14 @@ class VectorIndex:
         vectors, the query's own images).
         """
         k = max(1, min(k, int(self.index.ntotal)))
-        selector = None
+        selector: faiss.IDSelector | None = None
         if allow is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
         elif exclude is not None and len(exclude):
             selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
         if self.meta.params.kind == "hnsw":
-            params: faiss.SearchParameters = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
+            # faiss's bundled type stubs predate SearchParametersHNSW; the class is there at run time.
+            params: faiss.SearchParameters = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
         else:
             params = faiss.SearchParameters()
         if selector is not None:

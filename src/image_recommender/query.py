@@ -174,7 +174,7 @@ def search_vectors(
         candidates = [item for item in candidates if item[0] >= min_score]
     candidates = candidates[:k]
     images = catalog.images_by_labels([label for _, label in candidates])
-    results = []
+    results: list[SearchResult] = []
     for score, label in candidates:
         image = images.get(label)
         if image is not None:

@@ -163,12 +163,12 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
                 raise ValueError
             return number
         if "float" in kind:
-            number = float(value)
-            if number < 0:
+            amount = float(value)
+            if amount < 0:
                 raise ValueError
-            if name == "rebuild_share" and number > 1:
+            if name == "rebuild_share" and amount > 1:
                 raise ValueError
-            return number
+            return amount
         text = str(value)
         if name in _CHOICES and text not in _CHOICES[name]:
             raise SettingsError(f"{origin}: {name} must be one of {', '.join(_CHOICES[name])}, not {text!r}")
