@@ -25,9 +25,8 @@ import faiss
 import numpy as np
 
 from image_recommender.catalog import Catalog, EmbedResult, FileStat
-from image_recommender.index import IndexParams, VectorIndex
+from image_recommender.index import IndexParams, VectorIndex, default_ef_search
 from image_recommender.library import Library
-from image_recommender.settings import Settings
 
 
 def clustered(count: int, dim: int, clusters: int, seed: int) -> np.ndarray:
@@ -92,7 +91,8 @@ def main() -> None:
     exact.add(base)
     _, truth = exact.search(queries, 10)
     faiss.omp_set_num_threads(1)
-    for ef_search in sorted({16, 32, 48, 64, 128, Settings().ef_search}):
+    chosen = default_ef_search(args.vectors)
+    for ef_search in sorted({16, 32, 48, 64, 128, chosen}):
         _, found = index.search(queries, 10, ef_search)
         recall = np.mean([len(set(found[i]) & set(truth[i] + 1)) / 10 for i in range(len(queries))])
         latencies = []
@@ -101,7 +101,7 @@ def main() -> None:
             index.search(query[None, :], 10, ef_search)
             latencies.append((time.perf_counter() - started) * 1000)
         p50, p99 = np.percentile(latencies, [50, 99])
-        default = " (default)" if ef_search == Settings().ef_search else ""
+        default = " (default)" if ef_search == chosen else ""
         print(
             f"efSearch {ef_search:4d}{default}: recall@10 {recall:.4f}, single-thread latency p50 {p50:.3f} ms, p99 {p99:.3f} ms"
         )

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import PHOTOS, Runner, run_json
 from PIL import Image
 
@@ -173,12 +174,16 @@ def test_unreachable_hub_fails_fast_without_offline_flag(
 
 
 def test_settings_precedence(imrec: Runner, library_dir: Path, model_env: dict[str, str]) -> None:
+    from image_recommender.errors import SettingsError
     from image_recommender.settings import load_settings
 
     (library_dir / ".imrec").mkdir()
     (library_dir / ".imrec" / "config.toml").write_text("top_k = 3\nef_search = 40\nhnsw_m = 12\n")
     settings = load_settings(library_dir, {"ef_search": 50}, environ={"IMREC_HNSW_M": "24"})
     assert (settings.top_k, settings.hnsw_m, settings.ef_search) == (3, 24, 50)
+    assert load_settings(library_dir, {"ef_search": 0}).ef_search == 0  # automatic
+    with pytest.raises(SettingsError, match="ef_search"):
+        load_settings(library_dir, {"ef_search": -1})
     imrec("index", library_dir, "-q")
     data = run_json(imrec, "search", "--like-id", "2", "-l", library_dir)
     assert len(data["results"]) == 3

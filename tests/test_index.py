@@ -13,8 +13,7 @@ from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
 from PIL import Image, ImageOps
 
 from image_recommender import Library
-from image_recommender.index import IndexParams, VectorIndex
-from image_recommender.settings import Settings
+from image_recommender.index import IndexParams, VectorIndex, default_ef_search
 
 
 def clustered(count: int, dim: int = 64, clusters: int = 50, seed: int = 0) -> np.ndarray:
@@ -33,7 +32,7 @@ def test_default_hnsw_recall_on_a_test_set() -> None:
     base, queries = data[:5000], data[5000:]
     labels = np.arange(100, 5100, dtype=np.int64)
     index = VectorIndex.build(labels, base, IndexParams(), "m", "p", 64)
-    _, found = index.search(queries, 10, ef_search=Settings().ef_search)
+    _, found = index.search(queries, 10, ef_search=default_ef_search(len(base)))
     truth = labels[exact_top(base, queries, 10)]
     recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
     assert recall >= 0.99

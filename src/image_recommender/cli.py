@@ -73,7 +73,9 @@ PrecisionOpt = Annotated[
     typer.Option("--precision", help="auto|fp32|bf16|fp16 [default: bf16 on capable CPUs, fp16/bf16 on CUDA]."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-EfSearchOpt = Annotated[int | None, typer.Option("--ef-search", help="HNSW query beam (efSearch) [default: 64].")]
+EfSearchOpt = Annotated[
+    int | None, typer.Option("--ef-search", help="HNSW query beam (efSearch) [default: 64, or 128 past 200k images].")
+]
 
 
 def model_overrides(

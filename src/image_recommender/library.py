@@ -33,7 +33,14 @@ from image_recommender.errors import (
     QueryError,
     UnknownImageError,
 )
-from image_recommender.index import IndexParams, VectorIndex, read_meta, remove_index, sidecar_path
+from image_recommender.index import (
+    IndexParams,
+    VectorIndex,
+    default_ef_search,
+    read_meta,
+    remove_index,
+    sidecar_path,
+)
 from image_recommender.query import (
     DuplicateGroup,
     SearchResult,
@@ -441,7 +448,7 @@ class Library:
             row.id,
             query,
             k or s.top_k,
-            ef_search or s.ef_search,
+            self._ef_search(index, ef_search),
             exclude_images=() if include_query else exclude,
             under=under,
             min_score=min_score,
@@ -470,7 +477,11 @@ class Library:
         models = self.catalog.models()
         row = self.query_model() if models else None
         index = self.index_for(row) if row else None
-        return find_duplicates(self.catalog, index, row.id if row else None, threshold, self.settings.ef_search)
+        return find_duplicates(self.catalog, index, row.id if row else None, threshold, self._ef_search(index))
+
+    def _ef_search(self, index: VectorIndex | None, asked: int | None = None) -> int:
+        """The query beam: asked for, configured, or chosen by the index's size."""
+        return asked or self.settings.ef_search or default_ef_search(index.meta.count if index is not None else 0)
 
     def image(self, image_id: int) -> ImageRow | None:
         return self.catalog.image(image_id)

@@ -10,7 +10,7 @@ The seed's parameters live here under these names:
 | model_batch_size  | ``model_batch_size`` | images per forward pass                   |
 | hnsw_M            | ``hnsw_m``         | HNSW graph degree                           |
 | efConstruction    | ``ef_construction``| HNSW build beam                             |
-| efSearch          | ``ef_search``      | HNSW query beam                             |
+| efSearch          | ``ef_search``      | HNSW query beam (0: 64, or 128 past 200k)   |
 | TOP_K             | ``top_k``          | results per query                           |
 """
 
@@ -97,7 +97,7 @@ class Settings:
     index_kind: str = "hnsw"
     hnsw_m: int = 32
     ef_construction: int = 200
-    ef_search: int = 64
+    ef_search: int = 0
     top_k: int = 10
     rebuild_share: float = 0.10
     include_hidden: bool = False
@@ -139,7 +139,7 @@ class Settings:
 _FIELDS = {f.name: f for f in fields(Settings)}
 _PATH_FIELDS = {"root", "db_path", "model_config"}
 _CHOICES = {"device": DEVICES, "precision": PRECISIONS, "index_kind": INDEX_KINDS}
-_POSITIVE_INT = {"batch_size", "model_batch_size", "hnsw_m", "ef_construction", "ef_search", "top_k"}
+_POSITIVE_INT = {"batch_size", "model_batch_size", "hnsw_m", "ef_construction", "top_k"}
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -159,7 +159,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             number = int(value)
             if name in _POSITIVE_INT and number < 1:
                 raise ValueError
-            if name == "workers" and number < -1:
+            if (name == "workers" and number < -1) or (name == "ef_search" and number < 0):
                 raise ValueError
             return number
         if "float" in kind:
@@ -183,6 +183,8 @@ def _describe(name: str) -> str:
         return "a whole number >= 1"
     if name == "workers":
         return "a whole number >= 0, or -1 for automatic"
+    if name == "ef_search":
+        return "a whole number >= 1, or 0 for automatic"
     if name == "rebuild_share":
         return "a number between 0 and 1"
     if "bool" in kind:
