@@ -169,7 +169,7 @@ class Library:
         self.catalog = catalog
         self._model: LoadedModel | None = None
         self._lock_depth = 0
-        self._lock_handle: Any = None
+        self._indexes: dict[Path, tuple[tuple[int, int, int], VectorIndex | None]] = {}
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False, **overrides: Any) -> Library:
@@ -359,7 +359,20 @@ class Library:
         self._encoder(self.query_model())
 
     def index_for(self, row: ModelRow) -> VectorIndex | None:
-        index = VectorIndex.load(sidecar_path(self.settings.state_dir, row.name, row.pretrained))
+        """The model's committed index, reused while its sidecar is unchanged (a kept-open server
+        pays for loading once per new index, not once per query)."""
+        sidecar = sidecar_path(self.settings.state_dir, row.name, row.pretrained)
+        try:
+            info = sidecar.stat()
+            version = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except FileNotFoundError:
+            version = (0, 0, 0)
+        cached = self._indexes.get(sidecar)
+        if cached is not None and cached[0] == version:
+            index = cached[1]
+        else:
+            index = VectorIndex.load(sidecar) if version != (0, 0, 0) else None
+            self._indexes[sidecar] = (version, index)
         if index is not None and (index.meta.model, index.meta.pretrained) != (row.name, row.pretrained):
             raise IndexMismatchError(
                 f"index was built for {index.meta.model} ({index.meta.pretrained}), not {row.name}; run 'imrec index'"
