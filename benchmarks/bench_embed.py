@@ -1,14 +1,17 @@
 """Embedding throughput, side by side in one run.
 
-1. end-to-end pipeline (read, fingerprint, decode in workers, model, catalog writes) vs the
-   model alone on tensors already in memory (same model, batch and precision);
+1. end-to-end pipeline (read, fingerprint, decode, model, catalog writes) vs the model alone
+   on tensors already in memory (same model, batch and precision), once per decode route
+   (``--decode-modes workers,device``: Pillow in worker processes, or whole JPEGs on the
+   model's device), plus how far the device route's crops and vectors are from Pillow's;
 2. decode + preprocess per core, full decode vs JPEG draft, and the tensor difference;
 3. the seed's naive loop (open, preprocess, one batch at a time, no workers).
 
 Model weights do not change speed, so the architecture is built with random weights.
 
     python benchmarks/bench_embed.py --source ../shared/photos --model ViT-B-32 --images 48
-    python benchmarks/bench_embed.py --device cuda --model ViT-L-14 --images 4000 --synthetic-mp 1.5
+    python benchmarks/bench_embed.py --device cuda --model ViT-L-14 --images 6000 --synthetic-mp 1.5 \
+        --batch 256 --decode-modes workers,device
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ import torch
 from PIL import Image
 
 from image_recommender.catalog import Catalog
+from image_recommender.device_decode import DeviceJpegDecoder, device_decoder
 from image_recommender.embed import embed_pending
-from image_recommender.images import decode
+from image_recommender.images import decode, probe_whole_jpeg
 from image_recommender.models import load_model
 from image_recommender.scan import scan_library
 from image_recommender.settings import ModelSpec, Settings
@@ -74,13 +78,13 @@ def model_only(model, batch: int, seconds: float = 10.0) -> float:  # type: igno
     return done / (time.perf_counter() - started)
 
 
-def end_to_end(model, root: Path, batch: int, workers: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+def end_to_end(model, root: Path, batch: int, workers: int, decode_mode: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """Images/s of the whole pipeline on a fresh catalog."""
     catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
     scan_library(catalog, root)
     row = catalog.ensure_model(model.spec.name, "bench", model.dim, "", None)
     work = catalog.work_for_model(row.id)
-    report = embed_pending(catalog, root, model, row.id, work, 256, batch, workers)
+    report = embed_pending(catalog, root, model, row.id, work, 256, batch, workers, decode_mode=decode_mode)
     catalog.close()
     shutil.rmtree(root / ".imrec")
     return (report.embedded + report.reused) / report.seconds, report.failed
@@ -115,6 +119,43 @@ def decode_rates(files: list[Path], model) -> dict[str, float]:  # type: ignore[
     return rates
 
 
+def device_fidelity(model, decoder: DeviceJpegDecoder, files: list[Path]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """How far the device route's uint8 crops and vectors are from the Pillow workers' (MAD in /255).
+
+    Both are also compared with OpenCLIP's reference: a full Pillow decode through the
+    model's own torchvision steps.
+    """
+    datas = [f.read_bytes() for f in files]
+    probes = [probe_whole_jpeg(data, model.image_size) for data in datas]
+    chosen = [(data, probe) for data, probe in zip(datas, probes, strict=True) if probe is not None]
+    if not chosen:
+        return {}
+    blobs = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data, _ in chosen]
+    on_device = torch.stack([crop.cpu() for crop in decoder(blobs, [probe.orientation for _, probe in chosen])])
+    by_pillow = torch.stack([model.pixel_transform(decode(data, model.image_size).image) for data, _ in chosen])
+    reference = torch.stack([reference_crop(model, decode(data).image) for data, _ in chosen])
+
+    def mads(crops: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return (crops.float() - other.float()).abs().mean(dim=(1, 2, 3))
+
+    cosines = (model.encode_images(on_device) * model.encode_images(by_pillow)).sum(axis=1)
+    return {
+        "files": len(chosen),
+        "mad_max": float(mads(on_device, by_pillow).max()),
+        "mad_mean": float(mads(on_device, by_pillow).mean()),
+        "device_vs_reference_max": float(mads(on_device, reference).max()),
+        "workers_vs_reference_max": float(mads(by_pillow, reference).max()),
+        "cosine_min": float(cosines.min()),
+    }
+
+
+def reference_crop(model, image: Image.Image) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """OpenCLIP's own steps (torchvision Resize on a PIL image, CenterCrop) as a uint8 CHW tensor."""
+    for step in model.pixel_steps:
+        image = step(image)
+    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+
+
 def naive_loop(model, files: list[Path], batch: int) -> float:  # type: ignore[no-untyped-def]
     """The seed's loop: open each file, preprocess, encode batch after batch, no workers."""
     started = time.perf_counter()
@@ -137,7 +178,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=-1)
     parser.add_argument("--synthetic-mp", type=float, default=None, help="resize sources to this many megapixels")
     parser.add_argument("--naive", action="store_true", help="also time the seed's naive loop")
-    parser.add_argument("--decode", action="store_true", help="also time full decode vs draft (8+ MP photos)")
+    parser.add_argument("--draft", action="store_true", help="also time full decode vs draft (8+ MP photos)")
+    parser.add_argument(
+        "--decode-modes", default="auto", help="comma-separated decode routes to time: auto, workers, device"
+    )
     parser.add_argument("--model-seconds", type=float, default=10.0)
     args = parser.parse_args()
     workers = args.workers if args.workers >= 0 else Settings().worker_count
@@ -152,13 +196,29 @@ def main() -> None:
         megapixels = np.mean([Image.open(f).width * Image.open(f).height / 1e6 for f in files[:50]])
         print(f"{len(files)} JPEGs, mean {megapixels:.1f} MP")
         ceiling = model_only(model, args.batch, args.model_seconds)
-        pipeline, failed = end_to_end(model, root, args.batch, workers)
         print(f"model only:  {ceiling:8.1f} images/s")
-        print(f"end to end:  {pipeline:8.1f} images/s  (ratio {pipeline / ceiling:.2f}, failed {failed})")
+        pipeline = 0.0
+        for mode in args.decode_modes.split(","):
+            pipeline, failed = end_to_end(model, root, args.batch, workers, mode)
+            print(
+                f"end to end, decode {mode}:  {pipeline:8.1f} images/s  (ratio {pipeline / ceiling:.2f}, failed {failed})"
+            )
+            decoder = device_decoder(mode, model.device, model.pixel_steps)
+            if decoder is not None:
+                fidelity = device_fidelity(model, decoder, files[:64])
+                if fidelity:
+                    print(
+                        f"  device crops vs Pillow on {fidelity['files']:.0f} files: MAD max {fidelity['mad_max']:.2f}/255,"
+                        f" mean {fidelity['mad_mean']:.2f}/255; vector cosine min {fidelity['cosine_min']:.6f}"
+                    )
+                    print(
+                        "  vs OpenCLIP's reference preprocess, MAD max: device"
+                        f" {fidelity['device_vs_reference_max']:.2f}/255, workers {fidelity['workers_vs_reference_max']:.2f}/255"
+                    )
         if args.naive:
             naive = naive_loop(model, files, args.batch)
             print(f"seed's naive loop: {naive:8.1f} images/s  (imrec is {pipeline / naive:.2f}x faster)")
-        if args.decode:
+        if args.draft:
             big = [f for f in files if Image.open(f).width * Image.open(f).height >= 8e6][:16]
             if big:
                 rates = decode_rates(big, model)

@@ -123,8 +123,11 @@ def _reference(model: object, preprocess: object, picture: Image.Image) -> np.nd
     return vector / np.linalg.norm(vector)
 
 
+@pytest.mark.parametrize("decode", ["workers", "device"])
 @pytest.mark.parametrize("mode", ["L", "CMYK", "P", "RGB-PNG", "EXIF-JPEG", "WEBP"])
-def test_every_mode_embeds_like_open_clip_reference(mode: str, model_settings: dict, tmp_path: Path) -> None:
+def test_every_mode_embeds_like_open_clip_reference(
+    mode: str, decode: str, model_settings: dict, tmp_path: Path
+) -> None:
     import open_clip
 
     root = tmp_path / "lib"
@@ -141,7 +144,7 @@ def test_every_mode_embeds_like_open_clip_reference(mode: str, model_settings: d
         photo.save(root / name, quality=90)
     else:
         photo.convert({"RGB-PNG": "RGB"}.get(mode, mode)).save(root / name)
-    with Library.open(root, create=True, **model_settings) as library:
+    with Library.open(root, create=True, decode=decode, **model_settings) as library:
         library.update()
         model_row = library.query_model()
         image = library.catalog.image_by_path(name)

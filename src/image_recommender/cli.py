@@ -73,6 +73,15 @@ PrecisionOpt = Annotated[
     typer.Option("--precision", help="auto|fp32|bf16|fp16 [default: bf16 on capable CPUs, fp16/bf16 on CUDA]."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Decode worker processes [default: one per core].")]
+DecodeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--decode",
+        help="Where JPEGs too small for a DCT draft are decoded: auto|workers|device "
+        "[default: auto = on the GPU (nvJPEG) with CUDA, else in the workers].",
+    ),
+]
 EfSearchOpt = Annotated[
     int | None, typer.Option("--ef-search", help="HNSW query beam (efSearch) [default: 64, or 128 past 200k images].")
 ]
@@ -125,7 +134,8 @@ def index(
     precision: PrecisionOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per catalog transaction [default: 256].")] = None,
     model_batch_size: Annotated[int | None, typer.Option(help="Images per forward pass [default: 32].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Decode worker processes [default: one per core].")] = None,
+    workers: WorkersOpt = None,
+    decode: DecodeOpt = None,
     compile: Annotated[bool | None, typer.Option("--compile", help="torch.compile the image tower.")] = None,
     index_kind: Annotated[
         str | None, typer.Option("--index", help="hnsw (approximate, default) or flat (exact).")
@@ -151,6 +161,7 @@ def index(
         "batch_size": batch_size,
         "model_batch_size": model_batch_size,
         "workers": workers,
+        "decode": decode,
         "compile": compile,
         "index_kind": index_kind,
         "hnsw_m": hnsw_m,
@@ -212,7 +223,8 @@ def embed(
     precision: PrecisionOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per catalog transaction [default: 256].")] = None,
     model_batch_size: Annotated[int | None, typer.Option(help="Images per forward pass [default: 32].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Decode worker processes [default: one per core].")] = None,
+    workers: WorkersOpt = None,
+    decode: DecodeOpt = None,
     compile: Annotated[bool | None, typer.Option("--compile")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Try files that failed before again.")] = False,
     json_output: JsonOpt = False,
@@ -224,6 +236,7 @@ def embed(
         "batch_size": batch_size,
         "model_batch_size": model_batch_size,
         "workers": workers,
+        "decode": decode,
         "compile": compile,
     }
     with Library.open(root, **overrides) as library, embed_progress(not quiet and not json_output) as bar:

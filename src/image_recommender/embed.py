@@ -2,8 +2,10 @@
 
 Worker processes read each file once, fingerprint it, and either skip it (the catalog
 already holds a vector for that exact content: a move, copy or touch) or decode and
-preprocess it. The main process runs the model and writes results in one transaction per
-``batch_size`` rows, so a crash loses at most one uncommitted batch and a rerun resumes.
+preprocess it; with a GPU, JPEGs too small for a DCT draft travel as bytes and are decoded
+there (``device_decode``). The main process runs the model and writes results in one
+transaction per ``batch_size`` rows, so a crash loses at most one uncommitted batch and a
+rerun resumes.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import numpy as np
 
 from image_recommender.catalog import Catalog, EmbedResult, ImageRow
 from image_recommender.errors import ImageDecodeError
-from image_recommender.images import decode, read_file
+from image_recommender.images import decode, probe_whole_jpeg, read_file
 
 if TYPE_CHECKING:
     import torch
 
-    from image_recommender.models import LoadedModel
+    from image_recommender.device_decode import DeviceJpegDecoder
+    from image_recommender.models import LoadedModel, PendingVectors
 
 FLUSH_SECONDS = 5.0
 ProgressCallback = Callable[[int, int, int], None]
@@ -44,7 +47,15 @@ class EmbedReport:
         return done / self.seconds if self.seconds > 0 else 0.0
 
 
-Item = tuple[EmbedResult, "torch.Tensor | None"]
+@dataclasses.dataclass(frozen=True)
+class _JpegBytes:
+    """A whole JPEG for the model's device to decode, with its EXIF orientation."""
+
+    data: bytes
+    orientation: int
+
+
+Item = tuple[EmbedResult, "torch.Tensor | _JpegBytes | None"]
 
 
 class _DecodeDataset:
@@ -57,24 +68,30 @@ class _DecodeDataset:
         known: frozenset[str],
         preprocess: Callable[..., Any],
         min_side: int,
+        whole_jpegs_to_device: bool,
     ) -> None:
         self.root = root
         self.work = work
         self.known = known
         self.preprocess = preprocess
         self.min_side = min_side
+        self.whole_jpegs_to_device = whole_jpegs_to_device
 
     def __len__(self) -> int:
         return len(self.work)
 
     def __getitem__(self, position: int) -> Item:
-        """The file's catalog row without its vector, plus the pixels to compute it from (if needed)."""
+        """The file's catalog row without its vector, plus what to compute it from (if needed)."""
         image, held = self.work[position]
         try:
             content = read_file(image.location(self.root))
             found = EmbedResult(image.id, content.fingerprint, content.size, content.mtime_ns)
             if content.fingerprint == held or content.fingerprint in self.known:
                 return dataclasses.replace(found, reuse_from=content.fingerprint), None
+            whole = probe_whole_jpeg(content.data, self.min_side) if self.whole_jpegs_to_device else None
+            if whole is not None:
+                sized = dataclasses.replace(found, width=whole.width, height=whole.height)
+                return sized, _JpegBytes(content.data, whole.orientation)
             decoded = decode(content.data, self.min_side)
             tensor = self.preprocess(decoded.image)
         except ImageDecodeError as exc:
@@ -84,13 +101,84 @@ class _DecodeDataset:
         return dataclasses.replace(found, width=decoded.width, height=decoded.height), tensor
 
 
-def _collate(items: list[Item]) -> tuple[list[EmbedResult], torch.Tensor | None, list[int]]:
-    """Stack the decoded tensors of a batch (in the worker, so pinning and copies stay cheap)."""
+@dataclasses.dataclass
+class _Batch:
+    """One model batch as a worker hands it over: crops it decoded, JPEG bytes it did not."""
+
+    results: list[EmbedResult]
+    crops: torch.Tensor | None
+    crop_rows: list[int]
+    jpegs: torch.Tensor | None
+    jpeg_ends: list[int]
+    jpeg_rows: list[int]
+    orientations: list[int]
+
+    def pin_memory(self) -> _Batch:
+        """Pin the crops for a fast copy; JPEG bytes stay as they are (nvJPEG stages its own)."""
+        if self.crops is not None:
+            self.crops = self.crops.pin_memory()
+        return self
+
+    def jpeg_blobs(self) -> list[torch.Tensor]:
+        """Each JPEG's bytes as a 1-D uint8 view (one shared buffer crossed the process boundary)."""
+        if self.jpegs is None:
+            return []
+        starts = [0, *self.jpeg_ends[:-1]]
+        return [self.jpegs[start:end] for start, end in zip(starts, self.jpeg_ends, strict=True)]
+
+
+def _collate(items: list[Item]) -> _Batch:
+    """Stack the crops and concatenate the JPEG bytes of a batch (in the worker, so the main process stays free)."""
     import torch
 
-    tensors = [tensor for _, tensor in items if tensor is not None]
-    rows = [position for position, (_, tensor) in enumerate(items) if tensor is not None]
-    return [result for result, _ in items], (torch.stack(tensors) if tensors else None), rows
+    crops = [(row, payload) for row, (_, payload) in enumerate(items) if isinstance(payload, torch.Tensor)]
+    jpegs = [(row, payload) for row, (_, payload) in enumerate(items) if isinstance(payload, _JpegBytes)]
+    ends = np.cumsum([len(payload.data) for _, payload in jpegs]).tolist()
+    flat = None
+    if jpegs:
+        buffer = np.empty(ends[-1], np.uint8)
+        for start, (_, payload) in zip([0, *ends[:-1]], jpegs, strict=True):
+            buffer[start : start + len(payload.data)] = np.frombuffer(payload.data, np.uint8)
+        flat = torch.from_numpy(buffer)
+    return _Batch(
+        results=[result for result, _ in items],
+        crops=torch.stack([crop for _, crop in crops]) if crops else None,
+        crop_rows=[row for row, _ in crops],
+        jpegs=flat,
+        jpeg_ends=ends,
+        jpeg_rows=[row for row, _ in jpegs],
+        orientations=[payload.orientation for _, payload in jpegs],
+    )
+
+
+def _device_pixels(
+    batch: _Batch, model: LoadedModel, decoder: DeviceJpegDecoder | None
+) -> tuple[torch.Tensor | None, list[int]]:
+    """The batch's model input on the model's device, and which result row each image is.
+
+    A JPEG the device cannot decode is decoded by Pillow here instead; if Pillow cannot
+    either, its result row records why.
+    """
+    import torch
+
+    parts: list[torch.Tensor] = []
+    rows: list[int] = []
+    if batch.crops is not None:
+        parts.append(batch.crops.to(model.device, non_blocking=True))
+        rows.extend(batch.crop_rows)
+    if decoder is not None and batch.jpeg_rows:
+        blobs = batch.jpeg_blobs()
+        for row, blob, crop in zip(batch.jpeg_rows, blobs, decoder(blobs, batch.orientations), strict=True):
+            if crop is None:
+                try:
+                    crop = model.pixel_transform(decode(blob.numpy().tobytes(), model.image_size).image)
+                    crop = crop.to(model.device)
+                except ImageDecodeError as exc:
+                    batch.results[row] = EmbedResult(batch.results[row].image_id, error=str(exc))
+                    continue
+            parts.append(crop.unsqueeze(0))
+            rows.append(row)
+    return (torch.cat(parts) if parts else None), rows
 
 
 def embed_pending(
@@ -103,21 +191,28 @@ def embed_pending(
     model_batch_size: int,
     workers: int,
     progress: ProgressCallback | None = None,
+    decode_mode: str = "auto",
 ) -> EmbedReport:
-    """Embed every work item and store the results; returns what happened."""
+    """Embed every work item and store the results; returns what happened.
+
+    On CUDA the model works on one batch while the next is decoded and the previous one's
+    vectors are written, so neither the GPU nor the catalog waits for the other.
+    """
     from torch.utils.data import DataLoader
+
+    from image_recommender.device_decode import device_decoder
 
     report = EmbedReport()
     started = time.perf_counter()
     known = frozenset(catalog.known_fingerprints(model_id))
-    dataset = _DecodeDataset(root, work, known, model.pixel_transform, model.image_size)
-    cuda = model.device == "cuda"
+    decoder = device_decoder(decode_mode, model.device, model.pixel_steps)
+    dataset = _DecodeDataset(root, work, known, model.pixel_transform, model.image_size, decoder is not None)
     loader: DataLoader[Any] = DataLoader(
         dataset,  # type: ignore[arg-type]  # map-style: __len__ + __getitem__, no torch base class needed
         batch_size=model_batch_size,
         num_workers=workers,
         collate_fn=_collate,
-        pin_memory=cuda,
+        pin_memory=model.device == "cuda",
         prefetch_factor=4 if workers > 0 else None,
         persistent_workers=False,
     )
@@ -133,18 +228,28 @@ def embed_pending(
             pending.clear()
         last_flush = time.monotonic()
 
-    for found_batch, tensors, rows in loader:
-        vectors = model.encode_images(tensors) if tensors is not None else np.zeros((0, model.dim), np.float32)
-        by_position = dict(zip(rows, vectors, strict=True))
-        for position, found in enumerate(found_batch):
-            result, outcome = _with_vector(found, by_position.get(position), fresh)
+    def finish(batch: _Batch, rows: list[int], vectors: PendingVectors | None) -> None:
+        nonlocal done
+        by_row = dict(zip(rows, vectors.result(), strict=True)) if vectors is not None else {}
+        for row, found in enumerate(batch.results):
+            result, outcome = _with_vector(found, by_row.get(row), fresh)
             pending.append(result)
             setattr(report, outcome, getattr(report, outcome) + 1)
-        done += len(found_batch)
+        done += len(batch.results)
         if progress is not None:
             progress(done, len(work), report.failed)
         if len(pending) >= batch_size or time.monotonic() - last_flush > FLUSH_SECONDS:
             flush()
+
+    in_flight: tuple[_Batch, list[int], PendingVectors | None] | None = None
+    for batch in loader:
+        pixels, rows = _device_pixels(batch, model, decoder)
+        queued = (batch, rows, model.start_encoding(pixels) if pixels is not None else None)
+        if in_flight is not None:
+            finish(*in_flight)
+        in_flight = queued
+    if in_flight is not None:
+        finish(*in_flight)
     flush()
     report.seconds = time.perf_counter() - started
     return report

@@ -2,6 +2,8 @@
 
 Decoding is the CPU's bottleneck for large photos, so JPEGs are decoded with DCT-domain
 downscaling (``Image.draft``) to the smallest scale that still covers the model's input.
+JPEGs the draft cannot shrink can instead be decoded whole on the model's GPU
+(``probe_whole_jpeg`` picks them out from the header alone).
 Every failure becomes an ``ImageDecodeError`` carrying a short, human reason.
 """
 
@@ -104,6 +106,10 @@ class Decoded:
 
 
 _SWAPS_AXES = {5, 6, 7, 8}
+_ORIENTATION_TAG = 0x0112
+_JPEG_END = b"\xff\xd9"
+# What Pillow raises for damaged or hostile files, besides OSError.
+_DAMAGE = (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError)
 
 
 def decode(data: bytes, min_side: int | None = None) -> Decoded:
@@ -117,7 +123,7 @@ def decode(data: bytes, min_side: int | None = None) -> Decoded:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
-            if image.getexif().get(0x0112, 1) in _SWAPS_AXES:
+            if image.getexif().get(_ORIENTATION_TAG, 1) in _SWAPS_AXES:
                 width, height = height, width
             if min_side is not None and image.format == "JPEG":
                 image.draft("RGB", (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
@@ -133,10 +139,50 @@ def decode(data: bytes, min_side: int | None = None) -> Decoded:
         if exc.errno == errno.ENOMEM:
             raise ImageDecodeError("not enough memory to decode") from None
         raise ImageDecodeError(f"damaged image: {exc}") from None
-    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError) as exc:
+    except _DAMAGE as exc:
         raise ImageDecodeError(f"damaged image: {exc.__class__.__name__}: {exc}") from None
     except MemoryError:
         raise ImageDecodeError("not enough memory to decode") from None
+
+
+@dataclass(frozen=True)
+class WholeJpeg:
+    """A JPEG to decode at full size elsewhere: its upright size and EXIF orientation (1-8)."""
+
+    width: int
+    height: int
+    orientation: int
+
+
+def probe_whole_jpeg(data: bytes, min_side: int) -> WholeJpeg | None:
+    """From the header alone: is this a baseline RGB or grey JPEG that the DCT draft cannot shrink?
+
+    Such a file costs a CPU core a full decode, so on a GPU it is better decoded there whole,
+    by the hardware decoder. Anything else (another format, CMYK, progressive files, whose
+    Huffman stage nvJPEG runs on one CPU thread, a draftable size, data after or no end
+    marker, a header Pillow rejects) gives None and takes the CPU path, which also reports damage.
+    """
+    if not data.endswith(_JPEG_END):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format != "JPEG" or image.mode not in ("RGB", "L") or image.info.get("progressive"):
+                return None
+            full_size = image.size
+            image.draft(image.mode, (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
+            if image.size != full_size:
+                return None
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    except (OSError, MemoryError, Image.DecompressionBombError, Image.DecompressionBombWarning, *_DAMAGE):
+        return None
+    if orientation not in range(1, 9):
+        orientation = 1
+    width, height = full_size
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    return WholeJpeg(width, height, orientation)
 
 
 def load_image(path: Path, min_side: int | None = None) -> Image.Image:

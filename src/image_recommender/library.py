@@ -263,7 +263,16 @@ class Library:
             )
             s = self.settings
             return embed_pending(
-                self.catalog, self.root, model, row.id, work, s.batch_size, s.model_batch_size, s.worker_count, progress
+                self.catalog,
+                self.root,
+                model,
+                row.id,
+                work,
+                s.batch_size,
+                s.model_batch_size,
+                s.worker_count,
+                progress,
+                s.decode,
             )
 
     def build_index(self, rebuild: bool = False) -> IndexReport:

@@ -157,6 +157,7 @@ class PixelTransform:
     """
 
     def __init__(self, steps: Sequence[Callable[[Any], Any]]) -> None:
+        self.source_steps = list(steps)
         self.steps = [_fast_resize(step) if isinstance(step, transforms.Resize) else step for step in steps]
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
@@ -201,6 +202,20 @@ def split_preprocess(
     return preprocess, None
 
 
+class PendingVectors:
+    """A batch's unit vectors, possibly still being computed and copied back by the GPU."""
+
+    def __init__(self, host: torch.Tensor, done: torch.cuda.Event | None) -> None:
+        self._host = host
+        self._done = done
+
+    def result(self) -> np.ndarray:
+        """Wait for this batch only (not for batches queued after it) and return (N, dim) float32."""
+        if self._done is not None:
+            self._done.synchronize()
+        return self._host.numpy()
+
+
 class LoadedModel:
     """A ready model on its device: encodes preprocessed image batches and texts to unit vectors."""
 
@@ -228,8 +243,17 @@ class LoadedModel:
         self.image_size = int(size if isinstance(size, int) else min(size))
         self.dim = int(self.encode_texts([""]).shape[1])
 
+    @property
+    def pixel_steps(self) -> list[Callable[[Any], Any]] | None:
+        """The PIL steps ``pixel_transform`` runs, or None when the preprocess could not be split."""
+        return self.pixel_transform.source_steps if isinstance(self.pixel_transform, PixelTransform) else None
+
     def encode_images(self, batch: torch.Tensor) -> np.ndarray:
-        """(N, 3, H, W) batch -> (N, dim) float32 unit vectors.
+        """(N, 3, H, W) batch -> (N, dim) float32 unit vectors."""
+        return self.start_encoding(batch).result()
+
+    def start_encoding(self, batch: torch.Tensor) -> PendingVectors:
+        """Queue a batch on the device and return at once on CUDA, so the caller can prepare the next.
 
         A uint8 batch comes from ``pixel_transform`` and is normalised here, on the device;
         a float batch is already fully preprocessed.
@@ -240,8 +264,14 @@ class LoadedModel:
                 if self._mean is None or self._std is None:
                     raise ValueError("uint8 input needs a preprocess that ends in ToTensor + Normalize")
                 pixels = (pixels.float().div_(255) - self._mean) / self._std
-            features = self.model.encode_image(pixels.to(self.dtype)).float()
-            return F.normalize(features, dim=-1).cpu().numpy()
+            features = F.normalize(self.model.encode_image(pixels.to(self.dtype)).float(), dim=-1)
+            if self.device != "cuda":
+                return PendingVectors(features.cpu(), None)
+            host = torch.empty(features.shape, dtype=features.dtype, pin_memory=True)
+            host.copy_(features, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record()
+            return PendingVectors(host, done)
 
     def encode_pil(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.encode_images(torch.stack([self.pixel_transform(image) for image in images]))

@@ -34,6 +34,7 @@ ENV_PREFIX = "IMREC_"
 _CHECKPOINT_SUFFIXES = {".bin", ".pt", ".pth", ".safetensors", ".ckpt"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DECODE_MODES = ("auto", "workers", "device")
 INDEX_KINDS = ("hnsw", "flat")
 
 
@@ -93,6 +94,7 @@ class Settings:
     batch_size: int = 256
     model_batch_size: int = 32
     workers: int = -1
+    decode: str = "auto"
     compile: bool = False
     index_kind: str = "hnsw"
     hnsw_m: int = 32
@@ -138,7 +140,7 @@ class Settings:
 
 _FIELDS = {f.name: f for f in fields(Settings)}
 _PATH_FIELDS = {"root", "db_path", "model_config"}
-_CHOICES = {"device": DEVICES, "precision": PRECISIONS, "index_kind": INDEX_KINDS}
+_CHOICES = {"device": DEVICES, "precision": PRECISIONS, "decode": DECODE_MODES, "index_kind": INDEX_KINDS}
 _POSITIVE_INT = {"batch_size", "model_batch_size", "hnsw_m", "ef_construction", "top_k"}
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 

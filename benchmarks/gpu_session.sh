@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Everything one short GPU session should check, in one run (about 5 minutes on an H100):
+# the CUDA tests (nvJPEG decode vs Pillow), ViT-L-14 end to end with both decode routes
+# beside the model-only ceiling, and how far fp16/bf16 move the vectors.
+#
+#   benchmarks/gpu_session.sh              # torch, torchvision and imrec's dependencies installed
+#   benchmarks/gpu_session.sh WHEEL_DIR    # first install wheels from WHEEL_DIR (a machine without
+#                                          # package access: open_clip_torch, ftfy, wcwidth, faiss-cpu,
+#                                          # typer, rich, watchdog, pytest, hypothesis, ...)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+if [ -n "${1:-}" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/imrec-site "$1"/*.whl
+    export PYTHONPATH="/tmp/imrec-site:$PYTHONPATH"
+fi
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python3 -m pytest -q -p no:cacheprovider tests/test_device_decode.py -k cuda \
+    || echo "gpu_session: the CUDA tests failed or could not run (see above)"
+python3 benchmarks/bench_embed.py --device cuda --model ViT-L-14 --images 6000 --synthetic-mp 1.5 \
+    --batch 256 --decode-modes workers,device --model-seconds 10
+python3 benchmarks/check_precision.py --model ViT-L-14 --device cuda --precisions fp16 bf16

@@ -1,0 +1,171 @@
+"""Decoding whole JPEGs where the model runs (nvJPEG on CUDA): the same pictures and vectors as Pillow.
+
+CI has no GPU, so these run the device path on the CPU (libjpeg through torchvision): the
+routing, orientation, resize, crop and fallbacks are the same code; only the decoder differs.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
+from PIL import Image
+
+from image_recommender import Library
+from image_recommender.device_decode import DeviceJpegDecoder, device_decoder, tensor_steps
+from image_recommender.errors import ModelError
+from image_recommender.images import WholeJpeg, decode, probe_whole_jpeg
+from image_recommender.models import load_model
+from image_recommender.settings import ModelSpec
+
+# Saving the upright picture with transform T and EXIF orientation N must display it upright again.
+_STORED_AS = {
+    1: [],
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_90],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_270],
+}
+
+
+def jpeg(image: Image.Image, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92, **options)
+    return buffer.getvalue()
+
+
+def upright_photo() -> Image.Image:
+    """A landscape photo (480x360) whose content tells every flip and rotation apart."""
+    return Image.open(PHOTOS / "Dragonfly_by_Bolly.jpg").convert("RGB")
+
+
+def garbled(data: bytes) -> bytes:
+    """Random bytes over the middle of the scan: libjpeg (Pillow's and torchvision's) gives up on this one."""
+    damaged = bytearray(data)
+    damaged[len(data) // 2 : len(data) // 2 + 2000] = np.random.default_rng(0).bytes(2000)
+    return bytes(damaged)
+
+
+def blob(data: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_checkpoint: Path):  # type: ignore[no-untyped-def]
+    return load_model(ModelSpec("tiny-clip", str(tiny_checkpoint), TINY_CONFIG), "cpu", "fp32")
+
+
+def test_probe_picks_plain_jpegs_the_draft_cannot_shrink() -> None:
+    picture = upright_photo()
+    assert probe_whole_jpeg(jpeg(picture), 224) == WholeJpeg(480, 360, 1)
+    assert probe_whole_jpeg(jpeg(picture.convert("L")), 224) == WholeJpeg(480, 360, 1)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert probe_whole_jpeg(jpeg(picture.transpose(Image.Transpose.ROTATE_90), exif=exif), 224) == WholeJpeg(
+        480, 360, 6
+    )
+    big = picture.resize((2400, 1600))
+    assert probe_whole_jpeg(jpeg(big), 224) is None  # a 1/2 draft still covers 3x 224: the CPU path is cheaper
+    assert probe_whole_jpeg(jpeg(big), 600) is not None
+    assert probe_whole_jpeg(jpeg(picture.convert("CMYK")), 224) is None
+    assert probe_whole_jpeg(jpeg(picture, progressive=True), 224) is None
+    data = jpeg(picture)
+    assert probe_whole_jpeg(data[: len(data) // 2], 224) is None  # truncated: Pillow reports it
+    assert probe_whole_jpeg(data + b"trailing video", 224) is None
+    png = io.BytesIO()
+    picture.save(png, "PNG")
+    assert probe_whole_jpeg(png.getvalue(), 224) is None
+    assert probe_whole_jpeg(b"\xff\xd8 not really \xff\xd9", 224) is None
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: nvJPEG untested")
+DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(orientation: int, device: str, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    stored = upright_photo()
+    for step in _STORED_AS[orientation]:
+        stored = stored.transpose(step)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = jpeg(stored, exif=exif)
+    whole = probe_whole_jpeg(data, tiny_model.image_size)
+    assert whole is not None and (whole.width, whole.height) == (480, 360)
+    steps = tensor_steps(tiny_model.pixel_steps)
+    assert steps is not None
+    [crop] = DeviceJpegDecoder(device, steps)([blob(data)], [whole.orientation])
+    assert crop is not None and crop.dtype == torch.uint8 and crop.device.type == device
+    crop = crop.cpu()
+    reference = tiny_model.pixel_transform(decode(data).image)
+    assert crop.shape == reference.shape
+    difference = (crop.float() - reference.float()).abs().mean()
+    assert difference < 1.5, f"orientation {orientation}: mean difference {difference:.2f}/255"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_file_the_decoder_rejects_is_none_and_the_rest_decode(device: str, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    good = jpeg(upright_photo())
+    steps = tensor_steps(tiny_model.pixel_steps)
+    assert steps is not None
+    no_picture = b"\xff\xd8" + np.random.default_rng(0).bytes(3000) + b"\xff\xd9"
+    crops = DeviceJpegDecoder(device, steps)([blob(good), blob(no_picture), blob(good)], [1, 1, 1])
+    assert crops[1] is None
+    assert crops[0] is not None and crops[2] is not None and torch.equal(crops[0], crops[2])
+
+
+def test_decode_mode_choice(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    assert device_decoder("workers", "cpu", tiny_model.pixel_steps) is None
+    assert device_decoder("auto", "cpu", tiny_model.pixel_steps) is None  # Pillow workers are the CPU's best path
+    assert isinstance(device_decoder("device", "cpu", tiny_model.pixel_steps), DeviceJpegDecoder)
+    assert device_decoder("auto", "cpu", None) is None
+    with pytest.raises(ModelError, match="needs PIL"):
+        device_decoder("device", "cpu", [lambda image: image.rotate(3)])
+
+
+def test_index_with_device_decoding_stores_the_same_vectors(
+    imrec: Runner, library_dir: Path, model_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Photos (some rotated by EXIF, one grey, one CMYK, one damaged) give the same catalog either way."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright_photo().transpose(Image.Transpose.ROTATE_90).save(library_dir / "sideways.jpg", quality=92, exif=exif)
+    upright_photo().convert("L").save(library_dir / "grey.jpg")
+    upright_photo().convert("CMYK").save(library_dir / "print.jpg")
+    (library_dir / "damaged.jpg").write_bytes(garbled(jpeg(upright_photo())))
+    twin = tmp_path / "twin"
+    shutil.copytree(library_dir, twin)
+    by_workers = run_json(imrec, "index", library_dir, "--decode", "workers")
+    on_device = run_json(imrec, "index", twin, "--decode", "device", "--workers", "2")
+    assert (by_workers["embedded"], by_workers["failed"]) == (on_device["embedded"], on_device["failed"]) == (11, 1)
+    vectors = []
+    for root in (library_dir, twin):
+        with Library.open(root, model_config=TINY_CONFIG, pretrained=model_env["IMREC_PRETRAINED"]) as library:
+            model_id = library.query_model().id
+            rows = {image.path: image for image in library.catalog.images()}
+            assert rows["sideways.jpg"].width == 480 and rows["sideways.jpg"].height == 360
+            assert "damaged" in (rows["damaged.jpg"].error or "")
+            vectors.append(
+                {
+                    path: library.catalog.vector_of_image(row.id, model_id)[1]
+                    for path, row in rows.items()
+                    if row.error is None
+                }
+            )
+    assert vectors[0].keys() == vectors[1].keys()
+    for path, vector in vectors[0].items():
+        assert float(vector @ vectors[1][path]) >= 0.999, path
+
+
+def test_unknown_decode_mode_is_one_line(imrec: Runner, library_dir: Path) -> None:
+    result = imrec("index", library_dir, "--decode", "gpu", expect=2)
+    assert result.stderr.strip().count("\n") == 0 and "decode must be one of auto, workers, device" in result.stderr
