@@ -146,6 +146,15 @@ def test_query_errors_are_clear(imrec: Runner, indexed: Path, tmp_path: Path) ->
     assert "broken.jpg" in bad_file.stderr
     cancel = imrec("search", "--like-id", "1", "--unlike", "1", "-l", indexed, expect=2)
     assert "cancel" in cancel.stderr
+    typo = imrec("search", tmp_path / "holiday.jpg", "-l", indexed, expect=2)
+    assert "holiday.jpg: no such image file" in typo.stderr and "--text" in typo.stderr
+    folder = imrec("search", tmp_path, "-l", indexed, expect=2)
+    assert "is a folder" in folder.stderr
+    for flags, named in ((("-k", "0"), "--top-k"), (("--ef-search", "-1"), "--ef-search")):
+        refused = imrec("search", "--like-id", "1", *flags, "-l", indexed, expect=2)
+        assert named in refused.stderr and refused.stderr.count("\n") == 1
+    words = run_json(imrec, "search", "--text", "holiday.jpg", "-l", indexed)
+    assert words["query"] == ["+'holiday.jpg'"]
 
 
 def test_combine_is_normalised_weighted_sum() -> None:
@@ -156,7 +165,10 @@ def test_combine_is_normalised_weighted_sum() -> None:
         combine([a, a], [Term("text", "a"), Term("text", "a", negative=True)])
 
 
-@given(st.floats(0.01, 100, allow_nan=False), st.text(min_size=1).filter(lambda s: s.strip() and ":" not in s))
+@given(
+    st.floats(0.01, 100, allow_nan=False),
+    st.text(min_size=1).filter(lambda s: s.strip() and not set(s) & {":", "/", "."}),
+)
 def test_weight_prefix_parses(weight: float, text: str) -> None:
     term = parse_term(f"{weight}:{text}")
     if os.path.isfile(text):

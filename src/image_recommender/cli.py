@@ -79,7 +79,7 @@ DecodeOpt = Annotated[
     typer.Option(
         "--decode",
         help="Where JPEGs too small for a DCT draft are decoded: auto|workers|device "
-        "[default: auto = on the GPU (nvJPEG) with CUDA, else in the workers].",
+        "[default: auto = nvJPEG on GPUs with hardware JPEG decoders, else the workers].",
     ),
 ]
 EfSearchOpt = Annotated[
@@ -362,11 +362,13 @@ def search(
     parsed += [parse_term(item, negative=True, kind="text") for item in not_text or []]
     if not parsed:
         raise typer.BadParameter("give an image, --like-id, or --text to search for")
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
+    overrides = model_overrides(model, pretrained, model_config, device, precision) | {
+        "db_path": db,
+        "top_k": top_k,
+        "ef_search": ef_search,
+    }
     with Library.open(library_root, **overrides) as library:
-        response = library.search(
-            parsed, k=top_k, under=under, min_score=min_score, include_query=include_query, ef_search=ef_search
-        )
+        response = library.search(parsed, under=under, min_score=min_score, include_query=include_query)
         render(response, library, json_output, paths, preview, show)
 
 
@@ -392,11 +394,13 @@ def recommend(
     show: ShowOpt = False,
 ) -> None:
     """More like these, less like those: the liked images themselves are never returned."""
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
+    overrides = model_overrides(model, pretrained, model_config, device, precision) | {
+        "db_path": db,
+        "top_k": top_k,
+        "ef_search": ef_search,
+    }
     with Library.open(library_root, **overrides) as library:
-        response = library.recommend(
-            liked, unlike or [], k=top_k, under=under, min_score=min_score, ef_search=ef_search
-        )
+        response = library.recommend(liked, unlike or [], under=under, min_score=min_score)
         render(response, library, json_output, paths, preview, show)
 
 

@@ -449,6 +449,10 @@ class Library:
         ef_search: int | None = None,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-)."""
+        if k is not None and k < 1:
+            raise QueryError(f"k={k}: ask for at least one result")
+        if ef_search is not None and ef_search < 1:
+            raise QueryError(f"ef_search={ef_search}: the search beam must be at least 1")
         parsed = [term if isinstance(term, Term) else parse_term(term) for term in terms]
         for one in _as_list(image):
             parsed.append(parse_term(os.fspath(one), kind="file"))

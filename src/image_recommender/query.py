@@ -20,6 +20,7 @@ import numpy as np
 from image_recommender.catalog import Catalog, ImageRow
 from image_recommender.errors import LibraryError, QueryError
 from image_recommender.index import IndexParams, VectorIndex
+from image_recommender.scan import IMAGE_SUFFIXES
 
 MAX_EXACT_UNINDEXED = 200_000
 # A folder filter this small is scored exactly: a graph walk restricted to a few allowed
@@ -57,7 +58,7 @@ def _split_weight(raw: str) -> tuple[float, str]:
 
 
 def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -> Term:
-    """Parse ``[WEIGHT:]VALUE``; without ``kind``, an existing file is an image, else text.
+    """Parse ``[WEIGHT:]VALUE``; without ``kind``, a file (or what looks like one) is an image, else text.
 
     A negative weight flips the term's sign. An existing file whose name merely looks
     weighted (``2:cat.jpg``) is taken as that file.
@@ -69,10 +70,14 @@ def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -
     weight, value = _split_weight(raw)
     if weight < 0:
         weight, negative = -weight, not negative
+    guessed = kind is None
     if kind is None:
-        kind = "file" if os.path.isfile(value) else "text"
+        kind = "file" if os.path.isfile(value) or _looks_like_a_path(value) else "text"
+    if kind == "file" and os.path.isdir(value):
+        raise QueryError(f"{value}: is a folder, not an image file")
     if kind == "file" and not os.path.isfile(value):
-        raise QueryError(f"{value}: no such image file")
+        hint = " (to search for these words, use --text)" if guessed else ""
+        raise QueryError(f"{value}: no such image file{hint}")
     if kind == "id":
         if not value.strip().isdigit():
             raise QueryError(f"{value!r}: an image id is a whole number (see 'imrec search --json' output)")
@@ -80,6 +85,15 @@ def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -
     if kind == "text" and not value.strip():
         raise QueryError("empty text query")
     return Term(kind, value, weight, negative)
+
+
+def _looks_like_a_path(value: str) -> bool:
+    """A bare term naming a missing file or a folder is a mistake to report, not words to search for.
+
+    ``--text`` still searches for any words, these included.
+    """
+    has_image_suffix = os.path.splitext(value)[1].lower() in IMAGE_SUFFIXES
+    return has_image_suffix or os.path.isdir(value) or (os.sep in value and not any(c.isspace() for c in value))
 
 
 def parse_file_or_id(raw: str, negative: bool = False) -> Term:
