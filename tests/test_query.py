@@ -126,12 +126,16 @@ def test_duplicates_find_planted_copies_only(imrec: Runner, library_dir: Path) -
     shutil.copy(library_dir / "Bridge_by_Sander_Klootwijk.jpg", library_dir / "bridge-copy.jpg")
     with Image.open(library_dir / "Kleiber_by_Lukas_Baubkus.jpg") as image:
         image.resize((image.width // 2, image.height // 2)).save(library_dir / "kleiber-small.jpg", quality=75)
+    # A later copy that the scan meets first: the near group must show the exact group's keeper, once.
+    shutil.copy(library_dir / "Kleiber_by_Lukas_Baubkus.jpg", library_dir / "0-kleiber-from-phone.jpg")
     imrec("index", library_dir, "-q")
     data = run_json(imrec, "duplicates", library_dir, "--threshold", "0.995")
     groups = {(g["kind"], frozenset(i["path"] for i in g["images"])): g for g in data["groups"]}
     exact = ("exact", frozenset({"Bridge_by_Sander_Klootwijk.jpg", "bridge-copy.jpg"}))
+    copies = ("exact", frozenset({"Kleiber_by_Lukas_Baubkus.jpg", "0-kleiber-from-phone.jpg"}))
     near = ("near", frozenset({"Kleiber_by_Lukas_Baubkus.jpg", "kleiber-small.jpg"}))
-    assert set(groups) == {exact, near}
+    assert set(groups) == {exact, copies, near}
+    assert groups[copies]["keeper"]["path"] == "Kleiber_by_Lukas_Baubkus.jpg"  # the older file
     assert groups[near]["keeper"]["path"] == "Kleiber_by_Lukas_Baubkus.jpg"  # the larger one
     human = imrec("duplicates", library_dir, "--threshold", "0.995").stdout
     assert "keep Kleiber_by_Lukas_Baubkus.jpg" in human

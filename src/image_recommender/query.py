@@ -252,8 +252,8 @@ def find_duplicates(
 ) -> list[DuplicateGroup]:
     """Exact groups (same content) and near groups (cosine >= threshold), reported apart.
 
-    Near groups are found among one representative per distinct content, so exact copies
-    never show up twice.
+    Near groups are found among one representative per distinct content (the keeper of its
+    exact group), so exact copies never show up twice.
     """
     exact = [DuplicateGroup("exact", group, choose_keeper(group), 1.0) for group in catalog.exact_duplicate_groups()]
     if model_id is None:
@@ -262,12 +262,13 @@ def find_duplicates(
     if len(labels) < 2:
         return exact
     images = catalog.images_by_labels(labels.tolist())
+    copies = {image.id for group in exact for image in group.images if image.id != group.keeper.id}
     seen_content: set[str | None] = set()
     keep = []
     for position, label in enumerate(labels.tolist()):
-        fingerprint = images[label].fingerprint
-        if fingerprint not in seen_content:
-            seen_content.add(fingerprint)
+        image = images[label]
+        if image.id not in copies and image.fingerprint not in seen_content:
+            seen_content.add(image.fingerprint)
             keep.append(position)
     labels, vectors = labels[keep], vectors[keep]
     if index is None:
