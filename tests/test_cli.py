@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PHOTOS, Runner, run_json
+from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
 from PIL import Image
 
 
@@ -184,6 +184,12 @@ def test_settings_precedence(imrec: Runner, library_dir: Path, model_env: dict[s
     assert load_settings(library_dir, {"ef_search": 0}).ef_search == 0  # automatic
     with pytest.raises(SettingsError, match="ef_search"):
         load_settings(library_dir, {"ef_search": -1})
+    with pytest.raises(SettingsError, match="is a file; give the library's folder"):
+        load_settings(library_dir / "Bridge_by_Sander_Klootwijk.jpg")
+    with pytest.raises(SettingsError, match="different architectures"):
+        load_settings(library_dir, {"model": "ViT-B-32"}, environ={"IMREC_MODEL_CONFIG": str(TINY_CONFIG)})
+    same = load_settings(library_dir, {"model": "tiny-clip", "model_config": TINY_CONFIG})
+    assert same.model_spec.architecture == "tiny-clip"
     imrec("index", library_dir, "-q")
     data = run_json(imrec, "search", "--like-id", "2", "-l", library_dir)
     assert len(data["results"]) == 3

@@ -237,6 +237,8 @@ def load_settings(
     env_values.pop("root", None)
     root_path = Path(os.path.expanduser(str(chosen_root))) if chosen_root is not None else Path.cwd()
     root_path = root_path.absolute()
+    if root_path.exists() and not root_path.is_dir():
+        raise SettingsError(f"{root_path}: is a file; give the library's folder")
     values: dict[str, Any] = {}
     values.update(_read_config_file(root_path / STATE_DIR_NAME / CONFIG_FILE_NAME))
     values.update(env_values)
@@ -248,6 +250,12 @@ def load_settings(
     for name in ("db_path", "model_config"):
         if values.get(name) is not None:
             values[name] = Path(values[name]).absolute()
+    config = values.get("model_config")
+    if config is not None and values.get("model") not in (None, config.stem):
+        raise SettingsError(
+            f"model {values['model']!r} and model config {config} name different architectures"
+            f" (a config registers its file name, {config.stem!r}); give one of them"
+        )
     weights = ModelSpec("", values.get("pretrained", "")).weights_file
     if weights is not None:
         values["pretrained"] = str(weights.absolute())
