@@ -66,6 +66,8 @@ def test_text_negative_and_weighted_terms(imrec: Runner, indexed: Path) -> None:
     assert "Bridge_by_Sander_Klootwijk.jpg" not in paths_of(pushed)
     weighted = run_json(imrec, "search", f"3:{bridge}", "--not-text", "wine", "-l", indexed, "-k", "3")
     assert weighted["query"][0] == f"+3*{bridge}" and weighted["query"][1] == "-'wine'"
+    verbatim = run_json(imrec, "search", "--text", "16:9 panorama", "2:snow", "-l", indexed, "-k", "1")
+    assert verbatim["query"] == ["+2*'snow'", "+'16:9 panorama'"]
 
 
 def test_unlike_moves_results_away(model_settings: dict, indexed: Path) -> None:

@@ -65,6 +65,8 @@ def test_search_by_text_ids_and_negatives(client: TestClient) -> None:
     assert missing.status_code == 404 and "999" in missing.json()["detail"]
     assert client.get("/api/search", params={"k": 0, "text": "x"}).status_code == 422
     assert client.get("/api/search").status_code == 400
+    blank = client.get("/api/search", params={"text": "  "})
+    assert blank.status_code == 400 and blank.json()["detail"] == "empty text query"
 
 
 def test_upload_search_and_refusals(client: TestClient, library: Library) -> None:

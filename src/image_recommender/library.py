@@ -458,6 +458,8 @@ class Library:
             parsed.append(parse_term(os.fspath(one), kind="file"))
         for one in _as_list(text):
             parsed.append(parse_term(one, kind="text"))
+        if any(term.kind == "text" and not term.value.strip() for term in parsed):
+            raise QueryError("empty text query")
         if not any(not term.negative for term in parsed):
             raise QueryError("a query needs at least one positive term (an image, an id or a text)")
         row = self.query_model()

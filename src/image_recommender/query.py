@@ -61,11 +61,15 @@ def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -
     """Parse ``[WEIGHT:]VALUE``; without ``kind``, a file (or what looks like one) is an image, else text.
 
     A negative weight flips the term's sign. An existing file whose name merely looks
-    weighted (``2:cat.jpg``) is taken as that file.
+    weighted (``2:cat.jpg``) is taken as that file; a term known to be text is taken as is.
     """
     if raw == "":
         raise QueryError("empty query term")
-    if kind != "text" and os.path.isfile(raw):
+    if kind == "text":  # words as given: "16:9 panorama" is not 16 x "9 panorama"
+        if not raw.strip():
+            raise QueryError("empty text query")
+        return Term("text", raw, 1.0, negative)
+    if os.path.isfile(raw):
         return Term("file", raw, 1.0, negative)
     weight, value = _split_weight(raw)
     if weight < 0:
