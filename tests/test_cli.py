@@ -210,3 +210,9 @@ def test_moved_copied_and_touched_files_reuse_vectors(imrec: Runner, library_dir
     assert (summary["new"], summary["changed"], summary["removed"]) == (2, 1, 1)
     status = run_json(imrec, "status", library_dir)
     assert status["counts"]["ok"] == 9 and status["index"]["current"]
+
+
+def test_version_is_printed(imrec: Runner) -> None:
+    from image_recommender import __version__
+
+    assert imrec("--version").stdout.strip() == f"imrec {__version__}"

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from image_recommender import __version__
 from image_recommender.errors import ImrecError, LibraryError
 from image_recommender.library import Library, SearchResponse, UpdateSummary
 from image_recommender.query import parse_file_or_id, parse_term
@@ -36,6 +37,21 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        out.print(f"imrec {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Find similar images in a folder: OpenCLIP embeddings, SQLite catalog, FAISS HNSW index."""
 
 
 def friendly(command: Command) -> Command:
