@@ -123,6 +123,26 @@ def test_a_file_the_decoder_rejects_is_none_and_the_rest_decode(device: str, tin
     assert crops[0] is not None and crops[2] is not None and torch.equal(crops[0], crops[2])
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_batch_gives_what_each_file_gives_alone(device: str, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    """Same-size pictures are resized as one stack; sizes and orientations must not mix."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    plain = jpeg(upright_photo())
+    sideways = jpeg(upright_photo().transpose(Image.Transpose.ROTATE_90), exif=exif)
+    portrait = jpeg(Image.open(PHOTOS / "Wine_by_Jakkub_Mede.jpg").convert("RGB"))
+    square = jpeg(upright_photo().resize((300, 300)))
+    batch = [(plain, 1), (sideways, 6), (portrait, 1), (plain, 1), (square, 1), (sideways, 6)]
+    steps = tensor_steps(tiny_model.pixel_steps)
+    assert steps is not None
+    decoder = DeviceJpegDecoder(device, steps)
+    together = decoder([blob(data) for data, _ in batch], [orientation for _, orientation in batch])
+    for (data, orientation), crop in zip(batch, together, strict=True):
+        [alone] = decoder([blob(data)], [orientation])
+        assert crop is not None and alone is not None
+        assert int((crop.int() - alone.int()).abs().max()) <= 1  # a mix-up would differ by far more
+
+
 def test_decode_mode_choice(tiny_model) -> None:  # type: ignore[no-untyped-def]
     assert device_decoder("workers", "cpu", tiny_model.pixel_steps) is None
     assert device_decoder("auto", "cpu", tiny_model.pixel_steps) is None  # Pillow workers are the CPU's best path

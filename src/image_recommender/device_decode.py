@@ -83,15 +83,22 @@ class DeviceJpegDecoder:
         """One 3xSxS crop per blob; None where nvJPEG (or libjpeg on CPU) rejects that file.
 
         A batch fails as a whole on one bad file, so then each file is decoded on its own.
+        Pictures of the same size and orientation (a camera's) are resized as one stack.
         """
         try:
             decoded: list[torch.Tensor | None] = list(_decode_jpegs(list(blobs), self.device))
         except RuntimeError:
             decoded = [self._decode_one(blob) for blob in blobs]
-        return [
-            None if pixels is None else self._preprocess(pixels, orientation)
-            for pixels, orientation in zip(decoded, orientations, strict=True)
-        ]
+        alike: dict[tuple[int, ...], list[int]] = {}
+        for position, (pixels, orientation) in enumerate(zip(decoded, orientations, strict=True)):
+            if pixels is not None:
+                alike.setdefault((orientation, *pixels.shape), []).append(position)
+        crops: list[torch.Tensor | None] = [None] * len(decoded)
+        for (orientation, *_), positions in alike.items():
+            stack = torch.stack([decoded[position] for position in positions])  # type: ignore[misc]
+            for position, crop in zip(positions, self._preprocess(stack, orientation), strict=True):
+                crops[position] = crop
+        return crops
 
     def _decode_one(self, blob: torch.Tensor) -> torch.Tensor | None:
         try:
@@ -100,6 +107,7 @@ class DeviceJpegDecoder:
             return None
 
     def _preprocess(self, pixels: torch.Tensor, orientation: int) -> torch.Tensor:
+        """(N, 3, H, W) decoded pictures to (N, 3, S, S) upright model input."""
         pixels = _UPRIGHT.get(orientation, _UPRIGHT[1])(pixels)
         for step in self.steps:
             pixels = step(pixels)
