@@ -176,6 +176,9 @@ def _device_pixels(
                 except ImageDecodeError as exc:
                     batch.results[row] = EmbedResult(batch.results[row].image_id, error=str(exc))
                     continue
+                except (OSError, ValueError, RuntimeError) as exc:
+                    batch.results[row] = EmbedResult(batch.results[row].image_id, error=f"cannot preprocess: {exc}")
+                    continue
             parts.append(crop.unsqueeze(0))
             rows.append(row)
     return (torch.cat(parts) if parts else None), rows
