@@ -1,17 +1,21 @@
-"""Embedding behaviour a user notices: progress only on terminals, retries, and watch mode."""
+"""Embedding behaviour a user notices: progress only on terminals, retries, watch mode, --compile."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
 from conftest import PHOTOS, Runner, run_json
 from PIL import Image
 
@@ -96,3 +100,31 @@ def test_watch_picks_up_added_changed_and_deleted_files(library_dir: Path, model
         _, errors = process.communicate(timeout=30)
     assert process.returncode == 0, errors
     assert "stopped watching" in errors and "Traceback" not in errors
+
+
+def _stored_vectors(root: Path) -> dict[str, np.ndarray]:
+    with sqlite3.connect(root / ".imrec" / "catalog.sqlite3") as db:
+        rows = db.execute("SELECT filepath, vector_blob FROM seed_images WHERE vector_blob IS NOT NULL").fetchall()
+    return {path: np.frombuffer(blob, dtype="<f4") for path, blob in rows}
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="torch.compile needs a C++ compiler")
+def test_compiled_model_stores_the_same_vectors(
+    imrec: Runner, library_dir: Path, model_env: dict[str, str], tmp_path: Path
+) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(library_dir, twin)
+    imrec("index", library_dir, "-q")
+    compiled = imrec("index", twin, "--compile", "-q")
+    assert compiled.stderr.strip() == ""  # no compiler chatter for the user
+    plain, fast = _stored_vectors(library_dir), _stored_vectors(twin)
+    assert plain.keys() == fast.keys() and len(plain) == 8
+    for path, vector in plain.items():
+        assert float(vector @ fast[path]) >= 0.9999, path
+    without_compiler = dict(model_env, PATH=str(Path(sys.executable).parent))
+    shutil.rmtree(twin / ".imrec")
+    refused = imrec("index", twin, "--compile", expect=2, env=without_compiler)
+    assert (
+        refused.stderr.strip()
+        == "imrec: error: --compile needs a C++ compiler (g++ or clang++) on PATH; run without --compile"
+    )

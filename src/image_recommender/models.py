@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import logging
 import os
+import shutil
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -283,6 +284,15 @@ class LoadedModel:
             return F.normalize(features, dim=-1).cpu().numpy()
 
 
+def _compiled(module: torch.nn.Module) -> Any:
+    """torch.compile the image tower; its kernels are built by a C++ compiler, so one must exist."""
+    if not any(shutil.which(name) for name in ("c++", "g++", "clang++")):
+        raise ModelError("--compile needs a C++ compiler (g++ or clang++) on PATH; run without --compile")
+    # Inductor notes on CPU-only machines that it found no CUDA runtime: true, and not the user's concern.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    return torch.compile(module)
+
+
 def load_model(
     spec: ModelSpec, device: str = "auto", precision: str = "auto", compile_model: bool = False
 ) -> LoadedModel:
@@ -315,7 +325,7 @@ def load_model(
         raise ModelError(f"cannot load {spec.architecture} with weights {spec.pretrained!r}: {exc}") from None
     model.eval()
     if compile_model:
-        model.visual = torch.compile(model.visual)
+        model.visual = _compiled(model.visual)
     return LoadedModel(spec, model, preprocess, resolved_device, resolved_precision)
 
 
