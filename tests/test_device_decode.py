@@ -152,6 +152,24 @@ def test_decode_mode_choice(tiny_model) -> None:  # type: ignore[no-untyped-def]
         device_decoder("device", "cpu", [lambda image: image.rotate(3)])
 
 
+def test_a_torchvision_without_the_decoder_is_one_line_or_skipped(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """As with a torchvision built without nvJPEG: auto quietly keeps the workers, device says why."""
+    import image_recommender.device_decode as device_decode
+
+    def unavailable(blobs: list[torch.Tensor], device: str) -> list[torch.Tensor]:
+        raise RuntimeError("decode_jpegs_cuda: torchvision not compiled with nvJPEG support\nmore detail")
+
+    monkeypatch.setattr(device_decode, "_decode_jpegs", unavailable)
+    monkeypatch.setattr(device_decode, "has_hardware_jpeg_decoder", lambda device: True)
+    assert device_decoder("auto", "cuda", tiny_model.pixel_steps) is None
+    with pytest.raises(ModelError) as refused:
+        device_decoder("device", "cuda", tiny_model.pixel_steps)
+    assert str(refused.value) == (
+        "--decode device: torchvision cannot decode JPEGs on cuda here"
+        " (decode_jpegs_cuda: torchvision not compiled with nvJPEG support)"
+    )
+
+
 def test_index_with_device_decoding_stores_the_same_vectors(
     imrec: Runner, library_dir: Path, model_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -66,10 +66,12 @@ def tensor_steps(steps: Sequence[Any]) -> list[TensorStep] | None:
 
 
 def _decode_jpegs(blobs: list[torch.Tensor], device: str) -> list[torch.Tensor]:
+    """nvJPEG on CUDA; libjpeg elsewhere, whose pictures are then moved to ``device``."""
     with warnings.catch_warnings():
         # torchvision 0.29 marks its image codecs deprecated in favour of TorchCodec; they still work.
         warnings.simplefilter("ignore", DeprecationWarning)
-        return decode_jpeg(blobs, mode=ImageReadMode.RGB, device=device)  # type: ignore[return-value]
+        decoded: list[torch.Tensor] = decode_jpeg(blobs, mode=ImageReadMode.RGB, device=device)  # type: ignore[assignment]
+    return [pixels.to(device) for pixels in decoded]
 
 
 class DeviceJpegDecoder:
@@ -147,7 +149,7 @@ def device_decoder(mode: str, device: str, pixel_steps: Sequence[Any] | None) ->
         raise ModelError("--decode device: this model's preprocessing needs PIL; use --decode workers")
     try:
         _decode_jpegs([_probe_blob()], device)
-    except RuntimeError as exc:
+    except Exception as exc:  # a build without nvJPEG fails in several ways; each means "not here"
         if mode == "auto":
             return None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
