@@ -4,9 +4,13 @@
 # beside the model-only ceiling, and how far fp16/bf16 move the vectors.
 #
 #   benchmarks/gpu_session.sh              # torch, torchvision and imrec's dependencies installed
-#   benchmarks/gpu_session.sh WHEEL_DIR    # first install wheels from WHEEL_DIR (a machine without
-#                                          # package access: open_clip_torch, ftfy, wcwidth, faiss-cpu,
-#                                          # typer, rich, watchdog, pytest, hypothesis, ...)
+#   benchmarks/gpu_session.sh WHEEL_DIR    # first install the wheels in WHEEL_DIR, for a GPU machine
+#                                          # without package access that has torch and torchvision
+#
+# Preparing WHEEL_DIR elsewhere (for the GPU machine's Python, here 3.12):
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d WHEEL_DIR \
+#       open_clip_torch ftfy wcwidth faiss-cpu pytest pluggy iniconfig packaging
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
