@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import open_clip.transform
 import torch
 from PIL import Image
 from torchvision import transforms
@@ -35,14 +34,14 @@ _UPRIGHT: dict[int, TensorStep] = {
     7: lambda pixels: pixels.transpose(-2, -1).flip(-2, -1),
     8: lambda pixels: pixels.rot90(1, (-2, -1)),
 }
-# Steps that only convert a PIL image's mode: a decoded tensor is RGB already.
-_MODE_STEPS = tuple(
-    kind for kind in (getattr(open_clip.transform, "MaybeConvertMode", None),) if isinstance(kind, type)
-)
 
 
 def _is_mode_step(step: Any) -> bool:
-    return isinstance(step, _MODE_STEPS) or getattr(step, "__name__", "") == "_convert_to_rgb"
+    """open_clip's step that converts a PIL image to RGB (MaybeConvertMode; _convert_to_rgb in older releases).
+
+    A decoded tensor is RGB already, so the step has nothing to do there.
+    """
+    return type(step).__name__ == "MaybeConvertMode" or getattr(step, "__name__", "") == "_convert_to_rgb"
 
 
 def tensor_steps(steps: Sequence[Any]) -> list[TensorStep] | None:
