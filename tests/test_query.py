@@ -97,6 +97,11 @@ def test_under_limits_results_to_a_subfolder(imrec: Runner, library_dir: Path) -
     imrec("index", library_dir, "-q")
     data = run_json(imrec, "search", "--like-id", "1", "-l", library_dir, "--under", "trip", "-k", "10")
     assert sorted(paths_of(data)) == ["trip/Fossa_by_Jasper_Roks.jpg", "trip/Wine_by_Jakkub_Mede.jpg"]
+    absolute = run_json(imrec, "search", "--like-id", "1", "-l", library_dir, "--under", library_dir / "trip")
+    assert paths_of(absolute) == paths_of(data)  # a path as the shell completes it works too
+    for wrong in ("tri", "../elsewhere", library_dir.parent):
+        refused = imrec("search", "--like-id", "1", "-l", library_dir, "--under", wrong, expect=2)
+        assert refused.stderr.strip() == f"imrec: error: {wrong}: not a folder in the library {library_dir}"
 
 
 def test_deleted_and_changed_images_never_appear_even_before_rebuild(model_settings: dict, library_dir: Path) -> None:

@@ -478,12 +478,23 @@ class Library:
             k or s.top_k,
             self._ef_search(index, ef_search),
             exclude_images=() if include_query else exclude,
-            under=under,
+            under=self._folder_in_library(under) if under else None,
             min_score=min_score,
             generation=generation,
         )
         current = index is not None and index.meta.current_for(generation)
         return SearchResponse([t.describe() for t in parsed], row.name, results, paths, current)
+
+    def _folder_in_library(self, under: str) -> str:
+        """``under`` as a folder relative to the root, also when given as a path from here or absolute."""
+        given = Path(os.path.expanduser(under))
+        if not given.is_absolute() and (self.root / given).is_dir():
+            return given.as_posix()
+        if given.is_absolute() or given.is_dir():
+            real_root, real_folder = os.path.realpath(self.root), os.path.realpath(given)
+            if real_folder == real_root or real_folder.startswith(real_root + os.sep):
+                return Path(os.path.relpath(real_folder, real_root)).as_posix()
+        raise QueryError(f"{under}: not a folder in the library {self.root}")
 
     def recommend(
         self,
