@@ -159,6 +159,47 @@ def test_every_mode_embeds_like_open_clip_reference(
     assert float(stored @ reference) >= 0.9999
 
 
+_STORED_AS = {  # how a camera stores the upright picture for each EXIF orientation
+    1: [],
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_90],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_270],
+}
+
+
+@pytest.mark.parametrize("decode", ["workers", "device"])
+def test_every_exif_orientation_embeds_like_the_upright_picture(
+    decode: str, model_settings: dict, tmp_path: Path
+) -> None:
+    import open_clip
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    upright = Image.open(PHOTOS / "Dragonfly_by_Bolly.jpg").convert("RGB")
+    for orientation, steps in _STORED_AS.items():
+        stored = upright
+        for step in steps:
+            stored = stored.transpose(step)
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        stored.save(root / f"orientation-{orientation}.jpg", quality=95, exif=exif)
+    with Library.open(root, create=True, decode=decode, **model_settings) as library:
+        assert library.update().embedded == 8
+        model_id = library.query_model().id
+        stored_vectors = {
+            image.path: library.catalog.vector_of_image(image.id, model_id)[1] for image in library.catalog.images()
+        }
+    model, _, preprocess = open_clip.create_model_and_transforms("tiny-clip", pretrained=model_settings["pretrained"])
+    model.eval()
+    reference = _reference(model, preprocess, upright)
+    for path, vector in stored_vectors.items():
+        assert float(vector @ reference) >= 0.999, path
+
+
 def test_heic_file_is_indexed(model_settings: dict, tmp_path: Path) -> None:
     from image_recommender.images import HEIF_SUPPORTED
 
