@@ -86,10 +86,12 @@ class UpdateSummary:
     images_per_second: float = 0.0
 
     def line(self) -> str:
+        """The one-line summary; the embedding rate only when images went through the pipeline."""
+        rate = f", {self.images_per_second:.1f} images/s" if self.embedded + self.reused else ""
         return (
             f"scanned {self.scanned}, new {self.new}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
-            f"index holds {self.indexed} ({self.seconds:.1f} s, {self.images_per_second:.1f} images/s)"
+            f"index holds {self.indexed} ({self.seconds:.1f} s{rate})"
         )
 
     def as_json(self) -> dict[str, Any]:
