@@ -480,23 +480,33 @@ class Library:
             k or s.top_k,
             self._ef_search(index, ef_search),
             exclude_images=() if include_query else exclude,
-            under=self._folder_in_library(under) if under else None,
+            folder=self._folder_prefix(under) if under else None,
             min_score=min_score,
             generation=generation,
         )
         current = index is not None and index.meta.current_for(generation)
         return SearchResponse([t.describe() for t in parsed], row.name, results, paths, current)
 
-    def _folder_in_library(self, under: str) -> str:
-        """``under`` as a folder relative to the root, also when given as a path from here or absolute."""
+    def _folder_prefix(self, under: str) -> str:
+        """``under`` as the catalog's path prefix ("" for the whole library, else "a/b/").
+
+        A folder may be named relative to the root (as in results) or by any path to it,
+        absolute or from the current folder. Names relative to the root are normalised
+        lexically, so a linked folder inside the library keeps the name its images have.
+        """
         given = Path(os.path.expanduser(under))
-        if not given.is_absolute() and (self.root / given).is_dir():
-            return given.as_posix()
-        if given.is_absolute() or given.is_dir():
+        lexical = os.path.normpath(given)
+        climbs_out = lexical == os.pardir or lexical.startswith(os.pardir + os.sep)
+        if not given.is_absolute() and not climbs_out and (self.root / lexical).is_dir():
+            relative = lexical
+        elif given.is_dir():
             real_root, real_folder = os.path.realpath(self.root), os.path.realpath(given)
-            if real_folder == real_root or real_folder.startswith(real_root + os.sep):
-                return Path(os.path.relpath(real_folder, real_root)).as_posix()
-        raise QueryError(f"{under}: not a folder in the library {self.root}")
+            if real_folder != real_root and not real_folder.startswith(real_root + os.sep):
+                raise QueryError(f"{under}: not a folder in the library {self.root}")
+            relative = os.path.relpath(real_folder, real_root)
+        else:
+            raise QueryError(f"{under}: not a folder in the library {self.root}")
+        return "" if relative == os.curdir else Path(relative).as_posix() + "/"
 
     def recommend(
         self,

@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -141,11 +140,6 @@ class SearchResult:
         }
 
 
-def _folder_prefix(under: str) -> str:
-    cleaned = Path(under).as_posix().strip("/")
-    return "" if cleaned in ("", ".") else cleaned + "/"
-
-
 def search_vectors(
     catalog: Catalog,
     index: VectorIndex | None,
@@ -154,11 +148,13 @@ def search_vectors(
     k: int,
     ef_search: int,
     exclude_images: Sequence[int] = (),
-    under: str | None = None,
+    folder: str | None = None,
     min_score: float | None = None,
     generation: int | None = None,
 ) -> list[SearchResult]:
     """The k best live images for a query vector, after filters.
+
+    ``folder`` is a catalog path prefix ("a/b/", or "" for all) that results must start with.
 
     When the index's sidecar matches the catalog ``generation``, its recorded stale labels
     say what is live without reading every label from the catalog.
@@ -169,13 +165,13 @@ def search_vectors(
     else:
         live = catalog.live_labels(model_id)
     excluded = catalog.labels_of_images(exclude_images, model_id) if exclude_images else np.zeros(0, np.int64)
-    allowed = catalog.live_labels_under(model_id, _folder_prefix(under)) if under else live
+    allowed = catalog.live_labels_under(model_id, folder) if folder is not None else live
     if len(excluded):
         allowed = np.setdiff1d(allowed, excluded)
     candidates: list[tuple[float, int]] = []
-    exact_only = bool(under) and len(allowed) <= EXACT_FILTER_LIMIT
+    exact_only = folder is not None and len(allowed) <= EXACT_FILTER_LIMIT
     if index is not None and index.meta.count and not exact_only:
-        if under:
+        if folder is not None:
             scores, labels = index.search(query, k, ef_search, allow=allowed)
         else:
             dropped = np.union1d(np.setdiff1d(in_index, live, assume_unique=True), excluded)
