@@ -11,10 +11,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
 TINY_CONFIG = DATA / "tiny-clip.json"
+
+# How a camera stores an upright picture for each EXIF orientation, so that a viewer that
+# applies the orientation shows it upright again.
+_STORED_AS = {
+    1: [],
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_90],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_270],
+}
+
+
+def as_camera_stores(upright: Image.Image, orientation: int) -> tuple[Image.Image, Image.Exif]:
+    """The picture as saved under EXIF orientation 1-8, and the EXIF block that says so."""
+    stored = upright
+    for step in _STORED_AS[orientation]:
+        stored = stored.transpose(step)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return stored, exif
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
+from conftest import PHOTOS, TINY_CONFIG, Runner, as_camera_stores, run_json
 from PIL import Image
 
 from image_recommender import Library
@@ -22,18 +22,6 @@ from image_recommender.errors import ModelError
 from image_recommender.images import WholeJpeg, decode, probe_whole_jpeg
 from image_recommender.models import load_model
 from image_recommender.settings import ModelSpec
-
-# Saving the upright picture with transform T and EXIF orientation N must display it upright again.
-_STORED_AS = {
-    1: [],
-    2: [Image.Transpose.FLIP_LEFT_RIGHT],
-    3: [Image.Transpose.ROTATE_180],
-    4: [Image.Transpose.FLIP_TOP_BOTTOM],
-    5: [Image.Transpose.TRANSPOSE],
-    6: [Image.Transpose.ROTATE_90],
-    7: [Image.Transpose.TRANSVERSE],
-    8: [Image.Transpose.ROTATE_270],
-}
 
 
 def jpeg(image: Image.Image, **options: object) -> bytes:
@@ -93,11 +81,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_matches_pillow(orientation: int, device: str, tiny_model) -> None:  # type: ignore[no-untyped-def]
-    stored = upright_photo()
-    for step in _STORED_AS[orientation]:
-        stored = stored.transpose(step)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
+    stored, exif = as_camera_stores(upright_photo(), orientation)
     data = jpeg(stored, exif=exif)
     whole = probe_whole_jpeg(data, tiny_model.image_size)
     assert whole is not None and (whole.width, whole.height) == (480, 360)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PHOTOS
+from conftest import PHOTOS, as_camera_stores
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -31,9 +31,7 @@ def photo() -> Image.Image:
 
 def test_exif_rotated_photo_decodes_upright() -> None:
     upright = photo()
-    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera held sideways stores
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 CW to display"
+    stored, exif = as_camera_stores(upright, 6)  # a camera held sideways: "rotate 90 CW to display"
     decoded = decode(encoded(stored, "JPEG", quality=95, exif=exif))
     assert decoded.image.size == upright.size
     assert (decoded.width, decoded.height) == upright.size

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
+from conftest import PHOTOS, TINY_CONFIG, Runner, as_camera_stores, run_json
 from PIL import Image, ImageOps
 
 from image_recommender import Library
@@ -136,9 +136,8 @@ def test_every_mode_embeds_like_open_clip_reference(
     name = {"L": "grey.jpg", "CMYK": "cmyk.jpg", "P": "palette.png", "RGB-PNG": "plain.png"}.get(mode, "")
     if mode == "EXIF-JPEG":
         name = "rotated.jpg"
-        exif = Image.Exif()
-        exif[0x0112] = 8
-        photo.transpose(Image.Transpose.ROTATE_270).save(root / name, quality=95, exif=exif)
+        stored, exif = as_camera_stores(photo, 8)
+        stored.save(root / name, quality=95, exif=exif)
     elif mode == "WEBP":
         name = "photo.webp"
         photo.save(root / name, quality=90)
@@ -159,18 +158,6 @@ def test_every_mode_embeds_like_open_clip_reference(
     assert float(stored @ reference) >= 0.9999
 
 
-_STORED_AS = {  # how a camera stores the upright picture for each EXIF orientation
-    1: [],
-    2: [Image.Transpose.FLIP_LEFT_RIGHT],
-    3: [Image.Transpose.ROTATE_180],
-    4: [Image.Transpose.FLIP_TOP_BOTTOM],
-    5: [Image.Transpose.TRANSPOSE],
-    6: [Image.Transpose.ROTATE_90],
-    7: [Image.Transpose.TRANSVERSE],
-    8: [Image.Transpose.ROTATE_270],
-}
-
-
 @pytest.mark.parametrize("decode", ["workers", "device"])
 def test_every_exif_orientation_embeds_like_the_upright_picture(
     decode: str, model_settings: dict, tmp_path: Path
@@ -180,12 +167,8 @@ def test_every_exif_orientation_embeds_like_the_upright_picture(
     root = tmp_path / "lib"
     root.mkdir()
     upright = Image.open(PHOTOS / "Dragonfly_by_Bolly.jpg").convert("RGB")
-    for orientation, steps in _STORED_AS.items():
-        stored = upright
-        for step in steps:
-            stored = stored.transpose(step)
-        exif = Image.Exif()
-        exif[0x0112] = orientation
+    for orientation in range(1, 9):
+        stored, exif = as_camera_stores(upright, orientation)
         stored.save(root / f"orientation-{orientation}.jpg", quality=95, exif=exif)
     with Library.open(root, create=True, decode=decode, **model_settings) as library:
         assert library.update().embedded == 8
