@@ -31,7 +31,7 @@ from PIL import Image
 
 from image_recommender.catalog import Catalog
 from image_recommender.device_decode import DeviceJpegDecoder, device_decoder
-from image_recommender.embed import embed_pending
+from image_recommender.embed import EmbedOptions, embed_pending
 from image_recommender.images import decode, probe_whole_jpeg
 from image_recommender.models import load_model
 from image_recommender.scan import scan_library
@@ -84,7 +84,7 @@ def end_to_end(model, root: Path, batch: int, workers: int, decode_mode: str) ->
     scan_library(catalog, root)
     row = catalog.ensure_model(model.spec.name, "bench", model.dim, "", None)
     work = catalog.work_for_model(row.id)
-    report = embed_pending(catalog, root, model, row.id, work, 256, batch, workers, decode_mode=decode_mode)
+    report = embed_pending(catalog, root, model, row.id, work, EmbedOptions(256, batch, workers, decode_mode))
     catalog.close()
     shutil.rmtree(root / ".imrec")
     return (report.embedded + report.reused) / report.seconds, report.failed

@@ -143,7 +143,7 @@ def test_permission_denied_is_a_reason(tmp_path: Path, monkeypatch: pytest.Monke
     def refuse(*_: object, **__: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(images, "open", refuse, raising=False)
+    monkeypatch.setattr(images.os, "open", refuse)
     with pytest.raises(ImageDecodeError, match="permission denied"):
         read_file(tmp_path / "locked.jpg")
 

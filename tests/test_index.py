@@ -66,7 +66,7 @@ def test_stale_vectors_are_filtered_then_rebuilt_past_the_share(model_settings: 
         for number in range(3):  # 3 of 40 = 7.5%: filtered, no rebuild
             (root / f"p{number:02d}.jpg").unlink()
         summary = library.update()
-        assert not summary.rebuilt and summary.indexed == 40
+        assert not summary.rebuilt and summary.indexed == 37  # live vectors; 3 stale ones are filtered
         assert library.status().index.current
         assert {r.path for r in library.search(text="x", k=40).results}.isdisjoint({"p00.jpg", "p01.jpg", "p02.jpg"})
         for number in range(3, 6):  # 6 of 40 = 15%: rebuilt without them
@@ -103,7 +103,9 @@ def test_two_models_in_one_catalog(imrec: Runner, library_dir: Path, model_env: 
     other_env = dict(model_env, IMREC_MODEL_CONFIG=str(other_config), IMREC_PRETRAINED=str(weights))
 
     imrec("index", library_dir, "-q")
-    second = run_json(imrec, "index", library_dir, env=other_env)
+    refused = imrec("index", library_dir, expect=2, env=other_env)
+    assert "--add-model" in refused.stderr and "tiny-clip" in refused.stderr
+    second = run_json(imrec, "index", library_dir, "--add-model", env=other_env)
     assert second["embedded"] == 8 and second["reused"] == 0
     status = run_json(imrec, "status", library_dir, env=other_env)
     assert sorted((m["name"], m["dim"]) for m in status["models"]) == [("tiny-clip", 32), ("tiny-clip-b", 24)]

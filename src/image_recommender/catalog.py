@@ -22,7 +22,7 @@ import numpy as np
 
 from image_recommender.errors import CatalogVersionError, LibraryError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATES = ("pending", "ok", "failed", "gone")
 
 _SCHEMA_V1 = """
@@ -75,7 +75,41 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', 0);
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# v3: a file is identified by its name's bytes, not its displayed text: a name that is not UTF-8
+# (shown as caf\xe9.jpg) and a file literally named "caf\xe9.jpg" are two rows. SQLite cannot
+# drop a column's UNIQUE, so the table is rebuilt (foreign keys off, see _migrate).
+_SCHEMA_V3 = """
+DROP VIEW seed_images;
+CREATE TABLE images_v3(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    raw_path BLOB,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT,
+    width INTEGER,
+    height INTEGER,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ok', 'failed', 'gone')),
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+INSERT INTO images_v3 SELECT id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error, updated_at
+    FROM images;
+DROP TABLE images;
+ALTER TABLE images_v3 RENAME TO images;
+CREATE UNIQUE INDEX images_name ON images(coalesce(raw_path, CAST(path AS BLOB)));
+CREATE INDEX images_path ON images(path);
+CREATE INDEX images_state ON images(state);
+CREATE INDEX images_fingerprint ON images(fingerprint);
+CREATE VIEW seed_images AS
+    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
+           vectors.id AS faiss_index_offset, models.name AS model
+    FROM images
+    LEFT JOIN vectors ON vectors.image_id = images.id
+    LEFT JOIN models ON models.id = vectors.model_id;
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 @dataclass(frozen=True)
@@ -137,6 +171,15 @@ class EmbedResult:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class RetiredVector:
+    """A vector whose file changed during this run, kept for files that now hold its content."""
+
+    blob: bytes
+    width: int | None
+    height: int | None
+
+
 _MODEL_COLUMNS = "id, name, pretrained, dim, weights, config"
 _IMAGE_COLUMNS = "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error"
 
@@ -193,12 +236,18 @@ class Catalog:
                 backup_path = self.path.with_name(f"{self.path.name}.v{version}.bak")
                 with contextlib.closing(sqlite3.connect(backup_path)) as backup:
                     self._db.backup(backup)
+            # Rebuilding a table must not cascade into its vectors: foreign keys are off while
+            # migrating (a PRAGMA that only works outside a transaction), and checked before commit.
+            self._db.execute("PRAGMA foreign_keys=OFF")
             with self.transaction():
                 for step in range(version + 1, SCHEMA_VERSION + 1):
                     for statement in _MIGRATIONS[step].split(";"):
                         if statement.strip():
                             self._db.execute(statement)
+                if self._db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise sqlite3.IntegrityError("a vector refers to a missing image")
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"{self.path}: could not upgrade the catalog from schema {version}: {exc}") from None
 
@@ -234,14 +283,19 @@ class Catalog:
         self._db.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
 
     def integrity_check(self) -> str:
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+        """ "ok", or what SQLite found wrong (a file too damaged to check says so too)."""
+        try:
+            rows = self._db.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return "ok" if rows == [("ok",)] else "; ".join(str(problem) for (problem,) in rows[:5])
 
     # -- scan ------------------------------------------------------------------------------
 
-    def file_states(self) -> dict[str, tuple[int, int, int, str]]:
-        """path -> (id, size, mtime_ns, state) for every row, the scan's diff baseline."""
-        rows = self._db.execute("SELECT path, id, size, mtime_ns, state FROM images")
-        return {path: (image_id, size, mtime, state) for path, image_id, size, mtime, state in rows}
+    def file_states(self) -> dict[tuple[str, bytes | None], tuple[int, int, int, str]]:
+        """(path, raw name bytes) -> (id, size, mtime_ns, state) for every row, the scan's diff baseline."""
+        rows = self._db.execute("SELECT path, raw_path, id, size, mtime_ns, state FROM images")
+        return {(path, raw): (image_id, size, mtime, state) for path, raw, image_id, size, mtime, state in rows}
 
     def apply_scan(
         self,
@@ -331,8 +385,16 @@ class Catalog:
         rows = self._db.execute("SELECT DISTINCT fingerprint FROM vectors WHERE model_id=?", (model_id,))
         return {fingerprint for (fingerprint,) in rows}
 
-    def write_embed_results(self, model_id: int, results: Sequence[EmbedResult]) -> None:
-        """Store one batch: vectors, reuses and failures land together or not at all."""
+    def write_embed_results(
+        self, model_id: int, results: Sequence[EmbedResult], retired: dict[str, RetiredVector] | None = None
+    ) -> None:
+        """Store one batch: vectors, reuses and failures land together or not at all.
+
+        A vector replaced because its file changed is kept in ``retired`` (one dict for the
+        whole run), so a later reuse of that content (the file was moved, then another file
+        took its name) still finds it.
+        """
+        retired = {} if retired is None else retired
         now = time.time()
         with self.transaction() as db:
             self._bump_generation()
@@ -343,7 +405,7 @@ class Catalog:
                         (result.error, now, result.image_id),
                     )
                     continue
-                blob, width, height = self._vector_blob(model_id, result)
+                blob, width, height = self._vector_blob(model_id, result, retired)
                 if blob is None:
                     db.execute(
                         "UPDATE images SET state='pending', error=?, updated_at=? WHERE id=?",
@@ -351,8 +413,12 @@ class Catalog:
                     )
                     continue
                 held = db.execute(
-                    "SELECT fingerprint FROM vectors WHERE image_id=? AND model_id=?", (result.image_id, model_id)
+                    "SELECT vectors.fingerprint, vectors.vector, images.width, images.height FROM vectors"
+                    " JOIN images ON images.id = vectors.image_id WHERE image_id=? AND model_id=?",
+                    (result.image_id, model_id),
                 ).fetchone()
+                if held is not None and held[0] != result.fingerprint:
+                    retired[held[0]] = RetiredVector(held[1], held[2], held[3])
                 if held is None or held[0] != result.fingerprint:
                     db.execute("DELETE FROM vectors WHERE image_id=? AND model_id=?", (result.image_id, model_id))
                     db.execute(
@@ -374,7 +440,9 @@ class Catalog:
                     ),
                 )
 
-    def _vector_blob(self, model_id: int, result: EmbedResult) -> tuple[bytes | None, int | None, int | None]:
+    def _vector_blob(
+        self, model_id: int, result: EmbedResult, retired: dict[str, RetiredVector]
+    ) -> tuple[bytes | None, int | None, int | None]:
         """The vector to store (computed, or copied from same content) and the source's size."""
         if result.vector is not None:
             return vector_to_blob(result.vector), None, None
@@ -384,7 +452,10 @@ class Catalog:
             " WHERE vectors.model_id=? AND vectors.fingerprint=? LIMIT 1",
             (model_id, result.reuse_from),
         ).fetchone()
-        return (row[0], row[1], row[2]) if row else (None, None, None)
+        if row:
+            return row[0], row[1], row[2]
+        kept = retired.get(result.reuse_from or "")
+        return (kept.blob, kept.width, kept.height) if kept else (None, None, None)
 
     # -- index & query ---------------------------------------------------------------------
 
@@ -467,8 +538,11 @@ class Catalog:
         row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id=?", (image_id,)).fetchone()
         return _image(row) if row else None
 
-    def image_by_path(self, path: str) -> ImageRow | None:
-        row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path=?", (path,)).fetchone()
+    def image_by_path(self, path: str, raw_path: bytes | None = None) -> ImageRow | None:
+        """The image with this catalog name (``raw_path`` for names that are not UTF-8)."""
+        row = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path=? AND raw_path IS ?", (path, raw_path)
+        ).fetchone()
         return _image(row) if row else None
 
     def images_with_fingerprint(self, fingerprint: str) -> list[ImageRow]:

@@ -1,14 +1,17 @@
 """The ``imrec`` command: parse flags, call ``Library``, render tables, JSON or previews.
 
 Every user mistake ends as one ``imrec: error: ...`` line and a non-zero exit code.
+Options that several commands share are declared once below, so their names, metavars
+and help texts cannot drift apart.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
+import re
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,9 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from image_recommender import __version__
-from image_recommender.errors import ImrecError, LibraryError
+from image_recommender.errors import ImrecError, LibraryError, SettingsError, damaged_catalog_message
 from image_recommender.library import Library, SearchResponse, UpdateSummary
 from image_recommender.query import parse_file_or_id, parse_term
+from image_recommender.settings import Settings
 
 app = typer.Typer(
     name="imrec",
@@ -37,6 +41,20 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+class _PlainArguments(typer.core.TyperCommand):
+    """Help that names an argument by its metavar alone, not also by its Python type (``<list[str]>``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, typer.core.TyperArgument):
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+
+
+SETTING_NAMES = frozenset(Settings.__dataclass_fields__) - {"root", "explicit"}
+WEB_EXTRA_HINT = "pip install 'image-recommender[web]'"
 
 
 def _print_version(asked: bool) -> None:
@@ -55,7 +73,7 @@ def _options(
 
 
 def friendly(command: Command) -> Command:
-    """Turn ImrecError into one stderr line and its exit code; Ctrl-C into a calm message."""
+    """Turn ImrecError into one stderr line and its exit code; Ctrl-C into a calm message and 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -64,6 +82,9 @@ def friendly(command: Command) -> Command:
         except ImrecError as exc:
             err.print(f"imrec: error: {exc}", markup=False)
             raise typer.Exit(exc.exit_code) from None
+        except sqlite3.DatabaseError as exc:
+            err.print(f"imrec: error: {damaged_catalog_message(exc)}", markup=False)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("imrec: interrupted; everything finished so far is saved", markup=False)
             raise typer.Exit(130) from None
@@ -71,42 +92,123 @@ def friendly(command: Command) -> Command:
     return wrapper  # type: ignore[return-value]
 
 
-RootArg = Annotated[Path | None, typer.Argument(help="Library folder (default: $IMREC_ROOT or the current folder).")]
+# -- options shared by several commands ------------------------------------------------------
+
+LIBRARY_HELP = "Library folder (default: $IMREC_ROOT, else the current folder)."
+RootArg = Annotated[Path | None, typer.Argument(metavar="ROOT", help=LIBRARY_HELP, show_default=False)]
 LibraryOpt = Annotated[
-    Path | None, typer.Option("--library", "-l", help="Library folder (default: $IMREC_ROOT or the current folder).")
+    Path | None, typer.Option("--library", "-l", metavar="FOLDER", help=LIBRARY_HELP + " Same as ROOT.")
 ]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="Catalog file (default: ROOT/.imrec/catalog.sqlite3).")]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="OpenCLIP architecture [default: ViT-L-14].")]
+SearchLibraryOpt = Annotated[Path | None, typer.Option("--library", "-l", metavar="FOLDER", help=LIBRARY_HELP)]
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", metavar="FILE", help="Catalog file [default: ROOT/.imrec/catalog.sqlite3].")
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", metavar="NAME", help="OpenCLIP architecture [default: the library's model; ViT-L-14 for a new one]."
+    ),
+]
 PretrainedOpt = Annotated[
-    str | None, typer.Option("--pretrained", help="Pretrained tag or local checkpoint file [default: openai].")
+    str | None,
+    typer.Option(
+        "--pretrained",
+        metavar="TAG|FILE",
+        help="Pretrained weights: a tag, or a local checkpoint file [default: openai].",
+    ),
 ]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--model-config", help="JSON config registering a custom architecture (name = stem).")
+ModelConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-config", metavar="FILE", help="JSON config of a custom architecture (its name is the file's stem)."
+    ),
 ]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto|cpu|cuda|mps [default: auto].")]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", metavar="auto|cpu|cuda|mps", help="Where the model runs [default: auto].")
+]
 PrecisionOpt = Annotated[
     str | None,
-    typer.Option("--precision", help="auto|fp32|bf16|fp16 [default: bf16 on capable CPUs, fp16/bf16 on CUDA]."),
+    typer.Option(
+        "--precision",
+        metavar="auto|fp32|bf16|fp16",
+        help="Model precision [default: auto = bf16 on CPUs with native bf16 and on CUDA, else fp32].",
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-WorkersOpt = Annotated[int | None, typer.Option(help="Decode worker processes [default: one per core].")]
+AddModelOpt = Annotated[
+    bool,
+    typer.Option(
+        "--add-model", help="Embed the library with the named model too, beside the model(s) it already holds."
+    ),
+]
+BatchSizeOpt = Annotated[
+    int | None, typer.Option("--batch-size", metavar="N", help="Images per catalog transaction [default: 256].")
+]
+ModelBatchSizeOpt = Annotated[
+    int | None, typer.Option("--model-batch-size", metavar="N", help="Images per forward pass [default: 32].")
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", metavar="N", help="Decode worker processes; 0 decodes in-process [default: one per core]."
+    ),
+]
 DecodeOpt = Annotated[
     str | None,
     typer.Option(
         "--decode",
-        help="Where JPEGs too small for a DCT draft are decoded: auto|workers|device "
-        "[default: auto = nvJPEG on GPUs with hardware JPEG decoders, else the workers].",
+        metavar="auto|workers|device",
+        help="Where JPEGs too small for a DCT draft are decoded [default: auto = nvJPEG on GPUs with hardware "
+        "JPEG decoders, else the workers].",
     ),
 ]
-EfSearchOpt = Annotated[
-    int | None, typer.Option("--ef-search", help="HNSW query beam (efSearch) [default: 64, or 128 past 200k images].")
+CompileOpt = Annotated[
+    bool | None,
+    typer.Option("--compile", help="torch.compile the image tower (needs a C++ compiler; slow first batch)."),
 ]
+RetryFailedOpt = Annotated[bool, typer.Option("--retry-failed", help="Try files that failed before again.")]
+IndexKindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--index", metavar="hnsw|flat", help="Index kind: hnsw (approximate) or flat (exact) [default: hnsw]."
+    ),
+]
+HnswMOpt = Annotated[int | None, typer.Option("--hnsw-m", metavar="M", help="HNSW graph degree M [default: 32].")]
+EfConstructionOpt = Annotated[
+    int | None, typer.Option("--ef-construction", metavar="N", help="HNSW build beam efConstruction [default: 200].")
+]
+EfSearchOpt = Annotated[
+    int | None,
+    typer.Option("--ef-search", metavar="N", help="HNSW query beam efSearch [default: 64, or 128 past 200k images]."),
+]
+IncludeHiddenOpt = Annotated[
+    bool | None,
+    typer.Option("--include-hidden", help="Also catalog hidden files and folders (names starting with '.')."),
+]
+FollowSymlinksOpt = Annotated[
+    bool | None, typer.Option("--follow-symlinks", help="Follow symbolic links that lead out of the library folder.")
+]
+AllowMassRemovalOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-mass-removal",
+        help="Accept that most catalogued files vanished at once (else refused as an unmounted drive).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
 
-def model_overrides(
-    model: str | None, pretrained: str | None, config: Path | None, device: str | None, precision: str | None
-) -> dict[str, Any]:
-    return {"model": model, "pretrained": pretrained, "model_config": config, "device": device, "precision": precision}
+def _root(root: Path | None, library: Path | None) -> Path | None:
+    """The library folder, named positionally or with -l (not two different ones)."""
+    if root is not None and library is not None and root.absolute() != library.absolute():
+        raise SettingsError(f"two library folders given: {root} and --library {library}; give one")
+    return root if root is not None else library
+
+
+def open_library(root: Path | None, values: dict[str, Any], create: bool = False) -> Library:
+    """Open the library with every setting a command's flags gave (``None`` = not given)."""
+    overrides = {name: value for name, value in values.items() if name in SETTING_NAMES}
+    return Library.open(root, create=create, **overrides)
 
 
 @contextmanager
@@ -138,170 +240,174 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-@app.command()
+def warn_unreadable(folders: list[str]) -> None:
+    for problem in folders:
+        err.print(f"imrec: warning: cannot read folder {problem}; its catalogued images are kept", markup=False)
+
+
+# -- the library commands --------------------------------------------------------------------
+
+
+@app.command(cls=_PlainArguments)
 @friendly
 def index(
     root: RootArg = None,
-    db: DbOpt = None,
+    library: LibraryOpt = None,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
+    model_config: ModelConfigOpt = None,
+    add_model: AddModelOpt = False,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per catalog transaction [default: 256].")] = None,
-    model_batch_size: Annotated[int | None, typer.Option(help="Images per forward pass [default: 32].")] = None,
+    batch_size: BatchSizeOpt = None,
+    model_batch_size: ModelBatchSizeOpt = None,
     workers: WorkersOpt = None,
     decode: DecodeOpt = None,
-    compile: Annotated[bool | None, typer.Option("--compile", help="torch.compile the image tower.")] = None,
-    index_kind: Annotated[
-        str | None, typer.Option("--index", help="hnsw (approximate, default) or flat (exact).")
-    ] = None,
-    hnsw_m: Annotated[int | None, typer.Option("--hnsw-m", help="HNSW graph degree M [default: 32].")] = None,
-    ef_construction: Annotated[int | None, typer.Option(help="HNSW efConstruction [default: 200].")] = None,
-    retry_failed: Annotated[bool, typer.Option(help="Try files that failed before again.")] = False,
-    include_hidden: Annotated[
-        bool | None, typer.Option("--include-hidden", help="Also scan hidden files/folders.")
-    ] = None,
-    follow_symlinks: Annotated[
-        bool | None, typer.Option("--follow-symlinks", help="Follow links that leave the library folder.")
-    ] = None,
-    allow_mass_removal: Annotated[
-        bool | None, typer.Option("--allow-mass-removal", help="Accept that most files vanished at once.")
-    ] = None,
+    compile: CompileOpt = None,
+    index_kind: IndexKindOpt = None,
+    hnsw_m: HnswMOpt = None,
+    ef_construction: EfConstructionOpt = None,
+    retry_failed: RetryFailedOpt = False,
+    include_hidden: IncludeHiddenOpt = None,
+    follow_symlinks: FollowSymlinksOpt = None,
+    allow_mass_removal: AllowMassRemovalOpt = None,
     json_output: JsonOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Scan, embed and index ROOT: the main job, incremental on every later run."""
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {
-        "db_path": db,
-        "batch_size": batch_size,
-        "model_batch_size": model_batch_size,
-        "workers": workers,
-        "decode": decode,
-        "compile": compile,
-        "index_kind": index_kind,
-        "hnsw_m": hnsw_m,
-        "ef_construction": ef_construction,
-        "include_hidden": include_hidden,
-        "follow_symlinks": follow_symlinks,
-        "allow_mass_removal": allow_mass_removal,
-    }
-    with Library.open(root, create=True, **overrides) as library, embed_progress(not quiet and not json_output) as bar:
-        summary = library.update(retry_failed=retry_failed, progress=bar)
+    with (
+        open_library(_root(root, library), locals(), create=True) as opened,
+        embed_progress(not quiet and not json_output) as bar,
+    ):
+        summary = opened.update(retry_failed=retry_failed, progress=bar, add_model=add_model)
     if json_output:
         emit_json(summary.as_json())
     elif not quiet:
         out.print(summary.line(), markup=False)
-    if summary.failed and not quiet and not json_output:
-        err.print(f"{summary.failed} file(s) could not be read; 'imrec status' lists them with reasons", markup=False)
+    if not quiet and not json_output:
+        warn_unreadable(summary.unreadable)
+        if summary.failed:
+            err.print(
+                f"{summary.failed} file(s) could not be read; 'imrec status' lists them with reasons", markup=False
+            )
 
 
-@app.command()
+@app.command(cls=_PlainArguments)
 @friendly
 def scan(
     root: RootArg = None,
-    db: DbOpt = None,
-    include_hidden: Annotated[bool | None, typer.Option("--include-hidden")] = None,
-    follow_symlinks: Annotated[bool | None, typer.Option("--follow-symlinks")] = None,
-    allow_mass_removal: Annotated[bool | None, typer.Option("--allow-mass-removal")] = None,
+    library: LibraryOpt = None,
+    db_path: DbOpt = None,
+    include_hidden: IncludeHiddenOpt = None,
+    follow_symlinks: FollowSymlinksOpt = None,
+    allow_mass_removal: AllowMassRemovalOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Step 1 (the seed's create_db): catalog new, changed and removed files."""
-    overrides = {
-        "db_path": db,
-        "include_hidden": include_hidden,
-        "follow_symlinks": follow_symlinks,
-        "allow_mass_removal": allow_mass_removal,
-    }
-    with Library.open(root, create=True, **overrides) as library:
-        report = library.scan()
+    """Step 1: catalog new, changed and removed files (no model needed)."""
+    with open_library(_root(root, library), locals(), create=True) as opened:
+        report = opened.scan()
     if json_output:
-        emit_json(dataclasses.asdict(report))
+        emit_json(report.as_json())
         return
     out.print(
         f"scanned {report.scanned}, new {report.new}, changed {report.changed}, "
         f"returned {report.returned}, removed {report.removed}",
         markup=False,
     )
-    for problem in report.unreadable:
-        err.print(f"imrec: warning: cannot read folder {problem}", markup=False)
+    warn_unreadable(report.unreadable)
 
 
-@app.command()
+@app.command(cls=_PlainArguments)
 @friendly
 def embed(
     root: RootArg = None,
-    db: DbOpt = None,
+    library: LibraryOpt = None,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
+    model_config: ModelConfigOpt = None,
+    add_model: AddModelOpt = False,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per catalog transaction [default: 256].")] = None,
-    model_batch_size: Annotated[int | None, typer.Option(help="Images per forward pass [default: 32].")] = None,
+    batch_size: BatchSizeOpt = None,
+    model_batch_size: ModelBatchSizeOpt = None,
     workers: WorkersOpt = None,
     decode: DecodeOpt = None,
-    compile: Annotated[bool | None, typer.Option("--compile")] = None,
-    retry_failed: Annotated[bool, typer.Option(help="Try files that failed before again.")] = False,
+    compile: CompileOpt = None,
+    retry_failed: RetryFailedOpt = False,
     json_output: JsonOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Step 2 (the seed's create_features): embed new and changed images."""
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {
-        "db_path": db,
-        "batch_size": batch_size,
-        "model_batch_size": model_batch_size,
-        "workers": workers,
-        "decode": decode,
-        "compile": compile,
-    }
-    with Library.open(root, **overrides) as library, embed_progress(not quiet and not json_output) as bar:
-        report = library.embed(retry_failed=retry_failed, progress=bar)
-    data = {
-        "embedded": report.embedded,
-        "reused": report.reused,
-        "failed": report.failed,
-        "seconds": round(report.seconds, 3),
-        "images_per_second": round(report.images_per_second, 2),
-    }
+    """Step 2: embed new and changed images with the library's model."""
+    with open_library(_root(root, library), locals()) as opened, embed_progress(not quiet and not json_output) as bar:
+        report = opened.embed(retry_failed=retry_failed, progress=bar, add_model=add_model)
     if json_output:
-        emit_json(data)
+        emit_json(report.as_json())
     elif not quiet:
-        out.print(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.items()), markup=False)
+        out.print(report.line(), markup=False)
 
 
-@app.command("build-index")
+@app.command("build-index", cls=_PlainArguments)
 @friendly
 def build_index(
     root: RootArg = None,
-    db: DbOpt = None,
+    library: LibraryOpt = None,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
-    index_kind: Annotated[str | None, typer.Option("--index", help="hnsw or flat.")] = None,
-    hnsw_m: Annotated[int | None, typer.Option("--hnsw-m")] = None,
-    ef_construction: Annotated[int | None, typer.Option()] = None,
-    rebuild: Annotated[bool, typer.Option(help="Rebuild from scratch even if an update would do.")] = False,
+    model_config: ModelConfigOpt = None,
+    index_kind: IndexKindOpt = None,
+    hnsw_m: HnswMOpt = None,
+    ef_construction: EfConstructionOpt = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild from scratch even if adding would do.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Step 3 (the seed's create_index): bring the FAISS index up to date."""
-    overrides = model_overrides(model, pretrained, model_config, None, None) | {
-        "db_path": db,
-        "index_kind": index_kind,
-        "hnsw_m": hnsw_m,
-        "ef_construction": ef_construction,
-    }
-    with Library.open(root, **overrides) as library:
-        report = library.build_index(rebuild=rebuild)
+    """Step 3: bring the FAISS index up to date with the catalog's vectors."""
+    with open_library(_root(root, library), locals()) as opened:
+        report = opened.build_index(rebuild=rebuild)
     if json_output:
-        emit_json(vars(report))
+        emit_json(report.as_json())
     else:
         how = "rebuilt" if report.rebuilt else f"added {report.added}"
         out.print(f"index holds {report.count} vectors ({how}, {report.stale} stale filtered)", markup=False)
 
 
+# -- searching -------------------------------------------------------------------------------
+
+
+def _check_outputs(json_output: bool, paths: bool, paths0: bool, preview: Path | None, show: bool) -> None:
+    """Refuse output choices that cannot work before any search runs."""
+    chosen = [name for name, on in (("--json", json_output), ("--paths", paths), ("--paths0", paths0)) if on]
+    if len(chosen) > 1:
+        raise SettingsError(f"{' and '.join(chosen)} both print results; choose one")
+    if preview is not None or show:
+        from image_recommender.preview import check_display, check_output
+
+        if preview is not None:
+            check_output(preview)
+        if show:
+            check_display()
+
+
+def _print_paths(response: SearchResponse, library: Library, separator: str) -> None:
+    """One absolute path per result; a name with a line break cannot be a line, so --paths refuses it."""
+    located = [str(library.root / result.path) for result in response.results]
+    if separator == "\n":
+        broken = next((path for path in located if "\n" in path or "\r" in path), None)
+        if broken is not None:
+            raise LibraryError(f"{broken!r}: a result's path holds a line break; use --paths0 (NUL-separated) instead")
+    sys.stdout.write("".join(path + separator for path in located))
+
+
 def render(
-    response: SearchResponse, library: Library, json_output: bool, paths: bool, preview: Path | None, show: bool
+    response: SearchResponse,
+    library: Library,
+    json_output: bool,
+    paths: bool,
+    paths0: bool,
+    preview: Path | None,
+    show: bool,
 ) -> None:
     """Print results as a table, JSON or paths, and draw the contact sheet if asked."""
     if not response.index_current:
@@ -312,9 +418,8 @@ def render(
         )
     if json_output:
         emit_json(response.as_json())
-    elif paths:
-        for result in response.results:
-            sys.stdout.write(f"{library.root / result.path}\n")
+    elif paths or paths0:
+        _print_paths(response, library, "\0" if paths0 else "\n")
     else:
         table = Table("rank", "score", "id", "path", title=" ".join(response.query), title_justify="left")
         for result in response.results:
@@ -325,51 +430,77 @@ def render(
     if preview is not None or show:
         from image_recommender.preview import contact_sheet
 
-        queries = [(f"query: {p.name}", p) for p in response.query_paths]
+        queries = [(f"{'unlike' if away else 'like'}: {path.name}", path) for path, away in response.query_images]
         results = [(f"#{r.rank}  {r.score:.3f}\n{Path(r.path).name}", library.root / r.path) for r in response.results]
-        contact_sheet(queries, results, preview, show)
-        if preview is not None and not json_output and not paths:
+        contact_sheet(queries, results, preview, show, title="query: " + " ".join(response.query))
+        if preview is not None and not json_output and not (paths or paths0):
             err.print(f"preview written to {preview}", markup=False)
 
 
-ShowOpt = Annotated[bool, typer.Option("--show", help="Open the contact sheet in a window.")]
-PreviewOpt = Annotated[Path | None, typer.Option("--preview", help="Write a contact sheet PNG here.")]
+ShowOpt = Annotated[bool, typer.Option("--show", help="Open the contact sheet in a window (needs a display).")]
+PreviewOpt = Annotated[
+    Path | None,
+    typer.Option("--preview", metavar="FILE", help="Write a contact sheet here (.png, .pdf, .svg, .jpg ...)."),
+]
 PathsOpt = Annotated[bool, typer.Option("--paths", help="Print one absolute path per line.")]
-TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="Number of results (TOP_K) [default: 10].")]
-UnderOpt = Annotated[str | None, typer.Option("--under", help="Only results inside this subfolder of the library.")]
-MinScoreOpt = Annotated[float | None, typer.Option("--min-score", help="Only results with at least this score.")]
+Paths0Opt = Annotated[
+    bool, typer.Option("--paths0", help="Print absolute paths separated by NUL bytes (for xargs -0).")
+]
+TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", metavar="N", help="Number of results [default: 10].")]
+UnderOpt = Annotated[
+    str | None, typer.Option("--under", metavar="FOLDER", help="Only results inside this folder of the library.")
+]
+MinScoreOpt = Annotated[
+    float | None, typer.Option("--min-score", metavar="X", help="Only results with at least this cosine score.")
+]
 
 
-@app.command()
+@app.command(cls=_PlainArguments)
 @friendly
 def search(
     terms: Annotated[
         list[str] | None,
-        typer.Argument(help="Image files or texts, optionally weighted as WEIGHT:TERM (e.g. 2:cat, -1:dog.jpg)."),
+        typer.Argument(
+            metavar="TERM",
+            help="Image files or texts, optionally weighted as WEIGHT:TERM (e.g. 2:cat.jpg, -1:dog.jpg, 0.5:snow).",
+            show_default=False,
+        ),
     ] = None,
-    library_root: LibraryOpt = None,
-    like: Annotated[list[str] | None, typer.Option("--like", help="An image file to find more like.")] = None,
-    like_id: Annotated[list[str] | None, typer.Option("--like-id", help="An indexed image id.")] = None,
-    text: Annotated[list[str] | None, typer.Option("--text", help="A text describing what you want.")] = None,
-    unlike: Annotated[list[str] | None, typer.Option("--unlike", help="An image file or id to move away from.")] = None,
-    not_text: Annotated[list[str] | None, typer.Option("--not-text", help="A text to move away from.")] = None,
+    library: SearchLibraryOpt = None,
+    like: Annotated[
+        list[str] | None, typer.Option("--like", metavar="FILE", help="An image file to find more like.")
+    ] = None,
+    like_id: Annotated[list[str] | None, typer.Option("--like-id", metavar="ID", help="An indexed image's id.")] = None,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", metavar="TEXT", help="Words describing what you want.")
+    ] = None,
+    unlike: Annotated[
+        list[str] | None, typer.Option("--unlike", metavar="FILE|ID", help="An image file or id to move away from.")
+    ] = None,
+    not_text: Annotated[
+        list[str] | None, typer.Option("--not-text", metavar="TEXT", help="Words to move away from.")
+    ] = None,
     top_k: TopKOpt = None,
     under: UnderOpt = None,
     min_score: MinScoreOpt = None,
-    include_query: Annotated[bool, typer.Option(help="Keep the query images (and their copies) in results.")] = False,
+    include_query: Annotated[
+        bool, typer.Option("--include-query", help="Keep the query images (and exact copies of them) in the results.")
+    ] = False,
     ef_search: EfSearchOpt = None,
-    db: DbOpt = None,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
+    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
     json_output: JsonOpt = False,
     paths: PathsOpt = False,
+    paths0: Paths0Opt = False,
     preview: PreviewOpt = None,
     show: ShowOpt = False,
 ) -> None:
-    """Step 4 (the seed's search_from_image): images like files, ids and texts, unlike others."""
+    """Images like files, ids and texts, and unlike others: the library's search."""
+    _check_outputs(json_output, paths, paths0, preview, show)
     parsed = [parse_term(term) for term in terms or []]
     parsed += [parse_term(item, kind="file") for item in like or []]
     parsed += [parse_term(item, kind="id") for item in like_id or []]
@@ -378,63 +509,62 @@ def search(
     parsed += [parse_term(item, negative=True, kind="text") for item in not_text or []]
     if not parsed:
         raise typer.BadParameter("give an image, --like-id, or --text to search for")
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {
-        "db_path": db,
-        "top_k": top_k,
-        "ef_search": ef_search,
-    }
-    with Library.open(library_root, **overrides) as library:
-        response = library.search(parsed, under=under, min_score=min_score, include_query=include_query)
-        render(response, library, json_output, paths, preview, show)
+    with open_library(library, locals()) as opened:
+        response = opened.search(parsed, under=under, min_score=min_score, include_query=include_query)
+        render(response, opened, json_output, paths, paths0, preview, show)
 
 
-@app.command()
+@app.command(cls=_PlainArguments)
 @friendly
 def recommend(
-    liked: Annotated[list[str], typer.Argument(help="Image files or ids you like.")],
-    library_root: LibraryOpt = None,
-    unlike: Annotated[list[str] | None, typer.Option("--unlike", help="Image files or ids you dislike.")] = None,
+    liked: Annotated[
+        list[str], typer.Argument(metavar="LIKED", help="Image files or ids you like (WEIGHT:TERM weights one).")
+    ],
+    library: SearchLibraryOpt = None,
+    unlike: Annotated[
+        list[str] | None, typer.Option("--unlike", metavar="FILE|ID", help="An image file or id you dislike.")
+    ] = None,
     top_k: TopKOpt = None,
     under: UnderOpt = None,
     min_score: MinScoreOpt = None,
     ef_search: EfSearchOpt = None,
-    db: DbOpt = None,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
+    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
     json_output: JsonOpt = False,
     paths: PathsOpt = False,
+    paths0: Paths0Opt = False,
     preview: PreviewOpt = None,
     show: ShowOpt = False,
 ) -> None:
     """More like these, less like those: the liked images themselves are never returned."""
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {
-        "db_path": db,
-        "top_k": top_k,
-        "ef_search": ef_search,
-    }
-    with Library.open(library_root, **overrides) as library:
-        response = library.recommend(liked, unlike or [], under=under, min_score=min_score)
-        render(response, library, json_output, paths, preview, show)
+    _check_outputs(json_output, paths, paths0, preview, show)
+    with open_library(library, locals()) as opened:
+        response = opened.recommend(liked, unlike or [], under=under, min_score=min_score)
+        render(response, opened, json_output, paths, paths0, preview, show)
 
 
-@app.command()
+@app.command(cls=_PlainArguments)
 @friendly
 def duplicates(
     root: RootArg = None,
-    threshold: Annotated[float, typer.Option(help="Cosine similarity for near duplicates.")] = 0.95,
-    db: DbOpt = None,
+    library: LibraryOpt = None,
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", metavar="X", help="Cosine similarity at which two images are near duplicates."),
+    ] = 0.95,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
+    model_config: ModelConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Exact copies (same bytes) and near duplicates (cosine >= threshold), with a keeper each."""
-    overrides = model_overrides(model, pretrained, model_config, None, None) | {"db_path": db}
-    with Library.open(root, **overrides) as library:
-        groups = library.duplicates(threshold)
+    with open_library(_root(root, library), locals()) as opened:
+        groups = opened.duplicates(threshold)
     if json_output:
         emit_json({"threshold": threshold, "groups": [group.as_json() for group in groups]})
         return
@@ -447,22 +577,29 @@ def duplicates(
             out.print(f"  {mark} {image.path} ({image.width}x{image.height})", markup=False)
 
 
-@app.command()
+@app.command(cls=_PlainArguments)
 @friendly
 def status(
     root: RootArg = None,
-    db: DbOpt = None,
+    library: LibraryOpt = None,
+    db_path: DbOpt = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Also verify the catalog file (SQLite integrity check).")
+        bool, typer.Option("--check", help="Also verify the catalog file and the index against the catalog.")
     ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Counts per state, models, index freshness, and every failed file with its reason."""
-    with Library.open(root, db_path=db) as library:
-        report = library.status(check)
+    with open_library(_root(root, library), locals()) as opened:
+        report = opened.status(check)
     if json_output:
         emit_json(report.as_json())
-        return
+    else:
+        _print_status(report)
+    if report.integrity not in (None, "ok"):
+        raise typer.Exit(1)
+
+
+def _print_status(report: Any) -> None:
     counts = report.counts
     out.print(f"library {report.root}", markup=False)
     out.print(", ".join(f"{state} {counts[state]}" for state in counts), markup=False)
@@ -482,23 +619,24 @@ def status(
     for path, error in report.failures:
         out.print(f"failed: {path}: {error}", markup=False)
     if report.integrity is not None:
-        out.print(f"catalog integrity: {report.integrity}", markup=False)
-        if report.integrity != "ok":
-            raise typer.Exit(1)
+        out.print(f"check: {report.integrity}", markup=False)
 
 
-@app.command("watch")
+@app.command("watch", cls=_PlainArguments)
 @friendly
 def watch_command(
     root: RootArg = None,
-    debounce: Annotated[float, typer.Option(help="Seconds of quiet before an update runs.")] = 2.0,
-    db: DbOpt = None,
+    library: LibraryOpt = None,
+    debounce: Annotated[
+        float, typer.Option("--debounce", metavar="SECONDS", help="Quiet time after a change before an update runs.")
+    ] = 2.0,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
+    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
-    json_output: Annotated[bool, typer.Option("--json", help="One JSON summary per line per update.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary line per update.")] = False,
 ) -> None:
     """Keep ROOT's catalog and index current as files appear, change or vanish (Ctrl-C stops)."""
     from image_recommender.watch import watch
@@ -509,43 +647,59 @@ def watch_command(
             sys.stdout.flush()
         else:
             out.print(summary.line(), markup=False)
+            warn_unreadable(summary.unreadable)
 
     def complain(problem: ImrecError) -> None:
         err.print(f"imrec: error: {problem}; still watching", markup=False)
 
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
-    with Library.open(root, create=True, **overrides) as library:
+    with open_library(_root(root, library), locals(), create=True) as opened:
         if not json_output:
-            err.print(f"watching {library.root} (Ctrl-C stops)", markup=False)
+            err.print(f"watching {opened.root} (Ctrl-C stops)", markup=False)
         try:
-            watch(library, debounce, report, complain)
+            watch(opened, debounce, report, complain)
         except KeyboardInterrupt:
             err.print("imrec: stopped watching", markup=False)
+            raise typer.Exit(130) from None
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@app.command()
+@app.command(cls=_PlainArguments)
 @friendly
 def serve(
     root: RootArg = None,
-    host: Annotated[str, typer.Option(help="Address to listen on; only this machine by default.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    db: DbOpt = None,
+    library: LibraryOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on; only this machine by default.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8765,
+    allowed_hosts: Annotated[
+        str | None,
+        typer.Option(
+            "--allowed-hosts",
+            metavar="NAMES",
+            help="Comma-separated extra host names the page may be reached by (besides localhost, "
+            "127.0.0.1 and --host).",
+        ),
+    ] = None,
+    db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
-    model_config: ConfigOpt = None,
+    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
 ) -> None:
     """Browse, search and refine ROOT in a local web page (JSON API and docs at /docs)."""
-    import uvicorn
+    try:
+        import uvicorn
 
-    from image_recommender.web.app import create_app
+        from image_recommender.web.app import create_app
+    except ImportError as exc:
+        raise LibraryError(f"the web page needs the web extra ({exc.name} is missing): {WEB_EXTRA_HINT}") from None
 
     if not 0 < port < 65536:
-        raise typer.BadParameter(f"{port} is not a port number", param_hint="--port")
+        raise SettingsError(f"--port {port}: not a port number (1-65535)")
     try:
         with socket.create_server((host, port)):
             pass
@@ -553,25 +707,95 @@ def serve(
         raise LibraryError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
     if host not in LOOPBACK:
         err.print(f"imrec: warning: listening on {host}: anyone who can reach it can browse this library", markup=False)
-    overrides = model_overrides(model, pretrained, model_config, device, precision) | {"db_path": db}
-    with Library.open(root, **overrides) as library:
+    with open_library(_root(root, library), locals()) as opened:
         try:
-            library.warm_up()
+            opened.warm_up()
         except ImrecError as exc:
             err.print(f"imrec: warning: {exc}; text and new-image queries will fail until this is fixed", markup=False)
-        err.print(f"serving {library.root} on http://{host}:{port}/ (Ctrl-C stops)", markup=False)
-        uvicorn.run(create_app(library), host=host, port=port, log_level="warning")
+        err.print(f"serving {opened.root} on http://{_url_host(host)}:{port}/ (Ctrl-C stops)", markup=False)
+        config = uvicorn.Config(
+            create_app(opened, served_host=host),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        uvicorn.Server(config).run()
 
 
-@app.command()
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@app.command(cls=_PlainArguments)
 @friendly
-def models() -> None:
-    """List the OpenCLIP architectures and pretrained tags that can be used."""
-    from image_recommender.models import available_models
+def models(
+    all_models: Annotated[
+        bool, typer.Option("--all", help="List every architecture and tag OpenCLIP knows (slow: loads OpenCLIP).")
+    ] = False,
+) -> None:
+    """The recommended models with their published quality, and which are cached on this machine."""
+    if all_models:
+        from image_recommender.models import available_models
 
-    for name, tag in available_models():
-        out.print(f"{name}\t{tag}", markup=False)
+        out.print("architecture\tpretrained", markup=False)
+        for name, tag in available_models():
+            out.print(f"{name}\t{tag}", markup=False)
+        return
+    from image_recommender.recommended import RECOMMENDED, RESULTS_SOURCE
+
+    columns = "{:<22}{:<24}{:>5}{:>7}{:>10}{:>8}  {:<7}{}"
+    out.print(
+        columns.format("model", "pretrained", "dim", "top-1", "COCO R@1", "GFLOPs", "cached", "note"), markup=False
+    )
+    for choice in RECOMMENDED:
+        out.print(
+            columns.format(
+                choice.name,
+                choice.pretrained,
+                choice.dim,
+                f"{choice.imagenet_top1:.3f}",
+                f"{choice.coco_image_r1:.3f}",
+                f"{choice.gflops:g}",
+                "yes" if choice.cached() else "no",
+                choice.note,
+            ),
+            markup=False,
+        )
+    out.print(
+        f"top-1: ImageNet zero-shot accuracy; COCO R@1: a caption finds its image first; {RESULTS_SOURCE}."
+        " 'imrec models --all' lists every model",
+        markup=False,
+    )
+
+
+_NEGATIVE_WEIGHT = re.compile(r"-(\d+(\.\d*)?|\.\d+):.+", re.DOTALL)
+
+
+def negative_terms_last(args: list[str]) -> list[str]:
+    """Move ``-1:dog.jpg`` style terms of search/recommend after ``--``, where they are read as terms.
+
+    The parser would take them for unknown options. A value that follows an option expecting
+    one (``--text -1:x``) stays where it is.
+    """
+    position = next((i for i, arg in enumerate(args) if not arg.startswith("-")), None)
+    if position is None or args[position] not in ("search", "recommend") or "--" in args:
+        return args
+    command = typer.main.get_command(app).commands[args[position]]  # type: ignore[attr-defined]
+    takes_value = {
+        name
+        for param in command.params
+        if param.param_type_name == "option" and not param.is_flag
+        for name in param.opts
+    }
+    kept, moved = args[: position + 1], []
+    for previous, arg in zip(args[position:], args[position + 1 :], strict=False):
+        if _NEGATIVE_WEIGHT.fullmatch(arg) and previous not in takes_value:
+            moved.append(arg)
+        else:
+            kept.append(arg)
+    return [*kept, "--", *moved] if moved else args
 
 
 def main() -> None:
-    app()
+    app(args=negative_terms_last(sys.argv[1:]), prog_name="imrec")

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_recommender.catalog import Catalog, EmbedResult, ImageRow
+from image_recommender.catalog import Catalog, EmbedResult, ImageRow, RetiredVector
 from image_recommender.errors import ImageDecodeError
 from image_recommender.images import decode, probe_whole_jpeg, read_file
+from image_recommender.reports import JsonReport
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +34,7 @@ ProgressCallback = Callable[[int, int, int], None]
 
 
 @dataclasses.dataclass
-class EmbedReport:
+class EmbedReport(JsonReport):
     """Counts for one embedding run."""
 
     embedded: int = 0
@@ -45,6 +46,32 @@ class EmbedReport:
     def images_per_second(self) -> float:
         done = self.embedded + self.reused
         return done / self.seconds if self.seconds > 0 else 0.0
+
+    def __iadd__(self, other: EmbedReport) -> EmbedReport:
+        """Add another model's run (a library with several models embeds each in turn)."""
+        self.embedded += other.embedded
+        self.reused += other.reused
+        self.failed += other.failed
+        self.seconds += other.seconds
+        return self
+
+    def line(self) -> str:
+        """The one-line summary; the rate only when images went through the pipeline."""
+        rate = f", {self.images_per_second:.1f} images/s" if self.embedded + self.reused else ""
+        return f"embedded {self.embedded}, reused {self.reused}, failed {self.failed} ({self.seconds:.1f} s{rate})"
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedOptions:
+    """How one embedding run works: transaction size, batch size, workers, decode route, progress,
+    and whether files may resolve outside the library (``follow_symlinks``)."""
+
+    batch_size: int = 256
+    model_batch_size: int = 32
+    workers: int = 0
+    decode: str = "auto"
+    progress: ProgressCallback | None = None
+    follow_symlinks: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +96,7 @@ class _DecodeDataset:
         preprocess: Callable[..., Any],
         min_side: int,
         whole_jpegs_to_device: bool,
+        follow_symlinks: bool,
     ) -> None:
         self.root = root
         self.work = work
@@ -76,6 +104,7 @@ class _DecodeDataset:
         self.preprocess = preprocess
         self.min_side = min_side
         self.whole_jpegs_to_device = whole_jpegs_to_device
+        self.follow_symlinks = follow_symlinks
 
     def __len__(self) -> int:
         return len(self.work)
@@ -84,7 +113,7 @@ class _DecodeDataset:
         """The file's catalog row without its vector, plus what to compute it from (if needed)."""
         image, held = self.work[position]
         try:
-            content = read_file(image.location(self.root))
+            content = read_file(image.location(self.root), None if self.follow_symlinks else self.root)
             found = EmbedResult(image.id, content.fingerprint, content.size, content.mtime_ns)
             if content.fingerprint == held or content.fingerprint in self.known:
                 return dataclasses.replace(found, reuse_from=content.fingerprint), None
@@ -92,7 +121,7 @@ class _DecodeDataset:
             if whole is not None:
                 sized = dataclasses.replace(found, width=whole.width, height=whole.height)
                 return sized, _JpegBytes(content.data, whole.orientation)
-            decoded = decode(content.data, self.min_side)
+            decoded = decode(content.data, self.min_side, resize_to=self.min_side)
             tensor = self.preprocess(decoded.image)
         except ImageDecodeError as exc:
             return EmbedResult(image.id, error=str(exc)), None
@@ -171,7 +200,9 @@ def _device_pixels(
         for row, blob, crop in zip(batch.jpeg_rows, blobs, decoder(blobs, batch.orientations), strict=True):
             if crop is None:
                 try:
-                    crop = model.pixel_transform(decode(blob.numpy().tobytes(), model.image_size).image)
+                    crop = model.pixel_transform(
+                        decode(blob.numpy().tobytes(), model.image_size, resize_to=model.image_size).image
+                    )
                     crop = crop.to(model.device)
                 except ImageDecodeError as exc:
                     batch.results[row] = EmbedResult(batch.results[row].image_id, error=str(exc))
@@ -203,11 +234,7 @@ def embed_pending(
     model: LoadedModel,
     model_id: int,
     work: Sequence[tuple[ImageRow, str | None]],
-    batch_size: int,
-    model_batch_size: int,
-    workers: int,
-    progress: ProgressCallback | None = None,
-    decode_mode: str = "auto",
+    options: EmbedOptions,
 ) -> EmbedReport:
     """Embed every work item and store the results; returns what happened.
 
@@ -221,18 +248,21 @@ def embed_pending(
     report = EmbedReport()
     started = time.perf_counter()
     known = frozenset(catalog.known_fingerprints(model_id))
-    decoder = device_decoder(decode_mode, model.device, model.pixel_steps)
-    dataset = _DecodeDataset(root, work, known, model.pixel_transform, model.image_size, decoder is not None)
+    decoder = device_decoder(options.decode, model.device, model.pixel_steps)
+    dataset = _DecodeDataset(
+        root, work, known, model.pixel_transform, model.image_size, decoder is not None, options.follow_symlinks
+    )
     loader: DataLoader[Any] = DataLoader(
         dataset,  # type: ignore[arg-type]  # map-style: __len__ + __getitem__, no torch base class needed
-        batch_size=model_batch_size,
-        num_workers=workers,
+        batch_size=options.model_batch_size,
+        num_workers=options.workers,
         collate_fn=_collate,
         pin_memory=model.device == "cuda",
-        prefetch_factor=_prefetch_batches(model_batch_size, workers),
+        prefetch_factor=_prefetch_batches(options.model_batch_size, options.workers),
         persistent_workers=False,
     )
     fresh: dict[str, np.ndarray] = {}
+    retired: dict[str, RetiredVector] = {}
     pending: list[EmbedResult] = []
     last_flush = time.monotonic()
     done = 0
@@ -240,7 +270,7 @@ def embed_pending(
     def flush() -> None:
         nonlocal last_flush
         if pending:
-            catalog.write_embed_results(model_id, pending)
+            catalog.write_embed_results(model_id, pending, retired)
             pending.clear()
         last_flush = time.monotonic()
 
@@ -252,9 +282,9 @@ def embed_pending(
             pending.append(result)
             setattr(report, outcome, getattr(report, outcome) + 1)
         done += len(batch.results)
-        if progress is not None:
-            progress(done, len(work), report.failed)
-        if len(pending) >= batch_size or time.monotonic() - last_flush > FLUSH_SECONDS:
+        if options.progress is not None:
+            options.progress(done, len(work), report.failed)
+        if len(pending) >= options.batch_size or time.monotonic() - last_flush > FLUSH_SECONDS:
             flush()
 
     in_flight: tuple[_Batch, list[int], PendingVectors | None] | None = None

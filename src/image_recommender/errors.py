@@ -53,3 +53,11 @@ class UnknownImageError(QueryError):
 
 class ImageDecodeError(Exception):
     """A single file could not be read as an image; recorded in the catalog, never fatal."""
+
+
+def damaged_catalog_message(exc: Exception) -> str:
+    """One line for a catalog SQLite cannot read (a disk fault, a copy cut short)."""
+    return (
+        f"the catalog is damaged and cannot be read ({exc}); run 'imrec status --check', then restore a backup"
+        " of .imrec/catalog.sqlite3 or move .imrec away and run 'imrec index' to rebuild it"
+    )

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from image_recommender.errors import ImageDecodeError
+from image_recommender.paths import is_inside
 
 # Pillow's own limit (~89 MP) would refuse real 100 MP camera files; above this many pixels
 # (a warning we turn into an error) a file is treated as a decompression bomb.
@@ -29,6 +31,11 @@ MAX_PIXELS = 200_000_000
 # 8-20 MP photos (2x is faster but drifts to 2.4/255 on some); see docs/benchmarks.md.
 DRAFT_MARGIN = 3
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Files larger than this are not read into memory (a 200 MP 8-bit RGB TIFF is about 600 MB).
+MAX_FILE_BYTES = 1 << 30
+# The most pixels a model's resize may produce from one picture (48 MB as 8-bit RGB): bounds
+# how long a strip can be, relative to the model's input side (318:1 at 224 px).
+MAX_RESIZED_PIXELS = 16_000_000
 
 
 def _register_heif() -> bool:
@@ -61,12 +68,15 @@ def fingerprint_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def read_file(path: Path) -> FileBytes:
-    """Read the whole file once; the same bytes feed the fingerprint and the decoder."""
+def read_file(path: Path, root: Path | None = None, max_bytes: int = MAX_FILE_BYTES) -> FileBytes:
+    """Read the whole file once; the same bytes feed the fingerprint and the decoder.
+
+    Checked on the opened handle, so a file swapped after the scan cannot slip through: it
+    must be a regular file (a FIFO would block, ``/dev/zero`` never ends), no larger than
+    ``max_bytes``, and, with ``root``, resolve inside it (a link swapped in cannot lead out).
+    """
     try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            data = handle.read()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ImageDecodeError("file disappeared before it could be read") from None
     except IsADirectoryError:
@@ -75,9 +85,44 @@ def read_file(path: Path) -> FileBytes:
         raise ImageDecodeError("permission denied") from None
     except OSError as exc:
         raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        kind = (
+            "is a folder, not a file" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, device or socket)"
+        )
+        raise ImageDecodeError(kind)
+    with open(descriptor, "rb", closefd=True) as handle:
+        if root is not None and not is_inside(path, root):
+            raise ImageDecodeError("now a link leading out of the library; not read")
+        if info.st_size > max_bytes:
+            raise ImageDecodeError(
+                f"file too large ({info.st_size / 2**20:.0f} MB; at most {max_bytes / 2**20:.0f} MB)"
+            )
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
     if not data:
         raise ImageDecodeError("empty file (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageDecodeError(f"file too large (over {max_bytes / 2**20:.0f} MB)")
     return FileBytes(data, fingerprint_bytes(data), len(data), info.st_mtime_ns)
+
+
+def check_resize_work(width: int, height: int, resize_to: int) -> None:
+    """Refuse shapes that scaling the short side to ``resize_to`` would blow up past ``MAX_RESIZED_PIXELS``.
+
+    A 1 x 2,000,000 PNG is under 1 KB and passes any pixel-count check, but a model's resize
+    would turn it into billions of pixels.
+    """
+    short, long = sorted((max(width, 1), max(height, 1)))
+    resized = resize_to * resize_to * (long / short)
+    if resized > MAX_RESIZED_PIXELS:
+        raise ImageDecodeError(
+            f"extreme shape {width}x{height} (aspect ratio {long / short:.0f}:1): scaling it to the model's"
+            f" {resize_to} px input would make {resized / 1e6:.0f} MP; at most {MAX_RESIZED_PIXELS / 1e6:.0f} MP"
+        )
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -112,17 +157,21 @@ _JPEG_END = b"\xff\xd9"
 _DAMAGE = (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError)
 
 
-def decode(data: bytes, min_side: int | None = None) -> Decoded:
+def decode(data: bytes, min_side: int | None = None, resize_to: int | None = None) -> Decoded:
     """Decode bytes to an upright RGB image (first frame of animations).
 
     With ``min_side`` a JPEG is decoded at the smallest DCT scale whose shorter side is still
     at least ``DRAFT_MARGIN * min_side`` pixels, which is several times faster for large photos.
+    With ``resize_to`` (the side a model scales the short edge to), shapes whose resize would
+    explode are refused from the header, before any pixel is decoded.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
+            if resize_to is not None:
+                check_resize_work(width, height, resize_to)
             if image.getexif().get(_ORIENTATION_TAG, 1) in _SWAPS_AXES:
                 width, height = height, width
             if min_side is not None and image.format == "JPEG":
@@ -171,11 +220,19 @@ def probe_whole_jpeg(data: bytes, min_side: int) -> WholeJpeg | None:
             if image.format != "JPEG" or image.mode not in ("RGB", "L") or image.info.get("progressive"):
                 return None
             full_size = image.size
+            check_resize_work(*full_size, min_side)
             image.draft(image.mode, (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
             if image.size != full_size:
                 return None
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-    except (OSError, MemoryError, Image.DecompressionBombError, Image.DecompressionBombWarning, *_DAMAGE):
+    except (
+        OSError,
+        MemoryError,
+        ImageDecodeError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        *_DAMAGE,
+    ):
         return None
     if orientation not in range(1, 9):
         orientation = 1
@@ -185,6 +242,6 @@ def probe_whole_jpeg(data: bytes, min_side: int) -> WholeJpeg | None:
     return WholeJpeg(width, height, orientation)
 
 
-def load_image(path: Path, min_side: int | None = None) -> Image.Image:
-    """Read and decode a file in one call, for query images and previews."""
-    return decode(read_file(path).data, min_side).image
+def load_image(path: Path, min_side: int | None = None, root: Path | None = None) -> Image.Image:
+    """Read and decode a file in one call, for thumbnails and previews (``root``: must stay inside it)."""
+    return decode(read_file(path, root).data, min_side).image

@@ -26,6 +26,7 @@ import faiss
 import numpy as np
 
 from image_recommender.errors import LibraryError
+from image_recommender.settings import INDEX_KINDS
 
 SIDECAR_VERSION = 1
 AUTO_EF_SEARCH_LIMIT = 200_000
@@ -114,6 +115,13 @@ class VectorIndex:
         if self._labels is None:
             self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._labels
+
+    def differing(self, labels: np.ndarray, vectors: np.ndarray) -> int:
+        """How many of these labels' stored vectors differ from the catalog's (damaged index bytes)."""
+        if not len(labels):
+            return 0
+        stored = np.stack([self.index.reconstruct(int(label)) for label in labels])
+        return int(np.count_nonzero(~np.isclose(stored, vectors, atol=1e-4).all(axis=1)))
 
     def mark_current(self, generation: int, stale: np.ndarray) -> None:
         """Record the catalog generation this index matches and its labels that are no longer live."""
@@ -210,14 +218,23 @@ def remove_index(sidecar: Path) -> None:
 
 
 def read_meta(sidecar: Path) -> IndexMeta | None:
+    """The sidecar, or None when it is missing or not one this program wrote (then: rebuild).
+
+    The index file it names is trusted only in the form ``save`` writes, beside the sidecar:
+    a sidecar naming any other file (``../catalog.sqlite3``) never gets that file read or deleted.
+    """
     try:
         data = json.loads(sidecar.read_text())
         data["params"] = IndexParams(**data["params"])
-        return IndexMeta(**data)
-    except FileNotFoundError:
+        meta = IndexMeta(**data)
+    except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError):
         return None
-    except (ValueError, TypeError, KeyError):
+    expected = re.compile(re.escape(sidecar.stem) + r"-[0-9a-f]{12}\.faiss")
+    if not isinstance(meta.index_file, str) or not expected.fullmatch(meta.index_file):
         return None
+    if meta.params.kind not in INDEX_KINDS:
+        return None
+    return meta
 
 
 def _fsync_file(path: Path) -> None:

@@ -18,7 +18,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from image_recommender.errors import (
     IndexMismatchError,
     LibraryBusyError,
     LibraryError,
+    ModelError,
     QueryError,
     UnknownImageError,
 )
@@ -41,6 +42,7 @@ from image_recommender.index import (
     remove_index,
     sidecar_path,
 )
+from image_recommender.paths import catalog_name, is_inside
 from image_recommender.query import (
     DuplicateGroup,
     SearchResult,
@@ -51,17 +53,23 @@ from image_recommender.query import (
     parse_term,
     search_vectors,
 )
+from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
-from image_recommender.settings import ModelSpec, Settings, load_settings
+from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, ModelSpec, Settings, load_settings
 
 if TYPE_CHECKING:
     from image_recommender.embed import EmbedReport, ProgressCallback
     from image_recommender.models import LoadedModel
 
 
+# Vectors compared between index and catalog: all of a small index, a sample of a large one
+# (status --check looks at this many, every index update at a quarter of it).
+INDEX_CHECK_SAMPLE = 256
+
+
 @dataclass
-class IndexReport:
-    """What ``build_index`` did."""
+class IndexReport(JsonReport):
+    """What ``build_index`` did; ``count`` is the live vectors the index answers with."""
 
     count: int = 0
     added: int = 0
@@ -70,7 +78,7 @@ class IndexReport:
 
 
 @dataclass
-class UpdateSummary:
+class UpdateSummary(JsonReport):
     """The one-line summary of ``imrec index``."""
 
     scanned: int = 0
@@ -84,6 +92,7 @@ class UpdateSummary:
     rebuilt: bool = False
     seconds: float = 0.0
     images_per_second: float = 0.0
+    unreadable: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """The one-line summary; the embedding rate only when images went through the pipeline."""
@@ -94,13 +103,6 @@ class UpdateSummary:
             f"index holds {self.indexed} ({self.seconds:.1f} s{rate})"
         )
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "seconds": round(self.seconds, 3),
-            "images_per_second": round(self.images_per_second, 2),
-        }
-
 
 @dataclass
 class SearchResponse:
@@ -109,7 +111,7 @@ class SearchResponse:
     query: list[str]
     model: str
     results: list[SearchResult]
-    query_paths: list[Path] = field(default_factory=list)
+    query_images: list[tuple[Path, bool]] = field(default_factory=list)  # (file, pushed away)
     index_current: bool = True
 
     def as_json(self) -> dict[str, Any]:
@@ -122,7 +124,7 @@ class SearchResponse:
 
 
 @dataclass
-class IndexStatus:
+class IndexStatus(JsonReport):
     exists: bool
     count: int
     live: int
@@ -150,7 +152,7 @@ class StatusReport:
     def as_json(self) -> dict[str, Any]:
         index = None
         if self.index is not None:
-            index = {**asdict(self.index), "current": self.index.current}
+            index = self.index.as_json()
         return {
             "root": self.root,
             "catalog": self.catalog,
@@ -244,77 +246,117 @@ class Library:
             s = self.settings
             return scan_library(self.catalog, self.root, s.include_hidden, s.follow_symlinks, s.allow_mass_removal)
 
-    def embed(self, retry_failed: bool = False, progress: ProgressCallback | None = None) -> EmbedReport:
-        """Embed every new or changed image with the configured model (no model load if none)."""
-        from image_recommender.embed import EmbedReport, embed_pending
+    def embed(
+        self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
+    ) -> EmbedReport:
+        """Embed every new or changed image with the library's model(s); no model load if nothing is new.
+
+        The library's models are those it was indexed with; a model named in the settings is
+        used when the library holds it, and added beside them only with ``add_model``.
+        """
+        from image_recommender.embed import EmbedReport
 
         with self._write_lock():
             if retry_failed:
                 self.catalog.retry_failed()
-            spec = self.settings.model_spec
-            known = self.catalog.find_model(*spec.catalog_key())
-            work = self.catalog.work_for_model(known.id if known else -1)
-            if not work:
-                return EmbedReport()
-            model = self._load_model(spec)
-            row = self.catalog.ensure_model(
-                *spec.catalog_key(),
-                dim=model.dim,
-                weights=spec.pretrained,
-                config=str(spec.config) if spec.config else None,
+            report = EmbedReport()
+            for spec, row in self.models_to_update(add_model):
+                report += self._embed_with(spec, row, progress)
+            return report
+
+    def _embed_with(self, spec: ModelSpec, row: ModelRow | None, progress: ProgressCallback | None) -> EmbedReport:
+        """Embed the work of one model; its weights are looked at only when there is work."""
+        from image_recommender.embed import EmbedOptions, EmbedReport, embed_pending
+
+        work = self.catalog.work_for_model(row.id if row is not None else -1)
+        if not work:
+            return EmbedReport()
+        key = spec.catalog_key()
+        if row is not None and key != (row.name, row.pretrained):
+            raise ModelError(
+                f"{spec.weights_file}: this checkpoint changed since the library was indexed with it; restore it,"
+                " or pass it with --pretrained and --add-model to embed the library again as a new model"
             )
-            s = self.settings
-            return embed_pending(
-                self.catalog,
-                self.root,
-                model,
-                row.id,
-                work,
-                s.batch_size,
-                s.model_batch_size,
-                s.worker_count,
-                progress,
-                s.decode,
-            )
+        spec.check_weights_file()  # a bad checkpoint fails here, before torch is even imported
+        model = self._load_model(spec)
+        row = self.catalog.ensure_model(
+            *key, dim=model.dim, weights=spec.pretrained, config=str(spec.config) if spec.config else None
+        )
+        s = self.settings
+        options = EmbedOptions(s.batch_size, s.model_batch_size, s.worker_count, s.decode, progress, s.follow_symlinks)
+        return embed_pending(self.catalog, self.root, model, row.id, work, options)
+
+    def models_to_update(self, add_model: bool = False) -> list[tuple[ModelSpec, ModelRow | None]]:
+        """The models ``index``/``embed`` keep current: the one named, else every model the library holds.
+
+        A new library gets the configured model (ViT-L-14 unless named). Naming a model the
+        library does not hold is refused unless ``add_model``, so a forgotten flag never
+        embeds a whole library a second time.
+        """
+        held = self.catalog.models()
+        if not self.settings.model_chosen:
+            return [(_spec_of(row), row) for row in held] or [(self.settings.model_spec, None)]
+        spec = self.settings.model_spec
+        row = self.catalog.find_model(*spec.catalog_key())
+        if not held or add_model or row is not None:
+            return [(spec, row)]
+        names = ", ".join(_spec_of(other).describe() for other in held)
+        raise IndexMismatchError(
+            f"this library is indexed with {names}, not {spec.describe()}: leave out --model/--pretrained to use"
+            " the library's model, or pass --add-model to embed every image with this one too"
+        )
+
+    def _indexed_models(self) -> list[ModelRow]:
+        """The models whose index ``build_index`` keeps current: the one named, else all held."""
+        if self.settings.model_chosen:
+            return [self.query_model()]
+        return self.catalog.models()
 
     def build_index(self, rebuild: bool = False) -> IndexReport:
-        """Add new vectors to the index, or rebuild it when too many of its vectors went stale."""
+        """Bring each model's index up to date; returns the report of the first (the library's own)."""
         with self._write_lock():
-            if not self.catalog.models():
-                return IndexReport()
-            row = self.query_model()
-            s = self.settings
-            params = IndexParams(s.index_kind, s.hnsw_m, s.ef_construction)
-            sidecar = sidecar_path(s.state_dir, row.name, row.pretrained)
-            generation = self.catalog.generation()
-            live = self.catalog.live_labels(row.id)
-            existing = None if rebuild else VectorIndex.load(sidecar, writable=True)
-            if existing is not None and existing.meta.params == params and existing.meta.dim == row.dim:
-                in_index = existing.labels()
-                stale = np.setdiff1d(in_index, live)
-                missing = np.setdiff1d(live, in_index)
-                if len(stale) <= s.rebuild_share * max(len(in_index), 1):
-                    if len(missing):
-                        existing.add(missing, self.catalog.vectors_by_labels(missing.tolist()))
-                    if len(missing) or not existing.meta.current_for(generation):
-                        existing.mark_current(generation, stale)
-                        existing.save(sidecar, vectors_changed=bool(len(missing)))
-                    return IndexReport(existing.meta.count, len(missing), False, len(stale))
-            if len(live) == 0:
-                remove_index(sidecar)
-                return IndexReport()
-            labels, vectors = self.catalog.live_vectors(row.id)
-            built = VectorIndex.build(labels, vectors, params, row.name, row.pretrained, row.dim)
-            built.mark_current(generation, np.zeros(0, np.int64))
-            built.save(sidecar)
-            return IndexReport(built.meta.count, len(labels), True, 0)
+            reports = [self._build_index_for(row, rebuild) for row in self._indexed_models()]
+        return reports[0] if reports else IndexReport()
 
-    def update(self, retry_failed: bool = False, progress: ProgressCallback | None = None) -> UpdateSummary:
+    def _build_index_for(self, row: ModelRow, rebuild: bool) -> IndexReport:
+        """Add new vectors to the model's index, or rebuild it when too many of its vectors went stale."""
+        s = self.settings
+        params = IndexParams(s.index_kind, s.hnsw_m, s.ef_construction)
+        sidecar = sidecar_path(s.state_dir, row.name, row.pretrained)
+        generation = self.catalog.generation()
+        live = self.catalog.live_labels(row.id)
+        existing = None if rebuild else VectorIndex.load(sidecar, writable=True)
+        if existing is not None and self._index_damage(existing, row, INDEX_CHECK_SAMPLE // 4):
+            existing = None  # damaged bytes would rank garbage first: rebuild from the catalog
+        if existing is not None and existing.meta.params == params and existing.meta.dim == row.dim:
+            in_index = existing.labels()
+            stale = np.setdiff1d(in_index, live)
+            missing = np.setdiff1d(live, in_index)
+            if len(stale) <= s.rebuild_share * max(len(in_index), 1):
+                if len(missing):
+                    existing.add(missing, self.catalog.vectors_by_labels(missing.tolist()))
+                if len(missing) or not existing.meta.current_for(generation):
+                    existing.mark_current(generation, stale)
+                    existing.save(sidecar, vectors_changed=bool(len(missing)))
+                return IndexReport(existing.meta.count - len(stale), len(missing), False, len(stale))
+        if len(live) == 0:
+            remove_index(sidecar)
+            return IndexReport()
+        labels, vectors = self.catalog.live_vectors(row.id)
+        built = VectorIndex.build(labels, vectors, params, row.name, row.pretrained, row.dim)
+        built.mark_current(generation, np.zeros(0, np.int64))
+        built.save(sidecar)
+        return IndexReport(built.meta.count, len(labels), True, 0)
+
+    def update(
+        self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
+    ) -> UpdateSummary:
         """The main job: scan, embed what is new or changed, update the index."""
         started = time.perf_counter()
         with self._write_lock():
+            self.models_to_update(add_model)  # a refused model is refused before the scan changes anything
             scanned = self.scan()
-            embedded = self.embed(retry_failed, progress)
+            embedded = self.embed(retry_failed, progress, add_model)
             self.catalog.purge_gone()
             indexed = self.build_index()
         return UpdateSummary(
@@ -329,6 +371,7 @@ class Library:
             rebuilt=indexed.rebuilt,
             seconds=time.perf_counter() - started,
             images_per_second=embedded.images_per_second,
+            unreadable=scanned.unreadable,
         )
 
     # -- models --------------------------------------------------------------------------
@@ -342,25 +385,24 @@ class Library:
         return self._model
 
     def query_model(self) -> ModelRow:
-        """The catalogued model queries use: the configured one, or the only one if none was named."""
-        spec = self.settings.model_spec
-        wanted = spec.catalog_key()
-        row = self.catalog.find_model(*wanted)
-        if row is not None:
-            return row
+        """The catalogued model queries use: the one named, else the library's first."""
         held = self.catalog.models()
         if not held:
             raise LibraryError(f"{self.root}: nothing is indexed yet; run 'imrec index {self.root}' first")
-        if not self.settings.model_chosen and len(held) == 1:
+        if not self.settings.model_chosen:
             return held[0]
-        names = ", ".join(f"{m.name} ({m.pretrained})" for m in held)
+        spec = self.settings.model_spec
+        row = self.catalog.find_model(*spec.catalog_key())
+        if row is not None:
+            return row
+        names = ", ".join(_spec_of(m).describe() for m in held)
         raise IndexMismatchError(
-            f"this library was indexed with {names}, not {wanted[0]} ({wanted[1]}): "
-            f"pass that --model/--pretrained, or run 'imrec index' with this model first"
+            f"this library was indexed with {names}, not {spec.describe()}: "
+            f"leave out --model/--pretrained, or run 'imrec index --add-model' with this model first"
         )
 
     def _encoder(self, row: ModelRow) -> LoadedModel:
-        model = self._load_model(ModelSpec(row.name, row.weights, Path(row.config) if row.config else None))
+        model = self._load_model(_spec_of(row))
         if model.dim != row.dim:
             raise IndexMismatchError(f"model {row.name} now gives {model.dim}-d vectors, the index holds {row.dim}-d")
         return model
@@ -394,17 +436,21 @@ class Library:
 
     def _library_image(self, path: Path) -> ImageRow | None:
         """The catalogued, unchanged image at ``path``, if the file lies inside the library."""
-        try:
-            relative = path.resolve().relative_to(self.root.resolve()).as_posix()
-            info = path.stat()
-        except (ValueError, OSError):
+        if not is_inside(path, self.root):
             return None
-        image = self.catalog.image_by_path(relative)
+        try:
+            relative = Path(os.path.relpath(os.path.realpath(path), os.path.realpath(self.root))).as_posix()
+            info = path.stat()
+        except OSError:
+            return None
+        image = self.catalog.image_by_path(*catalog_name(relative))
         if image is None or image.state != "ok" or (image.size, image.mtime_ns) != (info.st_size, info.st_mtime_ns):
             return None
         return image
 
-    def _term_vector(self, term: Term, row: ModelRow, exclude: list[int], paths: list[Path]) -> np.ndarray:
+    def _term_vector(
+        self, term: Term, row: ModelRow, exclude: list[int], images: list[tuple[Path, bool]]
+    ) -> np.ndarray:
         """A term's vector: stored where the image is indexed (no model), else computed."""
         if term.kind == "text":
             return self._encoder(row).encode_texts([term.value])[0]
@@ -414,10 +460,10 @@ class Library:
             if image is None or stored is None:
                 raise UnknownImageError(f"image id {term.value}: no indexed image with that id")
             exclude += [image.id, *self._same_content(image.fingerprint)]
-            paths.append(image.location(self.root))
+            images.append((image.location(self.root), term.negative))
             return stored[1]
         path = Path(term.value)
-        paths.append(path)
+        images.append((path, term.negative))
         image = self._library_image(path)
         if image is not None:
             stored = self.catalog.vector_of_image(image.id, row.id)
@@ -426,13 +472,14 @@ class Library:
                 return stored[1]
         from image_recommender.images import decode, read_file
 
+        encoder = self._encoder(row)
         try:
             content = read_file(path)
-            picture = decode(content.data).image
+            picture = decode(content.data, encoder.image_size, resize_to=encoder.image_size).image
         except ImageDecodeError as exc:
             raise QueryError(f"{path}: {exc}") from None
         exclude += self._same_content(content.fingerprint)
-        return self._encoder(row).encode_pil([picture])[0]
+        return encoder.encode_pil([picture])[0]
 
     def _same_content(self, fingerprint: str | None) -> list[int]:
         """Ids of live images holding exactly this content: a query's copies, left out of its results."""
@@ -451,10 +498,10 @@ class Library:
         ef_search: int | None = None,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-)."""
-        if k is not None and k < 1:
-            raise QueryError(f"k={k}: ask for at least one result")
-        if ef_search is not None and ef_search < 1:
-            raise QueryError(f"ef_search={ef_search}: the search beam must be at least 1")
+        if k is not None and not 1 <= k <= MAX_TOP_K:
+            raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
+        if ef_search is not None and not 1 <= ef_search <= MAX_EF_SEARCH:
+            raise QueryError(f"ef_search={ef_search}: the search beam must be 1 to {MAX_EF_SEARCH}")
         parsed = [term if isinstance(term, Term) else parse_term(term) for term in terms]
         for one in _as_list(image):
             parsed.append(parse_term(os.fspath(one), kind="file"))
@@ -466,8 +513,8 @@ class Library:
             raise QueryError("a query needs at least one positive term (an image, an id or a text)")
         row = self.query_model()
         exclude: list[int] = []
-        paths: list[Path] = []
-        vectors = [self._term_vector(term, row, exclude, paths) for term in parsed]
+        images: list[tuple[Path, bool]] = []
+        vectors = [self._term_vector(term, row, exclude, images) for term in parsed]
         query = combine(vectors, parsed)
         s = self.settings
         index = self.index_for(row)
@@ -485,7 +532,7 @@ class Library:
             generation=generation,
         )
         current = index is not None and index.meta.current_for(generation)
-        return SearchResponse([t.describe() for t in parsed], row.name, results, paths, current)
+        return SearchResponse([t.describe() for t in parsed], row.name, results, images, current)
 
     def _folder_prefix(self, under: str) -> str:
         """``under`` as the catalog's path prefix ("" for the whole library, else "a/b/").
@@ -500,10 +547,9 @@ class Library:
         if not given.is_absolute() and not climbs_out and (self.root / lexical).is_dir():
             relative = lexical
         elif given.is_dir():
-            real_root, real_folder = os.path.realpath(self.root), os.path.realpath(given)
-            if real_folder != real_root and not real_folder.startswith(real_root + os.sep):
+            if not is_inside(given, self.root):
                 raise QueryError(f"{under}: not a folder in the library {self.root}")
-            relative = os.path.relpath(real_folder, real_root)
+            relative = os.path.relpath(os.path.realpath(given), os.path.realpath(self.root))
         else:
             raise QueryError(f"{under}: not a folder in the library {self.root}")
         return "" if relative == os.curdir else Path(relative).as_posix() + "/"
@@ -538,7 +584,17 @@ class Library:
         return self.catalog.image(image_id)
 
     def status(self, check: bool = False) -> StatusReport:
-        """Counts, models, index freshness and failures; ``check`` also runs SQLite's integrity check."""
+        """Counts, models, index freshness and failures.
+
+        ``check`` first runs SQLite's integrity check (a damaged catalog is reported, not read
+        further), then compares a sample of every index's vectors with the catalog's.
+        """
+        if check:
+            integrity = self.catalog.integrity_check()
+            if integrity != "ok":
+                report = StatusReport(str(self.root), str(self.catalog.path), {}, [], None, None, [])
+                report.integrity = f"catalog damaged: {integrity}; restore a backup or move .imrec away and re-index"
+                return report
         counts = self.catalog.state_counts()
         vector_counts = self.catalog.vector_counts()
         models = [
@@ -563,10 +619,31 @@ class Library:
                 kind=meta.params.kind if meta else None,
             )
         failures = [(image.path, image.error or "") for image in self.catalog.failures()]
-        integrity = self.catalog.integrity_check() if check else None
+        integrity = self._check_indexes() if check else None
         return StatusReport(
             str(self.root), str(self.catalog.path), counts, models, model_name, index_status, failures, integrity
         )
+
+    def _check_indexes(self) -> str:
+        """ "ok", or which index holds vectors that differ from the catalog's."""
+        for row in self.catalog.models():
+            index = self.index_for(row)
+            if index is not None and self._index_damage(index, row, INDEX_CHECK_SAMPLE):
+                return f"index of {row.name} differs from the catalog (damaged file); 'imrec index' rebuilds it"
+        return "ok"
+
+    def _index_damage(self, index: VectorIndex, row: ModelRow, sample: int) -> int:
+        """How many of a random sample of the index's live vectors differ from the catalog's."""
+        live = np.intersect1d(index.labels(), self.catalog.live_labels(row.id), assume_unique=True)
+        if not len(live):
+            return 0
+        chosen = np.random.default_rng().choice(live, size=min(sample, len(live)), replace=False)
+        return index.differing(chosen, self.catalog.vectors_by_labels(chosen.tolist()))
+
+
+def _spec_of(row: ModelRow) -> ModelSpec:
+    """How to load a catalogued model again: its architecture, weights (tag or file) and config."""
+    return ModelSpec(row.name, row.weights, Path(row.config) if row.config else None)
 
 
 def _term_text(item: str | int | os.PathLike[str]) -> str:

@@ -86,8 +86,7 @@ def _check_known(spec: ModelSpec) -> None:
         hint = f"; did you mean {', '.join(close)}?" if close else "; 'imrec models' lists them"
         raise ModelError(f"unknown model {spec.architecture!r}{hint}")
     if spec.weights_file is not None:
-        if not spec.weights_file.is_file():
-            raise ModelError(f"{spec.weights_file}: checkpoint file not found")
+        spec.check_weights_file()
         return
     if spec.pretrained and not open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained):
         tags = open_clip.list_pretrained_tags_by_model(spec.architecture)
@@ -293,23 +292,53 @@ def _compiled(module: torch.nn.Module) -> Any:
     return torch.compile(module)
 
 
+def _fetch_weights(spec: ModelSpec) -> None:
+    """Find a hub tag's weights in the local cache (or download them) before the model is built.
+
+    Building ViT-L-14 takes tens of seconds on a CPU; a missing download must fail before that.
+    """
+    host = _hub_host(spec)
+    env_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    offline = env_offline or (host is not None and not _reachable(*host))
+    try:
+        with _offline_hub(offline), _quiet_logging():
+            open_clip.download_pretrained(open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained))
+    except Exception as exc:
+        if offline:
+            raise ModelError(
+                f"weights {spec.architecture}/{spec.pretrained} are not cached here and the model hub cannot be"
+                " reached; download the checkpoint elsewhere and pass it with --pretrained /path/to/checkpoint.bin"
+            ) from None
+        raise ModelError(f"cannot download weights {spec.architecture}/{spec.pretrained}: {exc}") from None
+
+
+def _load_failure(spec: ModelSpec, exc: Exception) -> ModelError:
+    """Say what is wrong with weights that were found but do not load."""
+    source = str(spec.weights_file) if spec.weights_file is not None else f"{spec.architecture}/{spec.pretrained}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if "state_dict" in str(exc) or "size mismatch" in str(exc) or "Missing key" in str(exc):
+        return ModelError(f"{source}: these weights do not fit the {spec.architecture} architecture ({text[:200]})")
+    return ModelError(f"{source}: cannot load the weights ({exc.__class__.__name__}: {text[:200]})")
+
+
 def load_model(
     spec: ModelSpec, device: str = "auto", precision: str = "auto", compile_model: bool = False
 ) -> LoadedModel:
-    """Create the OpenCLIP model with its weights, or explain in one line why that is impossible."""
+    """Create the OpenCLIP model with its weights, or explain in one line why that is impossible.
+
+    Everything that can be checked without building the model (the name, the checkpoint file,
+    the hub download) is checked first.
+    """
     if spec.config is not None:
         _register_config(spec.config)
     _check_known(spec)
     resolved_device = resolve_device(device)
     resolved_precision = resolve_precision(precision, resolved_device)
     weights = spec.weights_file
-    offline = False
     if weights is None and spec.pretrained:
-        host = _hub_host(spec)
-        env_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-        offline = env_offline or (host is not None and not _reachable(*host))
+        _fetch_weights(spec)
     try:
-        with _offline_hub(offline), _quiet_logging():
+        with _offline_hub(weights is None and bool(spec.pretrained)), _quiet_logging():
             model, _, preprocess = open_clip.create_model_and_transforms(
                 spec.architecture,
                 pretrained=str(weights) if weights is not None else (spec.pretrained or None),
@@ -317,12 +346,7 @@ def load_model(
                 device=resolved_device,
             )
     except Exception as exc:
-        if offline:
-            raise ModelError(
-                f"weights {spec.architecture}/{spec.pretrained} are not cached here and the model hub cannot be"
-                " reached; download the checkpoint elsewhere and pass it with --pretrained /path/to/checkpoint.bin"
-            ) from None
-        raise ModelError(f"cannot load {spec.architecture} with weights {spec.pretrained!r}: {exc}") from None
+        raise _load_failure(spec, exc) from None
     model.eval()
     if compile_model:
         model.visual = _compiled(model.visual)

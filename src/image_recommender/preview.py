@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +15,27 @@ from image_recommender.errors import ImageDecodeError, LibraryError
 from image_recommender.images import load_image
 
 THUMB_SIDE = 256
+
+
+def check_output(output: Path) -> None:
+    """Refuse a file type matplotlib cannot write before any work is done (``sheet.txt``)."""
+    supported = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    suffix = output.suffix.lower().lstrip(".")
+    if suffix not in supported:
+        kinds = ", ".join(f".{kind}" for kind in sorted(supported))
+        raise LibraryError(
+            f"{output}: cannot write a contact sheet as {output.suffix or 'a file without a suffix'}; use one of {kinds}"
+        )
+
+
+def check_display() -> None:
+    """``--show`` needs a screen; without one matplotlib would silently draw nothing."""
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless or plt.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
+        raise LibraryError(
+            "--show needs a display (none found here); write the sheet to a file with --preview sheet.png"
+        )
 
 
 def _thumbnail(path: Path) -> Image.Image | None:
@@ -30,11 +53,12 @@ def contact_sheet(
     output: Path | None = None,
     show: bool = False,
     columns: int = 5,
+    title: str | None = None,
 ) -> None:
     """Draw query tiles (blue titles) and result tiles (caption: rank, score, file name).
 
-    ``queries`` and ``results`` are (caption, image path) pairs. Writes ``output`` (PNG)
-    and/or opens a window.
+    ``queries`` and ``results`` are (caption, image path) pairs; ``title`` shows the whole
+    query, texts included. Writes ``output`` (any format matplotlib knows) and/or opens a window.
     """
     tiles = [(caption, path, True) for caption, path in queries] + [(c, p, False) for c, p in results]
     if not tiles:
@@ -51,6 +75,8 @@ def contact_sheet(
         else:
             axis.text(0.5, 0.5, "unreadable", ha="center", va="center", transform=axis.transAxes)
         axis.set_title(caption, fontsize=8, color="tab:blue" if is_query else "black", wrap=True)
+    if title:
+        figure.suptitle(title, fontsize=9, wrap=True)
     figure.tight_layout()
     if output is not None:
         try:

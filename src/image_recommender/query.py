@@ -17,11 +17,12 @@ from typing import Literal
 import numpy as np
 
 from image_recommender.catalog import Catalog, ImageRow
-from image_recommender.errors import LibraryError, QueryError
+from image_recommender.errors import LibraryError, QueryError, UnknownImageError
 from image_recommender.index import IndexParams, VectorIndex
 from image_recommender.scan import IMAGE_SUFFIXES
 
 MAX_EXACT_UNINDEXED = 200_000
+MAX_IMAGE_ID = 2**63 - 1  # SQLite's largest integer
 # A folder filter this small is scored exactly: a graph walk restricted to a few allowed
 # nodes can stop before it finds k of them, and 20k dot products take milliseconds.
 EXACT_FILTER_LIMIT = 20_000
@@ -84,6 +85,8 @@ def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -
     if kind == "id":
         if not value.strip().isdigit():
             raise QueryError(f"{value!r}: an image id is a whole number (see 'imrec search --json' output)")
+        if int(value) > MAX_IMAGE_ID:
+            raise UnknownImageError(f"image id {value.strip()}: no indexed image with that id")
         value = str(int(value))
     if kind == "text" and not value.strip():
         raise QueryError("empty text query")
@@ -103,6 +106,8 @@ def parse_file_or_id(raw: str, negative: bool = False) -> Term:
     """For --unlike and recommend: an existing file, else a number is an indexed image id."""
     weight, value = _split_weight(raw) if not os.path.isfile(raw) else (1.0, raw)
     if not os.path.isfile(value) and value.strip().isdigit():
+        if int(value) > MAX_IMAGE_ID:
+            raise UnknownImageError(f"image id {value.strip()}: no indexed image with that id")
         return Term("id", str(int(value)), abs(weight), negative != (weight < 0))
     return parse_term(raw, negative, "file")
 

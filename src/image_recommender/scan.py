@@ -10,6 +10,8 @@ from pathlib import Path
 
 from image_recommender.catalog import Catalog, FileStat
 from image_recommender.errors import LibraryError, MassRemovalError
+from image_recommender.paths import catalog_name, is_inside
+from image_recommender.reports import JsonReport
 from image_recommender.settings import STATE_DIR_NAME
 
 IMAGE_SUFFIXES = frozenset(
@@ -20,7 +22,7 @@ MASS_REMOVAL_MIN_FILES = 100
 
 
 @dataclass
-class ScanReport:
+class ScanReport(JsonReport):
     """Counts of what one scan found, plus folders it could not enter."""
 
     scanned: int = 0
@@ -29,29 +31,22 @@ class ScanReport:
     returned: int = 0
     removed: int = 0
     unreadable: list[str] = field(default_factory=list)
-
-
-def _catalog_path(relative: str) -> tuple[str, bytes | None]:
-    """The catalog's text path, plus the exact bytes when the name is not valid UTF-8."""
-    try:
-        relative.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = os.fsencode(relative)
-        return raw.decode("utf-8", "backslashreplace"), raw
-    return relative, None
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    kept: int = 0
 
 
 def walk_images(
-    root: Path, include_hidden: bool = False, follow_symlinks: bool = False, unreadable: list[str] | None = None
+    root: Path,
+    include_hidden: bool = False,
+    follow_symlinks: bool = False,
+    unreadable: list[str] | None = None,
+    unseen: list[str] | None = None,
 ) -> Iterator[FileStat]:
     """Yield every image file under root, once each, never entering the state folder.
 
     Symbolic links are followed only while their target stays under the root, unless
     ``follow_symlinks``; folder loops are cut by remembering each folder's (device, inode).
+    ``unreadable`` collects "name: reason" lines, ``unseen`` the catalog names of folders
+    and entries that could not be looked at ("" for the root), whose catalogued files stay.
     """
     real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
@@ -66,7 +61,9 @@ def walk_images(
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
             if unreadable is not None:
-                unreadable.append(f"{prefix or '.'}: {exc.strerror or exc}")
+                unreadable.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
+            if unseen is not None:
+                unseen.append(catalog_name(prefix.rstrip("/"))[0])
             continue
         for entry in entries:
             name = entry.name
@@ -76,15 +73,20 @@ def walk_images(
             try:
                 if entry.is_symlink():
                     target = os.path.realpath(entry.path)
-                    if not follow_symlinks and not _inside(target, real_root):
+                    if not follow_symlinks and not is_inside(target, real_root):
                         continue
                 info = entry.stat(follow_symlinks=True)
-            except OSError:
+            except OSError as exc:
+                if not entry.is_symlink() or follow_symlinks:
+                    if unreadable is not None:
+                        unreadable.append(f"{relative}: {exc.strerror or exc}")
+                    if unseen is not None:
+                        unseen.append(catalog_name(relative)[0])
                 continue
             if stat.S_ISDIR(info.st_mode):
                 stack.append((entry.path, relative + "/"))
             elif stat.S_ISREG(info.st_mode) and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                path, raw = _catalog_path(relative)
+                path, raw = catalog_name(relative)
                 yield FileStat(path=path, raw_path=raw, size=info.st_size, mtime_ns=info.st_mtime_ns)
 
 
@@ -103,29 +105,46 @@ def scan_library(
     new: list[FileStat] = []
     changed: list[tuple[int, FileStat]] = []
     returned: list[tuple[int, FileStat]] = []
-    seen: set[str] = set()
-    for found in walk_images(root, include_hidden, follow_symlinks, report.unreadable):
-        seen.add(found.path)
+    seen: set[tuple[str, bytes | None]] = set()
+    unseen: list[str] = []
+    for found in walk_images(root, include_hidden, follow_symlinks, report.unreadable, unseen):
+        name = (found.path, found.raw_path)
+        seen.add(name)
         report.scanned += 1
-        if found.path not in known:
+        if name not in known:
             new.append(found)
             continue
-        image_id, size, mtime_ns, state = known[found.path]
+        image_id, size, mtime_ns, state = known[name]
         same = size == found.size and mtime_ns == found.mtime_ns
         if state == "gone":
             (returned if same else changed).append((image_id, found))
         elif not same:
             changed.append((image_id, found))
     live = [path for path, (_, _, _, state) in known.items() if state != "gone"]
-    gone = [known[path][0] for path in live if path not in seen]
-    if gone and not allow_mass_removal:
-        everything = len(gone) == len(live)
-        most = len(gone) > MASS_REMOVAL_SHARE * len(live) and len(gone) >= MASS_REMOVAL_MIN_FILES
-        if everything or most:
-            raise MassRemovalError(
-                f"{root}: {len(gone)} of {len(live)} catalogued files are missing (unmounted drive?); "
-                "nothing was changed. Pass --allow-mass-removal if they were really deleted"
-            )
+    missing = [path for path in live if path not in seen]
+    kept = [name for name in missing if _under_any(name[0], unseen)]
+    gone = [known[name][0] for name in missing if not _under_any(name[0], unseen)]
+    if gone and not allow_mass_removal and is_mass_removal(len(gone), len(live)):
+        raise MassRemovalError(
+            f"{root}: {len(gone)} of {len(live)} catalogued files are missing (unmounted drive?); "
+            "nothing was changed. Pass --allow-mass-removal if they were really deleted"
+        )
     catalog.apply_scan(new, changed, returned, gone)
     report.new, report.changed, report.returned, report.removed = len(new), len(changed), len(returned), len(gone)
+    report.kept = len(kept)
     return report
+
+
+def is_mass_removal(vanished: int, catalogued: int) -> bool:
+    """The unmounted-drive rule: every catalogued file vanished, or more than half of a library of
+    at least ``MASS_REMOVAL_MIN_FILES`` files."""
+    if vanished == 0:
+        return False
+    return vanished == catalogued or (
+        catalogued >= MASS_REMOVAL_MIN_FILES and vanished > MASS_REMOVAL_SHARE * catalogued
+    )
+
+
+def _under_any(path: str, names: list[str]) -> bool:
+    """Whether ``path`` is one of ``names`` or lies below one ("" is the root: everything)."""
+    return any(name == "" or path == name or path.startswith(name + "/") for name in names)

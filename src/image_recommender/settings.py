@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from image_recommender.errors import SettingsError
+from image_recommender.errors import ModelError, SettingsError
 
 STATE_DIR_NAME = ".imrec"
 CONFIG_FILE_NAME = "config.toml"
@@ -36,6 +36,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DECODE_MODES = ("auto", "workers", "device")
 INDEX_KINDS = ("hnsw", "flat")
+# Bounds on what one query may cost: efSearch beyond a few thousand adds no recall, and
+# each unit of it holds memory per query.
+MAX_EF_SEARCH = 4096
+MAX_TOP_K = 10_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,39 @@ class ModelSpec:
         candidate = Path(os.path.expanduser(self.pretrained))
         looks_like_file = os.sep in self.pretrained or candidate.suffix in _CHECKPOINT_SUFFIXES
         return candidate if self.pretrained and (looks_like_file or candidate.is_file()) else None
+
+    def describe(self) -> str:
+        """How a user names this model: architecture and weights."""
+        weights = self.weights_file
+        return f"{self.architecture} ({weights.name if weights is not None else self.pretrained})"
+
+    def check_weights_file(self) -> None:
+        """Refuse a checkpoint that is missing or not a model file, before any model is built.
+
+        Reads only the first bytes: PyTorch's zip format, a legacy pickle, or safetensors.
+        """
+        weights = self.weights_file
+        if weights is None:
+            return
+        try:
+            with weights.open("rb") as handle:
+                head = handle.read(16)
+        except FileNotFoundError:
+            raise ModelError(f"{weights}: checkpoint file not found") from None
+        except IsADirectoryError:
+            raise ModelError(f"{weights}: is a folder; give the checkpoint file") from None
+        except OSError as exc:
+            raise ModelError(f"{weights}: cannot read checkpoint: {exc.strerror or exc}") from None
+        if not head:
+            raise ModelError(f"{weights}: checkpoint file is empty")
+        is_zip = head.startswith(b"PK\x03\x04")  # torch.save's format, TorchScript, .npz
+        is_pickle = head[0] == 0x80 and 2 <= head[1] <= 5  # torch.save(..., _use_new_zipfile_serialization=False)
+        is_safetensors = len(head) > 8 and head[8:9] == b"{"  # u64 header length, then the JSON header
+        if not (is_zip or is_pickle or is_safetensors):
+            raise ModelError(
+                f"{weights}: not a model checkpoint (expected a PyTorch .pt/.bin file or .safetensors,"
+                f" found bytes {head[:8]!r}); was the download cut short or is this another kind of file?"
+            )
 
     def catalog_key(self) -> tuple[str, str]:
         """(name, pretrained) as stored in the catalog; a checkpoint file is named by its content."""
@@ -106,6 +143,7 @@ class Settings:
     follow_symlinks: bool = False
     allow_mass_removal: bool = False
     lock_timeout: float = 5.0
+    allowed_hosts: str = ""
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
@@ -161,7 +199,9 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             number = int(value)
             if name in _POSITIVE_INT and number < 1:
                 raise ValueError
-            if (name == "workers" and number < -1) or (name == "ef_search" and number < 0):
+            if (name == "workers" and number < -1) or (name == "ef_search" and not 0 <= number <= MAX_EF_SEARCH):
+                raise ValueError
+            if name == "top_k" and number > MAX_TOP_K:
                 raise ValueError
             return number
         if "float" in kind:
@@ -181,12 +221,14 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
 
 def _describe(name: str) -> str:
     kind = _FIELDS[name].type
+    if name == "top_k":
+        return f"a whole number from 1 to {MAX_TOP_K}"
     if name in _POSITIVE_INT:
         return "a whole number >= 1"
     if name == "workers":
         return "a whole number >= 0, or -1 for automatic"
     if name == "ef_search":
-        return "a whole number >= 1, or 0 for automatic"
+        return f"a whole number from 1 to {MAX_EF_SEARCH}, or 0 for automatic"
     if name == "rebuild_share":
         return "a number between 0 and 1"
     if "bool" in kind:

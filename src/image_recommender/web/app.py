@@ -1,44 +1,80 @@
 """The local web app and JSON API: the same ``Library`` as the CLI, kept open and warm.
 
-Images are only ever served by catalogue id, after checking that the file still resolves
-inside the library root, so no request path can reach anything else on disk. Uploaded
-query images live in a temporary file for the length of one request and are never
-written into the library.
+Images are only ever served by catalogue id, after checking at serve time that the file is
+a regular file that still resolves inside the library root and really is an image; it goes
+out with its image content type only. Requests must name a host this server serves, so a
+page elsewhere that rebinds its name to 127.0.0.1 cannot read the library. Uploaded query
+images live in a temporary file for the length of one request and are never written into
+the library.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import os
+import re
+import socket
+import sqlite3
+import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from image_recommender.catalog import ImageRow
-from image_recommender.errors import ImageDecodeError, ImrecError, LibraryError, QueryError, UnknownImageError
+from image_recommender.errors import (
+    ImageDecodeError,
+    ImrecError,
+    LibraryError,
+    QueryError,
+    UnknownImageError,
+    damaged_catalog_message,
+)
 from image_recommender.images import load_image
 from image_recommender.library import Library, SearchResponse
+from image_recommender.paths import is_inside
 from image_recommender.query import Term
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 THUMB_SIZES = (128, 256, 512)
 CACHE_SECONDS = 7 * 24 * 3600
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot name an image
+# Thumbnails decode whole pictures (a 144 MP PNG holds ~430 MB of pixels): two at a time.
+THUMB_DECODES_AT_ONCE = 2
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+# What a served file's first bytes say it is; nothing else is served.
+IMAGE_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heic",
+    "AVIF": "image/avif",
+}
+ImageId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="an image's catalogue id")]
+ListedId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class RecommendRequest(BaseModel):
     """Liked and disliked image ids: "more like these, less like those"."""
 
-    liked: list[int] = Field(min_length=1)
-    disliked: list[int] = []
+    liked: list[ListedId] = Field(min_length=1, max_length=500)
+    disliked: list[ListedId] = Field(default=[], max_length=500)
     k: int | None = Field(default=None, ge=1, le=500)
 
 
@@ -64,37 +100,89 @@ def _results_json(response: SearchResponse) -> dict[str, Any]:
     return data
 
 
-def create_app(library: Library) -> FastAPI:
+def _upload_name(raw: str | None) -> str:
+    """The uploaded file's name as shown back: no folders, no control characters, bounded."""
+    name = re.sub(r"[\x00-\x1f\x7f]", "", os.path.basename((raw or "").replace("\\", "/")))[:120]
+    return name or "upload"
+
+
+def allowed_hosts(served_host: str, extra: str = "") -> frozenset[str]:
+    """Host names a request may carry: loopback names, the address served on, and configured extras.
+
+    Serving on every interface (0.0.0.0) also admits this machine's own name and addresses.
+    """
+    names = {*LOOPBACK_NAMES, served_host.lower()}
+    names |= {name.strip().lower() for name in extra.split(",") if name.strip()}
+    if served_host in ALL_INTERFACES:
+        machine = socket.gethostname().lower()
+        names |= {machine, socket.getfqdn().lower()}
+        with contextlib.suppress(OSError):
+            names |= set(socket.gethostbyname_ex(machine)[2])
+    return frozenset(names - {""})
+
+
+def host_of(header: str) -> str:
+    """The host part of a Host header: ``[::1]:8765`` -> ``::1``, ``Example:80`` -> ``example``."""
+    header = header.strip().lower()
+    name, port = header, ""
+    if header.startswith("["):
+        name = header[1 : header.find("]")] if "]" in header else ""
+    elif header.count(":") == 1:
+        name, _, port = header.partition(":")
+        if not port.isdigit():
+            return ""
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(name))
+    return name
+
+
+def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     """Build the app around an open library; one lock serialises its SQLite connection."""
     app = FastAPI(title="imrec", description="Image similarity search over a local library.", version="1")
     lock = threading.Lock()
+    thumb_decodes = threading.BoundedSemaphore(THUMB_DECODES_AT_ONCE)
     thumbs = library.settings.state_dir / "thumbs"
-    real_root = os.path.realpath(library.root)
+    hosts = allowed_hosts(served_host, library.settings.allowed_hosts)
+
+    @app.middleware("http")
+    async def known_hosts_only(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse requests for other host names (DNS rebinding): the page is this server's alone."""
+        if host_of(request.headers.get("host", "")) not in hosts:
+            return JSONResponse({"detail": "unknown host name; see imrec serve --allowed-hosts"}, status_code=421)
+        return await call_next(request)
 
     @contextlib.contextmanager
     def using() -> Iterator[Library]:
         with lock:
             yield library
 
+    @app.exception_handler(sqlite3.DatabaseError)
+    def damaged_catalog(_: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+        return JSONResponse({"detail": damaged_catalog_message(exc)}, status_code=503)
+
     @app.exception_handler(ImrecError)
     def user_error(_: Request, exc: ImrecError) -> JSONResponse:
         status = 404 if isinstance(exc, UnknownImageError) else 409 if isinstance(exc, LibraryError) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    def served_file(image_id: int) -> tuple[ImageRow, Path]:
+    def catalogued(image_id: int) -> tuple[ImageRow, Path]:
+        """The image and its file, if the file still resolves inside the library."""
         with using() as lib:
             image = lib.image(image_id)
         if image is None or image.state not in ("ok", "pending"):
             raise HTTPException(404, f"no image with id {image_id}")
         location = image.location(library.root)
-        real = os.path.realpath(location)
-        if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
+        if not is_inside(location, library.root):
             raise HTTPException(403, f"image {image_id} does not resolve inside the library")
-        return image, Path(real)
+        return image, Path(os.path.realpath(location))
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/api/status")
     def status() -> dict[str, Any]:
@@ -103,10 +191,10 @@ def create_app(library: Library) -> FastAPI:
 
     @app.get("/api/search")
     def search_get(
-        text: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
-        like_id: Annotated[list[int], Query()] = [],  # noqa: B006
-        unlike_id: Annotated[list[int], Query()] = [],  # noqa: B006
-        not_text: Annotated[list[str], Query()] = [],  # noqa: B006
+        text: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
+        like_id: Annotated[list[ListedId], Query()] = [],  # noqa: B006
+        unlike_id: Annotated[list[ListedId], Query()] = [],  # noqa: B006
+        not_text: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
         k: Annotated[int | None, Query(ge=1, le=500)] = None,
         under: str | None = None,
         min_score: float | None = None,
@@ -121,20 +209,24 @@ def create_app(library: Library) -> FastAPI:
     @app.post("/api/search")
     def search_upload(
         image: Annotated[UploadFile, File(description=f"a query image, at most {MAX_UPLOAD_BYTES // 2**20} MB")],
-        text: Annotated[str | None, Form()] = None,
+        text: Annotated[str | None, Form(max_length=1000)] = None,
+        like_id: Annotated[list[ListedId], Form()] = [],  # noqa: B006
+        unlike_id: Annotated[list[ListedId], Form()] = [],  # noqa: B006
         k: Annotated[int | None, Form(ge=1, le=500)] = None,
     ) -> dict[str, Any]:
-        """Search by an uploaded image (optionally plus a text); the upload is never stored."""
+        """Search by an uploaded image (plus an optional text, liked and disliked ids); never stored."""
         data = image.file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
         if not data:
             raise HTTPException(400, "the uploaded file is empty")
-        name = image.filename or "upload"
-        with tempfile.NamedTemporaryFile(suffix=Path(name).suffix[:10]) as handle:
+        name = _upload_name(image.filename)
+        suffix = re.sub(r"[^A-Za-z0-9.]", "", Path(name).suffix)[:10]
+        with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
             handle.write(data)
             handle.flush()
             terms = [Term("file", handle.name)] + ([Term("text", text)] if text else [])
+            terms += [Term("id", str(i)) for i in like_id] + [Term("id", str(i), negative=True) for i in unlike_id]
             try:
                 with using() as lib:
                     response = lib.search(terms, k=k)
@@ -151,7 +243,7 @@ def create_app(library: Library) -> FastAPI:
 
     @app.get("/api/images")
     def browse(
-        offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 48
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 48
     ) -> dict[str, Any]:
         """The library's readable images by path, a page at a time."""
         with using() as lib:
@@ -160,7 +252,7 @@ def create_app(library: Library) -> FastAPI:
         return {"offset": offset, "total": total, "images": [_image_json(image) for image in images]}
 
     @app.get("/api/images/{image_id}")
-    def image_info(image_id: int) -> dict[str, Any]:
+    def image_info(image_id: ImageId) -> dict[str, Any]:
         with using() as lib:
             image = lib.image(image_id)
         if image is None:
@@ -168,24 +260,44 @@ def create_app(library: Library) -> FastAPI:
         return _image_json(image)
 
     @app.get("/api/images/{image_id}/file")
-    def image_file(image_id: int) -> FileResponse:
-        image, path = served_file(image_id)
-        headers = {"Cache-Control": f"private, max-age={CACHE_SECONDS}", "ETag": f'"{image.fingerprint}"'}
-        return FileResponse(path, headers=headers)
+    def image_file(image_id: ImageId) -> StreamingResponse:
+        """The original file, opened once and checked on that open handle: a regular file holding an image."""
+        image, path = catalogued(image_id)
+        try:
+            handle = open(path, "rb", opener=_open_no_block)  # noqa: SIM115 - the response closes it
+        except OSError:
+            raise HTTPException(404, f"image {image_id}: the file cannot be opened") from None
+        info = os.fstat(handle.fileno())
+        media_type = _image_type(handle) if stat.S_ISREG(info.st_mode) else None
+        if media_type is None:
+            handle.close()
+            raise HTTPException(403, f"image {image_id}: {image.path} is no longer an image file")
+        headers = {
+            "Cache-Control": f"private, max-age={CACHE_SECONDS}",
+            "ETag": f'"{image.fingerprint}"',
+            "Content-Length": str(info.st_size),
+            "X-Content-Type-Options": "nosniff",
+        }
+        return StreamingResponse(_chunks(handle), media_type=media_type, headers=headers)
 
     @app.get("/api/images/{image_id}/thumb")
-    def image_thumb(request: Request, image_id: int, size: int = 256) -> Response:
+    def image_thumb(request: Request, image_id: ImageId, size: int = 256) -> Response:
         if size not in THUMB_SIZES:
             raise HTTPException(400, f"size must be one of {', '.join(map(str, THUMB_SIZES))}")
-        image, path = served_file(image_id)
+        image, path = catalogued(image_id)
         tag = hashlib.blake2b(f"{image.fingerprint}:{image.size}:{image.mtime_ns}".encode(), digest_size=8).hexdigest()
-        headers = {"Cache-Control": f"private, max-age={CACHE_SECONDS}", "ETag": f'"{tag}-{size}"'}
+        headers = {
+            "Cache-Control": f"private, max-age={CACHE_SECONDS}",
+            "ETag": f'"{tag}-{size}"',
+            "X-Content-Type-Options": "nosniff",
+        }
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
         cached = thumbs / f"{image.id}-{tag}-{size}.jpg"
         if not cached.exists():
             try:
-                picture = load_image(path, size)
+                with thumb_decodes:
+                    picture = load_image(path, size, root=library.root)
             except ImageDecodeError as exc:
                 raise HTTPException(422, f"{image.path}: {exc}") from None
             picture.thumbnail((size, size))
@@ -203,3 +315,26 @@ def create_app(library: Library) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _open_no_block(path: str, flags: int) -> int:
+    """Open without waiting: a file swapped for a FIFO must not hang the server."""
+    return os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+
+
+def _image_type(handle: Any) -> str | None:
+    """The content type of the image format the file's header names, or None if it is no image."""
+    try:
+        with Image.open(handle) as picture:
+            kind = picture.format
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    finally:
+        handle.seek(0)
+    return IMAGE_TYPES.get(kind or "")
+
+
+def _chunks(handle: Any, size: int = 1 << 20) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(size):
+            yield chunk

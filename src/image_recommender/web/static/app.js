@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { liked: new Map(), disliked: new Map(), file: null };
+const state = { query: null, liked: new Map(), disliked: new Map(), file: null };
 
 function setMessage(text, isError = false, target = "#message") {
   const element = $(target);
@@ -42,9 +42,13 @@ function card(result, { refine = true, keeper = false } = {}) {
   const meta = document.createElement("div");
   meta.className = "meta";
   const score = result.score === undefined ? (keeper ? "keep" : "") : result.score.toFixed(3);
-  meta.innerHTML = `<span class="score"></span> <span class="path"></span>`;
-  meta.querySelector(".score").textContent = score;
-  meta.querySelector(".path").textContent = result.path;
+  const scoreText = document.createElement("span");
+  scoreText.className = "score";
+  scoreText.textContent = score;
+  const pathText = document.createElement("span");
+  pathText.className = "path";
+  pathText.textContent = result.path;
+  meta.append(scoreText, " ", pathText);
   item.append(thumb, meta);
   if (refine) {
     const actions = document.createElement("div");
@@ -73,19 +77,94 @@ function button(label, className, onClick) {
   return element;
 }
 
-function showResults(data, heading) {
+// The query the page shows: a text, an uploaded image (+ text), or "more like" an image;
+// null while browsing. Likes and dislikes refine it; they never replace it.
+function querySummary() {
+  const query = state.query;
+  if (!query) return state.liked.size ? "Recommended" : "Library";
+  if (query.kind === "image") return `Like ${query.file.name}${query.text ? ` + “${query.text}”` : ""}`;
+  if (query.kind === "more") return `More like #${query.id}`;
+  return `“${query.text}”`;
+}
+
+function refinementSummary() {
+  const parts = [];
+  if (state.liked.size) parts.push(`${state.liked.size} liked`);
+  if (state.disliked.size) parts.push(`${state.disliked.size} disliked`);
+  return parts.join(", ");
+}
+
+function showResults(data) {
   const list = $("#results");
   list.replaceChildren(...data.results.map((result) => card(result)));
   const count = data.results.length;
+  const refined = refinementSummary();
+  const heading = `${querySummary()}${refined ? ` + ${refined}` : ""}`;
   setMessage(count ? `${heading}: ${count} result${count === 1 ? "" : "s"} (${data.model})` : `${heading}: no matching images`);
 }
 
-async function run(promise, heading) {
+function chip(result, kind) {
+  const item = document.createElement("li");
+  item.className = `chip ${kind}`;
+  const img = document.createElement("img");
+  img.src = `/api/images/${result.id}/thumb?size=128`;
+  img.alt = result.path;
+  const label = document.createElement("span");
+  label.textContent = result.path;
+  const remove = button("×", "remove", () => toggle(result, kind));
+  remove.setAttribute("aria-label", `Remove ${result.path} from ${kind}`);
+  item.append(img, label, remove);
+  return item;
+}
+
+function showRefinement() {
+  const active = state.liked.size + state.disliked.size > 0;
+  $("#refine").hidden = !active;
+  $("#refine-summary").textContent = active ? `Refined by ${refinementSummary()}:` : "";
+  $("#refine-list").replaceChildren(
+    ...[...state.liked.values()].map((result) => chip(result, "liked")),
+    ...[...state.disliked.values()].map((result) => chip(result, "disliked")),
+  );
+}
+
+async function runQuery() {
+  showRefinement();
+  const query = state.query;
+  const liked = [...state.liked.keys()];
+  const disliked = [...state.disliked.keys()];
+  if (!query && !liked.length) {
+    if (disliked.length) {
+      $("#results").replaceChildren();
+      setMessage("Dislikes push a search away from images: search, or like an image, to see results.");
+      return;
+    }
+    return browse();
+  }
+  const params = new URLSearchParams({ k: k() });
+  if (query?.text) params.append("text", query.text);
+  if (query?.kind === "more") params.append("like_id", query.id);
+  liked.forEach((id) => params.append("like_id", id));
+  disliked.forEach((id) => params.append("unlike_id", id));
   setMessage("Searching…");
   try {
-    showResults(await promise, heading);
+    let data;
+    if (query?.kind === "image") {
+      const form = new FormData();
+      form.append("image", query.file);
+      for (const [key, value] of params) form.append(key, value);
+      data = await api("/api/search", { method: "POST", body: form });
+    } else {
+      data = await api(`/api/search?${params}`);
+    }
+    showResults(data);
   } catch (error) {
-    setMessage(error.message, true);
+    $("#results").replaceChildren();
+    if (query?.kind === "image") {
+      setMessage(`${query.file.name}: ${error.message}`, true);
+      setQueryImage(null);
+    } else {
+      setMessage(error.message, true);
+    }
   }
 }
 
@@ -93,23 +172,19 @@ function search(event) {
   event?.preventDefault();
   const text = $("#text").value.trim();
   if (state.file) {
-    const form = new FormData();
-    form.append("image", state.file);
-    if (text) form.append("text", text);
-    form.append("k", k());
-    return run(api("/api/search", { method: "POST", body: form }), `Like ${state.file.name}${text ? ` + “${text}”` : ""}`);
-  }
-  if (!text) {
+    state.query = { kind: "image", file: state.file, text };
+  } else if (text) {
+    state.query = { kind: "text", text };
+  } else {
     setMessage("Type a description or pick an image first.", true);
     return;
   }
-  const params = new URLSearchParams({ text, k: k() });
-  return run(api(`/api/search?${params}`), `“${text}”`);
+  return runQuery();
 }
 
 function moreLike(id) {
-  const params = new URLSearchParams({ like_id: id, k: k() });
-  return run(api(`/api/search?${params}`), `More like #${id}`);
+  state.query = { kind: "more", id };
+  return runQuery();
 }
 
 function toggle(result, kind) {
@@ -117,28 +192,13 @@ function toggle(result, kind) {
   if (state[kind].has(result.id)) state[kind].delete(result.id);
   else state[kind].set(result.id, result);
   state[other].delete(result.id);
-  refine();
+  return runQuery();
 }
 
-function refine() {
-  const liked = [...state.liked.keys()];
-  const disliked = [...state.disliked.keys()];
-  $("#refine").hidden = liked.length + disliked.length === 0;
-  $("#refine-summary").textContent = `${liked.length} liked, ${disliked.length} disliked: results re-ranked`;
-  if (!liked.length) {
-    document.querySelectorAll(".card").forEach((item) => {
-      const id = Number(item.dataset.id);
-      item.classList.toggle("disliked", state.disliked.has(id));
-      item.querySelector(".dislike")?.setAttribute("aria-pressed", String(state.disliked.has(id)));
-    });
-    return;
-  }
-  const body = JSON.stringify({ liked, disliked, k: k() });
-  const request = api("/api/recommend", { method: "POST", headers: { "Content-Type": "application/json" }, body });
-  run(
-    request.then((data) => ({ ...data, results: [...state.liked.values(), ...data.results] })),
-    "Recommended",
-  );
+function clearRefinement() {
+  state.liked.clear();
+  state.disliked.clear();
+  return runQuery();
 }
 
 function showFull(result) {
@@ -148,10 +208,25 @@ function showFull(result) {
   $("#viewer").showModal();
 }
 
-function pickFile(file) {
+function setQueryImage(file) {
   state.file = file || null;
   $("#drop-label").textContent = file ? `Query image: ${file.name} (click to change)` : "Drop or pick a query image";
+  $("#clear-image").hidden = !file;
+  if (!file) $("#file").value = "";
+}
+
+function pickFile(file) {
+  setQueryImage(file);
   if (file) search();
+}
+
+function clearImage() {
+  setQueryImage(null);
+  if (state.query?.kind === "image") {
+    const text = state.query.text;
+    state.query = text ? { kind: "text", text } : null;
+    runQuery();
+  }
 }
 
 async function browse(offset = 0) {
@@ -188,24 +263,48 @@ async function loadDuplicates(event) {
   }
 }
 
+function row(label, value) {
+  const line = document.createElement("tr");
+  const head = document.createElement("th");
+  const cell = document.createElement("td");
+  head.textContent = label;
+  cell.textContent = String(value);
+  line.append(head, cell);
+  return line;
+}
+
+function paragraph(text) {
+  const element = document.createElement("p");
+  element.textContent = text;
+  return element;
+}
+
 async function loadStatus() {
   const box = $("#status");
   try {
     const data = await api("/api/status");
-    const rows = Object.entries(data.counts).map(([key, value]) => `<tr><th>${key}</th><td>${value}</td></tr>`).join("");
+    const table = document.createElement("table");
+    table.append(...Object.entries(data.counts).map(([key, value]) => row(key, value)));
     const index = data.index
       ? `${data.index.kind || "none"}, ${data.index.count} vectors, ${data.index.current ? "current" : `out of date (${data.index.stale} stale, ${data.index.unindexed} not indexed)`}`
       : "none yet";
-    box.innerHTML = `<p>Library <code></code></p><table>${rows}</table><p>Model: <span class="model"></span></p><p>Index: ${index}</p><h3>Files that could not be read</h3><ul class="failures"></ul>`;
-    box.querySelector("code").textContent = data.root;
-    box.querySelector(".model").textContent = data.model || "none";
-    const failures = box.querySelector(".failures");
+    const heading = document.createElement("h3");
+    heading.textContent = "Files that could not be read";
+    const failures = document.createElement("ul");
+    failures.className = "failures";
     failures.append(...data.failures.map((failure) => {
       const item = document.createElement("li");
       item.textContent = `${failure.path}: ${failure.error}`;
       return item;
     }));
-    if (!data.failures.length) failures.outerHTML = "<p>None.</p>";
+    box.replaceChildren(
+      paragraph(`Library ${data.root}`),
+      table,
+      paragraph(`Model: ${data.model || "none"}`),
+      paragraph(`Index: ${index}`),
+      heading,
+      data.failures.length ? failures : paragraph("None."),
+    );
   } catch (error) {
     box.textContent = error.message;
   }
@@ -225,12 +324,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#search-form").addEventListener("submit", search);
   $("#dup-form").addEventListener("submit", loadDuplicates);
   $("#file").addEventListener("change", (event) => pickFile(event.target.files[0]));
-  $("#clear-refine").addEventListener("click", () => {
-    state.liked.clear();
-    state.disliked.clear();
-    $("#refine").hidden = true;
-    search();
-  });
+  $("#clear-refine").addEventListener("click", clearRefinement);
+  $("#clear-image").addEventListener("click", clearImage);
   const drop = $("#drop");
   drop.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {
