@@ -123,3 +123,14 @@ def imrec(model_env: dict[str, str]) -> Runner:
 
 def run_json(runner: Runner, *args: object, env: dict[str, str] | None = None) -> dict:
     return json.loads(runner(*args, "--json", env=env).stdout)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start the CLI as a subprocess (each imports torch) or a browser are the slow tier.
+
+    ``pytest -m "not slow"`` runs the in-process rest: the inner loop while developing.
+    """
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "imrec" in fixtures or "model_env" in fixtures or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

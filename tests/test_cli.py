@@ -38,7 +38,10 @@ def test_search_by_outside_file_and_table_output(imrec: Runner, library_dir: Pat
     outside = tmp_path / "outside.png"
     Image.open(PHOTOS / "Fossa_by_Jasper_Roks.jpg").save(outside)
     table = imrec("search", outside, "-l", library_dir, "-k", "2").stdout
-    assert "Fossa_by_Jasper_Roks.jpg" in table.splitlines()[3 if "rank" in table else 0] or "Fossa" in table
+    rows = [line for line in table.splitlines() if line.startswith("│")]
+    cells = [[cell.strip() for cell in row.split("│")[1:-1]] for row in rows]
+    assert len(cells) == 2 and cells[0][0] == "1" and cells[0][3] == "Fossa_by_Jasper_Roks.jpg"  # a re-encode: kept
+    assert float(cells[0][1]) > 0.999 and float(cells[0][1]) >= float(cells[1][1])
     data = run_json(imrec, "search", outside, "-l", library_dir, "-k", "2", "--include-query")
     assert data["results"][0]["path"] == "Fossa_by_Jasper_Roks.jpg"
     assert data["results"][0]["score"] > 0.999

@@ -78,8 +78,12 @@ def test_stale_vectors_are_filtered_then_rebuilt_past_the_share(model_settings: 
 
 def test_flat_index_gives_exact_results(imrec: Runner, library_dir: Path) -> None:
     imrec("index", library_dir, "--index", "flat", "-q")
+    import faiss
+
     meta = json.loads(next((library_dir / ".imrec").glob("index-*.json")).read_text())
     assert meta["params"]["kind"] == "flat"
+    built = faiss.read_index(str(library_dir / ".imrec" / meta["index_file"]))
+    assert isinstance(faiss.downcast_index(faiss.downcast_index(built).index), faiss.IndexFlatIP)  # not HNSW
     flat = run_json(imrec, "search", "--like-id", "3", "-l", library_dir, "-k", "7")
     hnsw_root = library_dir.parent / "hnsw"
     shutil.copytree(library_dir, hnsw_root, ignore=shutil.ignore_patterns(".imrec"))

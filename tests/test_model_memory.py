@@ -172,7 +172,7 @@ def test_models_lists_recommendations_fast_without_torch(model_env: dict[str, st
         env=model_env,
         check=True,
     )
-    header = result.stdout.splitlines()[1]
+    header = result.stdout.splitlines()[0]
     assert "model" in header and "cached" in header and "top-1" in header and "ImageNet" in result.stdout
     assert "ViT-L-14" in result.stdout and "default" in result.stdout
     imported = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -189,14 +190,20 @@ def test_weight_prefix_parses(weight: float, text: str) -> None:
     assert negative.negative and negative.weight == pytest.approx(weight)
 
 
+_WEIGHTED = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+):.+", re.DOTALL)
+
+
 @given(st.text(min_size=1))
 def test_any_term_parses_or_refuses_clearly(raw: str) -> None:
     try:
         term = parse_term(raw)
     except QueryError as exc:
-        assert str(exc)
+        message = str(exc)
+        assert message and "\n" not in message.strip() and (raw.strip() == "" or "empty" in message or ":" in message)
         return
-    assert term.kind in ("file", "text") and term.weight > 0
+    assert term.kind in ("file", "text") and term.weight > 0 and term.value
+    if term.kind == "text" and not _WEIGHTED.fullmatch(raw):
+        assert term.value == raw and term.weight == 1 and not term.negative  # unweighted words stay as typed
 
 
 def test_existing_file_with_weighted_looking_name_is_a_file(tmp_path: Path) -> None:

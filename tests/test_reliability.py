@@ -27,8 +27,8 @@ from test_images import bomb_png
 
 from image_recommender import Library
 from image_recommender.catalog import _SCHEMA_V1, SCHEMA_VERSION, Catalog
-from image_recommender.errors import LibraryError
-from image_recommender.scan import scan_library
+from image_recommender.errors import LibraryError, MassRemovalError
+from image_recommender.scan import is_mass_removal, scan_library
 
 
 def make_variants(root: Path, count: int) -> None:
@@ -51,6 +51,15 @@ def catalog_facts(root: Path) -> dict[str, object]:
         }
 
 
+def catalog_vectors(root: Path) -> int:
+    """Committed vectors so far (0 while the catalog does not exist yet or is being created)."""
+    try:
+        with sqlite3.connect(f"file:{root / '.imrec' / 'catalog.sqlite3'}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def imrec_process(env: dict[str, str], *args: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "image_recommender", *map(str, args)],
@@ -69,9 +78,15 @@ def test_kill_9_at_random_moments_then_rerun_completes(
     make_variants(root, 240)
     env = dict(model_env, IMREC_BATCH_SIZE="8", IMREC_MODEL_BATCH_SIZE="8")
     chance = random.Random(7)
-    for _ in range(4):
+    for round_number in range(4):
         process = imrec_process(env, "index", root, "-q")
-        time.sleep(chance.uniform(0.5, 4.0))
+        if round_number % 2:  # mid-run: after at least one batch has been committed, while others are in flight
+            deadline = time.monotonic() + 120
+            while catalog_vectors(root) == 0 and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.05)
+            time.sleep(chance.uniform(0.0, 0.5))
+        else:
+            time.sleep(chance.uniform(0.5, 4.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
         if (root / ".imrec" / "catalog.sqlite3").exists():
@@ -116,11 +131,58 @@ def test_unmounted_or_emptied_library_is_not_wiped(imrec: Runner, library_dir: P
     assert "8 of 8 catalogued files are missing" in refused.stderr and "--allow-mass-removal" in refused.stderr
     assert run_json(imrec, "status", library_dir)["counts"]["ok"] == 8
     allowed = run_json(imrec, "index", library_dir, "--allow-mass-removal")
-    assert (allowed["removed"] == 8 and allowed["indexed"] == 0) or allowed["removed"] == 8
+    assert (allowed["removed"], allowed["indexed"]) == (8, 0)
     moved_root = tmp_path / "gone"
     library_dir.rename(moved_root)
     missing = imrec("index", library_dir, expect=2)
     assert "does not exist or is not mounted" in missing.stderr
+
+
+@pytest.mark.parametrize(("vanish", "refused"), [(70, True), (61, True), (60, False), (40, False)])
+def test_large_library_mostly_gone_is_refused(tmp_path: Path, vanish: int, refused: bool) -> None:
+    """The unmounted-drive guard beyond the "all gone" case: more than half of 120 files."""
+    root = tmp_path / "big"
+    root.mkdir()
+    for number in range(120):
+        (root / f"f{number:03d}.jpg").write_bytes(b"x" * (number + 1))
+    catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
+    scan_library(catalog, root)
+    for number in range(vanish):
+        (root / f"f{number:03d}.jpg").unlink()
+    if refused:
+        with pytest.raises(MassRemovalError, match=f"{vanish} of 120"):
+            scan_library(catalog, root)
+        assert catalog.state_counts()["gone"] == 0
+    else:
+        assert scan_library(catalog, root).removed == vanish
+    catalog.close()
+
+
+def test_a_batch_is_written_whole_or_not_at_all(
+    model_settings: dict, library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.catalog as catalog_module
+
+    real = catalog_module.vector_to_blob
+    written = 0
+
+    def fail_on_the_fifth(vector: np.ndarray) -> bytes:
+        nonlocal written
+        written += 1
+        if written == 5:
+            raise OSError(28, "No space left on device")
+        return real(vector)
+
+    monkeypatch.setattr(catalog_module, "vector_to_blob", fail_on_the_fifth)
+    with Library.open(library_dir, create=True, batch_size=8, **model_settings) as library:
+        library.scan()
+        with pytest.raises(OSError):
+            library.embed()
+        counts = library.catalog.state_counts()
+        assert (counts["ok"], counts["pending"]) == (0, 8)  # the 4 vectors before the failure were rolled back
+        assert library.catalog.vector_counts() == {}
+        monkeypatch.undo()
+        assert library.embed().embedded == 8
 
 
 def test_newer_catalog_is_refused_untouched(imrec: Runner, library_dir: Path) -> None:
@@ -333,6 +395,11 @@ def test_scan_diff_is_right_for_any_tree(tree: dict[tuple[str, ...], str], data:
         for name in changed:
             files[name].write_bytes(b"changed content, longer than before")
         (root / "added.jpg").write_bytes(b"new")
+        allow = data.draw(st.booleans())
+        if not allow and is_mass_removal(len(removed), len(names)):
+            with pytest.raises(MassRemovalError):
+                scan_library(catalog, root, allow_mass_removal=False)
+            assert {path for path, _ in catalog.file_states()} == set(files)  # refused: nothing changed
         second = scan_library(catalog, root, allow_mass_removal=True)
         assert (second.new, second.changed, second.removed) == (1, len(changed), len(removed))
         live = {path for (path, _), (_, _, _, state) in catalog.file_states().items() if state != "gone"}

@@ -139,11 +139,14 @@ def test_no_path_outside_the_library_is_served(client: TestClient, library: Libr
     assert client.get(f"/api/images/{link.id}/thumb").status_code == 403
 
 
-def test_duplicates_endpoint(client: TestClient) -> None:
-    data = client.get("/api/duplicates", params={"threshold": 0.999}).json()
-    assert data["threshold"] == 0.999
-    kinds = {group["kind"] for group in data["groups"]}
-    assert kinds <= {"exact", "near"}
+def test_duplicates_endpoint_honours_its_threshold(client: TestClient, library: Library) -> None:
+    strict = client.get("/api/duplicates", params={"threshold": 0.9999}).json()
+    loose = client.get("/api/duplicates", params={"threshold": 0.05}).json()
+    assert strict["threshold"] == 0.9999 and loose["threshold"] == 0.05
+    grouped = lambda data: {image["path"] for group in data["groups"] for image in group["images"]}  # noqa: E731
+    # link-out.jpg holds the same bytes as Wine: an exact pair at any threshold; near pairs only when loose
+    assert [group["kind"] for group in strict["groups"]] == ["exact"] and len(grouped(strict)) == 2
+    assert {group["kind"] for group in loose["groups"]} == {"exact", "near"} and len(grouped(loose)) == 9
     assert client.get("/api/duplicates", params={"threshold": 2}).status_code == 422
 
 
