@@ -25,7 +25,19 @@ from image_recommender.errors import CatalogVersionError, LibraryError
 SCHEMA_VERSION = 3
 STATES = ("pending", "ok", "failed", "gone")
 
-_SCHEMA_V1 = """
+# The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
+# (v1 creates it; v3 recreates it after rebuilding the images table).
+_SEED_VIEW = """
+CREATE VIEW seed_images AS
+    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
+           vectors.id AS faiss_index_offset, models.name AS model
+    FROM images
+    LEFT JOIN vectors ON vectors.image_id = images.id
+    LEFT JOIN models ON models.id = vectors.model_id;
+"""
+
+_SCHEMA_V1 = (
+    """
 CREATE TABLE images(
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
@@ -59,13 +71,9 @@ CREATE TABLE vectors(
     UNIQUE(image_id, model_id)
 );
 CREATE INDEX vectors_model_fingerprint ON vectors(model_id, fingerprint);
-CREATE VIEW seed_images AS
-    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
-           vectors.id AS faiss_index_offset, models.name AS model
-    FROM images
-    LEFT JOIN vectors ON vectors.image_id = images.id
-    LEFT JOIN models ON models.id = vectors.model_id;
 """
+    + _SEED_VIEW
+)
 
 # v2: a covering index so the live labels of 100k images read in ~50 ms, not a table scan, and
 # a generation counter that every change bumps, so an index can tell it is exactly current.
@@ -78,7 +86,8 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', 0);
 # v3: a file is identified by its name's bytes, not its displayed text: a name that is not UTF-8
 # (shown as caf\xe9.jpg) and a file literally named "caf\xe9.jpg" are two rows. SQLite cannot
 # drop a column's UNIQUE, so the table is rebuilt (foreign keys off, see _migrate).
-_SCHEMA_V3 = """
+_SCHEMA_V3 = (
+    """
 DROP VIEW seed_images;
 CREATE TABLE images_v3(
     id INTEGER PRIMARY KEY,
@@ -101,13 +110,9 @@ CREATE UNIQUE INDEX images_name ON images(coalesce(raw_path, CAST(path AS BLOB))
 CREATE INDEX images_path ON images(path);
 CREATE INDEX images_state ON images(state);
 CREATE INDEX images_fingerprint ON images(fingerprint);
-CREATE VIEW seed_images AS
-    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
-           vectors.id AS faiss_index_offset, models.name AS model
-    FROM images
-    LEFT JOIN vectors ON vectors.image_id = images.id
-    LEFT JOIN models ON models.id = vectors.model_id;
 """
+    + _SEED_VIEW
+)
 
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 

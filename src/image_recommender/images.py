@@ -17,6 +17,7 @@ import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -68,15 +69,35 @@ def fingerprint_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def open_regular_file(path: Path, root: Path | None = None) -> tuple[BinaryIO, os.stat_result]:
+    """Open ``path`` without blocking and check it on the open handle, so a swap after the check is caught.
+
+    It must be a regular file (a FIFO would block, ``/dev/zero`` never ends) and, with
+    ``root``, resolve inside it (a link swapped in cannot lead out); else ImageDecodeError.
+    Failing to open at all raises the OSError, for the caller to name.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    info = os.fstat(descriptor)
+    problem = None
+    if stat.S_ISDIR(info.st_mode):
+        problem = "is a folder, not a file"
+    elif not stat.S_ISREG(info.st_mode):
+        problem = "not a regular file (a pipe, device or socket)"
+    elif root is not None and not is_inside(path, root):
+        problem = "now a link leading out of the library; not read"
+    if problem is not None:
+        os.close(descriptor)
+        raise ImageDecodeError(problem)
+    return open(descriptor, "rb", closefd=True), info
+
+
 def read_file(path: Path, root: Path | None = None, max_bytes: int = MAX_FILE_BYTES) -> FileBytes:
     """Read the whole file once; the same bytes feed the fingerprint and the decoder.
 
-    Checked on the opened handle, so a file swapped after the scan cannot slip through: it
-    must be a regular file (a FIFO would block, ``/dev/zero`` never ends), no larger than
-    ``max_bytes``, and, with ``root``, resolve inside it (a link swapped in cannot lead out).
+    Opened by ``open_regular_file`` (regular, inside ``root``), and no larger than ``max_bytes``.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        handle, info = open_regular_file(path, root)
     except FileNotFoundError:
         raise ImageDecodeError("file disappeared before it could be read") from None
     except IsADirectoryError:
@@ -85,16 +106,7 @@ def read_file(path: Path, root: Path | None = None, max_bytes: int = MAX_FILE_BY
         raise ImageDecodeError("permission denied") from None
     except OSError as exc:
         raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
-    info = os.fstat(descriptor)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(descriptor)
-        kind = (
-            "is a folder, not a file" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, device or socket)"
-        )
-        raise ImageDecodeError(kind)
-    with open(descriptor, "rb", closefd=True) as handle:
-        if root is not None and not is_inside(path, root):
-            raise ImageDecodeError("now a link leading out of the library; not read")
+    with handle:
         if info.st_size > max_bytes:
             raise ImageDecodeError(
                 f"file too large ({info.st_size / 2**20:.0f} MB; at most {max_bytes / 2**20:.0f} MB)"

@@ -254,15 +254,23 @@ class Library:
         The library's models are those it was indexed with; a model named in the settings is
         used when the library holds it, and added beside them only with ``add_model``.
         """
+        with self._write_lock():
+            return self._embed_models(self.models_to_update(add_model), retry_failed, progress)
+
+    def _embed_models(
+        self,
+        models: list[tuple[ModelSpec, ModelRow | None]],
+        retry_failed: bool,
+        progress: ProgressCallback | None,
+    ) -> EmbedReport:
         from image_recommender.embed import EmbedReport
 
-        with self._write_lock():
-            if retry_failed:
-                self.catalog.retry_failed()
-            report = EmbedReport()
-            for spec, row in self.models_to_update(add_model):
-                report += self._embed_with(spec, row, progress)
-            return report
+        if retry_failed:
+            self.catalog.retry_failed()
+        report = EmbedReport()
+        for spec, row in models:
+            report += self._embed_with(spec, row, progress)
+        return report
 
     def _embed_with(self, spec: ModelSpec, row: ModelRow | None, progress: ProgressCallback | None) -> EmbedReport:
         """Embed the work of one model; its weights are looked at only when there is work."""
@@ -326,7 +334,7 @@ class Library:
         generation = self.catalog.generation()
         live = self.catalog.live_labels(row.id)
         existing = None if rebuild else VectorIndex.load(sidecar, writable=True)
-        if existing is not None and self._index_damage(existing, row, INDEX_CHECK_SAMPLE // 4):
+        if existing is not None and self._index_damage(existing, live, INDEX_CHECK_SAMPLE // 4):
             existing = None  # damaged bytes would rank garbage first: rebuild from the catalog
         if existing is not None and existing.meta.params == params and existing.meta.dim == row.dim:
             in_index = existing.labels()
@@ -354,9 +362,9 @@ class Library:
         """The main job: scan, embed what is new or changed, update the index."""
         started = time.perf_counter()
         with self._write_lock():
-            self.models_to_update(add_model)  # a refused model is refused before the scan changes anything
+            models = self.models_to_update(add_model)  # a refused model is refused before the scan changes anything
             scanned = self.scan()
-            embedded = self.embed(retry_failed, progress, add_model)
+            embedded = self._embed_models(models, retry_failed, progress)
             self.catalog.purge_gone()
             indexed = self.build_index()
         return UpdateSummary(
@@ -628,16 +636,16 @@ class Library:
         """ "ok", or which index holds vectors that differ from the catalog's."""
         for row in self.catalog.models():
             index = self.index_for(row)
-            if index is not None and self._index_damage(index, row, INDEX_CHECK_SAMPLE):
+            if index is not None and self._index_damage(index, self.catalog.live_labels(row.id), INDEX_CHECK_SAMPLE):
                 return f"index of {row.name} differs from the catalog (damaged file); 'imrec index' rebuilds it"
         return "ok"
 
-    def _index_damage(self, index: VectorIndex, row: ModelRow, sample: int) -> int:
-        """How many of a random sample of the index's live vectors differ from the catalog's."""
-        live = np.intersect1d(index.labels(), self.catalog.live_labels(row.id), assume_unique=True)
-        if not len(live):
+    def _index_damage(self, index: VectorIndex, live: np.ndarray, sample: int) -> int:
+        """How many of a random sample of the index's vectors among ``live`` differ from the catalog's."""
+        held = np.intersect1d(index.labels(), live, assume_unique=True)
+        if not len(held):
             return 0
-        chosen = np.random.default_rng().choice(live, size=min(sample, len(live)), replace=False)
+        chosen = np.random.default_rng().choice(held, size=min(sample, len(held)), replace=False)
         return index.differing(chosen, self.catalog.vectors_by_labels(chosen.tolist()))
 
 

@@ -85,9 +85,7 @@ def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -
     if kind == "id":
         if not value.strip().isdigit():
             raise QueryError(f"{value!r}: an image id is a whole number (see 'imrec search --json' output)")
-        if int(value) > MAX_IMAGE_ID:
-            raise UnknownImageError(f"image id {value.strip()}: no indexed image with that id")
-        value = str(int(value))
+        value = _image_id(value)
     if kind == "text" and not value.strip():
         raise QueryError("empty text query")
     return Term(kind, value, weight, negative)
@@ -102,13 +100,18 @@ def _looks_like_a_path(value: str) -> bool:
     return has_image_suffix or os.path.isdir(value) or (os.sep in value and not any(c.isspace() for c in value))
 
 
+def _image_id(digits: str) -> str:
+    """A digit string as an id; one beyond SQLite's integers cannot name an image."""
+    if int(digits) > MAX_IMAGE_ID:
+        raise UnknownImageError(f"image id {digits.strip()}: no indexed image with that id")
+    return str(int(digits))
+
+
 def parse_file_or_id(raw: str, negative: bool = False) -> Term:
     """For --unlike and recommend: an existing file, else a number is an indexed image id."""
     weight, value = _split_weight(raw) if not os.path.isfile(raw) else (1.0, raw)
     if not os.path.isfile(value) and value.strip().isdigit():
-        if int(value) > MAX_IMAGE_ID:
-            raise UnknownImageError(f"image id {value.strip()}: no indexed image with that id")
-        return Term("id", str(int(value)), abs(weight), negative != (weight < 0))
+        return Term("id", _image_id(value), abs(weight), negative != (weight < 0))
     return parse_term(raw, negative, "file")
 
 

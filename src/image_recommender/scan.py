@@ -38,15 +38,14 @@ def walk_images(
     root: Path,
     include_hidden: bool = False,
     follow_symlinks: bool = False,
-    unreadable: list[str] | None = None,
-    unseen: list[str] | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> Iterator[FileStat]:
     """Yield every image file under root, once each, never entering the state folder.
 
     Symbolic links are followed only while their target stays under the root, unless
     ``follow_symlinks``; folder loops are cut by remembering each folder's (device, inode).
-    ``unreadable`` collects "name: reason" lines, ``unseen`` the catalog names of folders
-    and entries that could not be looked at ("" for the root), whose catalogued files stay.
+    ``skipped`` collects (catalog name, reason) for folders and entries that could not be
+    looked at ("" is the root); their catalogued files stay.
     """
     real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
@@ -60,10 +59,8 @@ def walk_images(
             seen_dirs.add((folder_stat.st_dev, folder_stat.st_ino))
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            if unreadable is not None:
-                unreadable.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
-            if unseen is not None:
-                unseen.append(catalog_name(prefix.rstrip("/"))[0])
+            if skipped is not None:
+                skipped.append((catalog_name(prefix.rstrip("/"))[0], exc.strerror or str(exc)))
             continue
         for entry in entries:
             name = entry.name
@@ -77,11 +74,8 @@ def walk_images(
                         continue
                 info = entry.stat(follow_symlinks=True)
             except OSError as exc:
-                if not entry.is_symlink() or follow_symlinks:
-                    if unreadable is not None:
-                        unreadable.append(f"{relative}: {exc.strerror or exc}")
-                    if unseen is not None:
-                        unseen.append(catalog_name(relative)[0])
+                if skipped is not None and (not entry.is_symlink() or follow_symlinks):
+                    skipped.append((catalog_name(relative)[0], exc.strerror or str(exc)))
                 continue
             if stat.S_ISDIR(info.st_mode):
                 stack.append((entry.path, relative + "/"))
@@ -106,8 +100,8 @@ def scan_library(
     changed: list[tuple[int, FileStat]] = []
     returned: list[tuple[int, FileStat]] = []
     seen: set[tuple[str, bytes | None]] = set()
-    unseen: list[str] = []
-    for found in walk_images(root, include_hidden, follow_symlinks, report.unreadable, unseen):
+    skipped: list[tuple[str, str]] = []
+    for found in walk_images(root, include_hidden, follow_symlinks, skipped):
         name = (found.path, found.raw_path)
         seen.add(name)
         report.scanned += 1
@@ -121,9 +115,16 @@ def scan_library(
         elif not same:
             changed.append((image_id, found))
     live = [path for path, (_, _, _, state) in known.items() if state != "gone"]
-    missing = [path for path in live if path not in seen]
-    kept = [name for name in missing if _under_any(name[0], unseen)]
-    gone = [known[name][0] for name in missing if not _under_any(name[0], unseen)]
+    report.unreadable = [f"{name or '.'}: {reason}" for name, reason in skipped]
+    unseen = [name for name, _ in skipped]
+    gone: list[int] = []
+    for name in live:
+        if name in seen:
+            continue
+        if _under_any(name[0], unseen):
+            report.kept += 1
+        else:
+            gone.append(known[name][0])
     if gone and not allow_mass_removal and is_mass_removal(len(gone), len(live)):
         raise MassRemovalError(
             f"{root}: {len(gone)} of {len(live)} catalogued files are missing (unmounted drive?); "
@@ -131,7 +132,6 @@ def scan_library(
         )
     catalog.apply_scan(new, changed, returned, gone)
     report.new, report.changed, report.returned, report.removed = len(new), len(changed), len(returned), len(gone)
-    report.kept = len(kept)
     return report
 
 

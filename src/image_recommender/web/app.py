@@ -17,7 +17,6 @@ import os
 import re
 import socket
 import sqlite3
-import stat
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -40,16 +39,15 @@ from image_recommender.errors import (
     UnknownImageError,
     damaged_catalog_message,
 )
-from image_recommender.images import load_image
+from image_recommender.images import load_image, open_regular_file
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
-from image_recommender.query import Term
+from image_recommender.query import MAX_IMAGE_ID, Term
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 THUMB_SIZES = (128, 256, 512)
 CACHE_SECONDS = 7 * 24 * 3600
-MAX_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot name an image
 # Thumbnails decode whole pictures (a 144 MP PNG holds ~430 MB of pixels): two at a time.
 THUMB_DECODES_AT_ONCE = 2
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -66,8 +64,8 @@ IMAGE_TYPES = {
     "HEIF": "image/heic",
     "AVIF": "image/avif",
 }
-ImageId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="an image's catalogue id")]
-ListedId = Annotated[int, Field(ge=1, le=MAX_ID)]
+ImageId = Annotated[int, PathParam(ge=1, le=MAX_IMAGE_ID, description="an image's catalogue id")]
+ListedId = Annotated[int, Field(ge=1, le=MAX_IMAGE_ID)]
 
 
 class RecommendRequest(BaseModel):
@@ -243,7 +241,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
 
     @app.get("/api/images")
     def browse(
-        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 48
+        offset: Annotated[int, Query(ge=0, le=MAX_IMAGE_ID)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 48
     ) -> dict[str, Any]:
         """The library's readable images by path, a page at a time."""
         with using() as lib:
@@ -264,11 +262,12 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         """The original file, opened once and checked on that open handle: a regular file holding an image."""
         image, path = catalogued(image_id)
         try:
-            handle = open(path, "rb", opener=_open_no_block)  # noqa: SIM115 - the response closes it
+            handle, info = open_regular_file(path, library.root)  # the response closes it
         except OSError:
             raise HTTPException(404, f"image {image_id}: the file cannot be opened") from None
-        info = os.fstat(handle.fileno())
-        media_type = _image_type(handle) if stat.S_ISREG(info.st_mode) else None
+        except ImageDecodeError:
+            raise HTTPException(403, f"image {image_id}: {image.path} is no longer an image file") from None
+        media_type = _image_type(handle)
         if media_type is None:
             handle.close()
             raise HTTPException(403, f"image {image_id}: {image.path} is no longer an image file")
@@ -315,11 +314,6 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _open_no_block(path: str, flags: int) -> int:
-    """Open without waiting: a file swapped for a FIFO must not hang the server."""
-    return os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
 
 
 def _image_type(handle: Any) -> str | None:
