@@ -5,11 +5,11 @@
    (``--decode-modes workers,device``: Pillow in worker processes, or whole JPEGs on the
    model's device), plus how far the device route's crops and vectors are from Pillow's;
 2. decode + preprocess per core, full decode vs JPEG draft, and the tensor difference;
-3. the seed's naive loop (open, preprocess, one batch at a time, no workers).
+3. the seed's naive loop (open, preprocess, one batch at a time, no workers, torch fp32).
 
 Model weights do not change speed, so the architecture is built with random weights.
 
-    python benchmarks/bench_embed.py --source ../shared/photos --model ViT-B-32 --images 48
+    python benchmarks/bench_embed.py --source ../shared/photos --model ViT-B-32 --images 257 --naive
     python benchmarks/bench_embed.py --device cuda --model ViT-L-14 --images 6000 --synthetic-mp 1.5 \
         --batch 256 --decode-modes workers,device
 """
@@ -33,7 +33,8 @@ from image_recommender.catalog import Catalog
 from image_recommender.device_decode import DeviceJpegDecoder, device_decoder
 from image_recommender.embed import EmbedOptions, embed_pending
 from image_recommender.images import decode, probe_whole_jpeg
-from image_recommender.models import load_model
+from image_recommender.models import EngineOptions, load_model
+from image_recommender.recommended import cpu_flags
 from image_recommender.scan import scan_library
 from image_recommender.settings import ModelSpec, Settings
 
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--model", default="ViT-L-14")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--engine", default="auto", help="auto, torch or openvino (as imrec's --engine)")
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=-1)
@@ -186,8 +188,9 @@ def main() -> None:
     args = parser.parse_args()
     workers = args.workers if args.workers >= 0 else Settings().worker_count
 
-    model = load_model(ModelSpec(args.model, ""), args.device, args.precision)
-    print(f"model {args.model} on {model.device} ({model.precision}), batch {args.batch}, workers {workers}")
+    model = load_model(ModelSpec(args.model, ""), args.device, args.precision, engine=EngineOptions(args.engine))
+    print(f"model {args.model}, {model.describe()}, batch {args.batch}, workers {workers}")
+    print(f"cpu flags: {' '.join(cpu_flags())}, {os.cpu_count()} cores")
     if model.device == "cuda":
         print(f"gpu {torch.cuda.get_device_name()}, torch {torch.__version__}, cpu cores {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -216,7 +219,8 @@ def main() -> None:
                         f" {fidelity['device_vs_reference_max']:.2f}/255, workers {fidelity['workers_vs_reference_max']:.2f}/255"
                     )
         if args.naive:
-            naive = naive_loop(model, files, args.batch)
+            seed_model = load_model(ModelSpec(args.model, ""), model.device, "fp32", engine=EngineOptions("torch"))
+            naive = naive_loop(seed_model, files, args.batch)
             print(f"seed's naive loop: {naive:8.1f} images/s  (imrec is {pipeline / naive:.2f}x faster)")
         if args.draft:
             big = [f for f in files if Image.open(f).width * Image.open(f).height >= 8e6][:16]

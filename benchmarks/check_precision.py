@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import open_clip
 import torch
 
 from image_recommender.images import load_image
-from image_recommender.models import LoadedModel
+from image_recommender.models import EngineOptions, load_model
 from image_recommender.settings import ModelSpec
 
 PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
@@ -24,11 +23,7 @@ PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
 
 def embed(name: str, device: str, precision: str, images: list) -> torch.Tensor:  # type: ignore[type-arg]
     torch.manual_seed(0)
-    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
-    model.eval()
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    model = model.to(device=device, dtype=dtype)
-    loaded = LoadedModel(ModelSpec(name, ""), model, preprocess, device, precision)
+    loaded = load_model(ModelSpec(name, ""), device, precision, engine=EngineOptions("torch"))
     return torch.from_numpy(loaded.encode_pil(images))
 
 

@@ -55,8 +55,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder of converted models for the session: the tiny model is converted for OpenVINO once."""
+    return tmp_path_factory.mktemp("engines")
+
+
 @pytest.fixture
-def model_env(tiny_checkpoint: Path, tmp_path: Path) -> dict[str, str]:
+def model_env(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, str]:
     """Environment that points imrec at the tiny model; fp32 so vectors compare exactly."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMREC_")}
     env.update(
@@ -66,6 +72,7 @@ def model_env(tiny_checkpoint: Path, tmp_path: Path) -> dict[str, str]:
             "IMREC_PRECISION": "fp32",
             "IMREC_DEVICE": "cpu",
             "IMREC_WORKERS": "1",
+            "IMREC_ENGINE_CACHE": str(engine_cache),
             "HF_HUB_OFFLINE": "1",
         }
     )
@@ -73,7 +80,7 @@ def model_env(tiny_checkpoint: Path, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def model_settings(tiny_checkpoint: Path) -> dict[str, object]:
+def model_settings(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, object]:
     """The same choice as ``model_env``, as ``Library.open`` keyword arguments."""
     return {
         "model_config": TINY_CONFIG,
@@ -81,6 +88,7 @@ def model_settings(tiny_checkpoint: Path) -> dict[str, object]:
         "precision": "fp32",
         "device": "cpu",
         "workers": 0,
+        "engine_cache": engine_cache,
     }
 
 

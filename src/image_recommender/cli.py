@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import socket
 import sqlite3
@@ -27,7 +28,7 @@ from image_recommender import __version__
 from image_recommender.errors import ImrecError, LibraryError, SettingsError, damaged_catalog_message
 from image_recommender.library import Library, SearchResponse, UpdateSummary
 from image_recommender.query import parse_file_or_id, parse_term
-from image_recommender.settings import Settings
+from image_recommender.settings import Settings, load_settings
 
 app = typer.Typer(
     name="imrec",
@@ -132,6 +133,14 @@ PrecisionOpt = Annotated[
         "--precision",
         metavar="auto|fp32|bf16|fp16",
         help="Model precision [default: auto = bf16 on CPUs with native bf16 and on CUDA, else fp32].",
+    ),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        metavar="auto|torch|openvino",
+        help="What runs the model [default: auto = OpenVINO on a CPU where it is installed, else torch].",
     ),
 ]
 AddModelOpt = Annotated[
@@ -259,6 +268,7 @@ def index(
     model_config: ModelConfigOpt = None,
     add_model: AddModelOpt = False,
     device: DeviceOpt = None,
+    engine: EngineOpt = None,
     precision: PrecisionOpt = None,
     batch_size: BatchSizeOpt = None,
     model_batch_size: ModelBatchSizeOpt = None,
@@ -329,6 +339,7 @@ def embed(
     model_config: ModelConfigOpt = None,
     add_model: AddModelOpt = False,
     device: DeviceOpt = None,
+    engine: EngineOpt = None,
     precision: PrecisionOpt = None,
     batch_size: BatchSizeOpt = None,
     model_batch_size: ModelBatchSizeOpt = None,
@@ -492,6 +503,7 @@ def search(
     pretrained: PretrainedOpt = None,
     model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
+    engine: EngineOpt = None,
     precision: PrecisionOpt = None,
     json_output: JsonOpt = False,
     paths: PathsOpt = False,
@@ -533,6 +545,7 @@ def recommend(
     pretrained: PretrainedOpt = None,
     model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
+    engine: EngineOpt = None,
     precision: PrecisionOpt = None,
     json_output: JsonOpt = False,
     paths: PathsOpt = False,
@@ -635,6 +648,7 @@ def watch_command(
     pretrained: PretrainedOpt = None,
     model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
+    engine: EngineOpt = None,
     precision: PrecisionOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary line per update.")] = False,
 ) -> None:
@@ -688,6 +702,7 @@ def serve(
     pretrained: PretrainedOpt = None,
     model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
+    engine: EngineOpt = None,
     precision: PrecisionOpt = None,
 ) -> None:
     """Browse, search and refine ROOT in a local web page (JSON API and docs at /docs)."""
@@ -733,8 +748,26 @@ def models(
     all_models: Annotated[
         bool, typer.Option("--all", help="List every architecture and tag OpenCLIP knows (slow: loads OpenCLIP).")
     ] = False,
+    bench: Annotated[
+        bool,
+        typer.Option(
+            "--bench",
+            help="Also measure each architecture's images/s here (random weights, model alone, ~10 s each;"
+            " the first run with OpenVINO converts each model once).",
+        ),
+    ] = False,
+    seconds: Annotated[
+        float, typer.Option("--seconds", metavar="S", min=0.5, max=600, help="Measuring time per model.")
+    ] = 10.0,
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="NAME", help="With --bench: measure this architecture only.")
+    ] = None,
+    model_config: ModelConfigOpt = None,
+    device: DeviceOpt = None,
+    engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
-    """The recommended models with their published quality, and which are cached on this machine."""
+    """The recommended models with their published quality, which are cached here, and (--bench) their speed."""
     if all_models:
         from image_recommender.models import available_models
 
@@ -744,22 +777,39 @@ def models(
         return
     from image_recommender.recommended import RECOMMENDED, RESULTS_SOURCE
 
-    columns = "{:<22}{:<24}{:>5}{:>7}{:>10}{:>8}  {:<7}{}"
-    out.print(
-        columns.format("model", "pretrained", "dim", "top-1", "COCO R@1", "GFLOPs", "cached", "note"), markup=False
+    if (model or model_config) and not bench:
+        raise SettingsError("--model and --model-config name the architecture to measure with --bench")
+    chosen = load_settings(
+        None, {"device": device, "engine": engine, "precision": precision, "model": model, "model_config": model_config}
     )
-    for choice in RECOMMENDED:
+    named = (chosen.model_spec.architecture,) if model or model_config else ()
+    speeds = _bench_models(named or tuple(dict.fromkeys(c.name for c in RECOMMENDED)), seconds, chosen) if bench else {}
+    columns = "{:<22}{:<24}{:>5}{:>7}{:>10}{:>8}  {:<7}{:>8}  {}"
+    out.print(
+        columns.format(
+            "model", "pretrained", "dim", "top-1", "COCO R@1", "GFLOPs", "cached", "img/s" if bench else "", "note"
+        ),
+        markup=False,
+    )
+    rows = [
+        (
+            c.name,
+            c.pretrained,
+            c.dim,
+            f"{c.imagenet_top1:.3f}",
+            f"{c.coco_image_r1:.3f}",
+            f"{c.gflops:g}",
+            "yes" if c.cached() else "no",
+            c.note,
+        )
+        for c in RECOMMENDED
+        if not named or c.name in named
+    ]
+    if named and not rows:
+        rows = [(named[0], "(random)", "", "", "", "", "", "")]
+    for name, pretrained, dim, top1, recall, gflops, cached, note in rows:
         out.print(
-            columns.format(
-                choice.name,
-                choice.pretrained,
-                choice.dim,
-                f"{choice.imagenet_top1:.3f}",
-                f"{choice.coco_image_r1:.3f}",
-                f"{choice.gflops:g}",
-                "yes" if choice.cached() else "no",
-                choice.note,
-            ),
+            columns.format(name, pretrained, dim, top1, recall, gflops, cached, speeds.get(name, ""), note),
             markup=False,
         )
     out.print(
@@ -767,6 +817,38 @@ def models(
         " 'imrec models --all' lists every model",
         markup=False,
     )
+    if speeds:
+        out.print(f"img/s: {speeds['']}", markup=False)
+
+
+def _bench_models(names: tuple[str, ...], seconds: float, settings: Settings) -> dict[str, str]:
+    """images/s of each recommended architecture here, by name; '' says what was measured, and on what."""
+    import os
+
+    from image_recommender.models import EngineOptions, load_model, measure_speed
+    from image_recommender.recommended import cpu_flags
+    from image_recommender.settings import ModelSpec
+
+    engine = EngineOptions(settings.engine, settings.openvino_device, settings.engine_cache)
+    speeds: dict[str, str] = {}
+    runtime = settings.engine
+    for name in names:
+        err.print(f"imrec: measuring {name} for {seconds:g} s", markup=False)
+        spec = ModelSpec(name, "", settings.model_config if name == settings.model_spec.architecture else None)
+        try:
+            model = load_model(spec, settings.device, settings.precision, engine=engine)
+            runtime = model.describe()
+            speeds[name] = f"{measure_speed(model, seconds):.1f}"
+        except ImrecError as exc:
+            speeds[name] = "failed"
+            err.print(f"imrec: {name}: {exc}", markup=False)
+        finally:
+            model = None  # one model in memory at a time
+    speeds[""] = (
+        f"model alone, random weights, batch 8, {runtime}; CPU flags: {' '.join(cpu_flags()) or 'none of note'},"
+        f" {os.cpu_count()} cores"
+    )
+    return speeds
 
 
 _NEGATIVE_WEIGHT = re.compile(r"-(\d+(\.\d*)?|\.\d+):.+", re.DOTALL)
@@ -797,5 +879,16 @@ def negative_terms_last(args: list[str]) -> list[str]:
     return [*kept, "--", *moved] if moved else args
 
 
+class _NoteHandler(logging.Handler):
+    """Library notes (a model being converted, a long run's estimate, a damaged cache) as one stderr line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"imrec: {record.getMessage()}", markup=False)
+
+
 def main() -> None:
+    notes = logging.getLogger("image_recommender")
+    notes.addHandler(_NoteHandler())
+    notes.setLevel(logging.INFO)
+    notes.propagate = False
     app(args=negative_terms_last(sys.argv[1:]), prog_name="imrec")

@@ -11,6 +11,7 @@ rerun resumes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
     from image_recommender.models import LoadedModel, PendingVectors
 
 FLUSH_SECONDS = 5.0
+LONG_RUN_SECONDS = 3600.0
 ProgressCallback = Callable[[int, int, int], None]
+log = logging.getLogger("image_recommender")
 
 
 @dataclasses.dataclass
@@ -266,6 +269,7 @@ def embed_pending(
     pending: list[EmbedResult] = []
     last_flush = time.monotonic()
     done = 0
+    estimate = RunEstimate(len(work), model)
 
     def flush() -> None:
         nonlocal last_flush
@@ -283,6 +287,7 @@ def embed_pending(
             setattr(report, outcome, getattr(report, outcome) + 1)
         done += len(batch.results)
         if options.progress is not None:
+            estimate.observe(done, time.perf_counter())
             options.progress(done, len(work), report.failed)
         if len(pending) >= options.batch_size or time.monotonic() - last_flush > FLUSH_SECONDS:
             flush()
@@ -299,6 +304,64 @@ def embed_pending(
     flush()
     report.seconds = time.perf_counter() - started
     return report
+
+
+class RunEstimate:
+    """Says once, early in a run that will take over an hour, how long it will take, and with which
+    recommended model it would be shorter.
+
+    The rate is measured on this run after its first batch (worker start-up and the model's
+    first call excluded) over at least two more batches, so it is what the progress bar's ETA
+    will show too.
+    """
+
+    def __init__(self, total: int, model: LoadedModel, steady_batches: int = 2) -> None:
+        self.total = total
+        self.model = model
+        self.steady_batches = steady_batches
+        self._start: tuple[float, int] | None = None
+        self._batches = 0
+        self.line: str | None = None
+
+    def observe(self, done: int, now: float) -> None:
+        if self.line is not None or done >= self.total:
+            return
+        self._batches += 1
+        if self._start is None:
+            self._start = (now, done)
+            return
+        started, done_then = self._start
+        if self._batches <= self.steady_batches or now <= started:
+            return
+        rate = (done - done_then) / (now - started)
+        remaining = (self.total - done) / rate if rate > 0 else float("inf")
+        self.line = ""
+        if remaining + (now - started) > LONG_RUN_SECONDS:
+            self.line = self.describe(rate, remaining)
+            log.warning("%s", self.line)
+
+    def describe(self, rate: float, remaining: float) -> str:
+        from image_recommender.recommended import faster_choice
+
+        spec = self.model.spec
+        text = (
+            f"{self.total} images to embed with {spec.describe()} ({self.model.describe()}) at {rate:.1f} images/s"
+            f" here: about {_duration(remaining)} to go"
+        )
+        faster = faster_choice(spec.architecture)
+        if faster is not None:
+            choice, speedup = faster
+            text += (
+                f"; {choice.name} ({choice.pretrained}) would take about {_duration(remaining / speedup)}"
+                " (estimated from GFLOPs; 'imrec models --bench' measures it)"
+            )
+        return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{max(1, round(seconds / 60))} min"
 
 
 def _with_vector(

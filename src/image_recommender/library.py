@@ -386,10 +386,11 @@ class Library:
 
     def _load_model(self, spec: ModelSpec) -> LoadedModel:
         if self._model is None or self._model.spec != spec:
-            from image_recommender.models import load_model
+            from image_recommender.models import EngineOptions, load_model
 
             s = self.settings
-            self._model = load_model(spec, s.device, s.precision, s.compile)
+            engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
+            self._model = load_model(spec, s.device, s.precision, s.compile, engine)
         return self._model
 
     def query_model(self) -> ModelRow:

@@ -9,14 +9,16 @@ registered from a JSON config file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import logging
 import os
 import shutil
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -59,15 +61,32 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """auto: fp16 on CUDA, bf16 on CPUs with native bf16 (4-6x faster than fp32 there), else fp32."""
-    if precision != "auto":
-        return precision
+def native_bf16(device: str) -> bool:
+    """Whether the device computes bf16 in hardware: Ampere+ GPUs, CPUs with AVX512-BF16 or AMX."""
     if device == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device == "cpu" and cpu_supports_bf16():
-        return "bf16"
-    return "fp32"
+        return bool(torch.cuda.is_bf16_supported())
+    return device == "cpu" and cpu_supports_bf16()
+
+
+def choose_runtime(engine: str, precision: str, device: str, has_bf16: bool, openvino_ready: bool) -> tuple[str, str]:
+    """(engine, precision) for a resolved device: the rule measured in docs/benchmarks.md.
+
+    Precision auto: bf16 where the device computes it natively (2x faster than fp32 with
+    AVX512-BF16, more with AMX), fp32 where bf16 would be emulated (6x slower there), fp16 on
+    GPUs older than Ampere.
+    Engine auto: OpenVINO on CPUs wherever it is installed (faster than torch for ViT-B-32 and
+    ViT-L-14, in fp32 and bf16, with and without native bf16), torch on GPUs.
+    """
+    if precision == "auto":
+        if device == "cuda":
+            precision = "bf16" if has_bf16 else "fp16"
+        else:
+            precision = "bf16" if device == "cpu" and has_bf16 else "fp32"
+    if engine == "auto":
+        return ("openvino" if device == "cpu" and openvino_ready else "torch"), precision
+    if engine == "openvino" and device != "cpu":
+        raise ModelError(f"--engine openvino runs on the CPU (or openvino_device), not on --device {device}")
+    return engine, precision
 
 
 def _register_config(config: Path) -> None:
@@ -216,32 +235,73 @@ class PendingVectors:
         return self._host.numpy()
 
 
+class TorchTowers:
+    """The OpenCLIP model's own forward passes in PyTorch, at the chosen precision."""
+
+    def __init__(self, model: Any, dtype: torch.dtype) -> None:
+        self.model = model
+        self.dtype = dtype
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels.to(self.dtype)).float()
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(tokens).float()
+
+
+class Towers(Protocol):
+    """What runs the model: unnormalised features from pixels or tokens, on the model's device."""
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+
 class LoadedModel:
-    """A ready model on its device: encodes preprocessed image batches and texts to unit vectors."""
+    """A ready model on its device: encodes preprocessed image batches and texts to unit vectors.
+
+    ``engine`` says what runs the towers (torch, or OpenVINO on a CPU); the preprocessing,
+    tokenizer and normalisation around them are the same for both.
+    """
 
     def __init__(
         self,
         spec: ModelSpec,
-        model: Any,
+        towers: Towers,
         preprocess: Callable[[Image.Image], torch.Tensor],
         device: str,
         precision: str,
+        image_size: int,
+        engine: str = "torch",
+        dim: int | None = None,
+        runs_on: str | None = None,
     ) -> None:
         self.spec = spec
-        self.model = model
+        self.towers = towers
         self.preprocess = preprocess
         self.device = device
         self.precision = precision
-        self.dtype = _DTYPES[precision]
-        self._tokenizer = open_clip.get_tokenizer(spec.architecture)
+        self.engine = engine
+        self.runs_on = runs_on or device
+        self.image_size = image_size
+        self._tokenizer: Any = None
         self.pixel_transform, statistics = split_preprocess(preprocess)
         self._mean = self._std = None
         if statistics is not None:
             self._mean = torch.tensor(statistics[0], device=device).view(1, -1, 1, 1)
             self._std = torch.tensor(statistics[1], device=device).view(1, -1, 1, 1)
-        size = model.visual.image_size
-        self.image_size = int(size if isinstance(size, int) else min(size))
-        self.dim = int(self.encode_texts([""]).shape[1])
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        """Vector width, asked of the text tower once (the tokenizer may need its own download)."""
+        if self._dim is None:
+            self._dim = int(self.encode_texts([""]).shape[1])
+        return self._dim
+
+    def describe(self) -> str:
+        """Engine, device and precision, as the progress line and benchmarks show them."""
+        return f"{self.engine} on {self.runs_on}, {self.precision}"
 
     @property
     def pixel_steps(self) -> list[Callable[[Any], Any]] | None:
@@ -264,7 +324,7 @@ class LoadedModel:
                 if self._mean is None or self._std is None:
                     raise ValueError("uint8 input needs a preprocess that ends in ToTensor + Normalize")
                 pixels = (pixels.float().div_(255) - self._mean) / self._std
-            features = F.normalize(self.model.encode_image(pixels.to(self.dtype)).float(), dim=-1)
+            features = F.normalize(self.towers.encode_image(pixels), dim=-1)
             if self.device != "cuda":
                 return PendingVectors(features.cpu(), None)
             host = torch.empty(features.shape, dtype=features.dtype, pin_memory=True)
@@ -278,9 +338,10 @@ class LoadedModel:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         with torch.inference_mode():
+            if self._tokenizer is None:
+                self._tokenizer = open_clip.get_tokenizer(self.spec.architecture)
             tokens = self._tokenizer(list(texts)).to(self.device)
-            features = self.model.encode_text(tokens).float()
-            return F.normalize(features, dim=-1).cpu().numpy()
+            return F.normalize(self.towers.encode_text(tokens), dim=-1).cpu().numpy()
 
 
 def _compiled(module: torch.nn.Module) -> Any:
@@ -321,19 +382,8 @@ def _load_failure(spec: ModelSpec, exc: Exception) -> ModelError:
     return ModelError(f"{source}: cannot load the weights ({exc.__class__.__name__}: {text[:200]})")
 
 
-def load_model(
-    spec: ModelSpec, device: str = "auto", precision: str = "auto", compile_model: bool = False
-) -> LoadedModel:
-    """Create the OpenCLIP model with its weights, or explain in one line why that is impossible.
-
-    Everything that can be checked without building the model (the name, the checkpoint file,
-    the hub download) is checked first.
-    """
-    if spec.config is not None:
-        _register_config(spec.config)
-    _check_known(spec)
-    resolved_device = resolve_device(device)
-    resolved_precision = resolve_precision(precision, resolved_device)
+def _build_torch(spec: ModelSpec, device: str, precision: str) -> tuple[Any, Callable[[Image.Image], torch.Tensor]]:
+    """The OpenCLIP model with its weights, or a one-line reason why not."""
     weights = spec.weights_file
     if weights is None and spec.pretrained:
         _fetch_weights(spec)
@@ -342,15 +392,104 @@ def load_model(
             model, _, preprocess = open_clip.create_model_and_transforms(
                 spec.architecture,
                 pretrained=str(weights) if weights is not None else (spec.pretrained or None),
-                precision=_OPEN_CLIP_PRECISION[resolved_precision],
-                device=resolved_device,
+                precision=_OPEN_CLIP_PRECISION[precision],
+                device=device,
             )
     except Exception as exc:
         raise _load_failure(spec, exc) from None
-    model.eval()
+    return model.eval(), preprocess
+
+
+def _image_size(model: Any) -> int:
+    size = model.visual.image_size
+    return int(size if isinstance(size, int) else min(size))
+
+
+def _openvino_model(spec: ModelSpec, precision: str, options: EngineOptions) -> LoadedModel:
+    """The model's towers in OpenVINO: from the cache, or converted from the torch model once."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    from image_recommender import openvino_engine
+
+    openvino_engine.require_openvino()
+    if options.openvino_device not in (devices := openvino_engine.available_devices()):
+        raise ModelError(
+            f"openvino_device {options.openvino_device!r} is not on this machine (OpenVINO sees: {', '.join(devices)})"
+        )
+
+    def build_torch() -> tuple[Any, int, dict[str, Any]]:
+        model, _ = _build_torch(spec, "cpu", "fp32")
+        return model, _image_size(model), dict(open_clip.get_model_preprocess_cfg(model))
+
+    cache_dir = options.cache_dir or openvino_engine.default_cache_dir()
+    towers, cached = openvino_engine.openvino_towers(cache_dir, spec, options.openvino_device, precision, build_torch)
+    preprocess = image_transform_v2(PreprocessCfg(**cached.preprocess), is_train=False)
+    return LoadedModel(
+        spec, towers, preprocess, "cpu", precision, cached.image_size, "openvino", cached.dim, options.openvino_device
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """What runs the model: ``engine`` (auto|torch|openvino), OpenVINO's device and its cache folder."""
+
+    engine: str = "auto"
+    openvino_device: str = "CPU"
+    cache_dir: Path | None = None
+
+
+def load_model(
+    spec: ModelSpec,
+    device: str = "auto",
+    precision: str = "auto",
+    compile_model: bool = False,
+    engine: EngineOptions | None = None,
+) -> LoadedModel:
+    """Create the OpenCLIP model with its weights, or explain in one line why that is impossible.
+
+    Everything that can be checked without building the model (the name, the checkpoint file,
+    the hub download) is checked first. With OpenVINO, a cached conversion needs no weights.
+    """
+    from image_recommender.openvino_engine import openvino_installed
+
+    options = engine or EngineOptions()
+    if spec.config is not None:
+        _register_config(spec.config)
+    _check_known(spec)
+    resolved_device = resolve_device("cpu" if options.engine == "openvino" and device == "auto" else device)
+    if compile_model and options.engine == "openvino":
+        raise ModelError("--compile is torch.compile; it does not apply to --engine openvino")
+    chosen, resolved_precision = choose_runtime(
+        "torch" if compile_model else options.engine,
+        precision,
+        resolved_device,
+        native_bf16(resolved_device),
+        openvino_installed(),
+    )
+    if chosen == "openvino":
+        return _openvino_model(spec, resolved_precision, options)
+    model, preprocess = _build_torch(spec, resolved_device, resolved_precision)
+    towers = TorchTowers(model, _DTYPES[resolved_precision])
     if compile_model:
         model.visual = _compiled(model.visual)
-    return LoadedModel(spec, model, preprocess, resolved_device, resolved_precision)
+    return LoadedModel(spec, towers, preprocess, resolved_device, resolved_precision, _image_size(model))
+
+
+def measure_speed(model: LoadedModel, seconds: float = 10.0, batch: int = 8) -> float:
+    """Images/s of the model alone on random crops: one warm-up batch, then whole batches for ``seconds``."""
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randint(
+        0, 256, (batch, 3, model.image_size, model.image_size), dtype=torch.uint8, generator=generator
+    )
+    if model.pixel_steps is None:
+        pixels = pixels.float().div(255)
+    model.encode_images(pixels)
+    started = time.perf_counter()
+    done = 0
+    while not done or time.perf_counter() - started < seconds:
+        model.encode_images(pixels)
+        done += batch
+    return done / (time.perf_counter() - started)
 
 
 def available_models() -> list[tuple[str, str]]:

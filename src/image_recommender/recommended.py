@@ -66,3 +66,27 @@ def hub_cache_dir() -> Path:
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
     return Path(home).expanduser() / "hub"
+
+
+def faster_choice(architecture: str) -> tuple[Recommended, float] | None:
+    """The recommended model with the fewest GFLOPs and its speed-up over ``architecture``, by GFLOPs.
+
+    None when the architecture is not in the table (its cost is unknown) or is already the cheapest.
+    """
+    costs = {choice.name: choice.gflops for choice in RECOMMENDED}
+    if architecture not in costs:
+        return None
+    cheapest = min(RECOMMENDED, key=lambda choice: choice.gflops)
+    if cheapest.gflops >= costs[architecture]:
+        return None
+    return cheapest, costs[architecture] / cheapest.gflops
+
+
+def cpu_flags() -> list[str]:
+    """The CPU features that decide model speed here (printed beside every measured figure)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return []
+    words = set(text.split())
+    return [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_fp16") if flag in words]

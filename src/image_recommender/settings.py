@@ -35,6 +35,7 @@ _CHECKPOINT_SUFFIXES = {".bin", ".pt", ".pth", ".safetensors", ".ckpt"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DECODE_MODES = ("auto", "workers", "device")
+ENGINES = ("auto", "torch", "openvino")
 INDEX_KINDS = ("hnsw", "flat")
 # Bounds on what one query may cost: efSearch beyond a few thousand adds no recall, and
 # each unit of it holds memory per query.
@@ -133,6 +134,9 @@ class Settings:
     workers: int = -1
     decode: str = "auto"
     compile: bool = False
+    engine: str = "auto"
+    openvino_device: str = "CPU"
+    engine_cache: Path | None = None
     index_kind: str = "hnsw"
     hnsw_m: int = 32
     ef_construction: int = 200
@@ -177,8 +181,14 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}
-_PATH_FIELDS = {"root", "db_path", "model_config"}
-_CHOICES = {"device": DEVICES, "precision": PRECISIONS, "decode": DECODE_MODES, "index_kind": INDEX_KINDS}
+_PATH_FIELDS = {"root", "db_path", "model_config", "engine_cache"}
+_CHOICES = {
+    "device": DEVICES,
+    "precision": PRECISIONS,
+    "decode": DECODE_MODES,
+    "engine": ENGINES,
+    "index_kind": INDEX_KINDS,
+}
 _POSITIVE_INT = {"batch_size", "model_batch_size", "hnsw_m", "ef_construction", "top_k"}
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -289,7 +299,7 @@ def load_settings(
             raise SettingsError(f"unknown setting {name!r}")
         if raw is not None:
             values[name] = _coerce(name, raw, f"--{name.replace('_', '-')}")
-    for name in ("db_path", "model_config"):
+    for name in ("db_path", "model_config", "engine_cache"):
         if values.get(name) is not None:
             values[name] = Path(values[name]).absolute()
     config = values.get("model_config")

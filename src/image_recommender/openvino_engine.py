@@ -1,0 +1,330 @@
+"""Run a model's image and text towers with OpenVINO, converted once and cached on disk.
+
+On CPUs OpenVINO's kernels beat PyTorch's for these transformers (docs/benchmarks.md). A
+tower is exported from the loaded OpenCLIP model to ONNX with a dynamic batch axis, then
+converted to OpenVINO IR; that takes seconds for small models and a few minutes for
+ViT-L-14, once per architecture, weights and engine version. Each cache entry lists the
+size and digest of its files and is checked before use: a stale or damaged entry is never
+used but rebuilt from the torch model.
+
+The conversion runs in fp32; reduced precision is OpenVINO's ``INFERENCE_PRECISION_HINT``
+at compile time, so one cached entry serves every precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from image_recommender.errors import ModelError
+from image_recommender.settings import ModelSpec
+
+log = logging.getLogger("image_recommender")
+
+# Bumped whenever the export below changes what a cache entry holds.
+EXPORT_FORMAT = 1
+TOWERS = ("image", "text")
+MANIFEST = "manifest.json"
+_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+_PACKAGES = ("openvino", "onnx", "onnxscript", "torch", "open_clip_torch")
+
+
+def _missing_packages() -> list[str]:
+    """Which of OpenVINO and the ONNX exporter's packages cannot be imported here."""
+    missing = []
+    for name in ("openvino", "onnx", "onnxscript"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # blocked (sys.modules[name] is None) or half-installed
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def openvino_installed() -> bool:
+    """Whether the engine can run here: OpenVINO itself and the ONNX exporter's packages."""
+    return not _missing_packages()
+
+
+def require_openvino() -> None:
+    """A one-line error naming what to install, instead of an ImportError deep in an export."""
+    missing = _missing_packages()
+    if missing:
+        raise ModelError(
+            f"engine openvino needs the Python package(s) {', '.join(missing)}: pip install {' '.join(missing)}"
+            " (or choose --engine torch)"
+        )
+
+
+def available_devices() -> list[str]:
+    import openvino as ov
+
+    return list(ov.Core().available_devices)
+
+
+def default_cache_dir() -> Path:
+    """Converted models live beside other caches: $XDG_CACHE_HOME/imrec/engines or ~/.cache/imrec/engines."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "imrec" / "engines"
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def cache_key(spec: ModelSpec) -> dict[str, Any]:
+    """Everything the converted towers depend on: architecture, weights, config file, engine versions."""
+    config = spec.config.read_text(encoding="utf-8", errors="replace") if spec.config is not None else None
+    return {
+        "format": EXPORT_FORMAT,
+        "architecture": spec.architecture,
+        "weights": spec.catalog_key()[1],
+        "config": config,
+        "versions": _versions(),
+    }
+
+
+def entry_dir(cache_dir: Path, key: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return cache_dir / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', key['architecture'])}-{digest}"
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedModel:
+    """A verified cache entry: where its IR files are, and what the torch model told us at export."""
+
+    folder: Path
+    image_size: int
+    dim: int
+    preprocess: dict[str, Any]
+
+    def ir(self, tower: str) -> Path:
+        return self.folder / f"{tower}.xml"
+
+
+def _read_manifest(folder: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest when it belongs to ``key``; None when there is no entry; raises when it is damaged."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        raise ValueError("its manifest does not match this model")
+    return manifest
+
+
+def _verify(folder: Path, manifest: dict[str, Any], tower: str) -> None:
+    """Raise unless the tower's files have the size and digest recorded when they were written."""
+    for suffix in (".xml", ".bin"):
+        path = folder / f"{tower}{suffix}"
+        expected = manifest["files"][path.name]
+        if not path.is_file() or path.stat().st_size != expected["size"]:
+            raise ValueError(f"{path.name} is missing or has the wrong size")
+        if _file_digest(path) != expected["sha256"]:
+            raise ValueError(f"{path.name} does not match its recorded digest")
+
+
+class OpenVinoTowers:
+    """The image and text towers as OpenVINO compiled models, compiled when first used.
+
+    A text query compiles only the text tower, an indexing run only the image tower; each
+    tower's files are verified against the manifest before they are compiled.
+    """
+
+    def __init__(self, cached: CachedModel, device: str, precision: str, threads: int | None = None) -> None:
+        import openvino as ov
+
+        self._core = ov.Core()
+        self._cached = cached
+        self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if device.upper().startswith("CPU"):
+            self._config["INFERENCE_PRECISION_HINT"] = _HINTS[precision]
+        if threads is not None and device.upper().startswith("CPU"):
+            self._config["INFERENCE_NUM_THREADS"] = threads
+        self._device = device
+        self._requests: dict[str, Any] = {}
+        self._manifest = json.loads((cached.folder / MANIFEST).read_text(encoding="utf-8"))
+
+    def _request(self, tower: str) -> Any:
+        if tower not in self._requests:
+            _verify(self._cached.folder, self._manifest, tower)
+            try:
+                compiled = self._core.compile_model(str(self._cached.ir(tower)), self._device, self._config)
+            except RuntimeError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
+                raise ModelError(f"OpenVINO cannot compile the {tower} tower for {self._device}: {first}") from None
+            self._requests[tower] = compiled.create_infer_request()
+        return self._requests[tower]
+
+    def _run(self, tower: str, inputs: torch.Tensor) -> torch.Tensor:
+        request = self._request(tower)
+        request.infer({0: inputs.contiguous().numpy()})
+        return torch.from_numpy(np.array(request.get_output_tensor(0).data, dtype=np.float32))
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._run("image", pixels.float())
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self._run("text", tokens.long())
+
+
+class _Tower(torch.nn.Module):
+    """One tower of an OpenCLIP model as a module with a single tensor input, for export."""
+
+    def __init__(self, model: torch.nn.Module, tower: str) -> None:
+        super().__init__()
+        self.model = model
+        self.tower = tower
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(inputs) if self.tower == "image" else self.model.encode_text(inputs)
+
+
+def _example(model: Any, tower: str, image_size: int) -> torch.Tensor:
+    if tower == "image":
+        return torch.zeros(2, 3, image_size, image_size)
+    context = int(getattr(model, "context_length", 0) or model.text.config.max_position_embeddings)
+    return torch.zeros(2, context, dtype=torch.long)
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """The exporter prints its progress and warnings; the user sees our one line instead."""
+    with (
+        open(os.devnull, "w") as sink,
+        contextlib.redirect_stdout(sink),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+def _export(model: Any, image_size: int, scratch: Path) -> dict[str, Any]:
+    """Export both towers to ONNX and convert them to OpenVINO IR in ``scratch``; returns the files' records."""
+    import openvino as ov
+
+    files: dict[str, Any] = {}
+    model = model.float().eval()
+    for tower in TOWERS:
+        onnx_path = scratch / f"{tower}.onnx"
+        example = _example(model, tower, image_size)
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        with _quiet_export(), torch.inference_mode(False):
+            torch.onnx.export(
+                _Tower(model, tower),
+                (example,),
+                str(onnx_path),
+                dynamo=True,
+                dynamic_shapes={"inputs": {0: batch}},
+                input_names=["inputs"],
+                output_names=["features"],
+                external_data=True,
+            )
+            converted = ov.convert_model(str(onnx_path))
+        ov.save_model(converted, str(scratch / f"{tower}.xml"), compress_to_fp16=False)
+        for leftover in scratch.glob(f"{tower}.onnx*"):
+            leftover.unlink()
+        for suffix in (".xml", ".bin"):
+            path = scratch / f"{tower}{suffix}"
+            files[path.name] = {"size": path.stat().st_size, "sha256": _file_digest(path)}
+    return files
+
+
+def find_cached(cache_dir: Path, spec: ModelSpec) -> CachedModel | None:
+    """The verified entry for ``spec``, or None (a damaged one is moved aside with a note)."""
+    key = cache_key(spec)
+    folder = entry_dir(cache_dir, key)
+    try:
+        manifest = _read_manifest(folder, key)
+        if manifest is None:
+            return None
+        for tower in TOWERS:
+            _verify(folder, manifest, tower)
+        return CachedModel(folder, int(manifest["image_size"]), int(manifest["dim"]), manifest["preprocess"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("converted model in %s is damaged (%s); converting again", folder, exc)
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, preprocess: dict[str, Any]) -> CachedModel:
+    """Convert the loaded torch model's towers and store them as a new cache entry."""
+    key = cache_key(spec)
+    folder = entry_dir(cache_dir, key)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log.info("converting %s for OpenVINO (once per model; minutes for large ones) into %s", spec.describe(), folder)
+    scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
+    try:
+        files = _export(model, image_size, scratch)
+        with torch.inference_mode():
+            dim = int(model.encode_text(_example(model, "text", image_size)[:1]).shape[-1])
+        manifest = {"key": key, "files": files, "image_size": image_size, "dim": dim, "preprocess": preprocess}
+        (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            scratch.rename(folder)
+        except OSError:
+            if not (folder / MANIFEST).is_file():  # not another process that converted it at the same time
+                raise
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"cannot convert {spec.describe()} for OpenVINO ({exc.__class__.__name__}: {exc})"[:400]
+        ) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    cached = find_cached(cache_dir, spec)
+    if cached is None:
+        raise ModelError(f"{folder}: the converted model vanished while it was being stored")
+    return cached
+
+
+def openvino_towers(
+    cache_dir: Path,
+    spec: ModelSpec,
+    device: str,
+    precision: str,
+    build_torch: Callable[[], tuple[Any, int, dict[str, Any]]],
+) -> tuple[OpenVinoTowers, CachedModel]:
+    """Towers for ``spec`` from the cache, converting them from ``build_torch()`` first when needed."""
+    require_openvino()
+    cached = find_cached(cache_dir, spec)
+    if cached is None:
+        model, image_size, preprocess = build_torch()
+        cached = convert(cache_dir, spec, model, image_size, preprocess)
+        del model
+    return OpenVinoTowers(cached, device, precision), cached
