@@ -13,7 +13,7 @@ import torch
 from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
 from PIL import Image
 
-from image_recommender import Library
+from image_recommender import Library, openvino_engine
 from image_recommender.embed import RunEstimate
 from image_recommender.errors import ModelError
 from image_recommender.models import EngineOptions, LoadedModel, choose_runtime, load_model
@@ -107,6 +107,25 @@ def test_conversion_is_cached_and_rebuilt_for_new_weights(tmp_path: Path, caplog
     assert len(list(cache.iterdir())) == 2
     assert _cosines(changed, reference).min() >= 0.9999
     assert _cosines(changed, vectors).max() < 0.99  # the new weights' vectors, not the cached ones
+
+
+@pytest.mark.slow  # converts twice
+def test_an_entry_from_another_engine_version_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "engines"
+    checkpoint = _seeded_checkpoint(tmp_path, 4)
+    _tiny(checkpoint, "openvino", cache)
+    (old,) = cache.iterdir()
+    monkeypatch.setattr(openvino_engine, "EXPORT_FORMAT", openvino_engine.EXPORT_FORMAT + 1)
+    with caplog.at_level(logging.INFO, "image_recommender"):
+        model = _tiny(checkpoint, "openvino", cache)
+    assert any("converting" in message for message in caplog.messages)  # the old entry was not used
+    (new,) = cache.iterdir()  # and it is gone
+    assert new != old
+    assert (
+        _cosines(model.encode_pil(_photos()), _tiny(checkpoint, "torch", cache).encode_pil(_photos())).min() >= 0.9999
+    )
 
 
 @pytest.mark.slow  # converts twice

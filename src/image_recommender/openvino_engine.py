@@ -307,10 +307,23 @@ def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, prepr
         ) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    _remove_stale(cache_dir, key)
     cached = find_cached(cache_dir, spec)
     if cached is None:
         raise ModelError(f"{folder}: the converted model vanished while it was being stored")
     return cached
+
+
+def _remove_stale(cache_dir: Path, key: dict[str, Any]) -> None:
+    """Drop entries of the same model made by other engine versions: they are never used again."""
+    for folder in cache_dir.glob(f"{entry_dir(cache_dir, key).name.rsplit('-', 1)[0]}-*"):
+        try:
+            other = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        same_model = all(other.get(field) == key[field] for field in ("architecture", "weights", "config"))
+        if same_model and other != key:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def openvino_towers(
