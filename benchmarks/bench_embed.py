@@ -17,7 +17,6 @@ Model weights do not change speed, so the architecture is built with random weig
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import corpus
 import numpy as np
 import torch
 from PIL import Image
@@ -39,29 +39,31 @@ from image_recommender.scan import scan_library
 from image_recommender.settings import ModelSpec, Settings
 
 
-def _make_one(job: tuple[int, Path, Path, float | None, int]) -> Path:
-    """One distinct file: the photo itself first, then re-encoded (or resized) variants."""
-    number, photo, target, synthetic_mp, originals = job
-    destination = target / f"{number:06d}-{photo.name}"
-    if synthetic_mp is None and number < originals:
+def _make_one(job: tuple[int, Path, Path, int]) -> Path:
+    """One distinct file: the photo itself first, then re-encoded variants."""
+    number, photo, target, originals = job
+    destination = target / f"{number:06d}-photo-{photo.name}"
+    if number < originals:
         shutil.copy(photo, destination)
         return destination
     with Image.open(photo) as image:
-        picture = image.convert("RGB")
-        if synthetic_mp is not None:
-            ratio = (synthetic_mp * 1e6 / (picture.width * picture.height)) ** 0.5
-            picture = picture.resize((int(picture.width * ratio), int(picture.height * ratio)))
-        picture.rotate(number % 7 - 3).save(destination, quality=85 + number % 10)
+        image.convert("RGB").rotate(number % 7 - 3).save(destination, quality=85 + number % 10)
     return destination
 
 
-def make_library(source: Path, count: int, target: Path, synthetic_mp: float | None) -> list[Path]:
-    """``count`` distinct JPEGs made from the source photos (copies would be reused, not embedded)."""
-    photos = sorted(Path(p) for p in glob.glob(str(source / "**" / "*.jpg"), recursive=True))
-    if not photos:
-        raise SystemExit(f"{source}: no JPEG photos found")
+def make_library(source: Path, count: int, target: Path, synthetic_mp: float | None, kind: str) -> list[Path]:
+    """``count`` distinct files made from the source photos (copies would be reused, not embedded).
+
+    ``photos``: the photos themselves, then re-encoded variants; ``phone``: the phone mix of
+    ``corpus.py``; with ``synthetic_mp``: distinct baseline JPEGs of that size.
+    """
+    if kind == "phone":
+        return corpus.make_phone_library(source, count, target)
+    if synthetic_mp is not None:
+        return corpus.make_uniform_library(source, count, target, synthetic_mp)
+    photos = corpus.source_photos(source)
     target.mkdir(parents=True, exist_ok=True)
-    jobs = [(n, photos[n % len(photos)], target, synthetic_mp, len(photos)) for n in range(count)]
+    jobs = [(n, photos[n % len(photos)], target, len(photos)) for n in range(count)]
     with ProcessPoolExecutor() as pool:
         return list(pool.map(_make_one, jobs, chunksize=16))
 
@@ -79,8 +81,8 @@ def model_only(model, batch: int, seconds: float = 10.0) -> float:  # type: igno
     return done / (time.perf_counter() - started)
 
 
-def end_to_end(model, root: Path, batch: int, workers: int, decode_mode: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    """Images/s of the whole pipeline on a fresh catalog."""
+def end_to_end(model, root: Path, batch: int, workers: int, decode_mode: str) -> tuple[float, int, int]:  # type: ignore[no-untyped-def]
+    """Images/s of the whole pipeline on a fresh catalog, failures, and how many JPEGs the device decoded."""
     catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
     scan_library(catalog, root)
     row = catalog.ensure_model(model.spec.name, "bench", model.dim, "", None)
@@ -88,7 +90,7 @@ def end_to_end(model, root: Path, batch: int, workers: int, decode_mode: str) ->
     report = embed_pending(catalog, root, model, row.id, work, EmbedOptions(256, batch, workers, decode_mode))
     catalog.close()
     shutil.rmtree(root / ".imrec")
-    return (report.embedded + report.reused) / report.seconds, report.failed
+    return (report.embedded + report.reused) / report.seconds, report.failed, report.decoded_on_device
 
 
 def decode_rates(files: list[Path], model) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -120,34 +122,33 @@ def decode_rates(files: list[Path], model) -> dict[str, float]:  # type: ignore[
     return rates
 
 
-def device_fidelity(model, decoder: DeviceJpegDecoder, files: list[Path]) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """How far the device route's uint8 crops and vectors are from the Pillow workers' (MAD in /255).
+def route_fidelity(model, decoder: DeviceJpegDecoder | None, files: list[Path]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Each route's vectors against OpenCLIP's reference on the same files: min cosine and crop MAD (/255).
 
-    Both are also compared with OpenCLIP's reference: a full Pillow decode through the
-    model's own torchvision steps.
+    The reference is a full Pillow decode (EXIF orientation applied) through the model's own
+    torchvision steps; the workers route drafts and resizes with a reducing gap; the device
+    route decodes baseline JPEGs whole on the model's device (other files take the workers
+    route there too, so they are left out of its figures).
     """
     datas = [f.read_bytes() for f in files]
-    probes = [probe_whole_jpeg(data, model.image_size) for data in datas]
-    chosen = [(data, probe) for data, probe in zip(datas, probes, strict=True) if probe is not None]
-    if not chosen:
-        return {}
-    blobs = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data, _ in chosen]
-    on_device = torch.stack([crop.cpu() for crop in decoder(blobs, [probe.orientation for _, probe in chosen])])
-    by_pillow = torch.stack([model.pixel_transform(decode(data, model.image_size).image) for data, _ in chosen])
-    reference = torch.stack([reference_crop(model, decode(data).image) for data, _ in chosen])
-
-    def mads(crops: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        return (crops.float() - other.float()).abs().mean(dim=(1, 2, 3))
-
-    cosines = (model.encode_images(on_device) * model.encode_images(by_pillow)).sum(axis=1)
-    return {
-        "files": len(chosen),
-        "mad_max": float(mads(on_device, by_pillow).max()),
-        "mad_mean": float(mads(on_device, by_pillow).mean()),
-        "device_vs_reference_max": float(mads(on_device, reference).max()),
-        "workers_vs_reference_max": float(mads(by_pillow, reference).max()),
-        "cosine_min": float(cosines.min()),
-    }
+    reference = torch.stack([reference_crop(model, decode(data).image) for data in datas])
+    routes = {"workers": torch.stack([model.pixel_transform(decode(data, model.image_size).image) for data in datas])}
+    rows = list(range(len(datas)))
+    if decoder is not None:
+        probes = [probe_whole_jpeg(data, model.image_size) for data in datas]
+        rows = [row for row, probe in enumerate(probes) if probe is not None]
+        if rows:
+            blobs = [torch.frombuffer(bytearray(datas[row]), dtype=torch.uint8) for row in rows]
+            crops = decoder(blobs, [probes[row].orientation for row in rows])  # type: ignore[union-attr]
+            routes["device"] = torch.stack([crop.cpu() for crop in crops])  # type: ignore[union-attr]
+    reference_vectors = model.encode_images(reference)
+    figures: dict[str, float] = {"files": len(datas), "device_files": len(rows) if decoder is not None else 0}
+    for route, crops in routes.items():
+        chosen = rows if route == "device" else list(range(len(datas)))
+        cosines = (model.encode_images(crops) * reference_vectors[chosen]).sum(axis=1)
+        figures[f"{route}_cosine_min"] = float(cosines.min())
+        figures[f"{route}_mad_max"] = float((crops.float() - reference[chosen].float()).abs().mean(dim=(1, 2, 3)).max())
+    return figures
 
 
 def reference_crop(model, image: Image.Image) -> torch.Tensor:  # type: ignore[no-untyped-def]
@@ -178,7 +179,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=-1)
-    parser.add_argument("--synthetic-mp", type=float, default=None, help="resize sources to this many megapixels")
+    parser.add_argument("--synthetic-mp", type=float, default=None, help="distinct baseline JPEGs of this size")
+    parser.add_argument("--corpus", choices=["photos", "phone"], default="photos", help="see benchmarks/corpus.py")
     parser.add_argument("--naive", action="store_true", help="also time the seed's naive loop")
     parser.add_argument("--draft", action="store_true", help="also time full decode vs draft (8+ MP photos)")
     parser.add_argument(
@@ -195,29 +197,26 @@ def main() -> None:
         print(f"gpu {torch.cuda.get_device_name()}, torch {torch.__version__}, cpu cores {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "library"
-        files = make_library(args.source, args.images, root, args.synthetic_mp)
+        files = make_library(args.source, args.images, root, args.synthetic_mp, args.corpus)
         megapixels = np.mean([Image.open(f).width * Image.open(f).height / 1e6 for f in files[:50]])
-        print(f"{len(files)} JPEGs, mean {megapixels:.1f} MP")
+        print(f"{corpus.describe(files)}, mean {megapixels:.1f} MP")
         ceiling = model_only(model, args.batch, args.model_seconds)
         print(f"model only:  {ceiling:8.1f} images/s")
         pipeline = 0.0
         for mode in args.decode_modes.split(","):
-            pipeline, failed = end_to_end(model, root, args.batch, workers, mode)
+            pipeline, failed, on_device = end_to_end(model, root, args.batch, workers, mode)
             print(
-                f"end to end, decode {mode}:  {pipeline:8.1f} images/s  (ratio {pipeline / ceiling:.2f}, failed {failed})"
+                f"end to end, decode {mode}:  {pipeline:8.1f} images/s  (ratio {pipeline / ceiling:.2f}, failed {failed},"
+                f" decoded on the device {on_device})"
             )
-            decoder = device_decoder(mode, model.device, model.pixel_steps)
-            if decoder is not None:
-                fidelity = device_fidelity(model, decoder, files[:64])
-                if fidelity:
-                    print(
-                        f"  device crops vs Pillow on {fidelity['files']:.0f} files: MAD max {fidelity['mad_max']:.2f}/255,"
-                        f" mean {fidelity['mad_mean']:.2f}/255; vector cosine min {fidelity['cosine_min']:.6f}"
-                    )
-                    print(
-                        "  vs OpenCLIP's reference preprocess, MAD max: device"
-                        f" {fidelity['device_vs_reference_max']:.2f}/255, workers {fidelity['workers_vs_reference_max']:.2f}/255"
-                    )
+        fidelity = route_fidelity(model, device_decoder("device", model.device, model.pixel_steps), files[:64])
+        for route in ("workers", "device"):
+            if f"{route}_cosine_min" in fidelity:
+                count = fidelity["device_files" if route == "device" else "files"]
+                print(
+                    f"  {route} route vs OpenCLIP's reference on {count:.0f} files: vector cosine min"
+                    f" {fidelity[route + '_cosine_min']:.6f}, crop MAD max {fidelity[route + '_mad_max']:.2f}/255"
+                )
         if args.naive:
             seed_model = load_model(ModelSpec(args.model, ""), model.device, "fp32", engine=EngineOptions("torch"))
             naive = naive_loop(seed_model, files, args.batch)

@@ -17,10 +17,13 @@ from conftest import PHOTOS, TINY_CONFIG, Runner, as_camera_stores, run_json
 from PIL import Image
 
 from image_recommender import Library
+from image_recommender.catalog import Catalog
 from image_recommender.device_decode import DeviceJpegDecoder, device_decoder, tensor_steps
+from image_recommender.embed import DeviceBacklog, EmbedOptions, embed_pending
 from image_recommender.errors import ModelError
 from image_recommender.images import WholeJpeg, decode, probe_whole_jpeg
 from image_recommender.models import load_model
+from image_recommender.scan import scan_library
 from image_recommender.settings import ModelSpec
 
 
@@ -51,7 +54,7 @@ def tiny_model(tiny_checkpoint: Path):  # type: ignore[no-untyped-def]
     return load_model(ModelSpec("tiny-clip", str(tiny_checkpoint), TINY_CONFIG), "cpu", "fp32")
 
 
-def test_probe_picks_plain_jpegs_the_draft_cannot_shrink() -> None:
+def test_probe_picks_plain_jpegs_and_says_which_the_draft_could_shrink() -> None:
     picture = upright_photo()
     assert probe_whole_jpeg(jpeg(picture), 224) == WholeJpeg(480, 360, 1)
     assert probe_whole_jpeg(jpeg(picture.convert("L")), 224) == WholeJpeg(480, 360, 1)
@@ -61,8 +64,9 @@ def test_probe_picks_plain_jpegs_the_draft_cannot_shrink() -> None:
         480, 360, 6
     )
     big = picture.resize((2400, 1600))
-    assert probe_whole_jpeg(jpeg(big), 224) is None  # a 1/2 draft still covers 3x 224: the CPU path is cheaper
-    assert probe_whole_jpeg(jpeg(big), 600) is not None
+    # a 1/2 draft still covers 3x 224: the CPU could decode it cheaply, so it goes to the GPU only while that keeps up
+    assert probe_whole_jpeg(jpeg(big), 224) == WholeJpeg(2400, 1600, 1, draftable=True)
+    assert probe_whole_jpeg(jpeg(big), 600) == WholeJpeg(2400, 1600, 1, draftable=False)
     assert probe_whole_jpeg(jpeg(picture.convert("CMYK")), 224) is None
     assert probe_whole_jpeg(jpeg(picture, progressive=True), 224) is None
     data = jpeg(picture)
@@ -191,3 +195,78 @@ def test_index_with_device_decoding_stores_the_same_vectors(
 def test_unknown_decode_mode_is_one_line(imrec: Runner, library_dir: Path) -> None:
     result = imrec("index", library_dir, "--decode", "gpu", expect=2)
     assert result.stderr.strip().count("\n") == 0 and "decode must be one of auto, workers, device" in result.stderr
+
+
+def test_device_backlog_lets_the_workers_take_draftable_jpegs_when_the_device_falls_behind() -> None:
+    backlog = DeviceBacklog(2)
+    assert backlog.claim(force=False) and backlog.claim(force=False)
+    assert not backlog.claim(force=False)  # full: the worker decodes this one itself
+    assert backlog.claim(force=True)  # one the CPU cannot draft goes to the device regardless
+    backlog.release(3)
+    assert backlog.claim(force=False)
+    assert not DeviceBacklog(0).claim(force=False)
+
+
+def _mixed_library(root: Path) -> dict[str, str]:
+    """Every kind of file the split routes differently, and where each one must end up."""
+    root.mkdir()
+    picture = upright_photo()
+    big = picture.resize((1920, 1440))  # a 1/2 DCT draft covers 3x 64 px: draftable
+    kinds = {}
+    for number, orientation in enumerate((1, 3, 6, 8)):
+        stored, exif = as_camera_stores(big.rotate(number * 7), orientation)
+        stored.save(root / f"big-{orientation}.jpg", quality=90, exif=exif)
+        kinds[f"big-{orientation}.jpg"] = "device or workers"
+    stored, exif = as_camera_stores(picture, 6)
+    stored.resize((40, 53)).save(root / "small.jpg", quality=90, exif=exif)  # too small to draft: always the device
+    kinds["small.jpg"] = "device"
+    big.save(root / "progressive.jpg", quality=90, progressive=True)
+    big.convert("CMYK").save(root / "print.jpg", quality=90)
+    big.save(root / "screen.png")
+    big.save(root / "phone.heic", quality=70)
+    kinds.update({name: "workers" for name in ("progressive.jpg", "print.jpg", "screen.png", "phone.heic")})
+    (root / "damaged.jpg").write_bytes(garbled(jpeg(big)))
+    kinds["damaged.jpg"] = "failed"
+    return kinds
+
+
+@pytest.mark.parametrize(("backlog", "workers"), [(10_000, 2), (1, 2), (1, 0)])
+def test_device_and_workers_split_one_work_list_without_losing_or_repeating_a_file(
+    backlog: int,
+    workers: int,
+    tiny_model,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    kinds = _mixed_library(tmp_path / "library")
+    results = {}
+    for decode_mode in ("workers", "device"):
+        root = tmp_path / decode_mode
+        shutil.copytree(tmp_path / "library", root)
+        catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
+        scanned = scan_library(catalog, root).scanned
+        model_row = catalog.ensure_model("tiny-clip", "test", tiny_model.dim, "", None)
+        work = catalog.work_for_model(model_row.id)
+        options = EmbedOptions(
+            batch_size=4, model_batch_size=3, workers=workers, decode=decode_mode, device_backlog=backlog
+        )
+        report = embed_pending(catalog, root, tiny_model, model_row.id, work, options)
+        assert (report.embedded, report.failed, report.reused) == (scanned - 1, 1, 0)  # each file once
+        rows = {image.path: image for image in catalog.images()}
+        assert "damaged" in (rows["damaged.jpg"].error or "")
+        vectors = {
+            path: catalog.vector_of_image(row.id, model_row.id)[1] for path, row in rows.items() if not row.error
+        }
+        results[decode_mode] = (report, vectors, rows)
+        catalog.close()
+    workers_report, by_workers, rows = results["workers"]
+    device_report, on_device, device_rows = results["device"]
+    assert workers_report.decoded_on_device == 0
+    draftable = sum(kind == "device or workers" for kind in kinds.values())
+    if backlog >= 10_000:
+        assert device_report.decoded_on_device == draftable + 1  # every baseline JPEG, the small one too
+    else:
+        assert 1 <= device_report.decoded_on_device <= draftable + 1  # the small one at least; the rest as room allows
+    assert on_device.keys() == by_workers.keys() == {name for name, kind in kinds.items() if kind != "failed"}
+    for path, vector in by_workers.items():
+        assert float(vector @ on_device[path]) >= 0.999, path
+        assert (device_rows[path].width, device_rows[path].height) == (rows[path].width, rows[path].height), path

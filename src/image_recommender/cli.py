@@ -153,7 +153,10 @@ BatchSizeOpt = Annotated[
     int | None, typer.Option("--batch-size", metavar="N", help="Images per catalog transaction [default: 256].")
 ]
 ModelBatchSizeOpt = Annotated[
-    int | None, typer.Option("--model-batch-size", metavar="N", help="Images per forward pass [default: 32].")
+    int | None,
+    typer.Option(
+        "--model-batch-size", metavar="N", help="Images per forward pass [default: 0 = 256 on CUDA, 32 elsewhere]."
+    ),
 ]
 WorkersOpt = Annotated[
     int | None,

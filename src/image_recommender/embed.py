@@ -1,19 +1,25 @@
-"""The embedding pipeline: decode workers feed model batches, results land in the catalog.
+"""The embedding pipeline, in four stages: work list -> decoders -> device batches -> writer.
 
-Worker processes read each file once, fingerprint it, and either skip it (the catalog
-already holds a vector for that exact content: a move, copy or touch) or decode and
-preprocess it; with a GPU, JPEGs too small for a DCT draft travel as bytes and are decoded
-there (``device_decode``). The main process runs the model and writes results in one
-transaction per ``batch_size`` rows, so a crash loses at most one uncommitted batch and a
-rerun resumes.
+1. The work list is the catalog's rows to embed, with what the catalog already knows.
+2. Decoders (worker processes) read each file once, fingerprint it, and either skip it (the
+   catalog already holds a vector for that exact content: a move, copy or touch) or decode
+   and preprocess it. With a GPU decoder, baseline JPEGs travel as bytes and are decoded
+   there instead: those the DCT draft cannot shrink always, the others while the GPU keeps
+   up (a shared backlog count), so the GPU's decoder and the CPU cores work at once.
+3. Device batches: the model's process decodes the batch's JPEGs (on their own CUDA stream)
+   and queues the model, so one batch computes while the next is decoded.
+4. The writer attaches vectors and commits one transaction per ``batch_size`` rows, so a
+   crash loses at most one uncommitted batch and a rerun resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +44,13 @@ log = logging.getLogger("image_recommender")
 
 @dataclasses.dataclass
 class EmbedReport(JsonReport):
-    """Counts for one embedding run."""
+    """Counts for one embedding run (``decoded_on_device``: JPEGs the model's device decoded)."""
 
     embedded: int = 0
     reused: int = 0
     failed: int = 0
     seconds: float = 0.0
+    decoded_on_device: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -56,6 +63,7 @@ class EmbedReport(JsonReport):
         self.reused += other.reused
         self.failed += other.failed
         self.seconds += other.seconds
+        self.decoded_on_device += other.decoded_on_device
         return self
 
     def line(self) -> str:
@@ -67,7 +75,9 @@ class EmbedReport(JsonReport):
 @dataclasses.dataclass(frozen=True)
 class EmbedOptions:
     """How one embedding run works: transaction size, batch size, workers, decode route, progress,
-    and whether files may resolve outside the library (``follow_symlinks``)."""
+    whether files may resolve outside the library (``follow_symlinks``), and how many draftable
+    JPEGs may wait for the device's decoder before the workers decode the next ones themselves
+    (``device_backlog``; 0: two model batches)."""
 
     batch_size: int = 256
     model_batch_size: int = 32
@@ -75,6 +85,7 @@ class EmbedOptions:
     decode: str = "auto"
     progress: ProgressCallback | None = None
     follow_symlinks: bool = False
+    device_backlog: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +99,33 @@ class _JpegBytes:
 Item = tuple[EmbedResult, "torch.Tensor | _JpegBytes | None"]
 
 
+class DeviceBacklog:
+    """How many JPEGs went to the device's decoder and are not decoded yet, shared by all workers.
+
+    A worker sends a JPEG it could draft-decode itself only while this is under ``limit``:
+    when the device's decoder falls behind, the workers take the next files, and when it
+    catches up, it gets them again. ``limit`` 0 keeps every draftable JPEG on the CPU.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count = multiprocessing.Value("q", 0)
+
+    def claim(self, force: bool) -> bool:
+        """Count one more JPEG for the device if there is room (or ``force``); whether it was counted."""
+        with self._count.get_lock():
+            if not force and self._count.value >= self.limit:
+                return False
+            self._count.value += 1
+            return True
+
+    def release(self, count: int) -> None:
+        with self._count.get_lock():
+            self._count.value -= count
+
+
 class _DecodeDataset:
-    """Read, fingerprint, decode and preprocess one catalogued file (runs in worker processes)."""
+    """Stage 2: read, fingerprint, decode and preprocess one catalogued file (runs in worker processes)."""
 
     def __init__(
         self,
@@ -98,7 +134,7 @@ class _DecodeDataset:
         known: frozenset[str],
         preprocess: Callable[..., Any],
         min_side: int,
-        whole_jpegs_to_device: bool,
+        backlog: DeviceBacklog | None,
         follow_symlinks: bool,
     ) -> None:
         self.root = root
@@ -106,7 +142,7 @@ class _DecodeDataset:
         self.known = known
         self.preprocess = preprocess
         self.min_side = min_side
-        self.whole_jpegs_to_device = whole_jpegs_to_device
+        self.backlog = backlog
         self.follow_symlinks = follow_symlinks
 
     def __len__(self) -> int:
@@ -120,8 +156,8 @@ class _DecodeDataset:
             found = EmbedResult(image.id, content.fingerprint, content.size, content.mtime_ns)
             if content.fingerprint == held or content.fingerprint in self.known:
                 return dataclasses.replace(found, reuse_from=content.fingerprint), None
-            whole = probe_whole_jpeg(content.data, self.min_side) if self.whole_jpegs_to_device else None
-            if whole is not None:
+            whole = probe_whole_jpeg(content.data, self.min_side) if self.backlog is not None else None
+            if whole is not None and self.backlog is not None and self.backlog.claim(force=not whole.draftable):
                 sized = dataclasses.replace(found, width=whole.width, height=whole.height)
                 return sized, _JpegBytes(content.data, whole.orientation)
             decoded = decode(content.data, self.min_side, resize_to=self.min_side)
@@ -183,41 +219,6 @@ def _collate(items: list[Item]) -> _Batch:
     )
 
 
-def _device_pixels(
-    batch: _Batch, model: LoadedModel, decoder: DeviceJpegDecoder | None
-) -> tuple[torch.Tensor | None, list[int]]:
-    """The batch's model input on the model's device, and which result row each image is.
-
-    A JPEG the device cannot decode is decoded by Pillow here instead; if Pillow cannot
-    either, its result row records why.
-    """
-    import torch
-
-    parts: list[torch.Tensor] = []
-    rows: list[int] = []
-    if batch.crops is not None:
-        parts.append(batch.crops.to(model.device, non_blocking=True))
-        rows.extend(batch.crop_rows)
-    if decoder is not None and batch.jpeg_rows:
-        blobs = batch.jpeg_blobs()
-        for row, blob, crop in zip(batch.jpeg_rows, blobs, decoder(blobs, batch.orientations), strict=True):
-            if crop is None:
-                try:
-                    crop = model.pixel_transform(
-                        decode(blob.numpy().tobytes(), model.image_size, resize_to=model.image_size).image
-                    )
-                    crop = crop.to(model.device)
-                except ImageDecodeError as exc:
-                    batch.results[row] = EmbedResult(batch.results[row].image_id, error=str(exc))
-                    continue
-                except (OSError, ValueError, RuntimeError) as exc:
-                    batch.results[row] = EmbedResult(batch.results[row].image_id, error=f"cannot preprocess: {exc}")
-                    continue
-            parts.append(crop.unsqueeze(0))
-            rows.append(row)
-    return (torch.cat(parts) if parts else None), rows
-
-
 # Images prepared ahead of the model: 4 batches a worker keep 2 CPU cores busy on small
 # batches, but 16 workers x 4 x 256 images would hold ~16k crops or JPEGs (over 5 GB of
 # shared memory) for no gain in speed, so large runs keep torch's default of 2.
@@ -231,29 +232,19 @@ def _prefetch_batches(model_batch_size: int, workers: int) -> int | None:
     return max(2, min(4, PREFETCH_IMAGES // (model_batch_size * workers)))
 
 
-def embed_pending(
-    catalog: Catalog,
+def _decoders(
     root: Path,
     model: LoadedModel,
-    model_id: int,
     work: Sequence[tuple[ImageRow, str | None]],
+    known: frozenset[str],
+    backlog: DeviceBacklog | None,
     options: EmbedOptions,
-) -> EmbedReport:
-    """Embed every work item and store the results; returns what happened.
-
-    On CUDA the model works on one batch while the next is decoded and the previous one's
-    vectors are written, so neither the GPU nor the catalog waits for the other.
-    """
+) -> Iterator[_Batch]:
+    """Stage 2 as a stream of model batches, decoded by ``options.workers`` processes (0: in this one)."""
     from torch.utils.data import DataLoader
 
-    from image_recommender.device_decode import device_decoder
-
-    report = EmbedReport()
-    started = time.perf_counter()
-    known = frozenset(catalog.known_fingerprints(model_id))
-    decoder = device_decoder(options.decode, model.device, model.pixel_steps)
     dataset = _DecodeDataset(
-        root, work, known, model.pixel_transform, model.image_size, decoder is not None, options.follow_symlinks
+        root, work, known, model.pixel_transform, model.image_size, backlog, options.follow_symlinks
     )
     loader: DataLoader[Any] = DataLoader(
         dataset,  # type: ignore[arg-type]  # map-style: __len__ + __getitem__, no torch base class needed
@@ -264,46 +255,142 @@ def embed_pending(
         prefetch_factor=_prefetch_batches(options.model_batch_size, options.workers),
         persistent_workers=False,
     )
-    fresh: dict[str, np.ndarray] = {}
-    retired: dict[str, RetiredVector] = {}
-    pending: list[EmbedResult] = []
-    last_flush = time.monotonic()
-    done = 0
-    estimate = RunEstimate(len(work), model)
+    yield from loader
 
-    def flush() -> None:
-        nonlocal last_flush
-        if pending:
-            catalog.write_embed_results(model_id, pending, retired)
-            pending.clear()
-        last_flush = time.monotonic()
 
-    def finish(batch: _Batch, rows: list[int], vectors: PendingVectors | None) -> None:
-        nonlocal done
+class _DeviceStage:
+    """Stage 3: a batch's model input on the model's device, decoding its JPEGs there first.
+
+    On CUDA the JPEGs are decoded on a stream of their own, so decoding the next batch
+    overlaps the model computing this one. A JPEG the device cannot decode is decoded by
+    Pillow here instead; if Pillow cannot either, its result row records why.
+    """
+
+    def __init__(self, model: LoadedModel, decoder: DeviceJpegDecoder | None, backlog: DeviceBacklog | None) -> None:
+        import torch
+
+        self.model = model
+        self.decoder = decoder
+        self.backlog = backlog
+        self.stream = torch.cuda.Stream() if decoder is not None and model.device == "cuda" else None
+        self.decoded = 0
+
+    def pixels(self, batch: _Batch) -> tuple[torch.Tensor | None, list[int]]:
+        import torch
+
+        parts: list[torch.Tensor] = []
+        rows: list[int] = []
+        if batch.crops is not None:
+            parts.append(batch.crops.to(self.model.device, non_blocking=True))
+            rows.extend(batch.crop_rows)
+        if self.decoder is not None and batch.jpeg_rows:
+            with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext():
+                crops = self._decode(batch)
+            if self.stream is not None:
+                torch.cuda.current_stream().wait_stream(self.stream)
+            for row, crop in crops:
+                parts.append(crop.unsqueeze(0))
+                rows.append(row)
+        return (torch.cat(parts) if parts else None), rows
+
+    def _decode(self, batch: _Batch) -> list[tuple[int, torch.Tensor]]:
+        assert self.decoder is not None
+        blobs = batch.jpeg_blobs()
+        sizes = [(batch.results[row].width or 0) * (batch.results[row].height or 0) for row in batch.jpeg_rows]
+        decoded = self.decoder(blobs, batch.orientations, sizes)
+        if self.backlog is not None:
+            self.backlog.release(len(blobs))
+        crops: list[tuple[int, torch.Tensor]] = []
+        for row, blob, crop in zip(batch.jpeg_rows, blobs, decoded, strict=True):
+            if crop is not None:
+                self.decoded += 1
+                crops.append((row, crop))
+                continue
+            try:
+                image = decode(blob.numpy().tobytes(), self.model.image_size, resize_to=self.model.image_size).image
+                crops.append((row, self.model.pixel_transform(image).to(self.model.device)))
+            except ImageDecodeError as exc:
+                batch.results[row] = EmbedResult(batch.results[row].image_id, error=str(exc))
+            except (OSError, ValueError, RuntimeError) as exc:
+                batch.results[row] = EmbedResult(batch.results[row].image_id, error=f"cannot preprocess: {exc}")
+        return crops
+
+
+class _Writer:
+    """Stage 4: attach each batch's vectors, count outcomes, report progress, commit in transactions.
+
+    It owns the run's counters and the rows not yet committed; ``close`` commits the rest.
+    """
+
+    def __init__(self, catalog: Catalog, model: LoadedModel, model_id: int, total: int, options: EmbedOptions) -> None:
+        self.catalog = catalog
+        self.model_id = model_id
+        self.total = total
+        self.options = options
+        self.report = EmbedReport()
+        self.estimate = RunEstimate(total, model)
+        self.fresh: dict[str, np.ndarray] = {}
+        self.retired: dict[str, RetiredVector] = {}
+        self.pending: list[EmbedResult] = []
+        self.last_flush = time.monotonic()
+        self.done = 0
+
+    def add(self, batch: _Batch, rows: list[int], vectors: PendingVectors | None) -> None:
         by_row = dict(zip(rows, vectors.result(), strict=True)) if vectors is not None else {}
         for row, found in enumerate(batch.results):
-            result, outcome = _with_vector(found, by_row.get(row), fresh)
-            pending.append(result)
-            setattr(report, outcome, getattr(report, outcome) + 1)
-        done += len(batch.results)
-        if options.progress is not None:
-            estimate.observe(done, time.perf_counter())
-            options.progress(done, len(work), report.failed)
-        if len(pending) >= options.batch_size or time.monotonic() - last_flush > FLUSH_SECONDS:
-            flush()
+            result, outcome = _with_vector(found, by_row.get(row), self.fresh)
+            self.pending.append(result)
+            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+        self.done += len(batch.results)
+        if self.options.progress is not None:
+            self.estimate.observe(self.done, time.perf_counter())
+            self.options.progress(self.done, self.total, self.report.failed)
+        if len(self.pending) >= self.options.batch_size or time.monotonic() - self.last_flush > FLUSH_SECONDS:
+            self.flush()
 
+    def flush(self) -> None:
+        if self.pending:
+            self.catalog.write_embed_results(self.model_id, self.pending, self.retired)
+            self.pending.clear()
+        self.last_flush = time.monotonic()
+
+
+def embed_pending(
+    catalog: Catalog,
+    root: Path,
+    model: LoadedModel,
+    model_id: int,
+    work: Sequence[tuple[ImageRow, str | None]],
+    options: EmbedOptions,
+) -> EmbedReport:
+    """Embed every work item and store the results; returns what happened.
+
+    The model works on one batch while the next is decoded and the previous one's vectors
+    are written, so neither the device nor the catalog waits for the other.
+    """
+    from image_recommender.device_decode import device_decoder
+
+    started = time.perf_counter()
+    decoder = device_decoder(options.decode, model.device, model.pixel_steps)
+    backlog = None
+    if decoder is not None:
+        backlog = DeviceBacklog(options.device_backlog or 2 * options.model_batch_size)
+    device = _DeviceStage(model, decoder, backlog)
+    writer = _Writer(catalog, model, model_id, len(work), options)
+    known = frozenset(catalog.known_fingerprints(model_id))
     in_flight: tuple[_Batch, list[int], PendingVectors | None] | None = None
-    for batch in loader:
-        pixels, rows = _device_pixels(batch, model, decoder)
+    for batch in _decoders(root, model, work, known, backlog, options):
+        pixels, rows = device.pixels(batch)
         queued = (batch, rows, model.start_encoding(pixels) if pixels is not None else None)
         if in_flight is not None:
-            finish(*in_flight)
+            writer.add(*in_flight)
         in_flight = queued
     if in_flight is not None:
-        finish(*in_flight)
-    flush()
-    report.seconds = time.perf_counter() - started
-    return report
+        writer.add(*in_flight)
+    writer.flush()
+    writer.report.seconds = time.perf_counter() - started
+    writer.report.decoded_on_device = device.decoded
+    return writer.report
 
 
 class RunEstimate:

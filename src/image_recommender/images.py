@@ -37,6 +37,8 @@ MAX_FILE_BYTES = 1 << 30
 # The most pixels a model's resize may produce from one picture (48 MB as 8-bit RGB): bounds
 # how long a strip can be, relative to the model's input side (318:1 at 224 px).
 MAX_RESIZED_PIXELS = 16_000_000
+# JPEGs above this size stay on the CPU route: a 50 MP picture is 150 MB decoded on the GPU.
+MAX_DEVICE_PIXELS = 50_000_000
 
 
 def _register_heif() -> bool:
@@ -213,15 +215,18 @@ class WholeJpeg:
     width: int
     height: int
     orientation: int
+    draftable: bool = False
 
 
 def probe_whole_jpeg(data: bytes, min_side: int) -> WholeJpeg | None:
-    """From the header alone: is this a baseline RGB or grey JPEG that the DCT draft cannot shrink?
+    """From the header alone: is this a baseline RGB or grey JPEG a GPU can decode whole?
 
-    Such a file costs a CPU core a full decode, so on a GPU it is better decoded there whole,
-    by the hardware decoder. Anything else (another format, CMYK, progressive files, whose
-    Huffman stage nvJPEG runs on one CPU thread, a draftable size, data after or no end
-    marker, a header Pillow rejects) gives None and takes the CPU path, which also reports damage.
+    ``draftable`` says whether the CPU could decode it cheaply at a reduced DCT scale; one it
+    cannot shrink costs a CPU core a full decode and always goes to the GPU, the others go
+    there while the GPU keeps up. Anything else (another format, CMYK, progressive files,
+    whose Huffman stage nvJPEG runs on one CPU thread, more than ``MAX_DEVICE_PIXELS``, data
+    after or no end marker, a header Pillow rejects) gives None and takes the CPU path,
+    which also reports damage.
     """
     if not data.endswith(_JPEG_END):
         return None
@@ -233,9 +238,10 @@ def probe_whole_jpeg(data: bytes, min_side: int) -> WholeJpeg | None:
                 return None
             full_size = image.size
             check_resize_work(*full_size, min_side)
-            image.draft(image.mode, (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
-            if image.size != full_size:
+            if full_size[0] * full_size[1] > MAX_DEVICE_PIXELS:
                 return None
+            image.draft(image.mode, (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
+            draftable = image.size != full_size
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
     except (
         OSError,
@@ -251,7 +257,7 @@ def probe_whole_jpeg(data: bytes, min_side: int) -> WholeJpeg | None:
     width, height = full_size
     if orientation in _SWAPS_AXES:
         width, height = height, width
-    return WholeJpeg(width, height, orientation)
+    return WholeJpeg(width, height, orientation, draftable)
 
 
 def load_image(path: Path, min_side: int | None = None, root: Path | None = None) -> Image.Image:

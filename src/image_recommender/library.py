@@ -291,7 +291,14 @@ class Library:
             *key, dim=model.dim, weights=spec.pretrained, config=str(spec.config) if spec.config else None
         )
         s = self.settings
-        options = EmbedOptions(s.batch_size, s.model_batch_size, s.worker_count, s.decode, progress, s.follow_symlinks)
+        options = EmbedOptions(
+            s.batch_size,
+            s.model_batch_size or model.default_batch_size,
+            s.worker_count,
+            s.decode,
+            progress,
+            s.follow_symlinks,
+        )
         return embed_pending(self.catalog, self.root, model, row.id, work, options)
 
     def models_to_update(self, add_model: bool = False) -> list[tuple[ModelSpec, ModelRow | None]]:

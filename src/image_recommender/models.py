@@ -299,6 +299,15 @@ class LoadedModel:
             self._dim = int(self.encode_texts([""]).shape[1])
         return self._dim
 
+    @property
+    def default_batch_size(self) -> int:
+        """Images per forward pass when the setting is 0 (automatic).
+
+        256 on CUDA (ViT-L-14 on an H200 ran 1,432 images/s end to end at 256 against 919
+        at 32: fewer, larger launches), 32 on CPUs, where larger batches gain little.
+        """
+        return 256 if self.device == "cuda" else 32
+
     def describe(self) -> str:
         """Engine, device and precision, as the progress line and benchmarks show them."""
         return f"{self.engine} on {self.runs_on}, {self.precision}"

@@ -7,7 +7,7 @@ The seed's parameters live here under these names:
 | BASE_DIR          | ``root``           | positional ROOT / ``IMREC_ROOT``            |
 | db_path           | ``db_path``        | ``db_path`` / ``IMREC_DB_PATH``             |
 | batch_size        | ``batch_size``     | rows per catalog transaction                |
-| model_batch_size  | ``model_batch_size`` | images per forward pass                   |
+| model_batch_size  | ``model_batch_size`` | images per forward pass (0: by device)    |
 | hnsw_M            | ``hnsw_m``         | HNSW graph degree                           |
 | efConstruction    | ``ef_construction``| HNSW build beam                             |
 | efSearch          | ``ef_search``      | HNSW query beam (0: 64, or 128 past 200k)   |
@@ -41,6 +41,7 @@ INDEX_KINDS = ("hnsw", "flat")
 # each unit of it holds memory per query.
 MAX_EF_SEARCH = 4096
 MAX_TOP_K = 10_000
+MAX_MODEL_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class ModelSpec:
     def describe(self) -> str:
         """How a user names this model: architecture and weights."""
         weights = self.weights_file
-        return f"{self.architecture} ({weights.name if weights is not None else self.pretrained})"
+        return f"{self.architecture} ({weights.name if weights is not None else self.pretrained or 'random weights'})"
 
     def check_weights_file(self) -> None:
         """Refuse a checkpoint that is missing or not a model file, before any model is built.
@@ -130,7 +131,7 @@ class Settings:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int = 256
-    model_batch_size: int = 32
+    model_batch_size: int = 0
     workers: int = -1
     decode: str = "auto"
     compile: bool = False
@@ -189,7 +190,7 @@ _CHOICES = {
     "engine": ENGINES,
     "index_kind": INDEX_KINDS,
 }
-_POSITIVE_INT = {"batch_size", "model_batch_size", "hnsw_m", "ef_construction", "top_k"}
+_POSITIVE_INT = {"batch_size", "hnsw_m", "ef_construction", "top_k"}
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -210,6 +211,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if name in _POSITIVE_INT and number < 1:
                 raise ValueError
             if (name == "workers" and number < -1) or (name == "ef_search" and not 0 <= number <= MAX_EF_SEARCH):
+                raise ValueError
+            if name == "model_batch_size" and not 0 <= number <= MAX_MODEL_BATCH:
                 raise ValueError
             if name == "top_k" and number > MAX_TOP_K:
                 raise ValueError
@@ -237,6 +240,8 @@ def _describe(name: str) -> str:
         return "a whole number >= 1"
     if name == "workers":
         return "a whole number >= 0, or -1 for automatic"
+    if name == "model_batch_size":
+        return f"a whole number from 1 to {MAX_MODEL_BATCH}, or 0 for automatic"
     if name == "ef_search":
         return f"a whole number from 1 to {MAX_EF_SEARCH}, or 0 for automatic"
     if name == "rebuild_share":
