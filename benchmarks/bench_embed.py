@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--engine", default="auto", help="auto, torch or openvino (as imrec's --engine)")
     parser.add_argument("--images", type=int, default=48)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=0, help="images per forward pass (0: imrec's default)")
     parser.add_argument("--workers", type=int, default=-1)
     parser.add_argument("--synthetic-mp", type=float, default=None, help="distinct baseline JPEGs of this size")
     parser.add_argument("--corpus", choices=["photos", "phone"], default="photos", help="see benchmarks/corpus.py")
@@ -191,6 +191,7 @@ def main() -> None:
     workers = args.workers if args.workers >= 0 else Settings().worker_count
 
     model = load_model(ModelSpec(args.model, ""), args.device, args.precision, engine=EngineOptions(args.engine))
+    args.batch = args.batch or model.default_batch_size
     print(f"model {args.model}, {model.describe()}, batch {args.batch}, workers {workers}")
     print(f"cpu flags: {' '.join(cpu_flags())}, {os.cpu_count()} cores")
     if model.device == "cuda":
@@ -209,7 +210,7 @@ def main() -> None:
                 f"end to end, decode {mode}:  {pipeline:8.1f} images/s  (ratio {pipeline / ceiling:.2f}, failed {failed},"
                 f" decoded on the device {on_device})"
             )
-        fidelity = route_fidelity(model, device_decoder("device", model.device, model.pixel_steps), files[:64])
+        fidelity = route_fidelity(model, device_decoder("device", model.device, model.pixel_steps), files[:32])
         for route in ("workers", "device"):
             if f"{route}_cosine_min" in fidelity:
                 count = fidelity["device_files" if route == "device" else "files"]
