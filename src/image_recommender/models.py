@@ -158,10 +158,10 @@ def _offline_hub(offline: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_logging() -> Iterator[None]:
-    """open_clip logs its failures on the root logger; ours is the one line the user sees."""
+def quiet_logging(level: int = logging.CRITICAL) -> Iterator[None]:
+    """open_clip and the ONNX exporter log on the root logger; ours is the one line the user sees."""
     previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
+    logging.disable(level)
     try:
         yield
     finally:
@@ -371,7 +371,7 @@ def _fetch_weights(spec: ModelSpec) -> None:
     env_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     offline = env_offline or (host is not None and not _reachable(*host))
     try:
-        with _offline_hub(offline), _quiet_logging():
+        with _offline_hub(offline), quiet_logging():
             open_clip.download_pretrained(open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained))
     except Exception as exc:
         if offline:
@@ -397,7 +397,7 @@ def _build_torch(spec: ModelSpec, device: str, precision: str) -> tuple[Any, Cal
     if weights is None and spec.pretrained:
         _fetch_weights(spec)
     try:
-        with _offline_hub(weights is None and bool(spec.pretrained)), _quiet_logging():
+        with _offline_hub(weights is None and bool(spec.pretrained)), quiet_logging():
             model, _, preprocess = open_clip.create_model_and_transforms(
                 spec.architecture,
                 pretrained=str(weights) if weights is not None else (spec.pretrained or None),

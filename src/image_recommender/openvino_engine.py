@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,10 +154,9 @@ def _verify(folder: Path, manifest: dict[str, Any], tower: str) -> None:
 
 
 class OpenVinoTowers:
-    """The image and text towers as OpenVINO compiled models, compiled when first used.
+    """The image and text towers of a verified cache entry as OpenVINO models, compiled when first used.
 
-    A text query compiles only the text tower, an indexing run only the image tower; each
-    tower's files are verified against the manifest before they are compiled.
+    A text query compiles only the text tower, an indexing run only the image tower.
     """
 
     def __init__(self, cached: CachedModel, device: str, precision: str, threads: int | None = None) -> None:
@@ -171,11 +171,10 @@ class OpenVinoTowers:
             self._config["INFERENCE_NUM_THREADS"] = threads
         self._device = device
         self._requests: dict[str, Any] = {}
-        self._manifest = json.loads((cached.folder / MANIFEST).read_text(encoding="utf-8"))
+        self._lock = threading.Lock()  # an infer request runs one call at a time
 
     def _request(self, tower: str) -> Any:
         if tower not in self._requests:
-            _verify(self._cached.folder, self._manifest, tower)
             try:
                 compiled = self._core.compile_model(str(self._cached.ir(tower)), self._device, self._config)
             except RuntimeError as exc:
@@ -185,9 +184,10 @@ class OpenVinoTowers:
         return self._requests[tower]
 
     def _run(self, tower: str, inputs: torch.Tensor) -> torch.Tensor:
-        request = self._request(tower)
-        request.infer({0: inputs.contiguous().numpy()})
-        return torch.from_numpy(np.array(request.get_output_tensor(0).data, dtype=np.float32))
+        with self._lock:
+            request = self._request(tower)
+            request.infer({0: inputs.contiguous().numpy()})
+            return torch.from_numpy(np.array(request.get_output_tensor(0).data, dtype=np.float32))
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return self._run("image", pixels.float())
@@ -218,18 +218,16 @@ def _example(model: Any, tower: str, image_size: int) -> torch.Tensor:
 @contextlib.contextmanager
 def _quiet_export() -> Iterator[None]:
     """The exporter prints its progress and warnings; the user sees our one line instead."""
+    from image_recommender.models import quiet_logging
+
     with (
         open(os.devnull, "w") as sink,
         contextlib.redirect_stdout(sink),
         warnings.catch_warnings(),
+        quiet_logging(logging.WARNING),
     ):
         warnings.simplefilter("ignore")
-        previous = logging.root.manager.disable
-        logging.disable(logging.WARNING)
-        try:
-            yield
-        finally:
-            logging.disable(previous)
+        yield
 
 
 def _export(model: Any, image_size: int, scratch: Path) -> dict[str, Any]:
