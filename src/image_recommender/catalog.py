@@ -14,15 +14,19 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from image_recommender.errors import CatalogVersionError, LibraryError
+from image_recommender.photo_metadata import PhotoMetadata
 
-SCHEMA_VERSION = 3
+if TYPE_CHECKING:
+    from image_recommender.query import PhotoFilter
+
+SCHEMA_VERSION = 4
 STATES = ("pending", "ok", "failed", "gone")
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -114,7 +118,19 @@ CREATE INDEX images_fingerprint ON images(fingerprint);
     + _SEED_VIEW
 )
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+# v4: what a photo says about itself (photo_metadata.py), filled while embedding, and for
+# files embedded before by reading their headers; taken_from NULL means "not read yet".
+_SCHEMA_V4 = """
+ALTER TABLE images ADD COLUMN taken_at TEXT;
+ALTER TABLE images ADD COLUMN taken_offset TEXT;
+ALTER TABLE images ADD COLUMN taken_from TEXT;
+ALTER TABLE images ADD COLUMN camera TEXT;
+ALTER TABLE images ADD COLUMN latitude REAL;
+ALTER TABLE images ADD COLUMN longitude REAL;
+CREATE INDEX images_taken_at ON images(taken_at);
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,12 @@ class ImageRow:
     height: int | None
     state: str
     error: str | None
+    taken_at: str | None = None
+    taken_offset: str | None = None
+    taken_from: str | None = None
+    camera: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
     def location(self, root: Path) -> Path:
         """The file on disk, exact even for names that are not valid UTF-8."""
@@ -174,6 +196,7 @@ class EmbedResult:
     vector: np.ndarray | None = None
     reuse_from: str | None = None
     error: str | None = None
+    metadata: PhotoMetadata | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +209,13 @@ class RetiredVector:
 
 
 _MODEL_COLUMNS = "id, name, pretrained, dim, weights, config"
-_IMAGE_COLUMNS = "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error"
+_IMAGE_COLUMNS = (
+    "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error,"
+    " taken_at, taken_offset, taken_from, camera, latitude, longitude"
+)
+_METADATA_UPDATE = (
+    "UPDATE images SET taken_at=?, taken_offset=?, taken_from=?, camera=?, latitude=?, longitude=? WHERE id=?"
+)
 
 
 def _image(row: Sequence[object]) -> ImageRow:
@@ -444,6 +473,20 @@ class Catalog:
                         result.image_id,
                     ),
                 )
+                if result.metadata is not None:
+                    db.execute(_METADATA_UPDATE, (*astuple(result.metadata), result.image_id))
+
+    def images_without_metadata(self, limit: int) -> list[ImageRow]:
+        """Live images whose metadata was never read (catalogued before schema v4), oldest id first."""
+        rows = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND taken_from IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [_image(row) for row in rows]
+
+    def write_metadata(self, found: Sequence[tuple[int, PhotoMetadata]]) -> None:
+        with self.transaction() as db:
+            db.executemany(_METADATA_UPDATE, [(*astuple(meta), image_id) for image_id, meta in found])
 
     def _vector_blob(
         self, model_id: int, result: EmbedResult, retired: dict[str, RetiredVector]
@@ -530,12 +573,24 @@ class Catalog:
         )
         return np.array([label for (label,) in rows], dtype=np.int64)
 
-    def live_labels_under(self, model_id: int, prefix: str) -> np.ndarray:
-        """Live labels of images whose path starts with ``prefix`` (a folder, ending in '/')."""
+    def live_labels_matching(self, model_id: int, photo_filter: PhotoFilter) -> np.ndarray:
+        """Live labels of images in the filter's folder (a prefix ending in '/'), dates and camera."""
+        clauses, values = ["vectors.model_id = ?", "images.state = 'ok'"], [model_id]
+        if photo_filter.folder is not None:
+            clauses.append("substr(images.path, 1, ?) = ?")
+            values += [len(photo_filter.folder), photo_filter.folder]
+        if photo_filter.after is not None:
+            clauses.append("images.taken_at >= ?")
+            values.append(photo_filter.after)
+        if photo_filter.before is not None:
+            clauses.append("images.taken_at < ?")
+            values.append(photo_filter.before)
+        if photo_filter.camera is not None:
+            clauses.append("instr(lower(images.camera), lower(?)) > 0")
+            values.append(photo_filter.camera)
         rows = self._db.execute(
-            "SELECT vectors.id FROM vectors JOIN images ON images.id = vectors.image_id"
-            " WHERE vectors.model_id = ? AND images.state = 'ok' AND substr(images.path, 1, ?) = ?",
-            (model_id, len(prefix), prefix),
+            "SELECT vectors.id FROM vectors JOIN images ON images.id = vectors.image_id WHERE " + " AND ".join(clauses),
+            values,
         ).fetchall()
         return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
 

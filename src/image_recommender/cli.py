@@ -315,17 +315,24 @@ def scan(
     include_hidden: IncludeHiddenOpt = None,
     follow_symlinks: FollowSymlinksOpt = None,
     allow_mass_removal: AllowMassRemovalOpt = None,
+    metadata: Annotated[
+        bool,
+        typer.Option(
+            "--metadata", help="Also read date taken, camera and place of images catalogued before imrec recorded them."
+        ),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Step 1: catalog new, changed and removed files (no model needed)."""
     with open_library(_root(root, library), locals(), create=True) as opened:
         report = opened.scan()
+        filled = opened.fill_metadata() if metadata else 0
     if json_output:
-        emit_json(report.as_json())
+        emit_json({**report.as_json(), **({"metadata_read": filled} if metadata else {})})
         return
     out.print(
         f"scanned {report.scanned}, new {report.new}, changed {report.changed}, "
-        f"returned {report.returned}, removed {report.removed}",
+        f"returned {report.returned}, removed {report.removed}" + (f", metadata read {filled}" if metadata else ""),
         markup=False,
     )
     warn_unreadable(report.unreadable)
@@ -461,6 +468,20 @@ Paths0Opt = Annotated[
     bool, typer.Option("--paths0", help="Print absolute paths separated by NUL bytes (for xargs -0).")
 ]
 TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", metavar="N", help="Number of results [default: 10].")]
+AfterOpt = Annotated[
+    str | None,
+    typer.Option("--after", metavar="DATE", help="Only photos taken on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD)."),
+]
+BeforeOpt = Annotated[
+    str | None,
+    typer.Option("--before", metavar="DATE", help="Only photos taken before DATE (YYYY, YYYY-MM or YYYY-MM-DD)."),
+]
+TakenOnOpt = Annotated[
+    str | None, typer.Option("--taken-on", metavar="DATE", help="Only photos taken on that day (or month, or year).")
+]
+CameraOpt = Annotated[
+    str | None, typer.Option("--camera", metavar="NAME", help="Only photos from a camera whose name contains NAME.")
+]
 UnderOpt = Annotated[
     str | None, typer.Option("--under", metavar="FOLDER", help="Only results inside this folder of the library.")
 ]
@@ -496,6 +517,10 @@ def search(
     ] = None,
     top_k: TopKOpt = None,
     under: UnderOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
+    taken_on: TakenOnOpt = None,
+    camera: CameraOpt = None,
     min_score: MinScoreOpt = None,
     include_query: Annotated[
         bool, typer.Option("--include-query", help="Keep the query images (and exact copies of them) in the results.")
@@ -525,7 +550,16 @@ def search(
     if not parsed:
         raise typer.BadParameter("give an image, --like-id, or --text to search for")
     with open_library(library, locals()) as opened:
-        response = opened.search(parsed, under=under, min_score=min_score, include_query=include_query)
+        response = opened.search(
+            parsed,
+            under=under,
+            min_score=min_score,
+            include_query=include_query,
+            after=after,
+            before=before,
+            taken_on=taken_on,
+            camera=camera,
+        )
         render(response, opened, json_output, paths, paths0, preview, show)
 
 
@@ -541,6 +575,10 @@ def recommend(
     ] = None,
     top_k: TopKOpt = None,
     under: UnderOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
+    taken_on: TakenOnOpt = None,
+    camera: CameraOpt = None,
     min_score: MinScoreOpt = None,
     ef_search: EfSearchOpt = None,
     db_path: DbOpt = None,
@@ -559,7 +597,16 @@ def recommend(
     """More like these, less like those: the liked images themselves are never returned."""
     _check_outputs(json_output, paths, paths0, preview, show)
     with open_library(library, locals()) as opened:
-        response = opened.recommend(liked, unlike or [], under=under, min_score=min_score)
+        response = opened.recommend(
+            liked,
+            unlike or [],
+            under=under,
+            min_score=min_score,
+            after=after,
+            before=before,
+            taken_on=taken_on,
+            camera=camera,
+        )
         render(response, opened, json_output, paths, paths0, preview, show)
 
 

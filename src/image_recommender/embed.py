@@ -28,6 +28,7 @@ import numpy as np
 from image_recommender.catalog import Catalog, EmbedResult, ImageRow, RetiredVector
 from image_recommender.errors import ImageDecodeError
 from image_recommender.images import decode, probe_whole_jpeg, read_file
+from image_recommender.photo_metadata import read_metadata
 from image_recommender.reports import JsonReport
 
 if TYPE_CHECKING:
@@ -153,7 +154,8 @@ class _DecodeDataset:
         image, held = self.work[position]
         try:
             content = read_file(image.location(self.root), None if self.follow_symlinks else self.root)
-            found = EmbedResult(image.id, content.fingerprint, content.size, content.mtime_ns)
+            metadata = read_metadata(content.data, content.mtime_ns)
+            found = EmbedResult(image.id, content.fingerprint, content.size, content.mtime_ns, metadata=metadata)
             if content.fingerprint == held or content.fingerprint in self.known:
                 return dataclasses.replace(found, reuse_from=content.fingerprint), None
             whole = probe_whole_jpeg(content.data, self.min_side) if self.backlog is not None else None

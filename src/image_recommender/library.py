@@ -45,6 +45,7 @@ from image_recommender.index import (
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.query import (
     DuplicateGroup,
+    PhotoFilter,
     SearchResult,
     Term,
     combine,
@@ -246,6 +247,35 @@ class Library:
             s = self.settings
             return scan_library(self.catalog, self.root, s.include_hidden, s.follow_symlinks, s.allow_mass_removal)
 
+    def fill_metadata(self, chunk: int = 256) -> int:
+        """Read the metadata of images catalogued before it was recorded, from their headers only.
+
+        A file that cannot be opened now keeps empty fields until its next change; returns how
+        many images were filled.
+        """
+        from image_recommender.errors import ImageDecodeError
+        from image_recommender.images import open_regular_file
+        from image_recommender.photo_metadata import PhotoMetadata, read_metadata
+
+        filled = 0
+        with self._write_lock():
+            while rows := self.catalog.images_without_metadata(chunk):
+                found = []
+                for row in rows:
+                    metadata = PhotoMetadata(taken_from="unreadable")
+                    try:
+                        handle, info = open_regular_file(
+                            row.location(self.root), None if self.settings.follow_symlinks else self.root
+                        )
+                        with handle:
+                            metadata = read_metadata(handle, info.st_mtime_ns)
+                    except (OSError, ImageDecodeError):
+                        pass
+                    found.append((row.id, metadata))
+                self.catalog.write_metadata(found)
+                filled += len(found)
+        return filled
+
     def embed(
         self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
     ) -> EmbedReport:
@@ -372,6 +402,7 @@ class Library:
             models = self.models_to_update(add_model)  # a refused model is refused before the scan changes anything
             scanned = self.scan()
             embedded = self._embed_models(models, retry_failed, progress)
+            self.fill_metadata()
             self.catalog.purge_gone()
             indexed = self.build_index()
         return UpdateSummary(
@@ -512,8 +543,19 @@ class Library:
         min_score: float | None = None,
         include_query: bool = False,
         ef_search: int | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        taken_on: str | None = None,
+        camera: str | None = None,
     ) -> SearchResponse:
-        """Images most like the weighted sum of the terms (files, ids, texts; +/-)."""
+        """Images most like the weighted sum of the terms (files, ids, texts; +/-).
+
+        ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
+        ``camera`` (part of its name) restrict the results, inside the index search.
+        """
+        photo_filter = PhotoFilter.from_options(
+            self._folder_prefix(under) if under else None, after, before, taken_on, camera
+        )
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
         if ef_search is not None and not 1 <= ef_search <= MAX_EF_SEARCH:
@@ -543,7 +585,7 @@ class Library:
             k or s.top_k,
             self._ef_search(index, ef_search),
             exclude_images=() if include_query else exclude,
-            folder=self._folder_prefix(under) if under else None,
+            photo_filter=photo_filter,
             min_score=min_score,
             generation=generation,
         )

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
@@ -128,7 +129,7 @@ def combine(vectors: Sequence[np.ndarray], terms: Sequence[Term]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One ranked match."""
+    """One ranked match, with when and with which camera it was taken (where known)."""
 
     rank: int
     id: int
@@ -136,6 +137,8 @@ class SearchResult:
     score: float
     width: int | None
     height: int | None
+    taken_at: str | None = None
+    camera: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -145,7 +148,65 @@ class SearchResult:
             "score": round(self.score, 6),
             "width": self.width,
             "height": self.height,
+            "taken_at": self.taken_at,
+            "camera": self.camera,
         }
+
+
+_DATE_FORMATS = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d"}
+
+
+def date_range(text: str, option: str) -> tuple[str, str]:
+    """A year, month or day ("2019", "2019-06", "2024-12-24") as [start, end) in catalog time text."""
+    value = text.strip()
+    try:
+        start = datetime.strptime(value, _DATE_FORMATS[len(value)])
+    except (KeyError, ValueError):
+        raise QueryError(f"{option} {text!r}: give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD") from None
+    if len(value) == 4:
+        end = start.replace(year=start.year + 1) if start.year < 9999 else datetime.max
+    elif len(value) == 7:
+        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    else:
+        end = start + timedelta(days=1)
+    return start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class PhotoFilter:
+    """Which images a search may return: a folder prefix ("a/b/", "" for all), a time range on
+    the date taken (``after`` inclusive, ``before`` exclusive, local camera time), and a camera
+    (case-insensitive substring of "Make Model")."""
+
+    folder: str | None = None
+    after: str | None = None
+    before: str | None = None
+    camera: str | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        folder: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        taken_on: str | None = None,
+        camera: str | None = None,
+    ) -> PhotoFilter:
+        """From the CLI's and API's words: --after/--before a month, --taken-on a day, --camera a name."""
+        start = date_range(after, "--after")[0] if after else None
+        end = date_range(before, "--before")[0] if before else None
+        if taken_on:
+            day_start, day_end = date_range(taken_on, "--taken-on")
+            start, end = max(filter(None, (start, day_start))), min(filter(None, (end, day_end)))
+        if start and end and start >= end:
+            raise QueryError(f"no date is both on or after {start[:10]} and before {end[:10]}")
+        if camera is not None and not camera.strip():
+            raise QueryError("--camera: give part of a camera's name, e.g. 'Pixel 7'")
+        return cls(folder, start, end, camera.strip() if camera else None)
+
+    @property
+    def active(self) -> bool:
+        return any(value is not None for value in (self.folder, self.after, self.before, self.camera))
 
 
 def search_vectors(
@@ -156,13 +217,14 @@ def search_vectors(
     k: int,
     ef_search: int,
     exclude_images: Sequence[int] = (),
-    folder: str | None = None,
+    photo_filter: PhotoFilter | None = None,
     min_score: float | None = None,
     generation: int | None = None,
 ) -> list[SearchResult]:
     """The k best live images for a query vector, after filters.
 
-    ``folder`` is a catalog path prefix ("a/b/", or "" for all) that results must start with.
+    ``photo_filter`` (folder, dates, camera) is applied inside the index search, so k results
+    come back whenever k images match.
 
     When the index's sidecar matches the catalog ``generation``, its recorded stale labels
     say what is live without reading every label from the catalog.
@@ -173,13 +235,14 @@ def search_vectors(
     else:
         live = catalog.live_labels(model_id)
     excluded = catalog.labels_of_images(exclude_images, model_id) if exclude_images else np.zeros(0, np.int64)
-    allowed = catalog.live_labels_under(model_id, folder) if folder is not None else live
+    filtered = photo_filter is not None and photo_filter.active
+    allowed = catalog.live_labels_matching(model_id, photo_filter) if filtered else live
     if len(excluded):
         allowed = np.setdiff1d(allowed, excluded)
     candidates: list[tuple[float, int]] = []
-    exact_only = folder is not None and len(allowed) <= EXACT_FILTER_LIMIT
+    exact_only = filtered and len(allowed) <= EXACT_FILTER_LIMIT
     if index is not None and index.meta.count and not exact_only:
-        if folder is not None:
+        if filtered:
             scores, labels = index.search(query, k, ef_search, allow=allowed)
         else:
             dropped = np.union1d(np.setdiff1d(in_index, live, assume_unique=True), excluded)
@@ -200,7 +263,18 @@ def search_vectors(
     for score, label in candidates:
         image = images.get(label)
         if image is not None:
-            results.append(SearchResult(len(results) + 1, image.id, image.path, score, image.width, image.height))
+            results.append(
+                SearchResult(
+                    len(results) + 1,
+                    image.id,
+                    image.path,
+                    score,
+                    image.width,
+                    image.height,
+                    image.taken_at,
+                    image.camera,
+                )
+            )
     return results
 
 

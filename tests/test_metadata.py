@@ -1,0 +1,93 @@
+"""Photo metadata from real EXIF: dates with and without offsets, cameras, GPS, and broken blocks."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS
+from PIL import Image
+
+from image_recommender.images import HEIF_SUPPORTED
+from image_recommender.photo_metadata import PhotoMetadata, read_metadata
+
+
+def photo_with_exif(
+    taken: str | None = None,
+    offset: str | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    gps: tuple[str, tuple[float, float, float], str, tuple[float, float, float]] | None = None,
+    kind: str = "JPEG",
+) -> bytes:
+    """A real photo saved with the EXIF a camera would write."""
+    exif = Image.Exif()
+    if make:
+        exif[0x010F] = make
+    if model:
+        exif[0x0110] = model
+    details = exif.get_ifd(0x8769)
+    if taken:
+        details[0x9003] = taken
+    if offset:
+        details[0x9011] = offset
+    if gps:
+        place = exif.get_ifd(0x8825)
+        place[1], place[2], place[3], place[4] = gps
+    buffer = io.BytesIO()
+    Image.open(PHOTOS / "Dragonfly_by_Bolly.jpg").save(buffer, kind, exif=exif)
+    return buffer.getvalue()
+
+
+def test_date_camera_and_place_from_exif() -> None:
+    data = photo_with_exif(
+        "2019:07:14 18:30:05", "+02:00", "Google", "Pixel 7", ("S", (33.0, 51.0, 54.0), "W", (151.0, 12.0, 36.0))
+    )
+    assert read_metadata(data, None) == PhotoMetadata(
+        "2019-07-14T18:30:05", "+02:00", "exif", "Google Pixel 7", -33.865, -151.21
+    )
+
+
+def test_date_without_offset_and_a_make_written_twice() -> None:
+    found = read_metadata(photo_with_exif("2024:12:24 09:00:00", make="Canon", model="Canon EOS 5D"), None)
+    assert (found.taken_at, found.taken_offset, found.taken_from) == ("2024-12-24T09:00:00", None, "exif")
+    assert found.camera == "Canon EOS 5D"
+    assert (found.latitude, found.longitude) == (None, None)
+
+
+@pytest.mark.parametrize("taken", [None, "0000:00:00 00:00:00", "    :  :     :  :  ", "2019:13:45 99:00:00"])
+def test_no_valid_date_falls_back_to_the_file_time(taken: str | None) -> None:
+    mtime_ns = time.mktime((2021, 3, 4, 5, 6, 7, 0, 0, -1)) * 1e9
+    found = read_metadata(photo_with_exif(taken, offset="+01:00"), int(mtime_ns))
+    assert (found.taken_at, found.taken_from) == ("2021-03-04T05:06:07", "mtime")
+
+
+def test_png_and_heic_carry_exif_too(tmp_path: Path) -> None:
+    for kind in ("PNG", "HEIF") if HEIF_SUPPORTED else ("PNG",):
+        found = read_metadata(photo_with_exif("2020:01:02 03:04:05", model="iPhone 15", kind=kind), None)
+        assert (found.taken_at, found.camera) == ("2020-01-02T03:04:05", "iPhone 15"), kind
+
+
+def test_broken_exif_never_fails(tmp_path: Path) -> None:
+    data = photo_with_exif("2019:07:14 18:30:05", make="Google", gps=("N", (1.0, 2.0, 3.0), "E", (4.0, 5.0, 6.0)))
+    start = data.index(b"Exif\x00\x00") + 6
+    broken = data[:start] + b"MM\x00\x2a\xff\xff\xff\xff" + bytes(range(256)) * 2 + data[start + 520 :]
+    found = read_metadata(broken, 0)
+    assert found.taken_from in ("exif", "mtime")  # whatever survived, no exception
+    assert read_metadata(b"not an image at all", 10**18).taken_from == "mtime"
+    assert read_metadata(b"", None) == PhotoMetadata()
+
+
+def test_gps_out_of_range_is_dropped() -> None:
+    found = read_metadata(photo_with_exif(gps=("N", (95.0, 0.0, 0.0), "E", (10.0, 0.0, 0.0))), None)
+    assert (found.latitude, found.longitude) == (None, None)
+
+
+def test_metadata_from_an_open_file_reads_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(photo_with_exif("2018:05:06 07:08:09", model="X100V"))
+    with path.open("rb") as handle:
+        assert read_metadata(handle, os.stat(path).st_mtime_ns).taken_at == "2018-05-06T07:08:09"

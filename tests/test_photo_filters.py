@@ -1,0 +1,119 @@
+"""Search by when and with which camera a photo was taken: filters inside the index search, metadata in results."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, Runner, run_json
+from PIL import Image
+from test_metadata import photo_with_exif
+
+from image_recommender import Library
+from image_recommender.errors import QueryError
+
+# name: (EXIF date taken, camera make, model); None: no EXIF date, the file's time counts
+SHOTS = {
+    "summer-a.jpg": ("2019:06:03 10:00:00", "Google", "Pixel 7"),
+    "summer-b.jpg": ("2019:07:14 18:30:05", "Google", "Pixel 7"),
+    "summer-c.jpg": ("2019:08:31 23:59:59", "Canon", "Canon EOS 5D"),
+    "autumn.jpg": ("2019:09:01 00:00:00", "Canon", "Canon EOS 5D"),
+    "xmas-morning.jpg": ("2024:12:24 08:00:00", "Apple", "iPhone 15"),
+    "xmas-night.jpg": ("2024:12:24 23:30:00", "Apple", "iPhone 15"),
+    "boxing-day.jpg": ("2024:12:25 00:10:00", "Apple", "iPhone 15"),
+    "scan.jpg": (None, None, None),
+}
+SCAN_TIME = time.mktime((2021, 3, 4, 5, 6, 7, 0, 0, -1))
+
+
+def make_library(root: Path) -> Path:
+    root.mkdir()
+    sources = sorted(PHOTOS.glob("*.jpg"))
+    for number, (name, (taken, make, model)) in enumerate(SHOTS.items()):
+        data = photo_with_exif(taken, make=make, model=model)
+        picture = Image.open(sources[number % len(sources)]).convert("RGB")
+        exif = Image.open(__import__("io").BytesIO(data)).getexif()
+        picture.save(root / name, quality=90, exif=exif)
+    os.utime(root / "scan.jpg", (SCAN_TIME, SCAN_TIME))
+    return root
+
+
+@pytest.fixture
+def dated_library(tmp_path: Path, model_settings: dict) -> Path:
+    root = make_library(tmp_path / "dated")
+    with Library.open(root, create=True, **model_settings) as library:
+        library.update()
+    return root
+
+
+def found(library: Library, **filters: object) -> set[str]:
+    return {hit.path for hit in library.search(text="a photo", k=50, **filters).results}  # type: ignore[arg-type]
+
+
+def test_each_filter_returns_exactly_the_matching_photos(dated_library: Path, model_settings: dict) -> None:
+    with Library.open(dated_library, **model_settings) as library:
+        assert found(library, after="2019-06", before="2019-09") == {"summer-a.jpg", "summer-b.jpg", "summer-c.jpg"}
+        assert found(library, taken_on="2024-12-24") == {"xmas-morning.jpg", "xmas-night.jpg"}
+        assert found(library, taken_on="2019") == {"summer-a.jpg", "summer-b.jpg", "summer-c.jpg", "autumn.jpg"}
+        assert found(library, camera="pixel 7") == {"summer-a.jpg", "summer-b.jpg"}
+        assert found(library, camera="EOS", after="2019-09") == {"autumn.jpg"}
+        assert found(library, taken_on="2021-03-04") == {"scan.jpg"}  # no EXIF date: the file's time
+        assert found(library, after="2030") == set()
+
+
+def test_k_results_come_back_under_a_filter(dated_library: Path, model_settings: dict) -> None:
+    with Library.open(dated_library, **model_settings) as library:
+        hits = library.search(text="a photo", k=2, taken_on="2019").results
+        assert len(hits) == 2 and {hit.path for hit in hits} <= {
+            "summer-a.jpg",
+            "summer-b.jpg",
+            "summer-c.jpg",
+            "autumn.jpg",
+        }
+        hit = library.search(image=str(dated_library / "autumn.jpg"), k=1, camera="iPhone").results[0]
+        assert hit.camera == "Apple iPhone 15" and hit.taken_at is not None and hit.taken_at.startswith("2024-12-2")
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"after": "2019-13"}, "--after '2019-13': give a year, month or day"),
+        ({"taken_on": "24.12.2024"}, "--taken-on '24.12.2024'"),
+        ({"after": "2020", "before": "2019"}, "no date is both on or after 2020-01-01 and before 2019-01-01"),
+        ({"camera": "  "}, "--camera: give part of a camera's name"),
+    ],
+)
+def test_bad_filters_are_one_line(dated_library: Path, model_settings: dict, filters: dict, message: str) -> None:
+    with Library.open(dated_library, **model_settings) as library, pytest.raises(QueryError, match="^" + message):
+        library.search(text="a photo", **filters)
+
+
+def test_a_library_from_before_metadata_is_filled_from_file_headers(dated_library: Path, model_settings: dict) -> None:
+    with sqlite3.connect(dated_library / ".imrec" / "catalog.sqlite3") as db:  # back to schema 3
+        db.execute("DROP INDEX images_taken_at")
+        for column in ("taken_at", "taken_offset", "taken_from", "camera", "latitude", "longitude"):
+            db.execute(f"ALTER TABLE images DROP COLUMN {column}")
+        db.execute("PRAGMA user_version=3")
+    with Library.open(dated_library, **model_settings) as library:
+        assert found(library, camera="Pixel") == set()  # migrated, not read yet
+        summary = library.update()
+        assert summary.embedded == 0  # headers only, no re-embedding
+        assert found(library, camera="Pixel") == {"summer-a.jpg", "summer-b.jpg"}
+        row = library.catalog.image_by_path("summer-b.jpg")
+        assert row is not None and (row.taken_at, row.taken_from) == ("2019-07-14T18:30:05", "exif")
+
+
+def test_cli_filters_and_json_fields(imrec: Runner, tmp_path: Path) -> None:
+    root = make_library(tmp_path / "dated")
+    imrec("index", root, "-q")
+    data = run_json(imrec, "search", "-l", root, "--text", "a photo", "--taken-on", "2024-12-24", "-k", "5")
+    assert {hit["path"] for hit in data["results"]} == {"xmas-morning.jpg", "xmas-night.jpg"}
+    assert {hit["camera"] for hit in data["results"]} == {"Apple iPhone 15"}
+    assert all(hit["taken_at"].startswith("2024-12-24T") for hit in data["results"])
+    result = imrec("search", "-l", root, "--text", "x", "--after", "June", expect=2)
+    assert result.stderr.strip().splitlines() == [
+        "imrec: error: --after 'June': give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD"
+    ]
