@@ -27,13 +27,30 @@ SHOTS = {
     "scan.jpg": (None, None, None),
 }
 SCAN_TIME = time.mktime((2021, 3, 4, 5, 6, 7, 0, 0, -1))
+PLACES = {
+    "summer-a.jpg": (48.8584, 2.2945),  # Eiffel Tower
+    "summer-b.jpg": (48.8738, 2.2950),  # Arc de Triomphe, 1.7 km away
+    "xmas-morning.jpg": (-33.8568, 151.2153),  # Sydney Opera House
+}
+
+
+def as_gps(
+    latitude: float, longitude: float
+) -> tuple[str, tuple[float, float, float], str, tuple[float, float, float]]:
+    def dms(value: float) -> tuple[float, float, float]:
+        value = abs(value)
+        degrees, rest = int(value), (abs(value) - int(value)) * 60
+        return float(degrees), float(int(rest)), round((rest - int(rest)) * 60, 4)
+
+    return ("N" if latitude >= 0 else "S", dms(latitude), "E" if longitude >= 0 else "W", dms(longitude))
 
 
 def make_library(root: Path) -> Path:
     root.mkdir()
     sources = sorted(PHOTOS.glob("*.jpg"))
     for number, (name, (taken, make, model)) in enumerate(SHOTS.items()):
-        data = photo_with_exif(taken, make=make, model=model)
+        place = as_gps(*PLACES[name]) if name in PLACES else None
+        data = photo_with_exif(taken, make=make, model=model, gps=place)
         picture = Image.open(sources[number % len(sources)]).convert("RGB")
         exif = Image.open(__import__("io").BytesIO(data)).getexif()
         picture.save(root / name, quality=90, exif=exif)
@@ -62,6 +79,20 @@ def test_each_filter_returns_exactly_the_matching_photos(dated_library: Path, mo
         assert found(library, camera="EOS", after="2019-09") == {"autumn.jpg"}
         assert found(library, taken_on="2021-03-04") == {"scan.jpg"}  # no EXIF date: the file's time
         assert found(library, after="2030") == set()
+        assert found(library, near="48.8584,2.2945", radius="500m") == {"summer-a.jpg"}
+        assert found(library, near="48.8584,2.2945", radius="2km") == {"summer-a.jpg", "summer-b.jpg"}
+        assert found(library, near="48.8584,2.2945") == {"summer-a.jpg"}  # 1 km by default
+        assert found(library, near="-33.86,151.21", radius="5km", taken_on="2024-12-24") == {"xmas-morning.jpg"}
+
+
+def test_sort_by_date_orders_the_same_results(dated_library: Path, model_settings: dict) -> None:
+    with Library.open(dated_library, **model_settings) as library:
+        by_score = library.search(text="a photo", k=8)
+        by_date = library.search(text="a photo", k=8, sort="date")
+    assert {hit.path for hit in by_date.results} == {hit.path for hit in by_score.results}
+    dates = [hit.taken_at for hit in by_date.results]
+    assert dates == sorted(dates) and [hit.rank for hit in by_date.results] == list(range(1, 9))
+    assert by_date.results[0].path == "summer-a.jpg" and by_date.results[-1].path == "boxing-day.jpg"
 
 
 def test_k_results_come_back_under_a_filter(dated_library: Path, model_settings: dict) -> None:
@@ -84,6 +115,11 @@ def test_k_results_come_back_under_a_filter(dated_library: Path, model_settings:
         ({"taken_on": "24.12.2024"}, "--taken-on '24.12.2024'"),
         ({"after": "2020", "before": "2019"}, "no date is both on or after 2020-01-01 and before 2019-01-01"),
         ({"camera": "  "}, "--camera: give part of a camera's name"),
+        ({"near": "48.8"}, "--near '48.8': give LATITUDE,LONGITUDE"),
+        ({"near": "91,0"}, "--near '91,0': latitude must be -90 to 90"),
+        ({"near": "1,2", "radius": "-5km"}, "--radius '-5km': give a distance"),
+        ({"radius": "5km"}, "--radius needs --near"),
+        ({"sort": "name"}, "--sort 'name': choose score or date"),
     ],
 )
 def test_bad_filters_are_one_line(dated_library: Path, model_settings: dict, filters: dict, message: str) -> None:
@@ -117,3 +153,36 @@ def test_cli_filters_and_json_fields(imrec: Runner, tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "imrec: error: --after 'June': give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD"
     ]
+
+
+def test_web_api_takes_the_same_filters(dated_library: Path, model_settings: dict) -> None:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(dated_library, **model_settings) as library:
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        answer = client.get(
+            "/api/search", params={"text": "a photo", "k": 10, "taken_on": "2024-12-24", "sort": "date"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert [hit["path"] for hit in answer.json()["results"]] == ["xmas-morning.jpg", "xmas-night.jpg"]
+        answer = client.get("/api/search", params={"text": "x", "near": "48.8584,2.2945", "radius": "2km"})
+        assert {hit["path"] for hit in answer.json()["results"]} == {"summer-a.jpg", "summer-b.jpg"}
+        upload = (dated_library / "autumn.jpg").read_bytes()
+        answer = client.post(
+            "/api/search", files={"image": ("q.jpg", upload, "image/jpeg")}, data={"camera": "pixel", "k": "5"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert {hit["path"] for hit in answer.json()["results"]} == {"summer-a.jpg", "summer-b.jpg"}
+        liked = library.catalog.image_by_path("autumn.jpg")
+        assert liked is not None
+        answer = client.post("/api/recommend", json={"liked": [liked.id], "after": "2024", "k": 10})
+        assert {hit["path"] for hit in answer.json()["results"]} == {
+            "xmas-morning.jpg",
+            "xmas-night.jpg",
+            "boxing-day.jpg",
+        }
+        bad = client.get("/api/search", params={"text": "x", "after": "June"})
+        assert bad.status_code == 400 and "--after 'June'" in bad.text
+        assert client.get("/api/search", params={"text": "x", "sort": "name"}).status_code == 422

@@ -242,6 +242,19 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
             page.get_by_role("button", name="Search", exact=True).click()
             expect(message).to_contain_text("“a bird”: 5 results")
 
+            # Filters: nothing was taken before 2000; ordered by date, every card shows its date.
+            page.fill("#before", "2000-01-01")
+            page.get_by_role("button", name="Search", exact=True).click()
+            expect(message).to_contain_text("“a bird”: no matching images")
+            page.fill("#before", "")
+            page.select_option("#sort", "date")
+            page.get_by_role("button", name="Search", exact=True).click()
+            expect(message).to_contain_text("“a bird”: 5 results")
+            expect(page.locator("#results .card .taken")).to_have_count(5)
+            dates = [t.get_attribute("datetime") for t in page.locator("#results .card .taken").all()]
+            assert dates == sorted(dates)
+            page.select_option("#sort", "score")
+
             # A failed upload shows its reason and no stale results under its name.
             page.set_input_files("#file", str(not_an_image))
             expect(message).to_contain_text("notimage.jpg: ")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_recommender.errors import CatalogVersionError, LibraryError
-from image_recommender.photo_metadata import PhotoMetadata
+from image_recommender.photo_metadata import PhotoMetadata, distance_km
 
 if TYPE_CHECKING:
     from image_recommender.query import PhotoFilter
@@ -222,6 +222,11 @@ def _image(row: Sequence[object]) -> ImageRow:
     return ImageRow(*row)  # type: ignore[arg-type]
 
 
+def _distance_or_null(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
+    """SQL distance_km(): NULL for an image without a place, so it never matches --near."""
+    return None if lat1 is None or lon1 is None else distance_km(lat1, lon1, lat2, lon2)
+
+
 def vector_to_blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
 
@@ -254,6 +259,7 @@ class Catalog:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
+            connection.create_function("distance_km", 4, _distance_or_null, deterministic=True)
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"{path}: cannot open catalog: {exc}") from None
         except OSError as exc:
@@ -588,6 +594,10 @@ class Catalog:
         if photo_filter.camera is not None:
             clauses.append("instr(lower(images.camera), lower(?)) > 0")
             values.append(photo_filter.camera)
+        if photo_filter.near is not None:
+            latitude, longitude, radius = photo_filter.near
+            clauses.append("distance_km(images.latitude, images.longitude, ?, ?) <= ?")
+            values += [latitude, longitude, radius]
         rows = self._db.execute(
             "SELECT vectors.id FROM vectors JOIN images ON images.id = vectors.image_id WHERE " + " AND ".join(clauses),
             values,

@@ -442,9 +442,12 @@ def render(
     elif paths or paths0:
         _print_paths(response, library, "\0" if paths0 else "\n")
     else:
-        table = Table("rank", "score", "id", "path", title=" ".join(response.query), title_justify="left")
+        dated = any(result.taken_at for result in response.results)
+        columns = ("rank", "score", "id", *(("taken",) if dated else ()), "path")
+        table = Table(*columns, title=" ".join(response.query), title_justify="left")
         for result in response.results:
-            table.add_row(str(result.rank), f"{result.score:.4f}", str(result.id), result.path)
+            taken = ((result.taken_at or "").replace("T", " ")[:16],) if dated else ()
+            table.add_row(str(result.rank), f"{result.score:.4f}", str(result.id), *taken, result.path)
         out.print(table)
         if not response.results:
             err.print("no matching images", markup=False)
@@ -481,6 +484,18 @@ TakenOnOpt = Annotated[
 ]
 CameraOpt = Annotated[
     str | None, typer.Option("--camera", metavar="NAME", help="Only photos from a camera whose name contains NAME.")
+]
+NearOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--near", metavar="LAT,LON", help="Only photos taken near this place (decimal degrees, from EXIF GPS)."
+    ),
+]
+RadiusOpt = Annotated[
+    str | None, typer.Option("--radius", metavar="DISTANCE", help="How near, for --near: 5km, 500m [default: 1km].")
+]
+SortOpt = Annotated[
+    str, typer.Option("--sort", metavar="score|date", help="Order results by score or by date taken [default: score].")
 ]
 UnderOpt = Annotated[
     str | None, typer.Option("--under", metavar="FOLDER", help="Only results inside this folder of the library.")
@@ -521,6 +536,9 @@ def search(
     before: BeforeOpt = None,
     taken_on: TakenOnOpt = None,
     camera: CameraOpt = None,
+    near: NearOpt = None,
+    radius: RadiusOpt = None,
+    sort: SortOpt = "score",
     min_score: MinScoreOpt = None,
     include_query: Annotated[
         bool, typer.Option("--include-query", help="Keep the query images (and exact copies of them) in the results.")
@@ -559,6 +577,9 @@ def search(
             before=before,
             taken_on=taken_on,
             camera=camera,
+            near=near,
+            radius=radius,
+            sort=sort,
         )
         render(response, opened, json_output, paths, paths0, preview, show)
 
@@ -579,6 +600,9 @@ def recommend(
     before: BeforeOpt = None,
     taken_on: TakenOnOpt = None,
     camera: CameraOpt = None,
+    near: NearOpt = None,
+    radius: RadiusOpt = None,
+    sort: SortOpt = "score",
     min_score: MinScoreOpt = None,
     ef_search: EfSearchOpt = None,
     db_path: DbOpt = None,
@@ -606,6 +630,9 @@ def recommend(
             before=before,
             taken_on=taken_on,
             camera=camera,
+            near=near,
+            radius=radius,
+            sort=sort,
         )
         render(response, opened, json_output, paths, paths0, preview, show)
 

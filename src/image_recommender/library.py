@@ -53,6 +53,7 @@ from image_recommender.query import (
     parse_file_or_id,
     parse_term,
     search_vectors,
+    sort_results,
 )
 from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
@@ -547,15 +548,20 @@ class Library:
         before: str | None = None,
         taken_on: str | None = None,
         camera: str | None = None,
+        near: str | None = None,
+        radius: str | None = None,
+        sort: str = "score",
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
-        ``camera`` (part of its name) restrict the results, inside the index search.
+        ``camera`` (part of its name) and ``near`` ("LAT,LON" within ``radius``, default 1 km)
+        restrict the results, inside the index search; ``sort="date"`` orders them by date taken.
         """
         photo_filter = PhotoFilter.from_options(
-            self._folder_prefix(under) if under else None, after, before, taken_on, camera
+            self._folder_prefix(under) if under else None, after, before, taken_on, camera, near, radius
         )
+        sort_results([], sort)  # an unknown order is refused before any work
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
         if ef_search is not None and not 1 <= ef_search <= MAX_EF_SEARCH:
@@ -590,7 +596,7 @@ class Library:
             generation=generation,
         )
         current = index is not None and index.meta.current_for(generation)
-        return SearchResponse([t.describe() for t in parsed], row.name, results, images, current)
+        return SearchResponse([t.describe() for t in parsed], row.name, sort_results(results, sort), images, current)
 
     def _folder_prefix(self, under: str) -> str:
         """``under`` as the catalog's path prefix ("" for the whole library, else "a/b/").

@@ -8,6 +8,7 @@ scores vectors the index does not hold yet exactly, so results are always curren
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -182,6 +183,7 @@ class PhotoFilter:
     after: str | None = None
     before: str | None = None
     camera: str | None = None
+    near: tuple[float, float, float] | None = None  # latitude, longitude, radius in km
 
     @classmethod
     def from_options(
@@ -191,8 +193,11 @@ class PhotoFilter:
         before: str | None = None,
         taken_on: str | None = None,
         camera: str | None = None,
+        near: str | None = None,
+        radius: str | None = None,
     ) -> PhotoFilter:
-        """From the CLI's and API's words: --after/--before a month, --taken-on a day, --camera a name."""
+        """From the CLI's and API's words: --after/--before a month, --taken-on a day, --camera a name,
+        --near LAT,LON within --radius (default 1 km)."""
         start = date_range(after, "--after")[0] if after else None
         end = date_range(before, "--before")[0] if before else None
         if taken_on:
@@ -202,11 +207,49 @@ class PhotoFilter:
             raise QueryError(f"no date is both on or after {start[:10]} and before {end[:10]}")
         if camera is not None and not camera.strip():
             raise QueryError("--camera: give part of a camera's name, e.g. 'Pixel 7'")
-        return cls(folder, start, end, camera.strip() if camera else None)
+        if radius is not None and near is None:
+            raise QueryError("--radius needs --near LAT,LON")
+        place = (*parse_place(near), parse_radius(radius or DEFAULT_RADIUS)) if near is not None else None
+        return cls(folder, start, end, camera.strip() if camera else None, place)
 
     @property
     def active(self) -> bool:
-        return any(value is not None for value in (self.folder, self.after, self.before, self.camera))
+        return any(value is not None for value in (self.folder, self.after, self.before, self.camera, self.near))
+
+
+DEFAULT_RADIUS = "1km"
+_RADIUS = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(km|m)?\s*", re.IGNORECASE)
+
+
+def parse_place(text: str) -> tuple[float, float]:
+    """ "48.8584,2.2945" (decimal degrees, latitude first) as numbers, or a one-line error."""
+    parts = text.split(",")
+    try:
+        latitude, longitude = (float(part) for part in parts)
+    except ValueError:
+        raise QueryError(f"--near {text!r}: give LATITUDE,LONGITUDE in decimal degrees, e.g. 48.8584,2.2945") from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise QueryError(f"--near {text!r}: latitude must be -90 to 90 and longitude -180 to 180")
+    return latitude, longitude
+
+
+def parse_radius(text: str) -> float:
+    """ "5km", "500m" or "5" (km) as kilometres, or a one-line error."""
+    match = _RADIUS.fullmatch(text)
+    if match is None or float(match.group(1)) <= 0:
+        raise QueryError(f"--radius {text!r}: give a distance such as 5km or 500m")
+    amount = float(match.group(1))
+    return amount / 1000 if (match.group(2) or "km").lower() == "m" else amount
+
+
+def sort_results(results: list[SearchResult], order: str) -> list[SearchResult]:
+    """``score`` keeps the ranking; ``date`` orders the same results by when they were taken, undated last."""
+    if order == "score":
+        return results
+    if order != "date":
+        raise QueryError(f"--sort {order!r}: choose score or date")
+    by_date = sorted(results, key=lambda result: (result.taken_at is None, result.taken_at or "", result.rank))
+    return [dataclasses.replace(result, rank=position) for position, result in enumerate(by_date, start=1)]
 
 
 def search_vectors(

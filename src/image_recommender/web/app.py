@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
@@ -68,7 +68,23 @@ ImageId = Annotated[int, PathParam(ge=1, le=MAX_IMAGE_ID, description="an image'
 ListedId = Annotated[int, Field(ge=1, le=MAX_IMAGE_ID)]
 
 
-class RecommendRequest(BaseModel):
+FilterText = Annotated[str | None, Field(max_length=100)]
+
+
+class PhotoFilters(BaseModel):
+    """What the CLI's --after/--before/--taken-on/--camera/--near/--radius/--sort/--min-score do."""
+
+    after: FilterText = None
+    before: FilterText = None
+    taken_on: FilterText = None
+    camera: FilterText = None
+    near: FilterText = None
+    radius: FilterText = None
+    sort: Literal["score", "date"] = "score"
+    min_score: float | None = Field(default=None, ge=-1, le=1)
+
+
+class RecommendRequest(PhotoFilters):
     """Liked and disliked image ids: "more like these, less like those"."""
 
     liked: list[ListedId] = Field(min_length=1, max_length=500)
@@ -194,15 +210,15 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         unlike_id: Annotated[list[ListedId], Query()] = [],  # noqa: B006
         not_text: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
         k: Annotated[int | None, Query(ge=1, le=500)] = None,
-        under: str | None = None,
-        min_score: float | None = None,
+        under: Annotated[str | None, Query(max_length=4096)] = None,
+        filters: Annotated[PhotoFilters, Query()] = PhotoFilters(),  # noqa: B008 - FastAPI reads the default
     ) -> dict[str, Any]:
-        """Search by texts and indexed image ids (with negatives)."""
+        """Search by texts and indexed image ids (with negatives), within the photo filters."""
         terms = [Term("text", t) for t in text] + [Term("id", str(i)) for i in like_id]
         terms += [Term("id", str(i), negative=True) for i in unlike_id]
         terms += [Term("text", t, negative=True) for t in not_text]
         with using() as lib:
-            return _results_json(lib.search(terms, k=k, under=under, min_score=min_score))
+            return _results_json(lib.search(terms, k=k, under=under, **filters.model_dump()))
 
     @app.post("/api/search")
     def search_upload(
@@ -211,6 +227,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         like_id: Annotated[list[ListedId], Form()] = [],  # noqa: B006
         unlike_id: Annotated[list[ListedId], Form()] = [],  # noqa: B006
         k: Annotated[int | None, Form(ge=1, le=500)] = None,
+        filters: Annotated[PhotoFilters, Form()] = PhotoFilters(),  # noqa: B008 - FastAPI reads the default
     ) -> dict[str, Any]:
         """Search by an uploaded image (plus an optional text, liked and disliked ids); never stored."""
         data = image.file.read(MAX_UPLOAD_BYTES + 1)
@@ -227,7 +244,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             terms += [Term("id", str(i)) for i in like_id] + [Term("id", str(i), negative=True) for i in unlike_id]
             try:
                 with using() as lib:
-                    response = lib.search(terms, k=k)
+                    response = lib.search(terms, k=k, **filters.model_dump())
             except QueryError as exc:
                 raise HTTPException(400, str(exc).replace(handle.name, name)) from None
         response.query[0] = f"+{name}"
@@ -237,7 +254,8 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     def recommend(request: RecommendRequest) -> dict[str, Any]:
         """More like the liked ids, less like the disliked ones; inputs never returned."""
         with using() as lib:
-            return _results_json(lib.recommend(request.liked, request.disliked, k=request.k))
+            filters = PhotoFilters.model_validate(request.model_dump(include=set(PhotoFilters.model_fields)))
+            return _results_json(lib.recommend(request.liked, request.disliked, k=request.k, **filters.model_dump()))
 
     @app.get("/api/images")
     def browse(

@@ -49,6 +49,14 @@ function card(result, { refine = true, keeper = false } = {}) {
   pathText.className = "path";
   pathText.textContent = result.path;
   meta.append(scoreText, " ", pathText);
+  if (result.taken_at) {
+    const taken = document.createElement("time");
+    taken.className = "taken";
+    taken.dateTime = result.taken_at;
+    taken.textContent = result.taken_at.slice(0, 10);
+    taken.title = `taken ${result.taken_at.replace("T", " ")}${result.camera ? ` with ${result.camera}` : ""}`;
+    meta.append(" ", taken);
+  }
   item.append(thumb, meta);
   if (refine) {
     const actions = document.createElement("div");
@@ -141,6 +149,10 @@ async function runQuery() {
     return browse();
   }
   const params = new URLSearchParams({ k: k() });
+  for (const name of ["after", "before", "camera", "sort"]) {
+    const value = $(`#${name}`).value.trim();
+    if (value && !(name === "sort" && value === "score")) params.append(name, value);
+  }
   if (query?.text) params.append("text", query.text);
   if (query?.kind === "more") params.append("like_id", query.id);
   liked.forEach((id) => params.append("like_id", id));
