@@ -40,7 +40,7 @@ def test_search_by_outside_file_and_table_output(imrec: Runner, library_dir: Pat
     table = imrec("search", outside, "-l", library_dir, "-k", "2").stdout
     rows = [line for line in table.splitlines() if line.startswith("│")]
     cells = [[cell.strip() for cell in row.split("│")[1:-1]] for row in rows]
-    assert len(cells) == 2 and cells[0][0] == "1" and cells[0][3] == "Fossa_by_Jasper_Roks.jpg"  # a re-encode: kept
+    assert len(cells) == 2 and cells[0][0] == "1" and cells[0][-1] == "Fossa_by_Jasper_Roks.jpg"  # a re-encode: kept
     assert float(cells[0][1]) > 0.999 and float(cells[0][1]) >= float(cells[1][1])
     data = run_json(imrec, "search", outside, "-l", library_dir, "-k", "2", "--include-query")
     assert data["results"][0]["path"] == "Fossa_by_Jasper_Roks.jpg"

@@ -16,6 +16,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -397,18 +398,45 @@ def build_index(
 # -- searching -------------------------------------------------------------------------------
 
 
-def _check_outputs(json_output: bool, paths: bool, paths0: bool, preview: Path | None, show: bool) -> None:
-    """Refuse output choices that cannot work before any search runs."""
-    chosen = [name for name, on in (("--json", json_output), ("--paths", paths), ("--paths0", paths0)) if on]
-    if len(chosen) > 1:
-        raise SettingsError(f"{' and '.join(chosen)} both print results; choose one")
-    if preview is not None or show:
-        from image_recommender.preview import check_display, check_output
+@dataclass(frozen=True)
+class ResultOutputs:
+    """Where a search's results go: printed (table, JSON or paths), drawn, placed in a folder, opened."""
 
-        if preview is not None:
-            check_output(preview)
-        if show:
-            check_display()
+    json_output: bool = False
+    paths: bool = False
+    paths0: bool = False
+    preview: Path | None = None
+    show: bool = False
+    copy_to: Path | None = None
+    link_to: Path | None = None
+    open_results: bool = False
+    k: int | None = None
+
+    def check(self) -> None:
+        """Refuse impossible combinations and unusable targets before any search runs."""
+        chosen = [
+            name
+            for name, on in (("--json", self.json_output), ("--paths", self.paths), ("--paths0", self.paths0))
+            if on
+        ]
+        if len(chosen) > 1:
+            raise SettingsError(f"{' and '.join(chosen)} both print results; choose one")
+        if self.copy_to is not None and self.link_to is not None:
+            raise SettingsError("--copy-to and --link-to both place the results; choose one")
+        if self.preview is not None or self.show:
+            from image_recommender.preview import check_display, check_output
+
+            if self.preview is not None:
+                check_output(self.preview)
+            if self.show:
+                check_display()
+        from image_recommender.export import check_target, check_viewer
+
+        folder = self.copy_to or self.link_to
+        if folder is not None:
+            check_target(folder)
+        if self.open_results:
+            check_viewer(1 if folder is not None else (self.k or 10))
 
 
 def _print_paths(response: SearchResponse, library: Library, separator: str) -> None:
@@ -421,16 +449,10 @@ def _print_paths(response: SearchResponse, library: Library, separator: str) -> 
     sys.stdout.write("".join(path + separator for path in located))
 
 
-def render(
-    response: SearchResponse,
-    library: Library,
-    json_output: bool,
-    paths: bool,
-    paths0: bool,
-    preview: Path | None,
-    show: bool,
-) -> None:
-    """Print results as a table, JSON or paths, and draw the contact sheet if asked."""
+def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -> None:
+    """Print results as a table, JSON or paths; draw, place or open them if asked."""
+    json_output, paths, paths0 = outputs.json_output, outputs.paths, outputs.paths0
+    preview, show = outputs.preview, outputs.show
     if not response.index_current:
         err.print(
             "imrec: note: the index is older than the catalog; results are complete (newer images are scored"
@@ -459,8 +481,36 @@ def render(
         contact_sheet(queries, results, preview, show, title="query: " + " ".join(response.query))
         if preview is not None and not json_output and not (paths or paths0):
             err.print(f"preview written to {preview}", markup=False)
+    _place_and_open(response, library, outputs)
 
 
+def _place_and_open(response: SearchResponse, library: Library, outputs: ResultOutputs) -> None:
+    """--copy-to/--link-to put the results in a folder in rank order; --open shows it (or them)."""
+    from image_recommender.export import open_in_viewer, place_results
+
+    files = [library.root / result.path for result in response.results]
+    folder = outputs.copy_to or outputs.link_to
+    if folder is not None:
+        place_results(files, folder, link=outputs.link_to is not None)
+        if not (outputs.json_output or outputs.paths or outputs.paths0):
+            verb = "linked" if outputs.link_to is not None else "copied"
+            err.print(f"{len(files)} result(s) {verb} to {folder}", markup=False)
+    if outputs.open_results and (files or folder is not None):
+        open_in_viewer([folder] if folder is not None else files)
+
+
+CopyToOpt = Annotated[
+    Path | None,
+    typer.Option("--copy-to", metavar="DIR", help="Copy the results into DIR (new or empty) as 001-name.jpg, 002-..."),
+]
+LinkToOpt = Annotated[
+    Path | None,
+    typer.Option("--link-to", metavar="DIR", help="Like --copy-to, with symbolic links instead of copies."),
+]
+OpenOpt = Annotated[
+    bool,
+    typer.Option("--open", help="Open the results with the system's viewer (the folder, with --copy-to/--link-to)."),
+]
 ShowOpt = Annotated[bool, typer.Option("--show", help="Open the contact sheet in a window (needs a display).")]
 PreviewOpt = Annotated[
     Path | None,
@@ -556,9 +606,13 @@ def search(
     paths0: Paths0Opt = False,
     preview: PreviewOpt = None,
     show: ShowOpt = False,
+    copy_to: CopyToOpt = None,
+    link_to: LinkToOpt = None,
+    open_results: OpenOpt = False,
 ) -> None:
     """Images like files, ids and texts, and unlike others: the library's search."""
-    _check_outputs(json_output, paths, paths0, preview, show)
+    outputs = ResultOutputs(json_output, paths, paths0, preview, show, copy_to, link_to, open_results, top_k)
+    outputs.check()
     parsed = [parse_term(term) for term in terms or []]
     parsed += [parse_term(item, kind="file") for item in like or []]
     parsed += [parse_term(item, kind="id") for item in like_id or []]
@@ -581,7 +635,7 @@ def search(
             radius=radius,
             sort=sort,
         )
-        render(response, opened, json_output, paths, paths0, preview, show)
+        render(response, opened, outputs)
 
 
 @app.command(cls=_PlainArguments)
@@ -617,9 +671,13 @@ def recommend(
     paths0: Paths0Opt = False,
     preview: PreviewOpt = None,
     show: ShowOpt = False,
+    copy_to: CopyToOpt = None,
+    link_to: LinkToOpt = None,
+    open_results: OpenOpt = False,
 ) -> None:
     """More like these, less like those: the liked images themselves are never returned."""
-    _check_outputs(json_output, paths, paths0, preview, show)
+    outputs = ResultOutputs(json_output, paths, paths0, preview, show, copy_to, link_to, open_results, top_k)
+    outputs.check()
     with open_library(library, locals()) as opened:
         response = opened.recommend(
             liked,
@@ -634,7 +692,7 @@ def recommend(
             radius=radius,
             sort=sort,
         )
-        render(response, opened, json_output, paths, paths0, preview, show)
+        render(response, opened, outputs)
 
 
 @app.command(cls=_PlainArguments)
