@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from image_recommender import __version__
+from image_recommender.duplicate_moves import MoveReport
 from image_recommender.errors import ImrecError, LibraryError, SettingsError, damaged_catalog_message
 from image_recommender.library import Library, SearchResponse, UpdateSummary
 from image_recommender.query import parse_file_or_id, parse_term
@@ -704,25 +705,71 @@ def duplicates(
         float,
         typer.Option("--threshold", metavar="X", help="Cosine similarity at which two images are near duplicates."),
     ] = 0.95,
+    keep_under: Annotated[
+        str | None, typer.Option("--keep-under", metavar="FOLDER", help="Prefer keepers inside this folder.")
+    ] = None,
+    move_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--move-to", metavar="DIR", help="Move every non-keeper (not bursts) into DIR, outside the library."
+        ),
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Really move (without it, --move-to shows what would move).")
+    ] = False,
+    undo: Annotated[
+        Path | None, typer.Option("--undo", metavar="MANIFEST", help="Put back the files a --move-to --apply moved.")
+    ] = None,
     db_path: DbOpt = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     model_config: ModelConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Exact copies (same bytes) and near duplicates (cosine >= threshold), with a keeper each."""
+    """Exact copies, near duplicates (cosine >= threshold) and bursts, with a keeper each; move and undo."""
+    if apply and move_to is None:
+        raise SettingsError("--apply moves duplicates: give --move-to DIR too")
+    if undo is not None and move_to is not None:
+        raise SettingsError("--undo and --move-to: do one at a time")
     with open_library(_root(root, library), locals()) as opened:
-        groups = opened.duplicates(threshold)
+        if undo is not None:
+            restored = opened.undo_moves(undo)
+            if json_output:
+                emit_json(restored.as_json())
+            else:
+                _report_moves(restored, "put back", None)
+            return
+        groups = opened.duplicates(threshold, keep_under)
+        moves, report = opened.move_duplicates(groups, move_to, apply) if move_to is not None else ([], None)
     if json_output:
-        emit_json({"threshold": threshold, "groups": [group.as_json() for group in groups]})
+        plan = [{"id": m.image_id, "from": str(m.source), "to": str(m.target), "size": m.size} for m in moves]
+        extra = {"moves": plan, "applied": report.as_json() if report else None} if move_to is not None else {}
+        emit_json({"threshold": threshold, "groups": [group.as_json() for group in groups], **extra})
         return
     if not groups:
         out.print("no duplicates found", markup=False)
     for number, group in enumerate(groups, 1):
-        out.print(f"group {number} ({group.kind}, similarity >= {group.score:.3f}):", markup=False)
+        title = "similar shots, kept" if group.kind == "burst" else f"similarity >= {group.score:.3f}"
+        out.print(f"group {number} ({group.kind}, {title}):", markup=False)
         for image in group.images:
             mark = "keep" if image.id == group.keeper.id else "    "
             out.print(f"  {mark} {image.path} ({image.width}x{image.height})", markup=False)
+    if move_to is not None and report is None:
+        size = sum(m.size for m in moves)
+        out.print(
+            f"would move {len(moves)} file(s), {size / 1e6:.1f} MB, to {move_to}; add --apply to move them",
+            markup=False,
+        )
+    elif report is not None:
+        _report_moves(report, f"moved to {move_to}", report.manifest)
+
+
+def _report_moves(report: MoveReport, done: str, manifest: Path | None) -> None:
+    out.print(f"{report.moved} file(s), {report.bytes / 1e6:.1f} MB, {done}", markup=False)
+    if manifest is not None:
+        out.print(f"manifest: {manifest} ('imrec duplicates --undo {manifest}' puts them back)", markup=False)
+    for path, reason in report.skipped:
+        err.print(f"imrec: left alone: {path}: {reason}", markup=False)
 
 
 @app.command(cls=_PlainArguments)

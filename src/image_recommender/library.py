@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_recommender.catalog import Catalog, ImageRow, ModelRow
+from image_recommender.duplicate_moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
 from image_recommender.errors import (
     ImageDecodeError,
     IndexMismatchError,
@@ -631,14 +632,43 @@ class Library:
         terms += [parse_file_or_id(_term_text(item), negative=True) for item in disliked]
         return self.search(terms, include_query=False, **options)
 
-    def duplicates(self, threshold: float = 0.95) -> list[DuplicateGroup]:
-        """Exact copies and near duplicates (cosine >= threshold) among the library's images."""
+    def duplicates(self, threshold: float = 0.95, keep_under: str | None = None) -> list[DuplicateGroup]:
+        """Exact copies, near duplicates (cosine >= threshold) and bursts among the library's images.
+
+        ``keep_under`` (a folder of the library) is where a group's keeper is taken from first.
+        """
         if not 0 < threshold <= 1:
             raise QueryError(f"--threshold {threshold}: must be above 0 and at most 1")
+        prefer = self._folder_prefix(keep_under) if keep_under else None
         models = self.catalog.models()
         row = self.query_model() if models else None
         index = self.index_for(row) if row else None
-        return find_duplicates(self.catalog, index, row.id if row else None, threshold, self._ef_search(index))
+        return find_duplicates(
+            self.catalog, index, row.id if row else None, threshold, self._ef_search(index), prefer_folder=prefer
+        )
+
+    def move_duplicates(
+        self, groups: Sequence[DuplicateGroup], target: Path, apply: bool
+    ) -> tuple[list[Move], MoveReport | None]:
+        """The moves that resolve ``groups`` into ``target``; with ``apply``, done, with a manifest.
+
+        Moved images leave the catalog's live set at once (their rows wait as 'gone', so an
+        undo before the next ``index`` brings them back with their vectors).
+        """
+        moves = plan_moves(groups, self.root, target.absolute())
+        if not apply:
+            return moves, None
+        with self._write_lock():
+            report = apply_moves(moves, self.root, target.absolute())
+            self.catalog.apply_scan([], [], [], report.moved_ids)
+        return moves, report
+
+    def undo_moves(self, manifest: Path) -> MoveReport:
+        """Put back what a manifest moved out of this library, then rescan so the catalog follows."""
+        with self._write_lock():
+            report = undo_moves(manifest, self.root)
+            self.scan()
+        return report
 
     def _ef_search(self, index: VectorIndex | None, asked: int | None = None) -> int:
         """The query beam: asked for, configured, or chosen by the index's size."""

@@ -323,9 +323,11 @@ def search_vectors(
 
 @dataclass(frozen=True)
 class DuplicateGroup:
-    """Images that are the same picture; ``keeper`` is the one to keep."""
+    """Images that are the same picture (``exact``, ``near``), or a ``burst`` of similar shots
+    taken seconds apart by one camera (similar, never proposed for removal); ``keeper`` is the
+    one to keep."""
 
-    kind: Literal["exact", "near"]
+    kind: Literal["exact", "near", "burst"]
     images: list[ImageRow]
     keeper: ImageRow
     score: float
@@ -336,15 +338,54 @@ class DuplicateGroup:
             "score": round(self.score, 6),
             "keeper": {"id": self.keeper.id, "path": self.keeper.path},
             "images": [
-                {"id": image.id, "path": image.path, "width": image.width, "height": image.height}
+                {
+                    "id": image.id,
+                    "path": image.path,
+                    "width": image.width,
+                    "height": image.height,
+                    "size": image.size,
+                    "taken_at": image.taken_at,
+                    "camera": image.camera,
+                }
                 for image in self.images
             ],
         }
 
+    @property
+    def removable(self) -> list[ImageRow]:
+        """What resolving the group moves away: every image but the keeper; nothing of a burst."""
+        return [] if self.kind == "burst" else [image for image in self.images if image.id != self.keeper.id]
 
-def choose_keeper(images: Sequence[ImageRow]) -> ImageRow:
-    """Largest resolution first, then the oldest file, then the shortest path."""
-    return min(images, key=lambda i: (-(i.width or 0) * (i.height or 0), i.mtime_ns, len(i.path), i.path))
+
+# Originals before exports: a phone's HEIC (or a camera's RAW) is the picture, a JPEG beside
+# it is a converted copy even when it has more pixels.
+ORIGINAL_SUFFIXES = frozenset(
+    {".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"}
+)
+BURST_SECONDS = 10
+
+
+def choose_keeper(images: Sequence[ImageRow], prefer_folder: str | None = None) -> ImageRow:
+    """The one to keep: inside ``prefer_folder`` (a catalog prefix) first, then an original format
+    (HEIC/RAW), then the most pixels, the earliest date taken, the shortest path."""
+
+    def rank(image: ImageRow) -> tuple[object, ...]:
+        outside = prefer_folder is not None and not image.path.startswith(prefer_folder)
+        original = os.path.splitext(image.path)[1].lower() in ORIGINAL_SUFFIXES
+        pixels = (image.width or 0) * (image.height or 0)
+        return (outside, not original, -pixels, image.taken_at or "~", image.mtime_ns, len(image.path), image.path)
+
+    return min(images, key=rank)
+
+
+def is_burst(images: Sequence[ImageRow]) -> bool:
+    """Shots by one camera whose EXIF times lie within ``BURST_SECONDS`` of each other."""
+    if any(image.taken_from != "exif" or not image.camera or not image.taken_at for image in images):
+        return False
+    if len({image.camera for image in images}) != 1:
+        return False
+    times = sorted(datetime.fromisoformat(image.taken_at) for image in images if image.taken_at)
+    return (times[-1] - times[0]).total_seconds() <= BURST_SECONDS
 
 
 def _union_find_groups(pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
@@ -374,13 +415,17 @@ def find_duplicates(
     threshold: float,
     ef_search: int,
     neighbours: int = 16,
+    prefer_folder: str | None = None,
 ) -> list[DuplicateGroup]:
     """Exact groups (same content) and near groups (cosine >= threshold), reported apart.
 
     Near groups are found among one representative per distinct content (the keeper of its
     exact group), so exact copies never show up twice.
     """
-    exact = [DuplicateGroup("exact", group, choose_keeper(group), 1.0) for group in catalog.exact_duplicate_groups()]
+    exact = [
+        DuplicateGroup("exact", group, choose_keeper(group, prefer_folder), 1.0)
+        for group in catalog.exact_duplicate_groups()
+    ]
     if model_id is None:
         return exact
     labels, vectors = catalog.live_vectors(model_id)
@@ -414,5 +459,6 @@ def find_duplicates(
     near = []
     for number, members in enumerate(groups):
         group = [images[label] for label in members]
-        near.append(DuplicateGroup("near", group, choose_keeper(group), weakest[number]))
+        kind: Literal["near", "burst"] = "burst" if is_burst(group) else "near"
+        near.append(DuplicateGroup(kind, group, choose_keeper(group, prefer_folder), weakest[number]))
     return exact + near

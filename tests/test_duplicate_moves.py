@@ -1,0 +1,147 @@
+"""Duplicates reviewed and resolved without losing anything: kinds, keepers, move, undo."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, Runner, run_json
+from PIL import Image
+from test_metadata import photo_with_exif
+
+from image_recommender import Library
+from image_recommender.errors import SettingsError
+
+THRESHOLD = 0.995
+
+
+def tree_digests(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (the catalog's folder aside) by relative path, with its content hash."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".imrec" not in path.parts
+    }
+
+
+def with_exif(picture: Image.Image, taken: str, camera: str) -> bytes:
+    exif = Image.open(io.BytesIO(photo_with_exif(taken, make="Google", model=camera))).getexif()
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=92, exif=exif)
+    return buffer.getvalue()
+
+
+def make_library(root: Path) -> Path:
+    """Exact copies, a resized re-encode, a burst, and a HEIC original beside its larger JPEG export."""
+    root.mkdir()
+    for photo in sorted(PHOTOS.glob("*.jpg")):
+        if photo.name not in ("Dragonfly_by_Bolly.jpg", "Wine_by_Jakkub_Mede.jpg"):  # those two become the pairs
+            shutil.copy2(photo, root / photo.name)
+    (root / "copies").mkdir()
+    shutil.copy(root / "Bridge_by_Sander_Klootwijk.jpg", root / "copies" / "bridge.jpg")
+    with Image.open(root / "Kleiber_by_Lukas_Baubkus.jpg") as image:
+        image.resize((image.width // 2, image.height // 2)).save(root / "kleiber-small.jpg", quality=75)
+    bird = Image.open(PHOTOS / "Dragonfly_by_Bolly.jpg").convert("RGB")
+    (root / "burst-1.jpg").write_bytes(with_exif(bird, "2023:05:01 12:00:00", "Pixel 7"))
+    (root / "burst-2.jpg").write_bytes(with_exif(bird.rotate(1), "2023:05:01 12:00:02", "Pixel 7"))
+    wine = Image.open(PHOTOS / "Wine_by_Jakkub_Mede.jpg").convert("RGB")
+    wine.save(root / "IMG_0001.heic", quality=90)
+    wine.resize((wine.width * 2, wine.height * 2)).save(root / "IMG_0001-export.jpg", quality=95)
+    return root
+
+
+@pytest.fixture
+def messy(tmp_path: Path, model_settings: dict) -> Path:
+    root = make_library(tmp_path / "library")
+    with Library.open(root, create=True, **model_settings) as library:
+        library.update()
+    return root
+
+
+def kinds(groups: list) -> dict[frozenset[str], tuple[str, str]]:
+    return {frozenset(i.path for i in g.images): (g.kind, g.keeper.path) for g in groups}
+
+
+def test_kinds_and_keepers(messy: Path, model_settings: dict) -> None:
+    with Library.open(messy, **model_settings) as library:
+        found = kinds(library.duplicates(THRESHOLD))
+        assert found[frozenset({"Bridge_by_Sander_Klootwijk.jpg", "copies/bridge.jpg"})] == (
+            "exact",
+            "Bridge_by_Sander_Klootwijk.jpg",
+        )
+        assert found[frozenset({"Kleiber_by_Lukas_Baubkus.jpg", "kleiber-small.jpg"})] == (
+            "near",
+            "Kleiber_by_Lukas_Baubkus.jpg",
+        )
+        assert found[frozenset({"burst-1.jpg", "burst-2.jpg"})][0] == "burst"
+        # the original HEIC is kept, though its JPEG export has four times the pixels
+        assert found[frozenset({"IMG_0001.heic", "IMG_0001-export.jpg"})] == ("near", "IMG_0001.heic")
+        preferred = kinds(library.duplicates(THRESHOLD, keep_under="copies"))
+        assert preferred[frozenset({"Bridge_by_Sander_Klootwijk.jpg", "copies/bridge.jpg"})][1] == "copies/bridge.jpg"
+
+
+def test_move_then_undo_leaves_the_tree_byte_identical(messy: Path, model_settings: dict, tmp_path: Path) -> None:
+    before = tree_digests(messy)
+    target = tmp_path / "duplicates"
+    with Library.open(messy, **model_settings) as library:
+        groups = library.duplicates(THRESHOLD)
+        planned, nothing = library.move_duplicates(groups, target, apply=False)
+        assert nothing is None and tree_digests(messy) == before and not target.exists()  # a dry run moves nothing
+        assert {m.source.relative_to(messy).as_posix() for m in planned} == {
+            "copies/bridge.jpg",
+            "kleiber-small.jpg",
+            "IMG_0001-export.jpg",
+        }  # never a burst, never a keeper
+        _, report = library.move_duplicates(groups, target, apply=True)
+        assert report is not None and report.moved == 3 and not report.skipped
+        assert report.bytes == sum(m.size for m in planned)
+        assert set(tree_digests(messy)) == set(before) - {
+            "copies/bridge.jpg",
+            "kleiber-small.jpg",
+            "IMG_0001-export.jpg",
+        }
+        assert tree_digests(target)["copies/bridge.jpg"] == before["copies/bridge.jpg"]  # relative path kept
+        found = {hit.path for hit in library.search(text="a photo", k=50).results}
+        assert "kleiber-small.jpg" not in found and "copies/bridge.jpg" not in found  # the catalog followed
+        restored = library.undo_moves(report.manifest)  # type: ignore[arg-type]
+        assert restored.moved == 3
+        assert tree_digests(messy) == before
+        assert library.update().embedded == 0  # vectors reused, nothing embedded again
+        assert {hit.path for hit in library.search(text="a photo", k=50).results} == set(before)
+
+
+def test_moves_never_go_into_the_library_or_overwrite(messy: Path, model_settings: dict, tmp_path: Path) -> None:
+    with Library.open(messy, **model_settings) as library:
+        groups = library.duplicates(THRESHOLD)
+        with pytest.raises(SettingsError, match="must be outside the library"):
+            library.move_duplicates(groups, messy / "dupes", apply=False)
+        target = tmp_path / "duplicates"
+        (target / "copies").mkdir(parents=True)
+        (target / "copies" / "bridge.jpg").write_bytes(b"someone else's file")
+        _, report = library.move_duplicates(groups, target, apply=True)
+        assert report is not None and report.moved == 2
+        assert [reason for _, reason in report.skipped] == [f"{target / 'copies' / 'bridge.jpg'} already exists"]
+        assert (target / "copies" / "bridge.jpg").read_bytes() == b"someone else's file"
+        assert (messy / "copies" / "bridge.jpg").is_file()
+
+
+def test_cli_dry_run_apply_and_undo(imrec: Runner, tmp_path: Path) -> None:
+    root = make_library(tmp_path / "library")
+    imrec("index", root, "-q")
+    before = tree_digests(root)
+    target = tmp_path / "moved"
+    dry = imrec("duplicates", root, "--threshold", THRESHOLD, "--move-to", target).stdout
+    assert "would move 3 file(s)" in dry and "add --apply" in dry and "burst, similar shots, kept" in dry
+    assert tree_digests(root) == before
+    applied = run_json(imrec, "duplicates", root, "--threshold", THRESHOLD, "--move-to", target, "--apply")
+    manifest = applied["applied"]["manifest"]
+    assert applied["applied"]["moved"] == 3 and Path(manifest).is_file()
+    assert imrec("duplicates", root, "--apply", expect=2).stderr.startswith("imrec: error: --apply moves duplicates")
+    undone = imrec("duplicates", root, "--undo", manifest).stdout
+    assert "3 file(s)" in undone and "put back" in undone
+    assert tree_digests(root) == before
+    bad = imrec("duplicates", root, "--undo", tmp_path / "nope.json", expect=2)
+    assert "no such manifest" in bad.stderr
