@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import PHOTOS, Runner, run_json
 from PIL import Image
 from test_metadata import photo_with_exif
+from test_web import CHROMIUM, _has_playwright, free_port
 
 from image_recommender import Library
 from image_recommender.errors import SettingsError
@@ -145,3 +147,87 @@ def test_cli_dry_run_apply_and_undo(imrec: Runner, tmp_path: Path) -> None:
     assert tree_digests(root) == before
     bad = imrec("duplicates", root, "--undo", tmp_path / "nope.json", expect=2)
     assert "no such manifest" in bad.stderr
+
+
+def test_web_resolve_and_undo_through_the_api(messy: Path, model_settings: dict, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    before = tree_digests(messy)
+    with Library.open(messy, **model_settings, duplicates_dir=tmp_path / "moved") as library:
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        groups = client.get("/api/duplicates", params={"threshold": THRESHOLD}).json()["groups"]
+        heic = next(g for g in groups if "IMG_0001.heic" in {i["path"] for i in g["images"]})
+        burst = next(g for g in groups if g["kind"] == "burst")
+        export = next(i for i in heic["images"] if i["path"] == "IMG_0001-export.jpg")
+        ids = [i["id"] for i in heic["images"]]
+        answer = client.post(
+            "/api/duplicates/resolve", json={"image_ids": ids, "keeper_id": export["id"], "threshold": THRESHOLD}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["moved"] == 1 and (tmp_path / "moved" / "IMG_0001.heic").is_file()  # the user's choice
+        again = client.post(
+            "/api/duplicates/resolve", json={"image_ids": ids, "keeper_id": ids[0], "threshold": THRESHOLD}
+        )
+        assert again.status_code == 400 and "no longer one duplicate group" in again.json()["detail"]
+        burst_ids = [i["id"] for i in burst["images"]]
+        refused = client.post(
+            "/api/duplicates/resolve", json={"image_ids": burst_ids, "keeper_id": burst_ids[0], "threshold": THRESHOLD}
+        )
+        assert refused.status_code == 400 and "burst" in refused.json()["detail"]
+        assert client.post("/api/duplicates/undo").json()["moved"] == 1
+        assert tree_digests(messy) == before
+        assert client.post("/api/duplicates/undo").status_code == 400  # nothing left to undo
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None or not _has_playwright(), reason="needs Debian's chromium and playwright")
+def test_page_resolves_a_group_and_undoes_it(messy: Path, model_settings: dict, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    import uvicorn
+    from playwright.sync_api import expect, sync_playwright
+
+    from image_recommender.web.app import create_app
+
+    before = tree_digests(messy)
+    library = Library.open(messy, **model_settings, duplicates_dir=tmp_path / "moved")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(library), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_role("tab", name="Duplicates").click()
+            page.fill("#threshold", str(THRESHOLD))
+            page.get_by_role("button", name="Find duplicates").click()
+            message = page.locator("#dup-message")
+            expect(message).to_contain_text("4 group(s)")
+            expect(page.locator(".group h3", has_text="similar shots")).to_have_count(1)
+            heic_group = page.locator(".group", has_text="IMG_0001.heic")
+            expect(heic_group.locator(".card.keeper .path")).to_have_text("IMG_0001.heic")  # the original
+            heic_group.get_by_role("button", name="Keep IMG_0001-export.jpg").click()
+            expect(heic_group.locator(".card.keeper .path")).to_have_text("IMG_0001-export.jpg")
+            heic_group.get_by_role("button", name=re.compile("^Move the others")).click()
+            expect(message).to_contain_text("Moved 1 file(s)")
+            expect(page.locator(".group")).to_have_count(3)
+            assert (tmp_path / "moved" / "IMG_0001.heic").is_file() and not (messy / "IMG_0001.heic").exists()
+            page.get_by_role("button", name="Undo last move").click()
+            expect(message).to_contain_text("Put back 1 file(s)")
+            expect(page.locator(".group")).to_have_count(4)
+            browser.close()
+        assert tree_digests(messy) == before
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        library.close()

@@ -18,7 +18,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -662,6 +662,34 @@ class Library:
             report = apply_moves(moves, self.root, target.absolute())
             self.catalog.apply_scan([], [], [], report.moved_ids)
         return moves, report
+
+    def resolve_group(self, image_ids: Sequence[int], keeper_id: int, threshold: float) -> MoveReport:
+        """Move every image of one duplicate group but ``keeper_id`` to ``duplicates_dir`` (the web page's
+        "move the others"); the group must be one ``duplicates(threshold)`` finds, and not a burst."""
+        wanted = set(image_ids)
+        group = next((g for g in self.duplicates(threshold) if {i.id for i in g.images} == wanted), None)
+        if group is None or keeper_id not in wanted:
+            raise QueryError("these images are no longer one duplicate group; look for duplicates again")
+        if group.kind == "burst":
+            raise QueryError("a burst is similar shots, not duplicates: nothing is moved")
+        chosen = replace(group, keeper=next(i for i in group.images if i.id == keeper_id))
+        _, report = self.move_duplicates([chosen], self.settings.moved_duplicates_dir, apply=True)
+        assert report is not None and report.manifest is not None
+        self._last_move_file().write_text(str(report.manifest), encoding="utf-8")
+        return report
+
+    def undo_last_move(self) -> MoveReport:
+        """Undo the web page's last "move the others"."""
+        try:
+            manifest = Path(self._last_move_file().read_text(encoding="utf-8").strip())
+        except FileNotFoundError:
+            raise QueryError("no move to undo") from None
+        report = self.undo_moves(manifest)
+        self._last_move_file().unlink(missing_ok=True)
+        return report
+
+    def _last_move_file(self) -> Path:
+        return self.settings.state_dir / "last-move"
 
     def undo_moves(self, manifest: Path) -> MoveReport:
         """Put back what a manifest moved out of this library, then rescan so the catalog follows."""

@@ -149,6 +149,7 @@ class Settings:
     allow_mass_removal: bool = False
     lock_timeout: float = 5.0
     allowed_hosts: str = ""
+    duplicates_dir: Path | None = None
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
@@ -164,6 +165,11 @@ class Settings:
     def state_dir(self) -> Path:
         """Folder holding the catalog, indexes, thumbnails and lock; never scanned."""
         return self.root / STATE_DIR_NAME
+
+    @property
+    def moved_duplicates_dir(self) -> Path:
+        """Where the web page moves resolved duplicates: the setting, else a sibling ROOT-duplicates folder."""
+        return self.duplicates_dir or self.root.with_name(self.root.name + "-duplicates")
 
     @property
     def catalog_path(self) -> Path:
@@ -182,7 +188,7 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}
-_PATH_FIELDS = {"root", "db_path", "model_config", "engine_cache"}
+_PATH_FIELDS = {"root", "db_path", "model_config", "engine_cache", "duplicates_dir"}
 _CHOICES = {
     "device": DEVICES,
     "precision": PRECISIONS,
@@ -304,7 +310,7 @@ def load_settings(
             raise SettingsError(f"unknown setting {name!r}")
         if raw is not None:
             values[name] = _coerce(name, raw, f"--{name.replace('_', '-')}")
-    for name in ("db_path", "model_config", "engine_cache"):
+    for name in ("db_path", "model_config", "engine_cache", "duplicates_dir"):
         if values.get(name) is not None:
             values[name] = Path(values[name]).absolute()
     config = values.get("model_config")

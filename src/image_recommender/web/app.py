@@ -84,6 +84,14 @@ class PhotoFilters(BaseModel):
     min_score: float | None = Field(default=None, ge=-1, le=1)
 
 
+class ResolveRequest(BaseModel):
+    """One duplicate group as the page shows it, and the image to keep."""
+
+    image_ids: list[ListedId] = Field(min_length=2, max_length=1000)
+    keeper_id: ListedId
+    threshold: float = Field(default=0.95, gt=0, le=1)
+
+
 class RecommendRequest(PhotoFilters):
     """Liked and disliked image ids: "more like these, less like those"."""
 
@@ -329,6 +337,19 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         with using() as lib:
             groups = lib.duplicates(threshold)
         return {"threshold": threshold, "groups": [group.as_json() for group in groups]}
+
+    @app.post("/api/duplicates/resolve")
+    def resolve_duplicates(request: ResolveRequest) -> dict[str, Any]:
+        """Keep one image of a group and move the others out of the library (undoable)."""
+        with using() as lib:
+            report = lib.resolve_group(request.image_ids, request.keeper_id, request.threshold)
+        return {**report.as_json(), "folder": str(library.settings.moved_duplicates_dir)}
+
+    @app.post("/api/duplicates/undo")
+    def undo_duplicates() -> dict[str, Any]:
+        """Put back what the last resolve moved."""
+        with using() as lib:
+            return lib.undo_last_move().as_json()
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

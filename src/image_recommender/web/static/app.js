@@ -252,24 +252,77 @@ async function browse(offset = 0) {
   }
 }
 
+const GROUP_TITLES = {
+  exact: () => "exact copies",
+  near: (group) => `near duplicates (≥ ${group.score.toFixed(3)})`,
+  burst: () => "similar shots taken seconds apart (kept, never moved)",
+};
+
+function duplicateGroup(group, number, threshold) {
+  const box = document.createElement("div");
+  box.className = "group";
+  const title = document.createElement("h3");
+  title.textContent = `Group ${number + 1}: ${GROUP_TITLES[group.kind](group)}`;
+  const list = document.createElement("ol");
+  list.className = "grid";
+  let keeper = group.keeper.id;
+  const draw = () => {
+    list.replaceChildren(
+      ...group.images.map((image) => {
+        const item = card(image, { refine: false, keeper: image.id === keeper });
+        if (group.kind !== "burst" && image.id !== keeper) {
+          const keep = button("Keep this one", "keep", () => {
+            keeper = image.id;
+            draw();
+          });
+          keep.setAttribute("aria-label", `Keep ${image.path}`);
+          item.append(keep);
+        }
+        return item;
+      }),
+    );
+  };
+  draw();
+  box.append(title, list);
+  if (group.kind !== "burst") {
+    const move = button("Move the others", "move", async () => {
+      const body = JSON.stringify({ image_ids: group.images.map((image) => image.id), keeper_id: keeper, threshold });
+      try {
+        const done = await api("/api/duplicates/resolve", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+        box.remove();
+        $("#dup-undo").hidden = false;
+        const skipped = done.skipped.length ? `; ${done.skipped.length} left alone: ${done.skipped[0].reason}` : "";
+        setMessage(`Moved ${done.moved} file(s) to ${done.folder}${skipped}`, Boolean(done.skipped.length), "#dup-message");
+      } catch (error) {
+        setMessage(error.message, true, "#dup-message");
+      }
+    });
+    move.setAttribute("aria-label", `Move the others of group ${number + 1}`);
+    box.append(move);
+  }
+  return box;
+}
+
+async function undoMove() {
+  try {
+    const done = await api("/api/duplicates/undo", { method: "POST" });
+    $("#dup-undo").hidden = true;
+    await loadDuplicates();
+    setMessage(`Put back ${done.moved} file(s)`, false, "#dup-message");
+  } catch (error) {
+    setMessage(error.message, true, "#dup-message");
+  }
+}
+
 async function loadDuplicates(event) {
   event?.preventDefault();
   setMessage("Looking for duplicates…", false, "#dup-message");
   try {
+    const threshold = parseFloat($("#threshold").value);
     const data = await api(`/api/duplicates?threshold=${encodeURIComponent($("#threshold").value)}`);
-    const groups = data.groups.map((group, number) => {
-      const box = document.createElement("div");
-      box.className = "group";
-      const title = document.createElement("h3");
-      title.textContent = `Group ${number + 1}: ${group.kind === "exact" ? "exact copies" : `near duplicates (≥ ${group.score.toFixed(3)})`}`;
-      const list = document.createElement("ol");
-      list.className = "grid";
-      list.append(...group.images.map((image) => card(image, { refine: false, keeper: image.id === group.keeper.id })));
-      box.append(title, list);
-      return box;
-    });
+    const groups = data.groups.map((group, number) => duplicateGroup(group, number, threshold));
     $("#dup-groups").replaceChildren(...groups);
-    setMessage(groups.length ? `${groups.length} group(s); the outlined image is the suggested keeper` : "No duplicates found", false, "#dup-message");
+    setMessage(groups.length ? `${groups.length} group(s); the outlined image is the keeper` : "No duplicates found", false, "#dup-message");
   } catch (error) {
     setMessage(error.message, true, "#dup-message");
   }
@@ -335,6 +388,7 @@ function show(view) {
 document.addEventListener("DOMContentLoaded", () => {
   $("#search-form").addEventListener("submit", search);
   $("#dup-form").addEventListener("submit", loadDuplicates);
+  $("#dup-undo").addEventListener("click", undoMove);
   $("#file").addEventListener("change", (event) => pickFile(event.target.files[0]));
   $("#clear-refine").addEventListener("click", clearRefinement);
   $("#clear-image").addEventListener("click", clearImage);
