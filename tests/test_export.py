@@ -69,3 +69,34 @@ def test_open_hands_the_results_to_the_system_viewer(
     assert record.read_text().splitlines() == [str(library_dir / hit["path"]) for hit in hits]
     too_many = imrec("search", "-l", library_dir, "--text", "x", "-k", "50", "--open", env=env, expect=2)
     assert "--open opens each result: ask for at most 20" in too_many.stderr
+
+
+def test_web_zip_download_holds_the_chosen_files_in_order(model_settings: dict, library_dir: Path) -> None:
+    import io
+    import zipfile
+
+    from fastapi.testclient import TestClient
+
+    from image_recommender import Library
+    from image_recommender.web.app import create_app
+
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        chosen = [
+            library.catalog.image_by_path(name)
+            for name in ("Wine_by_Jakkub_Mede.jpg", "Bridge_by_Sander_Klootwijk.jpg")
+        ]
+        ids = [image.id for image in chosen if image is not None]
+        answer = client.get("/api/download", params=[("id", ids[0]), ("id", ids[1]), ("id", ids[0])])
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"
+        assert answer.headers["content-disposition"] == 'attachment; filename="library-2.zip"'
+        with zipfile.ZipFile(io.BytesIO(answer.content)) as bundle:
+            assert bundle.namelist() == ["001-Wine_by_Jakkub_Mede.jpg", "002-Bridge_by_Sander_Klootwijk.jpg"]
+            assert (
+                bundle.read("002-Bridge_by_Sander_Klootwijk.jpg")
+                == (library_dir / "Bridge_by_Sander_Klootwijk.jpg").read_bytes()
+            )
+        assert client.get("/api/download", params={"id": 999999}).status_code == 404
+        assert client.get("/api/download").status_code == 422
+        assert client.get("/api/download", params=[("id", i) for i in range(1, 502)]).status_code == 422

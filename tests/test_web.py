@@ -10,6 +10,7 @@ import shutil
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,6 +255,20 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
             dates = [t.get_attribute("datetime") for t in page.locator("#results .card .taken").all()]
             assert dates == sorted(dates)
             page.select_option("#sort", "score")
+
+            # Pick two results and download them as one zip, in the order picked.
+            expect(page.locator("#download")).to_be_hidden()
+            picks = page.locator("#results .card .pick")
+            picks.nth(1).check()
+            picks.nth(0).check()
+            expect(page.locator("#download")).to_have_text("Download 2 selected (zip)")
+            with page.expect_download() as started:
+                page.locator("#download").click()
+            bundle = tmp_path / started.value.suggested_filename
+            started.value.save_as(bundle)
+            picked = [c.inner_text() for c in page.locator("#results .card .path").all()][:2]
+            with zipfile.ZipFile(bundle) as archive:
+                assert archive.namelist() == [f"001-{picked[1]}", f"002-{picked[0]}"]
 
             # A failed upload shows its reason and no stale results under its name.
             page.set_input_files("#file", str(not_an_image))

@@ -15,10 +15,12 @@ import hashlib
 import ipaddress
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import tempfile
 import threading
+import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,6 +41,7 @@ from image_recommender.errors import (
     UnknownImageError,
     damaged_catalog_message,
 )
+from image_recommender.export import ranked_name
 from image_recommender.images import load_image, open_regular_file
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
@@ -46,6 +49,9 @@ from image_recommender.query import MAX_IMAGE_ID, Term
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# One zip download: at most this many images and bytes (spooled to a temporary file).
+MAX_ZIP_FILES = 500
+MAX_ZIP_BYTES = 4 << 30
 THUMB_SIZES = (128, 256, 512)
 CACHE_SECONDS = 7 * 24 * 3600
 # Thumbnails decode whole pictures (a 144 MP PNG holds ~430 MB of pixels): two at a time.
@@ -305,6 +311,35 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         }
         return StreamingResponse(_chunks(handle), media_type=media_type, headers=headers)
 
+    @app.get("/api/download")
+    def download(id: Annotated[list[ListedId], Query(min_length=1, max_length=MAX_ZIP_FILES)]) -> StreamingResponse:
+        """The chosen images as one zip, in the order given (001-name.jpg, ...), at most MAX_ZIP_BYTES."""
+        located = [catalogued(image_id) for image_id in dict.fromkeys(id)]
+        archive = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115 - the response closes it
+        total = 0
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
+            for rank, (image, path) in enumerate(located, start=1):
+                try:
+                    handle, info = open_regular_file(path, library.root)
+                except (OSError, ImageDecodeError):
+                    archive.close()
+                    raise HTTPException(404, f"image {image.id}: {image.path} cannot be opened") from None
+                total += info.st_size
+                if total > MAX_ZIP_BYTES:
+                    handle.close()
+                    archive.close()
+                    raise HTTPException(413, f"the chosen images hold more than {MAX_ZIP_BYTES >> 30} GB; choose fewer")
+                with handle, bundle.open(ranked_name(rank, Path(image.path), len(located)), "w") as entry:
+                    shutil.copyfileobj(handle, entry, 1 << 20)
+        size = archive.tell()
+        archive.seek(0)
+        headers = {
+            "Content-Disposition": f'attachment; filename="{_ascii_name(library.root.name)}-{len(located)}.zip"',
+            "Content-Length": str(size),
+            "X-Content-Type-Options": "nosniff",
+        }
+        return StreamingResponse(_chunks(archive), media_type="application/zip", headers=headers)
+
     @app.get("/api/images/{image_id}/thumb")
     def image_thumb(request: Request, image_id: ImageId, size: int = 256) -> Response:
         if size not in THUMB_SIZES:
@@ -353,6 +388,11 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _ascii_name(name: str) -> str:
+    """A folder name fit for a Content-Disposition header: no quotes, no line breaks, ASCII."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "images"
 
 
 def _image_type(handle: Any) -> str | None:

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { query: null, liked: new Map(), disliked: new Map(), file: null };
+const state = { query: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map() };
 
 function setMessage(text, isError = false, target = "#message") {
   const element = $(target);
@@ -68,7 +68,17 @@ function card(result, { refine = true, keeper = false } = {}) {
     dislike.setAttribute("aria-label", `Dislike ${result.path}`);
     like.setAttribute("aria-pressed", String(state.liked.has(result.id)));
     dislike.setAttribute("aria-pressed", String(state.disliked.has(result.id)));
-    actions.append(more, like, dislike);
+    const pick = document.createElement("input");
+    pick.type = "checkbox";
+    pick.className = "pick";
+    pick.checked = state.selected.has(result.id);
+    pick.setAttribute("aria-label", `Select ${result.path} for download`);
+    pick.addEventListener("change", () => {
+      if (pick.checked) state.selected.set(result.id, result);
+      else state.selected.delete(result.id);
+      showSelection();
+    });
+    actions.append(more, like, dislike, pick);
     item.append(actions);
     item.classList.toggle("liked", state.liked.has(result.id));
     item.classList.toggle("disliked", state.disliked.has(result.id));
@@ -123,6 +133,14 @@ function chip(result, kind) {
   remove.setAttribute("aria-label", `Remove ${result.path} from ${kind}`);
   item.append(img, label, remove);
   return item;
+}
+
+function showSelection() {
+  const count = state.selected.size;
+  const link = $("#download");
+  link.hidden = count === 0;
+  link.textContent = `Download ${count} selected (zip)`;
+  link.href = `/api/download?${new URLSearchParams([...state.selected.keys()].map((id) => ["id", id]))}`;
 }
 
 function showRefinement() {
