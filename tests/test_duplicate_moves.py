@@ -137,6 +137,7 @@ def test_cli_dry_run_apply_and_undo(imrec: Runner, tmp_path: Path) -> None:
     target = tmp_path / "moved"
     dry = imrec("duplicates", root, "--threshold", THRESHOLD, "--move-to", target).stdout
     assert "would move 3 file(s)" in dry and "add --apply" in dry and "burst, similar shots, kept" in dry
+    assert f"would move {root / 'kleiber-small.jpg'} -> {target / 'kleiber-small.jpg'}" in dry
     assert tree_digests(root) == before
     applied = run_json(imrec, "duplicates", root, "--threshold", THRESHOLD, "--move-to", target, "--apply")
     manifest = applied["applied"]["manifest"]
@@ -208,6 +209,17 @@ def test_page_resolves_a_group_and_undoes_it(messy: Path, model_settings: dict, 
             )
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/")
+            # A result in a subfolder links to a search inside that folder.
+            page.fill("#text", "a bridge")
+            page.get_by_role("button", name="Search", exact=True).click()
+            expect(page.locator("#message")).to_contain_text("“a bridge”: 12 results")
+            page.locator("#results .card", has_text="copies/bridge.jpg").get_by_role(
+                "button", name="in copies/"
+            ).click()
+            expect(page.locator("#message")).to_contain_text("“a bridge”: 1 result")
+            expect(page.locator("#folder")).to_contain_text("Only in copies/")
+            page.get_by_role("button", name="Search the whole library").click()
+            expect(page.locator("#message")).to_contain_text("“a bridge”: 12 results")
             page.get_by_role("tab", name="Duplicates").click()
             page.fill("#threshold", str(THRESHOLD))
             page.get_by_role("button", name="Find duplicates").click()

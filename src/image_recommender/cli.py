@@ -756,6 +756,8 @@ def duplicates(
             out.print(f"  {mark} {image.path} ({image.width}x{image.height})", markup=False)
     if move_to is not None and report is None:
         size = sum(m.size for m in moves)
+        for move in moves:
+            out.print(f"  would move {move.source} -> {move.target}", markup=False)
         out.print(
             f"would move {len(moves)} file(s), {size / 1e6:.1f} MB, to {move_to}; add --apply to move them",
             markup=False,

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { query: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map() };
+const state = { query: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null };
 
 function setMessage(text, isError = false, target = "#message") {
   const element = $(target);
@@ -49,6 +49,13 @@ function card(result, { refine = true, keeper = false } = {}) {
   pathText.className = "path";
   pathText.textContent = result.path;
   meta.append(scoreText, " ", pathText);
+  const slash = result.path.lastIndexOf("/");
+  if (refine && slash > 0) {
+    const folder = result.path.slice(0, slash);
+    const link = button(`in ${folder}/`, "folder", () => setFolder(folder));
+    link.title = `Search only in ${folder}/`;
+    meta.append(" ", link);
+  }
   if (result.taken_at) {
     const taken = document.createElement("time");
     taken.className = "taken";
@@ -135,6 +142,13 @@ function chip(result, kind) {
   return item;
 }
 
+function setFolder(folder) {
+  state.under = folder;
+  $("#folder").hidden = !folder;
+  $("#folder-name").textContent = folder ? `${folder}/` : "";
+  if (state.query || state.liked.size) runQuery();
+}
+
 function showSelection() {
   const count = state.selected.size;
   const link = $("#download");
@@ -171,6 +185,7 @@ async function runQuery() {
     const value = $(`#${name}`).value.trim();
     if (value && !(name === "sort" && value === "score")) params.append(name, value);
   }
+  if (state.under) params.append("under", state.under);
   if (query?.text) params.append("text", query.text);
   if (query?.kind === "more") params.append("like_id", query.id);
   liked.forEach((id) => params.append("like_id", id));
@@ -407,6 +422,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#search-form").addEventListener("submit", search);
   $("#dup-form").addEventListener("submit", loadDuplicates);
   $("#dup-undo").addEventListener("click", undoMove);
+  $("#clear-folder").addEventListener("click", () => setFolder(null));
   $("#file").addEventListener("change", (event) => pickFile(event.target.files[0]));
   $("#clear-refine").addEventListener("click", clearRefinement);
   $("#clear-image").addEventListener("click", clearImage);
