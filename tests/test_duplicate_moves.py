@@ -12,7 +12,7 @@ import pytest
 from conftest import PHOTOS, Runner, run_json
 from PIL import Image
 from test_metadata import photo_with_exif
-from test_web import CHROMIUM, _has_playwright, free_port
+from test_web import CHROMIUM, _has_playwright, serving
 
 from image_recommender import Library
 from image_recommender.errors import SettingsError
@@ -185,24 +185,10 @@ def test_web_resolve_and_undo_through_the_api(messy: Path, model_settings: dict,
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None or not _has_playwright(), reason="needs Debian's chromium and playwright")
 def test_page_resolves_a_group_and_undoes_it(messy: Path, model_settings: dict, tmp_path: Path) -> None:
-    import threading
-    import time
-
-    import uvicorn
     from playwright.sync_api import expect, sync_playwright
 
-    from image_recommender.web.app import create_app
-
     before = tree_digests(messy)
-    library = Library.open(messy, **model_settings, duplicates_dir=tmp_path / "moved")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(library), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
+    with serving(Library.open(messy, **model_settings, duplicates_dir=tmp_path / "moved")) as port:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -239,7 +225,3 @@ def test_page_resolves_a_group_and_undoes_it(messy: Path, model_settings: dict, 
             expect(page.locator(".group")).to_have_count(4)
             browser.close()
         assert tree_digests(messy) == before
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        library.close()

@@ -12,6 +12,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,26 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextmanager
+def serving(library: Library) -> Iterator[int]:
+    """The web app on a free local port in a thread, for a real browser; stopped (and the library closed) after."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(library), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        library.close()
+
+
 def _has_playwright() -> bool:
     try:
         import playwright.sync_api  # noqa: F401
@@ -169,146 +190,133 @@ def _has_playwright() -> bool:
 @pytest.mark.skipif(CHROMIUM is None or not _has_playwright(), reason="needs Debian's chromium and playwright")
 def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
     """Click through search, upload, like/dislike refinement, clearing and failures, as a user would."""
-    import uvicorn
     from playwright.sync_api import expect, sync_playwright
 
     root = tmp_path / "lib<img src=x onerror=alert(1)>"  # a folder name that is also HTML
     shutil.copytree(PHOTOS, root)
     library = Library.open(root, create=True, **model_settings)
     library.update()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(library), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
     query = tmp_path / "query.jpg"
     shutil.copy(PHOTOS / "Kleiber_by_Lukas_Baubkus.jpg", query)  # an exact copy of a library image
     not_an_image = tmp_path / "notimage.jpg"
     not_an_image.write_text("<html>not a picture</html>")
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/")
-            message, cards, refine = page.locator("#message"), page.locator("#results .card"), page.locator("#refine")
-            expect(message).to_contain_text("Library: images 1-8 of 8")
-            expect(refine).to_be_hidden()
-            page.fill("#k", "5")
+    with serving(library) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/")
+        message, cards, refine = page.locator("#message"), page.locator("#results .card"), page.locator("#refine")
+        expect(message).to_contain_text("Library: images 1-8 of 8")
+        expect(refine).to_be_hidden()
+        page.fill("#k", "5")
 
-            # Upload: the query's own copy never comes back; exactly k results.
-            page.set_input_files("#file", str(query))
-            expect(message).to_contain_text("Like query.jpg: 5 results")
-            expect(cards).to_have_count(5)
-            paths = [c.inner_text() for c in page.locator("#results .card .path").all()]
-            assert "Kleiber_by_Lukas_Baubkus.jpg" not in paths
+        # Upload: the query's own copy never comes back; exactly k results.
+        page.set_input_files("#file", str(query))
+        expect(message).to_contain_text("Like query.jpg: 5 results")
+        expect(cards).to_have_count(5)
+        paths = [c.inner_text() for c in page.locator("#results .card .path").all()]
+        assert "Kleiber_by_Lukas_Baubkus.jpg" not in paths
 
-            # Like one: the query stays, the liked image joins it and leaves the list; still k results.
-            liked_path = paths[1]
-            cards.nth(1).get_by_role("button", name=re.compile("^Like ")).click()
-            expect(message).to_contain_text("Like query.jpg + 1 liked: 5 results")
-            expect(refine).to_be_visible()
-            expect(page.locator("#refine-list .chip.liked")).to_contain_text(liked_path)
-            refined = [c.inner_text() for c in page.locator("#results .card .path").all()]
-            assert liked_path not in refined and "Kleiber_by_Lukas_Baubkus.jpg" not in refined
-            scores = [float(c.inner_text()) for c in page.locator("#results .card .score").all()]
-            assert scores == sorted(scores, reverse=True)
+        # Like one: the query stays, the liked image joins it and leaves the list; still k results.
+        liked_path = paths[1]
+        cards.nth(1).get_by_role("button", name=re.compile("^Like ")).click()
+        expect(message).to_contain_text("Like query.jpg + 1 liked: 5 results")
+        expect(refine).to_be_visible()
+        expect(page.locator("#refine-list .chip.liked")).to_contain_text(liked_path)
+        refined = [c.inner_text() for c in page.locator("#results .card .path").all()]
+        assert liked_path not in refined and "Kleiber_by_Lukas_Baubkus.jpg" not in refined
+        scores = [float(c.inner_text()) for c in page.locator("#results .card .score").all()]
+        assert scores == sorted(scores, reverse=True)
 
-            # Un-like from its chip: back to the plain query, bar hidden, nothing marked.
-            page.get_by_role("button", name=f"Remove {liked_path} from liked").click()
-            expect(message).to_contain_text("Like query.jpg: 5 results")
-            expect(refine).to_be_hidden()
-            expect(page.locator("#results .card.liked")).to_have_count(0)
+        # Un-like from its chip: back to the plain query, bar hidden, nothing marked.
+        page.get_by_role("button", name=f"Remove {liked_path} from liked").click()
+        expect(message).to_contain_text("Like query.jpg: 5 results")
+        expect(refine).to_be_hidden()
+        expect(page.locator("#results .card.liked")).to_have_count(0)
 
-            # Dislike alone re-ranks the query (the disliked image leaves the results).
-            disliked_path = page.locator("#results .card .path").first.inner_text()
-            cards.first.get_by_role("button", name=re.compile("^Dislike ")).click()
-            expect(message).to_contain_text("Like query.jpg + 1 disliked")
-            assert disliked_path not in [c.inner_text() for c in page.locator("#results .card .path").all()]
+        # Dislike alone re-ranks the query (the disliked image leaves the results).
+        disliked_path = page.locator("#results .card .path").first.inner_text()
+        cards.first.get_by_role("button", name=re.compile("^Dislike ")).click()
+        expect(message).to_contain_text("Like query.jpg + 1 disliked")
+        assert disliked_path not in [c.inner_text() for c in page.locator("#results .card .path").all()]
 
-            # Clear likes: the original query again, not an older view.
-            page.get_by_role("button", name="Clear likes").click()
-            expect(message).to_contain_text("Like query.jpg: 5 results")
-            expect(refine).to_be_hidden()
+        # Clear likes: the original query again, not an older view.
+        page.get_by_role("button", name="Clear likes").click()
+        expect(message).to_contain_text("Like query.jpg: 5 results")
+        expect(refine).to_be_hidden()
 
-            # The image can be cleared; a text search is then the text alone.
-            page.get_by_role("button", name="Clear the query image").click()
-            expect(page.locator("#drop-label")).to_have_text("Drop or pick a query image")
-            page.fill("#text", "a bird")
-            page.get_by_role("button", name="Search", exact=True).click()
-            expect(message).to_contain_text("“a bird”: 5 results")
+        # The image can be cleared; a text search is then the text alone.
+        page.get_by_role("button", name="Clear the query image").click()
+        expect(page.locator("#drop-label")).to_have_text("Drop or pick a query image")
+        page.fill("#text", "a bird")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(message).to_contain_text("“a bird”: 5 results")
 
-            # Filters: nothing was taken before 2000; ordered by date, every card shows its date.
-            page.fill("#before", "2000-01-01")
-            page.get_by_role("button", name="Search", exact=True).click()
-            expect(message).to_contain_text("“a bird”: no matching images")
-            page.fill("#before", "")
-            page.select_option("#sort", "date")
-            page.get_by_role("button", name="Search", exact=True).click()
-            expect(message).to_contain_text("“a bird”: 5 results")
-            expect(page.locator("#results .card .taken")).to_have_count(5)
-            dates = [t.get_attribute("datetime") for t in page.locator("#results .card .taken").all()]
-            assert dates == sorted(dates)
-            page.select_option("#sort", "score")
+        # Filters: nothing was taken before 2000; ordered by date, every card shows its date.
+        page.fill("#before", "2000-01-01")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(message).to_contain_text("“a bird”: no matching images")
+        page.fill("#before", "")
+        page.select_option("#sort", "date")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(message).to_contain_text("“a bird”: 5 results")
+        expect(page.locator("#results .card .taken")).to_have_count(5)
+        dates = [t.get_attribute("datetime") for t in page.locator("#results .card .taken").all()]
+        assert dates == sorted(dates)
+        page.select_option("#sort", "score")
 
-            # Pick two results and download them as one zip, in the order picked.
-            expect(page.locator("#download")).to_be_hidden()
-            picks = page.locator("#results .card .pick")
-            picks.nth(1).check()
-            picks.nth(0).check()
-            expect(page.locator("#download")).to_have_text("Download 2 selected (zip)")
-            with page.expect_download() as started:
-                page.locator("#download").click()
-            bundle = tmp_path / started.value.suggested_filename
-            started.value.save_as(bundle)
-            picked = [c.inner_text() for c in page.locator("#results .card .path").all()][:2]
-            with zipfile.ZipFile(bundle) as archive:
-                assert archive.namelist() == [f"001-{picked[1]}", f"002-{picked[0]}"]
+        # Pick two results and download them as one zip, in the order picked.
+        expect(page.locator("#download")).to_be_hidden()
+        picks = page.locator("#results .card .pick")
+        picks.nth(1).check()
+        picks.nth(0).check()
+        expect(page.locator("#download")).to_have_text("Download 2 selected (zip)")
+        with page.expect_download() as started:
+            page.locator("#download").click()
+        bundle = tmp_path / started.value.suggested_filename
+        started.value.save_as(bundle)
+        picked = [c.inner_text() for c in page.locator("#results .card .path").all()][:2]
+        with zipfile.ZipFile(bundle) as archive:
+            assert archive.namelist() == [f"001-{picked[1]}", f"002-{picked[0]}"]
 
-            # A failed upload shows its reason and no stale results under its name.
-            page.set_input_files("#file", str(not_an_image))
-            expect(message).to_contain_text("notimage.jpg: ")
-            expect(message).to_have_class(re.compile("error"))
-            expect(cards).to_have_count(0)
-            expect(page.locator("#drop-label")).to_have_text("Drop or pick a query image")
+        # A failed upload shows its reason and no stale results under its name.
+        page.set_input_files("#file", str(not_an_image))
+        expect(message).to_contain_text("notimage.jpg: ")
+        expect(message).to_have_class(re.compile("error"))
+        expect(cards).to_have_count(0)
+        expect(page.locator("#drop-label")).to_have_text("Drop or pick a query image")
 
-            # Dislikes without any query say what they need instead of claiming a re-rank.
-            page.goto(f"http://127.0.0.1:{port}/")
-            expect(message).to_contain_text("Library: images 1-8 of 8")
-            cards.first.get_by_role("button", name=re.compile("^Dislike ")).click()
-            expect(message).to_contain_text("search, or like an image")
-            page.get_by_role("button", name="Clear likes").click()
-            expect(message).to_contain_text("Library: images")
+        # Dislikes without any query say what they need instead of claiming a re-rank.
+        page.goto(f"http://127.0.0.1:{port}/")
+        expect(message).to_contain_text("Library: images 1-8 of 8")
+        cards.first.get_by_role("button", name=re.compile("^Dislike ")).click()
+        expect(message).to_contain_text("search, or like an image")
+        page.get_by_role("button", name="Clear likes").click()
+        expect(message).to_contain_text("Library: images")
 
-            page.get_by_role("tab", name="Status").click()
-            expect(page.locator("#status")).to_contain_text("ok")
-            expect(page.locator("#status")).to_contain_text("<img src=x")  # the folder name, as text
-            assert page.locator("#status img").count() == 0
-            page.get_by_role("tab", name="Duplicates").click()
-            expect(page.locator("#dup-message")).not_to_have_text("Looking for duplicates…", timeout=20000)
-            page.get_by_role("tab", name="Search").click()
-            page.fill("#text", "a bridge")
-            page.get_by_role("button", name="Search", exact=True).click()
-            expect(cards).to_have_count(8)  # the page was reloaded: k is back to 24, the library holds 8
-            cards.nth(1).get_by_role("button", name=re.compile("^Like ")).click()
-            expect(page.locator("#refine-list .chip")).to_have_count(1)
-            page.wait_for_function("[...document.images].every(i => i.complete)")
-            shot = tmp_path / "page.png"
-            page.screenshot(path=str(shot))
-            assert Image.open(shot).size == (1280, 900)
-            if os.environ.get("IMREC_SCREENSHOT"):
-                shutil.copy(shot, os.environ["IMREC_SCREENSHOT"])
-            assert page.request.get(f"http://127.0.0.1:{port}/favicon.ico").status == 200
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        library.close()
+        page.get_by_role("tab", name="Status").click()
+        expect(page.locator("#status")).to_contain_text("ok")
+        expect(page.locator("#status")).to_contain_text("<img src=x")  # the folder name, as text
+        assert page.locator("#status img").count() == 0
+        page.get_by_role("tab", name="Duplicates").click()
+        expect(page.locator("#dup-message")).not_to_have_text("Looking for duplicates…", timeout=20000)
+        page.get_by_role("tab", name="Search").click()
+        page.fill("#text", "a bridge")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(cards).to_have_count(8)  # the page was reloaded: k is back to 24, the library holds 8
+        cards.nth(1).get_by_role("button", name=re.compile("^Like ")).click()
+        expect(page.locator("#refine-list .chip")).to_have_count(1)
+        page.wait_for_function("[...document.images].every(i => i.complete)")
+        shot = tmp_path / "page.png"
+        page.screenshot(path=str(shot))
+        assert Image.open(shot).size == (1280, 900)
+        if os.environ.get("IMREC_SCREENSHOT"):
+            shutil.copy(shot, os.environ["IMREC_SCREENSHOT"])
+        assert page.request.get(f"http://127.0.0.1:{port}/favicon.ico").status == 200
+        browser.close()
 
 
 def test_serve_command_answers_and_refuses_a_busy_port(imrec: Runner, library_dir: Path, model_env: dict) -> None:
