@@ -79,9 +79,9 @@ def model_env(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def model_settings(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, object]:
-    """The same choice as ``model_env``, as ``Library.open`` keyword arguments."""
+    """The same choice as ``model_env``, as ``Library.open`` keyword arguments (read-only: copy to change)."""
     return {
         "model_config": TINY_CONFIG,
         "pretrained": str(tiny_checkpoint),
@@ -127,6 +127,12 @@ def imrec(model_env: dict[str, str]) -> Runner:
         return result
 
     return run
+
+
+def indexed_copy(source: Path, target: Path) -> Path:
+    """A copy of an indexed library (files with their times, catalog and index) for a test to change."""
+    shutil.copytree(source, target, symlinks=True)
+    return target
 
 
 def run_json(runner: Runner, *args: object, env: dict[str, str] | None = None) -> dict:

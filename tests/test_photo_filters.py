@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, Runner, run_json
+from conftest import PHOTOS, Runner, indexed_copy, run_json
 from PIL import Image
 from test_metadata import photo_with_exif
 
@@ -58,12 +58,18 @@ def make_library(root: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def dated_library(tmp_path: Path, model_settings: dict) -> Path:
-    root = make_library(tmp_path / "dated")
+@pytest.fixture(scope="module")
+def indexed_dated_library(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> Path:
+    """Made and indexed once for the module; each test gets its own copy."""
+    root = make_library(tmp_path_factory.mktemp("source") / "dated")
     with Library.open(root, create=True, **model_settings) as library:
         library.update()
     return root
+
+
+@pytest.fixture
+def dated_library(indexed_dated_library: Path, tmp_path: Path) -> Path:
+    return indexed_copy(indexed_dated_library, tmp_path / "dated")
 
 
 def found(library: Library, **filters: object) -> set[str]:
