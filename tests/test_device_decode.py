@@ -230,7 +230,7 @@ def _mixed_library(root: Path) -> dict[str, str]:
     return kinds
 
 
-@pytest.mark.parametrize(("backlog", "workers"), [(10_000, 2), (1, 2), (1, 0)])
+@pytest.mark.parametrize(("backlog", "workers"), [(10_000, 0), (1, 2)])
 def test_device_and_workers_split_one_work_list_without_losing_or_repeating_a_file(
     backlog: int,
     workers: int,

@@ -289,7 +289,10 @@ class _DeviceStage:
             with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext():
                 crops = self._decode(batch)
             if self.stream is not None:
-                torch.cuda.current_stream().wait_stream(self.stream)
+                main = torch.cuda.current_stream()
+                main.wait_stream(self.stream)
+                for _, crop in crops:  # made on the decode stream, used on the model's: keep them until it is done
+                    crop.record_stream(main)
             for row, crop in crops:
                 parts.append(crop.unsqueeze(0))
                 rows.append(row)
