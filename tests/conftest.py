@@ -129,6 +129,15 @@ def imrec(model_env: dict[str, str]) -> Runner:
     return run
 
 
+def indexed(root: Path, settings: dict[str, object]) -> Path:
+    """``root`` after a full ``index`` with the tiny model."""
+    from image_recommender import Library
+
+    with Library.open(root, create=True, **settings) as library:  # type: ignore[arg-type]
+        library.update()
+    return root
+
+
 def indexed_copy(source: Path, target: Path) -> Path:
     """A copy of an indexed library (files with their times, catalog and index) for a test to change."""
     shutil.copytree(source, target, symlinks=True)

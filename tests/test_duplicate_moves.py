@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, Runner, indexed_copy, run_json
+from conftest import PHOTOS, Runner, indexed, indexed_copy, run_json
 from PIL import Image
 from test_metadata import photo_with_exif
 from test_web import CHROMIUM, _has_playwright, serving
@@ -58,10 +58,7 @@ def make_library(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def indexed_messy(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> Path:
     """Made and indexed once for the module; each test gets its own copy."""
-    root = make_library(tmp_path_factory.mktemp("source") / "library")
-    with Library.open(root, create=True, **model_settings) as library:
-        library.update()
-    return root
+    return indexed(make_library(tmp_path_factory.mktemp("source") / "library"), model_settings)
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, Runner, indexed_copy, run_json
+from conftest import PHOTOS, Runner, indexed, indexed_copy, run_json
 from PIL import Image
 from test_metadata import photo_with_exif
 
 from image_recommender import Library
 from image_recommender.errors import QueryError
+from image_recommender.query import date_range
 
 # name: (EXIF date taken, camera make, model); None: no EXIF date, the file's time counts
 SHOTS = {
@@ -61,10 +62,7 @@ def make_library(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def indexed_dated_library(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> Path:
     """Made and indexed once for the module; each test gets its own copy."""
-    root = make_library(tmp_path_factory.mktemp("source") / "dated")
-    with Library.open(root, create=True, **model_settings) as library:
-        library.update()
-    return root
+    return indexed(make_library(tmp_path_factory.mktemp("source") / "dated"), model_settings)
 
 
 @pytest.fixture
@@ -112,6 +110,13 @@ def test_k_results_come_back_under_a_filter(dated_library: Path, model_settings:
         }
         hit = library.search(image=str(dated_library / "autumn.jpg"), k=1, camera="iPhone").results[0]
         assert hit.camera == "Apple iPhone 15" and hit.taken_at is not None and hit.taken_at.startswith("2024-12-2")
+
+
+def test_the_calendar_s_last_period_is_a_range_not_a_crash() -> None:
+    assert date_range("9999-12", "--after") == ("9999-12-01T00:00:00", "9999-12-31T24:00:00")
+    assert date_range("9999-12-31", "--taken-on") == ("9999-12-31T00:00:00", "9999-12-31T24:00:00")
+    assert date_range("9999", "--taken-on")[1] > "9999-12-31T23:59:59"  # its last second included
+    assert date_range("2019-12", "--before") == ("2019-12-01T00:00:00", "2020-01-01T00:00:00")
 
 
 @pytest.mark.parametrize(

@@ -219,6 +219,14 @@ def _root(root: Path | None, library: Path | None) -> Path | None:
     return root if root is not None else library
 
 
+FILTER_NAMES = ("under", "min_score", "after", "before", "taken_on", "camera", "near", "radius", "sort")
+
+
+def result_filters(values: dict[str, Any]) -> dict[str, Any]:
+    """The result filters a search command's flags gave, as ``Library.search`` keyword arguments."""
+    return {name: values[name] for name in FILTER_NAMES}
+
+
 def open_library(root: Path | None, values: dict[str, Any], create: bool = False) -> Library:
     """Open the library with every setting a command's flags gave (``None`` = not given)."""
     overrides = {name: value for name, value in values.items() if name in SETTING_NAMES}
@@ -623,19 +631,7 @@ def search(
     if not parsed:
         raise typer.BadParameter("give an image, --like-id, or --text to search for")
     with open_library(library, locals()) as opened:
-        response = opened.search(
-            parsed,
-            under=under,
-            min_score=min_score,
-            include_query=include_query,
-            after=after,
-            before=before,
-            taken_on=taken_on,
-            camera=camera,
-            near=near,
-            radius=radius,
-            sort=sort,
-        )
+        response = opened.search(parsed, include_query=include_query, **result_filters(locals()))
         render(response, opened, outputs)
 
 
@@ -680,19 +676,7 @@ def recommend(
     outputs = ResultOutputs(json_output, paths, paths0, preview, show, copy_to, link_to, open_results, top_k)
     outputs.check()
     with open_library(library, locals()) as opened:
-        response = opened.recommend(
-            liked,
-            unlike or [],
-            under=under,
-            min_score=min_score,
-            after=after,
-            before=before,
-            taken_on=taken_on,
-            camera=camera,
-            near=near,
-            radius=radius,
-            sort=sort,
-        )
+        response = opened.recommend(liked, unlike or [], **result_filters(locals()))
         render(response, opened, outputs)
 
 

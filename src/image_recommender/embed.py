@@ -413,10 +413,10 @@ class RunEstimate:
         self.steady_batches = steady_batches
         self._start: tuple[float, int] | None = None
         self._batches = 0
-        self.line: str | None = None
+        self._judged = False
 
     def observe(self, done: int, now: float) -> None:
-        if self.line is not None or done >= self.total:
+        if self._judged or done >= self.total:
             return
         self._batches += 1
         if self._start is None:
@@ -427,10 +427,9 @@ class RunEstimate:
             return
         rate = (done - done_then) / (now - started)
         remaining = (self.total - done) / rate if rate > 0 else float("inf")
-        self.line = ""
+        self._judged = True
         if remaining + (now - started) > LONG_RUN_SECONDS:
-            self.line = self.describe(rate, remaining)
-            log.warning("%s", self.line)
+            log.warning("%s", self.describe(rate, remaining))
 
     def describe(self, rate: float, remaining: float) -> str:
         from image_recommender.recommended import faster_choice

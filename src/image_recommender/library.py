@@ -49,6 +49,7 @@ from image_recommender.query import (
     PhotoFilter,
     SearchResult,
     Term,
+    check_sort,
     combine,
     find_duplicates,
     parse_file_or_id,
@@ -562,7 +563,7 @@ class Library:
         photo_filter = PhotoFilter.from_options(
             self._folder_prefix(under) if under else None, after, before, taken_on, camera, near, radius
         )
-        sort_results([], sort)  # an unknown order is refused before any work
+        check_sort(sort)  # refused before any work
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
         if ef_search is not None and not 1 <= ef_search <= MAX_EF_SEARCH:

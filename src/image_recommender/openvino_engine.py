@@ -332,7 +332,6 @@ def openvino_towers(
     build_torch: Callable[[], tuple[Any, int, dict[str, Any]]],
 ) -> tuple[OpenVinoTowers, CachedModel]:
     """Towers for ``spec`` from the cache, converting them from ``build_torch()`` first when needed."""
-    require_openvino()
     cached = find_cached(cache_dir, spec)
     if cached is None:
         model, image_size, preprocess = build_torch()

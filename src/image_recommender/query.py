@@ -155,6 +155,9 @@ class SearchResult:
 
 
 _DATE_FORMATS = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d"}
+# The end of a period that ends with the calendar (year 9999): after every time of its last day.
+_END_OF_CALENDAR = "9999-12-31T24:00:00"
+SORT_ORDERS = ("score", "date")
 
 
 def date_range(text: str, option: str) -> tuple[str, str]:
@@ -164,13 +167,17 @@ def date_range(text: str, option: str) -> tuple[str, str]:
         start = datetime.strptime(value, _DATE_FORMATS[len(value)])
     except (KeyError, ValueError):
         raise QueryError(f"{option} {text!r}: give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD") from None
-    if len(value) == 4:
-        end = start.replace(year=start.year + 1) if start.year < 9999 else datetime.max
-    elif len(value) == 7:
-        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    else:
-        end = start + timedelta(days=1)
-    return start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        if len(value) == 4:
+            end = start.replace(year=start.year + 1)
+        elif len(value) == 7:
+            end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        else:
+            end = start + timedelta(days=1)
+        end_text = end.strftime("%Y-%m-%dT%H:%M:%S")
+    except (ValueError, OverflowError):  # the next period would be in year 10000
+        end_text = _END_OF_CALENDAR
+    return start.strftime("%Y-%m-%dT%H:%M:%S"), end_text
 
 
 @dataclass(frozen=True)
@@ -242,12 +249,16 @@ def parse_radius(text: str) -> float:
     return amount / 1000 if (match.group(2) or "km").lower() == "m" else amount
 
 
+def check_sort(order: str) -> None:
+    if order not in SORT_ORDERS:
+        raise QueryError(f"--sort {order!r}: choose {' or '.join(SORT_ORDERS)}")
+
+
 def sort_results(results: list[SearchResult], order: str) -> list[SearchResult]:
     """``score`` keeps the ranking; ``date`` orders the same results by when they were taken, undated last."""
+    check_sort(order)
     if order == "score":
         return results
-    if order != "date":
-        raise QueryError(f"--sort {order!r}: choose score or date")
     by_date = sorted(results, key=lambda result: (result.taken_at is None, result.taken_at or "", result.rank))
     return [dataclasses.replace(result, rank=position) for position, result in enumerate(by_date, start=1)]
 

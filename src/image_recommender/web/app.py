@@ -268,8 +268,8 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     def recommend(request: RecommendRequest) -> dict[str, Any]:
         """More like the liked ids, less like the disliked ones; inputs never returned."""
         with using() as lib:
-            filters = PhotoFilters.model_validate(request.model_dump(include=set(PhotoFilters.model_fields)))
-            return _results_json(lib.recommend(request.liked, request.disliked, k=request.k, **filters.model_dump()))
+            filters = request.model_dump(include=set(PhotoFilters.model_fields))
+            return _results_json(lib.recommend(request.liked, request.disliked, k=request.k, **filters))
 
     @app.get("/api/images")
     def browse(
