@@ -226,7 +226,7 @@ def test_python_api_search_by_image_returns_typed_results(model_settings: dict, 
 def test_under_gives_the_same_answer_exactly_and_through_the_index(
     model_settings: dict, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import image_recommender.query as query_module
+    import image_recommender.index as index_module
 
     (library_dir / "trip").mkdir()
     for number, photo in enumerate(sorted(PHOTOS.glob("*.jpg"))):
@@ -234,7 +234,7 @@ def test_under_gives_the_same_answer_exactly_and_through_the_index(
     with Library.open(library_dir, create=True, **model_settings) as library:
         library.update()
         exact = library.search(text="a photo", under="trip", k=5).results
-        monkeypatch.setattr(query_module, "EXACT_FILTER_LIMIT", 0)
+        monkeypatch.setattr(index_module, "EXACT_FILTER_LIMIT", 0)
         through_index = library.search(text="a photo", under="trip/", k=5).results
     assert [r.path for r in exact] == [r.path for r in through_index]
     assert all(r.path.startswith("trip/") for r in exact) and len(exact) == 5

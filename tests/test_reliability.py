@@ -385,7 +385,7 @@ def test_scan_diff_is_right_for_any_tree(tree: dict[tuple[str, ...], str], data:
                 files[target.relative_to(root).as_posix()] = target
         catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
         first = scan_library(catalog, root, allow_mass_removal=True)
-        assert first.new == len(files) and {path for path, _ in catalog.file_states()} == set(files)
+        assert first.new == len(files) and {image.path for image in catalog.images()} == set(files)
         names = sorted(files)
         removed = data.draw(st.sets(st.sampled_from(names))) if names else set()
         kept = [n for n in names if n not in removed]
@@ -399,10 +399,10 @@ def test_scan_diff_is_right_for_any_tree(tree: dict[tuple[str, ...], str], data:
         if not allow and is_mass_removal(len(removed), len(names)):
             with pytest.raises(MassRemovalError):
                 scan_library(catalog, root, allow_mass_removal=False)
-            assert {path for path, _ in catalog.file_states()} == set(files)  # refused: nothing changed
+            assert {image.path for image in catalog.images()} == set(files)  # refused: nothing changed
         second = scan_library(catalog, root, allow_mass_removal=True)
         assert (second.new, second.changed, second.removed) == (1, len(changed), len(removed))
-        live = {path for (path, _), (_, _, _, state) in catalog.file_states().items() if state != "gone"}
+        live = {image.path for image in catalog.images() if image.state != "gone"}
         assert live == (set(files) - removed) | {"added.jpg"}
         catalog.close()
 

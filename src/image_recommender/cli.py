@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import socket
 import sqlite3
@@ -183,7 +184,25 @@ RetryFailedOpt = Annotated[bool, typer.Option("--retry-failed", help="Try files 
 IndexKindOpt = Annotated[
     str | None,
     typer.Option(
-        "--index", metavar="hnsw|flat", help="Index kind: hnsw (approximate) or flat (exact) [default: hnsw]."
+        "--index",
+        metavar="auto|hnsw|hnsw-sq8|ivf-pq|flat",
+        help="Index kind, kept until asked otherwise; auto picks by the library's size and --memory-budget"
+        " [default: auto].",
+    ),
+]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Embed on a Ray cluster: host:port, or auto for the one RAY_ADDRESS names; alone, a local one."
+        " ROOT must be the same path on every node. Needs the [ray] extra.",
+    ),
+]
+MemoryBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-budget", metavar="SIZE", help="RAM the index may use, e.g. 4GB [default: a quarter of the RAM]."
     ),
 ]
 HnswMOpt = Annotated[int | None, typer.Option("--hnsw-m", metavar="M", help="HNSW graph degree M [default: 32].")]
@@ -289,9 +308,11 @@ def index(
     decode: DecodeOpt = None,
     compile: CompileOpt = None,
     index_kind: IndexKindOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
     hnsw_m: HnswMOpt = None,
     ef_construction: EfConstructionOpt = None,
     retry_failed: RetryFailedOpt = False,
+    ray_address: RayOpt = None,
     include_hidden: IncludeHiddenOpt = None,
     follow_symlinks: FollowSymlinksOpt = None,
     allow_mass_removal: AllowMassRemovalOpt = None,
@@ -367,6 +388,7 @@ def embed(
     decode: DecodeOpt = None,
     compile: CompileOpt = None,
     retry_failed: RetryFailedOpt = False,
+    ray_address: RayOpt = None,
     json_output: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -389,6 +411,7 @@ def build_index(
     pretrained: PretrainedOpt = None,
     model_config: ModelConfigOpt = None,
     index_kind: IndexKindOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
     hnsw_m: HnswMOpt = None,
     ef_construction: EfConstructionOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild from scratch even if adding would do.")] = False,
@@ -400,8 +423,11 @@ def build_index(
     if json_output:
         emit_json(report.as_json())
     else:
-        how = "rebuilt" if report.rebuilt else f"added {report.added}"
-        out.print(f"index holds {report.count} vectors ({how}, {report.stale} stale filtered)", markup=False)
+        how = f"rebuilt in {report.seconds:.1f} s" if report.rebuilt else f"added {report.added}"
+        out.print(
+            f"{report.kind or 'no'} index holds {report.count} vectors ({how}, {report.stale} stale filtered)",
+            markup=False,
+        )
 
 
 # -- searching -------------------------------------------------------------------------------
@@ -1047,6 +1073,17 @@ def negative_terms_last(args: list[str]) -> list[str]:
     return [*kept, "--", *moved] if moved else args
 
 
+def ray_value_given(args: list[str]) -> list[str]:
+    """``--ray`` alone means a local Ray: give it that value when no address follows it (the end,
+    another option, or the library folder: an address is never a folder)."""
+    given = []
+    for position, arg in enumerate(args):
+        following = args[position + 1] if position + 1 < len(args) else None
+        alone = following is None or following.startswith("-") or os.path.isdir(following)
+        given.append("--ray=local" if arg == "--ray" and alone else arg)
+    return given
+
+
 class _NoteHandler(logging.Handler):
     """Library notes (a model being converted, a long run's estimate, a damaged cache) as one stderr line each."""
 
@@ -1059,4 +1096,4 @@ def main() -> None:
     notes.addHandler(_NoteHandler())
     notes.setLevel(logging.INFO)
     notes.propagate = False
-    app(args=negative_terms_last(sys.argv[1:]), prog_name="imrec")
+    app(args=ray_value_given(negative_terms_last(sys.argv[1:])), prog_name="imrec")

@@ -52,6 +52,8 @@ class EmbedReport(JsonReport):
     failed: int = 0
     seconds: float = 0.0
     decoded_on_device: int = 0
+    ray_nodes: int = 0
+    ray_actors: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -65,12 +67,15 @@ class EmbedReport(JsonReport):
         self.failed += other.failed
         self.seconds += other.seconds
         self.decoded_on_device += other.decoded_on_device
+        self.ray_nodes = max(self.ray_nodes, other.ray_nodes)
+        self.ray_actors = max(self.ray_actors, other.ray_actors)
         return self
 
     def line(self) -> str:
         """The one-line summary; the rate only when images went through the pipeline."""
         rate = f", {self.images_per_second:.1f} images/s" if self.embedded + self.reused else ""
-        return f"embedded {self.embedded}, reused {self.reused}, failed {self.failed} ({self.seconds:.1f} s{rate})"
+        cluster = f", on {self.ray_nodes} Ray node(s) with {self.ray_actors} model actor(s)" if self.ray_nodes else ""
+        return f"embedded {self.embedded}, reused {self.reused}, failed {self.failed} ({self.seconds:.1f} s{rate}{cluster})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,13 +326,15 @@ class _DeviceStage:
         return crops
 
 
-class _Writer:
+class Writer:
     """Stage 4: attach each batch's vectors, count outcomes, report progress, commit in transactions.
 
     It owns the run's counters and the rows not yet committed; ``close`` commits the rest.
     """
 
-    def __init__(self, catalog: Catalog, model: LoadedModel, model_id: int, total: int, options: EmbedOptions) -> None:
+    def __init__(
+        self, catalog: Catalog, model: LoadedModel | None, model_id: int, total: int, options: EmbedOptions
+    ) -> None:
         self.catalog = catalog
         self.model_id = model_id
         self.total = total
@@ -341,12 +348,15 @@ class _Writer:
         self.done = 0
 
     def add(self, batch: _Batch, rows: list[int], vectors: PendingVectors | None) -> None:
-        by_row = dict(zip(rows, vectors.result(), strict=True)) if vectors is not None else {}
-        for row, found in enumerate(batch.results):
-            result, outcome = _with_vector(found, by_row.get(row), self.fresh)
+        self.record(batch.results, dict(zip(rows, vectors.result(), strict=True)) if vectors is not None else {})
+
+    def record(self, results: Sequence[EmbedResult], vectors: dict[int, np.ndarray]) -> None:
+        """Take one batch's results, with the model's vector for each row that needed one."""
+        for row, found in enumerate(results):
+            result, outcome = _with_vector(found, vectors.get(row), self.fresh)
             self.pending.append(result)
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
-        self.done += len(batch.results)
+        self.done += len(results)
         if self.options.progress is not None:
             self.estimate.observe(self.done, time.perf_counter())
             self.options.progress(self.done, self.total, self.report.failed)
@@ -381,7 +391,7 @@ def embed_pending(
     if decoder is not None:
         backlog = DeviceBacklog(options.device_backlog or 2 * options.model_batch_size)
     device = _DeviceStage(model, decoder, backlog)
-    writer = _Writer(catalog, model, model_id, len(work), options)
+    writer = Writer(catalog, model, model_id, len(work), options)
     known = frozenset(catalog.known_fingerprints(model_id))
     in_flight: tuple[_Batch, list[int], PendingVectors | None] | None = None
     for batch in _decoders(root, model, work, known, backlog, options):

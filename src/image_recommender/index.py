@@ -1,11 +1,22 @@
-"""FAISS index over one model's vectors: build, add, save atomically, load, search with filters.
+"""FAISS indexes over one model's vectors, kept in step with the catalog.
 
-The index is ``IndexIDMap2(IndexHNSWFlat(dim, M, inner product))`` (or a flat, exact one)
-whose labels are the catalog's vector ids. HNSW cannot delete, so labels that are no
-longer live are excluded at search time with an ``IDSelector``. Saving writes a new,
-uniquely named index file and then atomically replaces the small JSON sidecar that
-points at it: the sidecar's rename is the commit, so a crash never leaves a half-written
-index in use.
+Four kinds, chosen by the library's size and a memory budget (``choose_kind``):
+
+- ``flat``: exact search over float32 vectors.
+- ``hnsw``: an HNSW graph over float32 vectors; its scores are exact.
+- ``hnsw-sq8``: the same graph over 8-bit scalar codes (a quarter of the memory).
+- ``ivf-pq``: inverted lists holding 4-bit product-quantizer codes (fast-scan), a few dozen
+  bytes per image; the lists to visit are found by exact search over their centroids (an
+  HNSW graph over centroids misses whole clusters of CLIP-like vectors, docs/benchmarks.md).
+
+The two compressed kinds only propose candidates: their float32 vectors are read back from
+the catalog by label and scored exactly (``LibraryIndex.nearest``), so recall comes from the
+re-rank, not from the codes. Labels are the catalog's vector ids. Indexes cannot delete, so
+labels that are no longer live are excluded at search time with an ``IDSelector``.
+
+Saving writes a new, uniquely named index file and then atomically replaces the small JSON
+sidecar that points at it: the sidecar's rename is the commit, so a crash (even during a
+long build) never leaves a half-written index in use.
 """
 
 from __future__ import annotations
@@ -14,22 +25,45 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import time
 import typing
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from image_recommender.catalog import Catalog, ModelRow
 from image_recommender.errors import LibraryError
-from image_recommender.settings import INDEX_KINDS
+from image_recommender.reports import JsonReport
 
 SIDECAR_VERSION = 1
+BUILT_KINDS = ("flat", "hnsw", "hnsw-sq8", "ivf-pq")
+COMPRESSED_KINDS = frozenset({"hnsw-sq8", "ivf-pq"})
 AUTO_EF_SEARCH_LIMIT = 200_000
+# The sizes up to which ``auto`` keeps the more exact kinds (docs/benchmarks.md, section 7):
+# HNSW over float32 up to HNSW_UP_TO images, HNSW over SQ8 codes up to SQ8_UP_TO, IVF-PQ beyond.
+HNSW_UP_TO = 300_000
+SQ8_UP_TO = 600_000
+# Vectors read from the catalog at a time while building or adding (3 KB each at 768-d).
+BUILD_CHUNK = 32_768
+# An IVF-PQ index is trained again once the library has grown this much past its training.
+RETRAIN_GROWTH = 4.0
+# Candidates a compressed index proposes per query for the exact re-rank (docs/benchmarks.md,
+# section 7): SQ8 codes rank almost exactly, 4-bit PQ codes only roughly.
+DEFAULT_RERANK = {"hnsw-sq8": 100, "ivf-pq": 400}
+# Vectors scored exactly without the index: images not indexed yet, and small filtered sets.
+MAX_EXACT_UNINDEXED = 200_000
+EXACT_FILTER_LIMIT = 20_000
+# Minimum similarity between an index's stored (decoded) vector and the catalog's: below it the
+# index file is damaged. SQ8 codes lose little. 4-bit PQ codes lose a lot (cosine 0.7-0.9), so
+# only wild garbage shows there; their results are re-scored from the catalog either way.
+_INTACT_SIMILARITY = {"flat": 0.9999, "hnsw": 0.9999, "hnsw-sq8": 0.99, "ivf-pq": 0.3}
 
 
 def default_ef_search(count: int) -> int:
@@ -41,6 +75,49 @@ def default_ef_search(count: int) -> int:
     return 64 if count <= AUTO_EF_SEARCH_LIMIT else 128
 
 
+def default_nprobe(nlist: int) -> int:
+    """Inverted lists visited per query: enough that the re-rank sees the true neighbours."""
+    return max(1, min(nlist, 16))
+
+
+def ivf_lists(count: int) -> int:
+    """Inverted lists for ``count`` vectors: a power of two near 4 * sqrt(count), at most one per
+    256 vectors (a small library is searched almost whole), 1 to 16,384."""
+    wanted = min(4 * math.sqrt(max(count, 1)), count / 256, 16_384.0)
+    return int(2 ** round(math.log2(max(1.0, wanted))))
+
+
+def pq_subvectors(dim: int) -> int:
+    """PQ sub-quantizers: one per 2 dimensions (4-bit codes, a byte per 4 dimensions).
+
+    Measured at 1M CLIP-like vectors (docs/benchmarks.md, section 7): with one per 6 or 3
+    dimensions the true top 10 hide among a thousand candidates or more; with one per 2, 400
+    candidates hold 0.98 of them.
+    """
+    return dim // 2 if dim % 2 == 0 else dim
+
+
+def bytes_per_vector(kind: str, dim: int, count: int, hnsw_m: int = 32) -> float:
+    """What an index of this kind holds in memory per image (ids included), to fit a budget."""
+    graph = 2 * hnsw_m * 4 * 1.05 + 8  # level-0 links (a few upper levels) and the label
+    if kind == "flat":
+        return 4 * dim + 8
+    if kind == "hnsw":
+        return 4 * dim + graph
+    if kind == "hnsw-sq8":
+        return dim + graph
+    lists = ivf_lists(count)
+    return pq_subvectors(dim) / 2 + 16 + lists * 4 * dim / max(count, 1)
+
+
+def choose_kind(count: int, dim: int, memory_budget: int, hnsw_m: int = 32) -> str:
+    """``auto``'s pick: the most exact kind whose size class and memory fit."""
+    for kind, limit in (("hnsw", HNSW_UP_TO), ("hnsw-sq8", SQ8_UP_TO)):
+        if count <= limit and count * bytes_per_vector(kind, dim, count, hnsw_m) <= memory_budget:
+            return kind
+    return "ivf-pq"
+
+
 @dataclass(frozen=True)
 class IndexParams:
     """How an index is built; a change of any of these means a rebuild."""
@@ -48,6 +125,16 @@ class IndexParams:
     kind: str = "hnsw"
     hnsw_m: int = 32
     ef_construction: int = 200
+
+    def factory(self, dim: int, count: int) -> str:
+        """The FAISS index_factory string for ``count`` vectors of ``dim`` dimensions."""
+        if self.kind == "flat":
+            return "Flat"
+        if self.kind == "hnsw":
+            return f"HNSW{self.hnsw_m},Flat"
+        if self.kind == "hnsw-sq8":
+            return f"HNSW{self.hnsw_m},SQ8"
+        return f"IVF{ivf_lists(count)},PQ{pq_subvectors(dim)}x4fs"
 
 
 @dataclass(frozen=True)
@@ -64,6 +151,8 @@ class IndexMeta:
     version: int = SIDECAR_VERSION
     generation: int = -1
     stale: list[int] = field(default_factory=list)
+    chosen: str = "auto"  # what the user asked for: "auto", or a kind kept until asked otherwise
+    trained_on: int = 0  # vectors in the library when an IVF index was trained
 
     def current_for(self, generation: int) -> bool:
         """True when the catalog has not changed since this sidecar was written."""
@@ -77,51 +166,90 @@ def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
     return state_dir / f"index-{slug}-{digest}.json"
 
 
-def _new_faiss_index(dim: int, params: IndexParams) -> faiss.IndexIDMap2:
-    if params.kind == "flat":
-        inner: faiss.Index = faiss.IndexFlatIP(dim)
-    else:
-        inner = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = params.ef_construction
-    return faiss.IndexIDMap2(inner)
-
-
 class VectorIndex:
-    """A loaded index plus its sidecar."""
+    """A loaded FAISS index (``IndexIDMap`` over one of the kinds) plus its sidecar."""
 
-    def __init__(self, index: faiss.IndexIDMap2, meta: IndexMeta) -> None:
+    def __init__(self, index: faiss.IndexIDMap, meta: IndexMeta) -> None:
         self.index = index
         self.meta = meta
         self._labels: np.ndarray | None = None
+        self._positions: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, params: IndexParams, model: str, pretrained: str, dim: int, count: int) -> VectorIndex:
+        """An index ready to be trained (IVF) and filled with about ``count`` vectors."""
+        inner = faiss.index_factory(dim, params.factory(dim, count), faiss.METRIC_INNER_PRODUCT)
+        if params.kind in ("hnsw", "hnsw-sq8"):
+            faiss.downcast_index(inner).hnsw.efConstruction = params.ef_construction
+        meta = IndexMeta(model, pretrained, dim, 0, params, "", time.time())
+        return cls(faiss.IndexIDMap(inner), meta)
 
     @classmethod
     def build(
         cls, labels: np.ndarray, vectors: np.ndarray, params: IndexParams, model: str, pretrained: str, dim: int
     ) -> VectorIndex:
-        index = _new_faiss_index(dim, params)
-        meta = IndexMeta(model, pretrained, dim, 0, params, "", time.time())
-        built = cls(index, meta)
+        """An index of these vectors, all in memory (small sets; libraries build in chunks)."""
+        built = cls.empty(params, model, pretrained, dim, len(labels))
+        built.train(vectors)
         built.add(labels, vectors)
         return built
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.index.is_trained)
+
+    def train(self, sample: np.ndarray) -> None:
+        """Learn the coarse centroids and codebooks of an IVF-PQ or SQ8 index from a sample.
+
+        A library smaller than the training needs is repeated: its codes then only order
+        candidates that are all re-ranked exactly anyway.
+        """
+        if self.trained or not len(sample):
+            return
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
+        ivf = faiss.try_extract_index_ivf(self.index.index)
+        needed = max(ivf.nlist * 39, 256) if ivf is not None else 1
+        if len(sample) < needed:
+            sample = np.resize(sample, (needed, sample.shape[1]))
+        self.index.train(sample)
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         if len(labels):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), labels.astype(np.int64))
-        self._labels = None
+        self._labels = self._positions = None
         self.meta = dataclasses.replace(self.meta, count=int(self.index.ntotal))
 
     def labels(self) -> np.ndarray:
-        """Every label in the index (live or not)."""
+        """Every label in the index (live or not), in the order they were added."""
         if self._labels is None:
             self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._labels
 
     def differing(self, labels: np.ndarray, vectors: np.ndarray) -> int:
-        """How many of these labels' stored vectors differ from the catalog's (damaged index bytes)."""
+        """How many of these labels' stored vectors differ from the catalog's (damaged index bytes).
+
+        Graph and flat kinds decode each stored vector and compare cosines. IVF-PQ codes cannot
+        be decoded one by one (fast-scan packs them in blocks), so each catalog vector is
+        searched for among its own label's codes, and that approximate score is compared.
+        """
         if not len(labels):
             return 0
-        stored = np.stack([self.index.reconstruct(int(label)) for label in labels])
-        return int(np.count_nonzero(~np.isclose(stored, vectors, atol=1e-4).all(axis=1)))
+        if self.nlist:
+            found = [
+                self.search(vector, 1, 0, allow=np.array([label]))[0][0][0]
+                for label, vector in zip(labels, vectors, strict=True)
+            ]
+            similarity = np.array(found, dtype=np.float32)
+        else:
+            held = self.labels()
+            if self._positions is None:
+                self._positions = np.argsort(held, kind="stable")
+            at = self._positions[np.searchsorted(held, labels, sorter=self._positions)]
+            stored = np.stack([self.index.index.reconstruct(int(position)) for position in at])
+            similarity = np.sum(stored * vectors, axis=1) / np.maximum(
+                np.linalg.norm(stored, axis=1) * np.linalg.norm(vectors, axis=1), 1e-12
+            )
+        return int(np.count_nonzero(~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])))
 
     def mark_current(self, generation: int, stale: np.ndarray) -> None:
         """Record the catalog generation this index matches and its labels that are no longer live."""
@@ -157,7 +285,7 @@ class VectorIndex:
 
     @classmethod
     def load(cls, sidecar: Path, writable: bool = False) -> VectorIndex | None:
-        """Load the committed index (vectors memory-mapped unless it is to be changed), or None.
+        """Load the committed index (memory-mapped unless it is to be changed), or None.
 
         A writer may commit a new index between reading the sidecar and opening the file it
         names, so one retry follows a vanished file.
@@ -171,8 +299,8 @@ class VectorIndex:
                 index = faiss.read_index(str(sidecar.parent / meta.index_file), flags)
             except RuntimeError:
                 continue
-            if index.ntotal == meta.count and index.d == meta.dim:
-                return cls(typing.cast(faiss.IndexIDMap2, index), meta)
+            if index.ntotal == meta.count and index.d == meta.dim and hasattr(index, "id_map"):
+                return cls(typing.cast(faiss.IndexIDMap, index), meta)
             return None
         return None
 
@@ -183,28 +311,328 @@ class VectorIndex:
         ef_search: int,
         exclude: np.ndarray | None = None,
         allow: np.ndarray | None = None,
+        nprobe: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, labels) of the k best matches per query; -1 labels pad short answers.
 
-        ``allow`` keeps only those labels; ``exclude`` drops labels (deleted or replaced
-        vectors, the query's own images).
+        The scores of a compressed kind are approximate. ``allow`` keeps only those labels;
+        ``exclude`` drops labels (deleted or replaced vectors, the query's own images).
         """
         k = max(1, min(k, int(self.index.ntotal)))
-        selector: faiss.IDSelector | None = None
+        params = self._search_params(k, ef_search, nprobe)
         if allow is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
+            params.sel = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
         elif exclude is not None and len(exclude):
-            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
-        if self.meta.params.kind == "hnsw":
-            # faiss's bundled type stubs predate SearchParametersHNSW; the class is there at run time.
-            params: faiss.SearchParameters = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
-        else:
-            params = faiss.SearchParameters()
-        if selector is not None:
-            params.sel = selector
+            params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.meta.dim)
         scores, labels = self.index.search(queries, k, params=params)
         return scores, labels
+
+    def _search_params(self, k: int, ef_search: int, nprobe: int) -> faiss.SearchParameters:
+        # faiss's bundled type stubs predate these parameter classes; they are there at run time.
+        kind = self.meta.params.kind
+        if kind in ("hnsw", "hnsw-sq8"):
+            return faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
+        if kind == "ivf-pq":
+            probes = min(self.nlist, nprobe or default_nprobe(self.nlist))
+            return faiss.SearchParametersIVF(nprobe=probes)  # type: ignore[attr-defined]
+        return faiss.SearchParameters()
+
+    @property
+    def nlist(self) -> int:
+        """Inverted lists of an IVF index (0 for the graph and flat kinds)."""
+        ivf = faiss.try_extract_index_ivf(self.index.index)
+        return int(ivf.nlist) if ivf is not None else 0
+
+
+@dataclass
+class IndexReport(JsonReport):
+    """What ``build_index`` did; ``count`` is the live vectors the index answers with."""
+
+    count: int = 0
+    added: int = 0
+    rebuilt: bool = False
+    stale: int = 0
+    kind: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class IndexStatus(JsonReport):
+    exists: bool
+    count: int
+    live: int
+    stale: int
+    unindexed: int
+    kind: str | None
+
+    @property
+    def current(self) -> bool:
+        """Every live vector is indexed (stale ones are filtered at query time until a rebuild)."""
+        return self.exists and self.unindexed == 0
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What the settings ask of an index: a kind (or ``auto``), whether the user named it, and the rest."""
+
+    kind: str = "auto"
+    kind_named: bool = False
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    memory_budget: int = 4 << 30
+    rebuild_share: float = 0.10
+
+
+@dataclass(frozen=True)
+class _Liveness:
+    """Which of the index's labels are no longer live, and which live labels it lacks."""
+
+    stale: np.ndarray
+    unindexed: np.ndarray
+
+
+class LibraryIndex:
+    """One model's index, kept in step with the catalog: sync, search with filters, status.
+
+    The committed index is loaded (memory-mapped) once per sidecar version and reused by
+    every query until a writer commits a new one.
+    """
+
+    def __init__(self, catalog: Catalog, sidecar: Path, model: ModelRow, settings: IndexSettings) -> None:
+        self.catalog = catalog
+        self.sidecar = sidecar
+        self.model = model
+        self.settings = settings
+        self._loaded: tuple[tuple[int, int, int], VectorIndex | None] | None = None
+
+    # -- reading --------------------------------------------------------------------------
+
+    def committed(self) -> VectorIndex | None:
+        """The committed index, or None when there is none yet."""
+        try:
+            info = self.sidecar.stat()
+            version = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except FileNotFoundError:
+            version = (0, 0, 0)
+        if self._loaded is None or self._loaded[0] != version:
+            self._loaded = (version, VectorIndex.load(self.sidecar) if version != (0, 0, 0) else None)
+        return self._loaded[1]
+
+    def _liveness(self, index: VectorIndex | None) -> _Liveness:
+        """From the sidecar when it matches the catalog (no scan of every label), else from the catalog."""
+        if index is not None and index.meta.current_for(self.catalog.generation()):
+            return _Liveness(np.array(index.meta.stale, dtype=np.int64), np.zeros(0, np.int64))
+        live = self.catalog.live_labels(self.model.id)
+        if index is None:
+            return _Liveness(np.zeros(0, np.int64), live)
+        held = np.sort(index.labels())
+        return _Liveness(np.setdiff1d(held, live, assume_unique=True), np.setdiff1d(live, held, assume_unique=True))
+
+    def status(self) -> IndexStatus:
+        """Counts of the committed index against the catalog; no label scan when it is current."""
+        index = self.committed()
+        found = self._liveness(index)
+        count = index.meta.count if index is not None else 0
+        return IndexStatus(
+            exists=index is not None,
+            count=count,
+            live=count - len(found.stale) + len(found.unindexed),
+            stale=len(found.stale),
+            unindexed=len(found.unindexed),
+            kind=index.meta.params.kind if index is not None else None,
+        )
+
+    def ef_search(self, asked: int = 0) -> int:
+        """The query beam: asked for, else chosen by the index's size."""
+        index = self.committed()
+        return asked or default_ef_search(index.meta.count if index is not None else 0)
+
+    def nearest(
+        self,
+        query: np.ndarray,
+        k: int,
+        ef_search: int = 0,
+        allowed: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
+        nprobe: int = 0,
+        rerank: int = 0,
+    ) -> list[tuple[float, int]]:
+        """(exact score, label) of the best live vectors, best first, up to k of them.
+
+        ``allowed`` (live labels matching a filter) restricts the search, ``excluded`` drops
+        labels. Vectors not yet indexed, and filtered sets of up to ``EXACT_FILTER_LIMIT``,
+        are scored exactly from the catalog.
+        """
+        index = self.committed()
+        found = self._liveness(index)
+        excluded = np.zeros(0, np.int64) if excluded is None else excluded
+        if allowed is not None:
+            allowed = np.setdiff1d(allowed, excluded)
+        exact_only = allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT
+        candidates: list[tuple[float, int]] = []
+        if index is not None and index.meta.count and not exact_only:
+            candidates += self._from_index(index, query, k, ef_search, allowed, found, excluded, nprobe, rerank)
+        if exact_only:
+            assert allowed is not None
+            scored_exactly = allowed
+        elif allowed is not None:
+            scored_exactly = np.intersect1d(allowed, found.unindexed, assume_unique=True)
+        else:
+            scored_exactly = np.setdiff1d(found.unindexed, excluded)
+        if len(scored_exactly) > MAX_EXACT_UNINDEXED:
+            raise LibraryError(f"{len(scored_exactly)} images are not in the index yet; run 'imrec build-index' first")
+        candidates += self._exact_scores(query, scored_exactly)
+        candidates.sort(key=lambda item: (-item[0], item[1]))
+        return candidates[:k]
+
+    def _from_index(
+        self,
+        index: VectorIndex,
+        query: np.ndarray,
+        k: int,
+        ef_search: int,
+        allowed: np.ndarray | None,
+        found: _Liveness,
+        excluded: np.ndarray,
+        nprobe: int,
+        rerank: int,
+    ) -> list[tuple[float, int]]:
+        """The index's best k, re-scored exactly when its codes are compressed.
+
+        An IVF search restricted to a filter may find fewer than k allowed vectors in the
+        lists it visits; it then visits four times as many, up to all of them.
+        """
+        compressed = index.meta.params.kind in COMPRESSED_KINDS
+        wanted = max(k, rerank or DEFAULT_RERANK.get(index.meta.params.kind, k))
+        dropped = None if allowed is not None else np.union1d(found.stale, excluded)
+        reachable = len(allowed) if allowed is not None else index.meta.count - len(dropped)
+        probes = nprobe or default_nprobe(index.nlist)
+        beam = self.ef_search(ef_search)
+        while True:
+            scores, labels = index.search(query, wanted, beam, exclude=dropped, allow=allowed, nprobe=probes)
+            keep = labels[0] >= 0
+            if keep.sum() >= min(k, reachable) or not index.nlist or probes >= index.nlist:
+                break
+            probes = min(index.nlist, probes * 4)
+        if compressed:
+            return self._exact_scores(query, labels[0][keep])
+        return list(zip(scores[0][keep].astype(float).tolist(), labels[0][keep].tolist(), strict=True))
+
+    def _exact_scores(self, query: np.ndarray, labels: np.ndarray) -> list[tuple[float, int]]:
+        if not len(labels):
+            return []
+        found, vectors = self.catalog.vectors_by_labels(np.sort(labels).tolist())  # in file order: fewer page reads
+        if not len(found):
+            return []
+        scores = vectors @ query.reshape(-1)
+        return list(zip(scores.astype(float).tolist(), found.tolist(), strict=True))
+
+    def damage(self, sample: int) -> int:
+        """How many of a random sample of the committed index's live vectors differ from the catalog's."""
+        index = self.committed()
+        return _damage(self.catalog, index, self._liveness(index).stale, sample) if index else 0
+
+    # -- writing --------------------------------------------------------------------------
+
+    def sync(self, rebuild: bool = False, check_sample: int = 64) -> IndexReport:
+        """Bring the index up to date: nothing when the catalog is unchanged, an add of the new
+        vectors when few went stale, else a rebuild (streamed from the catalog in chunks).
+
+        A rebuild also follows a change of kind (asked for, or ``auto`` crossing a size
+        class), of the graph parameters, an IVF library grown ``RETRAIN_GROWTH`` times past
+        its training, and damaged index bytes.
+        """
+        started = time.perf_counter()
+        generation = self.catalog.generation()
+        unchanged = None if rebuild else self._unchanged(generation, check_sample)
+        if unchanged is not None:
+            return unchanged
+        live = self.catalog.live_labels(self.model.id)
+        existing = None if rebuild else VectorIndex.load(self.sidecar, writable=True)
+        chosen = self._chosen(existing)
+        params = self._params(chosen, len(live))
+        if existing is not None and self._keeps(existing, params, chosen, len(live)):
+            held = np.sort(existing.labels())
+            stale = np.setdiff1d(held, live, assume_unique=True)
+            missing = np.setdiff1d(live, held, assume_unique=True)
+            intact = not _damage(self.catalog, existing, stale, check_sample)
+            if intact and len(stale) <= self.settings.rebuild_share * max(len(held), 1):
+                for chunk in _chunks(missing):
+                    existing.add(*self.catalog.vectors_by_labels(chunk.tolist()))
+                existing.mark_current(generation, stale)
+                existing.save(self.sidecar, vectors_changed=bool(len(missing)))
+                seconds = time.perf_counter() - started
+                return IndexReport(
+                    existing.meta.count - len(stale), len(missing), False, len(stale), params.kind, seconds
+                )
+        if len(live) == 0:
+            remove_index(self.sidecar)
+            return IndexReport()
+        built = self._build(live, params, chosen)
+        built.mark_current(generation, np.zeros(0, np.int64))
+        built.save(self.sidecar)
+        return IndexReport(built.meta.count, len(live), True, 0, params.kind, time.perf_counter() - started)
+
+    def _unchanged(self, generation: int, check_sample: int) -> IndexReport | None:
+        """The report of an index that already matches the catalog and the settings, read from its
+        sidecar alone (no label scan of the catalog); None when there is work to do."""
+        index = self.committed()
+        if index is None or not index.meta.current_for(generation):
+            return None
+        stale = np.array(index.meta.stale, dtype=np.int64)
+        count = index.meta.count - len(stale)
+        chosen = self._chosen(index)
+        params = self._params(chosen, count)
+        if not self._keeps(index, params, chosen, count) or _damage(self.catalog, index, stale, check_sample):
+            return None
+        return IndexReport(count, 0, False, len(stale), params.kind)
+
+    def _chosen(self, existing: VectorIndex | None) -> str:
+        """The kind asked for: named now, else what the index was last built as asked, else auto."""
+        if self.settings.kind_named or existing is None:
+            return self.settings.kind
+        return existing.meta.chosen
+
+    def _params(self, chosen: str, count: int) -> IndexParams:
+        s = self.settings
+        kind = choose_kind(count, self.model.dim, s.memory_budget, s.hnsw_m) if chosen == "auto" else chosen
+        return IndexParams(kind, s.hnsw_m, s.ef_construction)
+
+    def _keeps(self, existing: VectorIndex, params: IndexParams, chosen: str, count: int) -> bool:
+        meta = existing.meta
+        if meta.params != params or meta.dim != self.model.dim or meta.chosen != chosen:
+            return False
+        return params.kind != "ivf-pq" or count <= RETRAIN_GROWTH * max(meta.trained_on, 1)
+
+    def _build(self, live: np.ndarray, params: IndexParams, chosen: str) -> VectorIndex:
+        """A new index of the live vectors: trained on a random sample, then filled chunk by chunk."""
+        row = self.model
+        built = VectorIndex.empty(params, row.name, row.pretrained, row.dim, len(live))
+        if not built.trained:
+            ivf = faiss.try_extract_index_ivf(built.index.index)
+            size = min(len(live), max(ivf.nlist * 39, 256) if ivf is not None else 65_536)
+            sample = np.sort(np.random.default_rng(0).choice(live, size=size, replace=False))
+            built.train(self.catalog.vectors_by_labels(sample.tolist())[1])
+        for chunk in _chunks(live):
+            built.add(*self.catalog.vectors_by_labels(chunk.tolist()))
+        built.meta = dataclasses.replace(built.meta, chosen=chosen, trained_on=len(live))
+        return built
+
+
+def _damage(catalog: Catalog, index: VectorIndex, stale: np.ndarray, sample: int) -> int:
+    """How many of a random sample of the index's live vectors differ from the catalog's."""
+    held = index.labels()
+    if not len(held) or sample <= 0:
+        return 0
+    picks = held[np.random.default_rng().choice(len(held), size=min(2 * sample, len(held)), replace=False)]
+    picks = picks[~np.isin(picks, stale)][:sample]
+    return index.differing(*catalog.vectors_by_labels(picks.tolist())) if len(picks) else 0
+
+
+def _chunks(labels: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, len(labels), BUILD_CHUNK):
+        yield labels[start : start + BUILD_CHUNK]
 
 
 def remove_index(sidecar: Path) -> None:
@@ -232,7 +660,7 @@ def read_meta(sidecar: Path) -> IndexMeta | None:
     expected = re.compile(re.escape(sidecar.stem) + r"-[0-9a-f]{12}\.faiss")
     if not isinstance(meta.index_file, str) or not expected.fullmatch(meta.index_file):
         return None
-    if meta.params.kind not in INDEX_KINDS:
+    if meta.params.kind not in BUILT_KINDS:
         return None
     return meta
 

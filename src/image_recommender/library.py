@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -35,18 +36,12 @@ from image_recommender.errors import (
     QueryError,
     UnknownImageError,
 )
-from image_recommender.index import (
-    IndexParams,
-    VectorIndex,
-    default_ef_search,
-    read_meta,
-    remove_index,
-    sidecar_path,
-)
+from image_recommender.index import IndexReport, IndexSettings, IndexStatus, LibraryIndex, sidecar_path
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.query import (
     DuplicateGroup,
     PhotoFilter,
+    SearchKnobs,
     SearchResult,
     Term,
     check_sort,
@@ -72,16 +67,6 @@ INDEX_CHECK_SAMPLE = 256
 
 
 @dataclass
-class IndexReport(JsonReport):
-    """What ``build_index`` did; ``count`` is the live vectors the index answers with."""
-
-    count: int = 0
-    added: int = 0
-    rebuilt: bool = False
-    stale: int = 0
-
-
-@dataclass
 class UpdateSummary(JsonReport):
     """The one-line summary of ``imrec index``."""
 
@@ -97,14 +82,17 @@ class UpdateSummary(JsonReport):
     seconds: float = 0.0
     images_per_second: float = 0.0
     unreadable: list[str] = field(default_factory=list)
+    ray_nodes: int = 0
+    ray_actors: int = 0
 
     def line(self) -> str:
         """The one-line summary; the embedding rate only when images went through the pipeline."""
         rate = f", {self.images_per_second:.1f} images/s" if self.embedded + self.reused else ""
+        cluster = f", on {self.ray_nodes} Ray node(s) with {self.ray_actors} model actor(s)" if self.ray_nodes else ""
         return (
             f"scanned {self.scanned}, new {self.new}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
-            f"index holds {self.indexed} ({self.seconds:.1f} s{rate})"
+            f"index holds {self.indexed} ({self.seconds:.1f} s{rate}{cluster})"
         )
 
 
@@ -125,21 +113,6 @@ class SearchResponse:
             "index_current": self.index_current,
             "results": [r.as_json() for r in self.results],
         }
-
-
-@dataclass
-class IndexStatus(JsonReport):
-    exists: bool
-    count: int
-    live: int
-    stale: int
-    unindexed: int
-    kind: str | None
-
-    @property
-    def current(self) -> bool:
-        """Every live vector is indexed (stale ones are filtered at query time until a rebuild)."""
-        return self.exists and self.unindexed == 0
 
 
 @dataclass
@@ -177,7 +150,7 @@ class Library:
         self.catalog = catalog
         self._model: LoadedModel | None = None
         self._lock_depth = 0
-        self._indexes: dict[Path, tuple[tuple[int, int, int], VectorIndex | None]] = {}
+        self._indexes: dict[Path, LibraryIndex] = {}
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False, **overrides: Any) -> Library:
@@ -288,6 +261,7 @@ class Library:
         used when the library holds it, and added beside them only with ``add_model``.
         """
         with self._write_lock():
+            self._check_ray()
             return self._embed_models(self.models_to_update(add_model), retry_failed, progress)
 
     def _embed_models(
@@ -332,7 +306,21 @@ class Library:
             progress,
             s.follow_symlinks,
         )
+        if s.ray_address:
+            from image_recommender.models import EngineOptions, load_model
+            from image_recommender.ray_embed import embed_on_ray
+
+            engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
+            loader = functools.partial(load_model, spec, s.device, s.precision, s.compile, engine)
+            return embed_on_ray(self.catalog, self.root, model, loader, row.id, work, options, s.ray_address)
         return embed_pending(self.catalog, self.root, model, row.id, work, options)
+
+    def _check_ray(self) -> None:
+        """With a Ray address set, Ray must be installed: said before any work starts."""
+        if self.settings.ray_address:
+            from image_recommender.ray_embed import require_ray
+
+            require_ray(self.settings.ray_address)
 
     def models_to_update(self, add_model: bool = False) -> list[tuple[ModelSpec, ModelRow | None]]:
         """The models ``index``/``embed`` keep current: the one named, else every model the library holds.
@@ -363,38 +351,8 @@ class Library:
     def build_index(self, rebuild: bool = False) -> IndexReport:
         """Bring each model's index up to date; returns the report of the first (the library's own)."""
         with self._write_lock():
-            reports = [self._build_index_for(row, rebuild) for row in self._indexed_models()]
+            reports = [self.index_for(row).sync(rebuild, INDEX_CHECK_SAMPLE // 4) for row in self._indexed_models()]
         return reports[0] if reports else IndexReport()
-
-    def _build_index_for(self, row: ModelRow, rebuild: bool) -> IndexReport:
-        """Add new vectors to the model's index, or rebuild it when too many of its vectors went stale."""
-        s = self.settings
-        params = IndexParams(s.index_kind, s.hnsw_m, s.ef_construction)
-        sidecar = sidecar_path(s.state_dir, row.name, row.pretrained)
-        generation = self.catalog.generation()
-        live = self.catalog.live_labels(row.id)
-        existing = None if rebuild else VectorIndex.load(sidecar, writable=True)
-        if existing is not None and self._index_damage(existing, live, INDEX_CHECK_SAMPLE // 4):
-            existing = None  # damaged bytes would rank garbage first: rebuild from the catalog
-        if existing is not None and existing.meta.params == params and existing.meta.dim == row.dim:
-            in_index = existing.labels()
-            stale = np.setdiff1d(in_index, live)
-            missing = np.setdiff1d(live, in_index)
-            if len(stale) <= s.rebuild_share * max(len(in_index), 1):
-                if len(missing):
-                    existing.add(missing, self.catalog.vectors_by_labels(missing.tolist()))
-                if len(missing) or not existing.meta.current_for(generation):
-                    existing.mark_current(generation, stale)
-                    existing.save(sidecar, vectors_changed=bool(len(missing)))
-                return IndexReport(existing.meta.count - len(stale), len(missing), False, len(stale))
-        if len(live) == 0:
-            remove_index(sidecar)
-            return IndexReport()
-        labels, vectors = self.catalog.live_vectors(row.id)
-        built = VectorIndex.build(labels, vectors, params, row.name, row.pretrained, row.dim)
-        built.mark_current(generation, np.zeros(0, np.int64))
-        built.save(sidecar)
-        return IndexReport(built.meta.count, len(labels), True, 0)
 
     def update(
         self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
@@ -402,6 +360,7 @@ class Library:
         """The main job: scan, embed what is new or changed, update the index."""
         started = time.perf_counter()
         with self._write_lock():
+            self._check_ray()
             models = self.models_to_update(add_model)  # a refused model is refused before the scan changes anything
             scanned = self.scan()
             embedded = self._embed_models(models, retry_failed, progress)
@@ -421,6 +380,8 @@ class Library:
             seconds=time.perf_counter() - started,
             images_per_second=embedded.images_per_second,
             unreadable=scanned.unreadable,
+            ray_nodes=embedded.ray_nodes,
+            ray_actors=embedded.ray_actors,
         )
 
     # -- models --------------------------------------------------------------------------
@@ -461,24 +422,27 @@ class Library:
         """Load the query model now, so the first text or new-image query is fast (web server)."""
         self._encoder(self.query_model())
 
-    def index_for(self, row: ModelRow) -> VectorIndex | None:
-        """The model's committed index, reused while its sidecar is unchanged (a kept-open server
-        pays for loading once per new index, not once per query)."""
+    def index_for(self, row: ModelRow) -> LibraryIndex:
+        """The model's index, kept per library so a kept-open server loads each committed index
+        once, not once per query."""
         sidecar = sidecar_path(self.settings.state_dir, row.name, row.pretrained)
-        try:
-            info = sidecar.stat()
-            version = (info.st_ino, info.st_mtime_ns, info.st_size)
-        except FileNotFoundError:
-            version = (0, 0, 0)
-        cached = self._indexes.get(sidecar)
-        if cached is not None and cached[0] == version:
-            index = cached[1]
-        else:
-            index = VectorIndex.load(sidecar) if version != (0, 0, 0) else None
-            self._indexes[sidecar] = (version, index)
-        if index is not None and (index.meta.model, index.meta.pretrained) != (row.name, row.pretrained):
+        index = self._indexes.get(sidecar)
+        if index is None:
+            s = self.settings
+            wanted = IndexSettings(
+                s.index_kind,
+                "index_kind" in s.explicit,
+                s.hnsw_m,
+                s.ef_construction,
+                s.index_memory_budget,
+                s.rebuild_share,
+            )
+            index = self._indexes[sidecar] = LibraryIndex(self.catalog, sidecar, row, wanted)
+        committed = index.committed()
+        if committed is not None and (committed.meta.model, committed.meta.pretrained) != (row.name, row.pretrained):
             raise IndexMismatchError(
-                f"index was built for {index.meta.model} ({index.meta.pretrained}), not {row.name}; run 'imrec index'"
+                f"index was built for {committed.meta.model} ({committed.meta.pretrained}), not {row.name};"
+                " run 'imrec index'"
             )
         return index
 
@@ -584,20 +548,18 @@ class Library:
         query = combine(vectors, parsed)
         s = self.settings
         index = self.index_for(row)
-        generation = self.catalog.generation()
         results = search_vectors(
             self.catalog,
             index,
-            row.id,
             query,
             k or s.top_k,
-            self._ef_search(index, ef_search),
+            SearchKnobs(ef_search or s.ef_search, s.nprobe, s.rerank),
             exclude_images=() if include_query else exclude,
             photo_filter=photo_filter,
             min_score=min_score,
-            generation=generation,
         )
-        current = index is not None and index.meta.current_for(generation)
+        committed = index.committed()
+        current = committed is not None and committed.meta.current_for(self.catalog.generation())
         return SearchResponse([t.describe() for t in parsed], row.name, sort_results(results, sort), images, current)
 
     def _folder_prefix(self, under: str) -> str:
@@ -644,9 +606,7 @@ class Library:
         models = self.catalog.models()
         row = self.query_model() if models else None
         index = self.index_for(row) if row else None
-        return find_duplicates(
-            self.catalog, index, row.id if row else None, threshold, self._ef_search(index), prefer_folder=prefer
-        )
+        return find_duplicates(self.catalog, index, threshold, self.settings.ef_search, prefer_folder=prefer)
 
     def move_duplicates(
         self, groups: Sequence[DuplicateGroup], target: Path, apply: bool
@@ -699,10 +659,6 @@ class Library:
             self.scan()
         return report
 
-    def _ef_search(self, index: VectorIndex | None, asked: int | None = None) -> int:
-        """The query beam: asked for, configured, or chosen by the index's size."""
-        return asked or self.settings.ef_search or default_ef_search(index.meta.count if index is not None else 0)
-
     def image(self, image_id: int) -> ImageRow | None:
         return self.catalog.image(image_id)
 
@@ -729,18 +685,7 @@ class Library:
         if models:
             row = self.query_model()
             model_name = row.name
-            meta = read_meta(sidecar_path(self.settings.state_dir, row.name, row.pretrained))
-            live = self.catalog.live_labels(row.id)
-            index = self.index_for(row) if meta else None
-            in_index = index.labels() if index is not None else np.zeros(0, np.int64)
-            index_status = IndexStatus(
-                exists=index is not None,
-                count=len(in_index),
-                live=len(live),
-                stale=len(np.setdiff1d(in_index, live)),
-                unindexed=len(np.setdiff1d(live, in_index)),
-                kind=meta.params.kind if meta else None,
-            )
+            index_status = self.index_for(row).status()
         failures = [(image.path, image.error or "") for image in self.catalog.failures()]
         integrity = self._check_indexes() if check else None
         return StatusReport(
@@ -750,18 +695,9 @@ class Library:
     def _check_indexes(self) -> str:
         """ "ok", or which index holds vectors that differ from the catalog's."""
         for row in self.catalog.models():
-            index = self.index_for(row)
-            if index is not None and self._index_damage(index, self.catalog.live_labels(row.id), INDEX_CHECK_SAMPLE):
+            if self.index_for(row).damage(INDEX_CHECK_SAMPLE):
                 return f"index of {row.name} differs from the catalog (damaged file); 'imrec index' rebuilds it"
         return "ok"
-
-    def _index_damage(self, index: VectorIndex, live: np.ndarray, sample: int) -> int:
-        """How many of a random sample of the index's vectors among ``live`` differ from the catalog's."""
-        held = np.intersect1d(index.labels(), live, assume_unique=True)
-        if not len(held):
-            return 0
-        chosen = np.random.default_rng().choice(held, size=min(sample, len(held)), replace=False)
-        return index.differing(chosen, self.catalog.vectors_by_labels(chosen.tolist()))
 
 
 def _spec_of(row: ModelRow) -> ModelSpec:

@@ -19,15 +19,11 @@ from typing import Literal
 import numpy as np
 
 from image_recommender.catalog import Catalog, ImageRow
-from image_recommender.errors import LibraryError, QueryError, UnknownImageError
-from image_recommender.index import IndexParams, VectorIndex
+from image_recommender.errors import QueryError, UnknownImageError
+from image_recommender.index import COMPRESSED_KINDS, IndexParams, LibraryIndex, VectorIndex
 from image_recommender.scan import IMAGE_SUFFIXES
 
-MAX_EXACT_UNINDEXED = 200_000
 MAX_IMAGE_ID = 2**63 - 1  # SQLite's largest integer
-# A folder filter this small is scored exactly: a graph walk restricted to a few allowed
-# nodes can stop before it finds k of them, and 20k dot products take milliseconds.
-EXACT_FILTER_LIMIT = 20_000
 _WEIGHT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)):(.+)", re.DOTALL)
 
 TermKind = Literal["file", "id", "text"]
@@ -263,55 +259,38 @@ def sort_results(results: list[SearchResult], order: str) -> list[SearchResult]:
     return [dataclasses.replace(result, rank=position) for position, result in enumerate(by_date, start=1)]
 
 
+@dataclass(frozen=True)
+class SearchKnobs:
+    """How hard a search looks: the HNSW beam, the IVF lists visited, the candidates re-ranked
+    exactly (0: chosen by the index's kind and size)."""
+
+    ef_search: int = 0
+    nprobe: int = 0
+    rerank: int = 0
+
+
 def search_vectors(
     catalog: Catalog,
-    index: VectorIndex | None,
-    model_id: int,
+    index: LibraryIndex,
     query: np.ndarray,
     k: int,
-    ef_search: int,
+    knobs: SearchKnobs = SearchKnobs(),
     exclude_images: Sequence[int] = (),
     photo_filter: PhotoFilter | None = None,
     min_score: float | None = None,
-    generation: int | None = None,
 ) -> list[SearchResult]:
     """The k best live images for a query vector, after filters.
 
-    ``photo_filter`` (folder, dates, camera) is applied inside the index search, so k results
-    come back whenever k images match.
-
-    When the index's sidecar matches the catalog ``generation``, its recorded stale labels
-    say what is live without reading every label from the catalog.
+    ``photo_filter`` (folder, dates, camera, place) is applied inside the index search, so k
+    results come back whenever k images match.
     """
-    in_index = index.labels() if index is not None else np.zeros(0, dtype=np.int64)
-    if index is not None and generation is not None and index.meta.current_for(generation):
-        live = np.setdiff1d(in_index, np.array(index.meta.stale, dtype=np.int64), assume_unique=True)
-    else:
-        live = catalog.live_labels(model_id)
+    model_id = index.model.id
     excluded = catalog.labels_of_images(exclude_images, model_id) if exclude_images else np.zeros(0, np.int64)
     filtered = photo_filter is not None and photo_filter.active
-    allowed = catalog.live_labels_matching(model_id, photo_filter) if filtered else live
-    if len(excluded):
-        allowed = np.setdiff1d(allowed, excluded)
-    candidates: list[tuple[float, int]] = []
-    exact_only = filtered and len(allowed) <= EXACT_FILTER_LIMIT
-    if index is not None and index.meta.count and not exact_only:
-        if filtered:
-            scores, labels = index.search(query, k, ef_search, allow=allowed)
-        else:
-            dropped = np.union1d(np.setdiff1d(in_index, live, assume_unique=True), excluded)
-            scores, labels = index.search(query, k, ef_search, exclude=dropped)
-        candidates += [(float(s), int(label)) for s, label in zip(scores[0], labels[0], strict=True) if label >= 0]
-    scored_exactly = allowed if exact_only else np.setdiff1d(allowed, in_index, assume_unique=True)
-    if len(scored_exactly) > MAX_EXACT_UNINDEXED:
-        raise LibraryError(f"{len(scored_exactly)} images are not in the index yet; run 'imrec build-index' first")
-    if len(scored_exactly):
-        scores = catalog.vectors_by_labels(scored_exactly.tolist()) @ query
-        candidates += list(zip(scores.astype(float).tolist(), scored_exactly.tolist(), strict=True))
-    candidates.sort(key=lambda item: (-item[0], item[1]))
+    allowed = catalog.live_labels_matching(model_id, photo_filter) if photo_filter is not None and filtered else None
+    candidates = index.nearest(query, k, knobs.ef_search, allowed, excluded, knobs.nprobe, knobs.rerank)
     if min_score is not None:
         candidates = [item for item in candidates if item[0] >= min_score]
-    candidates = candidates[:k]
     images = catalog.images_by_labels([label for _, label in candidates])
     results: list[SearchResult] = []
     for score, label in candidates:
@@ -421,8 +400,7 @@ def _union_find_groups(pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
 
 def find_duplicates(
     catalog: Catalog,
-    index: VectorIndex | None,
-    model_id: int | None,
+    index: LibraryIndex | None,
     threshold: float,
     ef_search: int,
     neighbours: int = 16,
@@ -431,15 +409,16 @@ def find_duplicates(
     """Exact groups (same content) and near groups (cosine >= threshold), reported apart.
 
     Near groups are found among one representative per distinct content (the keeper of its
-    exact group), so exact copies never show up twice.
+    exact group), so exact copies never show up twice. The index proposes neighbours; every
+    pair's cosine is exact (compressed kinds are re-scored), so every kind groups the same way.
     """
     exact = [
         DuplicateGroup("exact", group, choose_keeper(group, prefer_folder), 1.0)
         for group in catalog.exact_duplicate_groups()
     ]
-    if model_id is None:
+    if index is None:
         return exact
-    labels, vectors = catalog.live_vectors(model_id)
+    labels, vectors = catalog.live_vectors(index.model.id)
     if len(labels) < 2:
         return exact
     images = catalog.images_by_labels(labels.tolist())
@@ -452,10 +431,17 @@ def find_duplicates(
             seen_content.add(image.fingerprint)
             keep.append(position)
     labels, vectors = labels[keep], vectors[keep]
-    if index is None:
-        index = VectorIndex.build(labels, vectors, IndexParams(kind="flat"), "", "", vectors.shape[1])
-    others = np.setdiff1d(index.labels(), labels)  # stale vectors and the copies already grouped as exact
-    scores, found = index.search(vectors, neighbours + 1, ef_search, exclude=others)
+    committed = index.committed()
+    if committed is None:
+        committed = VectorIndex.build(labels, vectors, IndexParams(kind="flat"), "", "", vectors.shape[1])
+    others = np.setdiff1d(committed.labels(), labels)  # stale vectors and the copies already grouped as exact
+    compressed = committed.meta.params.kind in COMPRESSED_KINDS
+    wanted = 4 * (neighbours + 1) if compressed else neighbours + 1
+    scores, found = committed.search(vectors, wanted, index.ef_search(ef_search), exclude=others)
+    if compressed:  # codes only propose neighbours: their cosines come from the float32 vectors
+        at = np.clip(np.searchsorted(labels, found), 0, len(labels) - 1)
+        found = np.where((found >= 0) & (labels[at] == found), found, -1)
+        scores = np.einsum("qd,qkd->qk", vectors, vectors[at])
     similarity: dict[tuple[int, int], float] = {}
     for row, label in enumerate(labels.tolist()):
         for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):

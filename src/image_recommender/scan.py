@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ IMAGE_SUFFIXES = frozenset(
 )
 MASS_REMOVAL_SHARE = 0.5
 MASS_REMOVAL_MIN_FILES = 100
+# Walked files handed to the catalog at a time.
+WALK_BATCH = 10_000
 
 
 @dataclass
@@ -91,47 +94,34 @@ def scan_library(
     follow_symlinks: bool = False,
     allow_mass_removal: bool = False,
 ) -> ScanReport:
-    """Bring the catalog's file list in line with the folder, refusing mass removals."""
+    """Bring the catalog's file list in line with the folder, refusing mass removals.
+
+    The walk streams into the catalog in batches and is compared there, so memory stays
+    the same whether the library holds a thousand files or ten million.
+    """
     if not root.is_dir():
         raise LibraryError(f"{root}: library folder does not exist or is not mounted")
     report = ScanReport()
-    known = catalog.file_states()
-    new: list[FileStat] = []
-    changed: list[tuple[int, FileStat]] = []
-    returned: list[tuple[int, FileStat]] = []
-    seen: set[tuple[str, bytes | None]] = set()
     skipped: list[tuple[str, str]] = []
-    for found in walk_images(root, include_hidden, follow_symlinks, skipped):
-        name = (found.path, found.raw_path)
-        seen.add(name)
-        report.scanned += 1
-        if name not in known:
-            new.append(found)
-            continue
-        image_id, size, mtime_ns, state = known[name]
-        same = size == found.size and mtime_ns == found.mtime_ns
-        if state == "gone":
-            (returned if same else changed).append((image_id, found))
-        elif not same:
-            changed.append((image_id, found))
-    live = [path for path, (_, _, _, state) in known.items() if state != "gone"]
-    report.unreadable = [f"{name or '.'}: {reason}" for name, reason in skipped]
-    unseen = [name for name, _ in skipped]
-    gone: list[int] = []
-    for name in live:
-        if name in seen:
-            continue
-        if _under_any(name[0], unseen):
-            report.kept += 1
-        else:
-            gone.append(known[name][0])
-    if gone and not allow_mass_removal and is_mass_removal(len(gone), len(live)):
-        raise MassRemovalError(
-            f"{root}: {len(gone)} of {len(live)} catalogued files are missing (unmounted drive?); "
-            "nothing was changed. Pass --allow-mass-removal if they were really deleted"
-        )
-    catalog.apply_scan(new, changed, returned, gone)
-    report.new, report.changed, report.returned, report.removed = len(new), len(changed), len(returned), len(gone)
+    catalog.begin_walk()
+    try:
+        walked = walk_images(root, include_hidden, follow_symlinks, skipped)
+        while batch := list(itertools.islice(walked, WALK_BATCH)):
+            catalog.record_walk(batch)
+            report.scanned += len(batch)
+        report.unreadable = [f"{name or '.'}: {reason}" for name, reason in skipped]
+        found = catalog.walk_differences([name for name, _ in skipped])
+        if found.gone and not allow_mass_removal and is_mass_removal(found.gone, found.live):
+            raise MassRemovalError(
+                f"{root}: {found.gone} of {found.live} catalogued files are missing (unmounted drive?); "
+                "nothing was changed. Pass --allow-mass-removal if they were really deleted"
+            )
+        if found.any:
+            catalog.apply_walk()
+    finally:
+        catalog.end_walk()
+    report.new, report.changed, report.returned, report.removed = found.new, found.changed, found.returned, found.gone
+    report.kept = found.kept
     return report
 
 
@@ -143,8 +133,3 @@ def is_mass_removal(vanished: int, catalogued: int) -> bool:
     return vanished == catalogued or (
         catalogued >= MASS_REMOVAL_MIN_FILES and vanished > MASS_REMOVAL_SHARE * catalogued
     )
-
-
-def _under_any(path: str, names: list[str]) -> bool:
-    """Whether ``path`` is one of ``names`` or lies below one ("" is the root: everything)."""
-    return any(name == "" or path == name or path.startswith(name + "/") for name in names)

@@ -11,6 +11,8 @@ The seed's parameters live here under these names:
 | hnsw_M            | ``hnsw_m``         | HNSW graph degree                           |
 | efConstruction    | ``ef_construction``| HNSW build beam                             |
 | efSearch          | ``ef_search``      | HNSW query beam (0: 64, or 128 past 200k)   |
+| (index type)      | ``index_kind``     | auto, hnsw, hnsw-sq8, ivf-pq or flat        |
+| (index memory)    | ``memory_budget``  | index RAM cap for auto (0: a quarter of RAM)|
 | TOP_K             | ``top_k``          | results per query                           |
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -36,12 +39,15 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DECODE_MODES = ("auto", "workers", "device")
 ENGINES = ("auto", "torch", "openvino")
-INDEX_KINDS = ("hnsw", "flat")
+INDEX_KINDS = ("auto", "hnsw", "hnsw-sq8", "ivf-pq", "flat")
 # Bounds on what one query may cost: efSearch beyond a few thousand adds no recall, and
 # each unit of it holds memory per query.
 MAX_EF_SEARCH = 4096
 MAX_TOP_K = 10_000
 MAX_MODEL_BATCH = 4096
+MAX_NPROBE = 65_536
+MAX_RERANK = 100_000
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
 
 
 @dataclass(frozen=True)
@@ -138,10 +144,13 @@ class Settings:
     engine: str = "auto"
     openvino_device: str = "CPU"
     engine_cache: Path | None = None
-    index_kind: str = "hnsw"
+    index_kind: str = "auto"
+    memory_budget: int = 0
     hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 0
+    nprobe: int = 0
+    rerank: int = 0
     top_k: int = 10
     rebuild_share: float = 0.10
     include_hidden: bool = False
@@ -150,6 +159,7 @@ class Settings:
     lock_timeout: float = 5.0
     allowed_hosts: str = ""
     duplicates_dir: Path | None = None
+    ray_address: str = ""
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
@@ -174,6 +184,17 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.db_path if self.db_path is not None else self.state_dir / "catalog.sqlite3"
+
+    @property
+    def index_memory_budget(self) -> int:
+        """Bytes an index may take in memory when ``index_kind`` is auto: the setting, else a
+        quarter of this machine's RAM (16 GB of RAM: 4 GB, ten million images as IVF-PQ)."""
+        if self.memory_budget:
+            return self.memory_budget
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+        except (OSError, ValueError):
+            return 4 << 30
 
     @property
     def worker_count(self) -> int:
@@ -210,6 +231,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if isinstance(value, bool):
                 return value
             return _BOOL_WORDS[str(value).strip().lower()]
+        if name == "memory_budget":
+            return parse_size(value)
         if "int" in kind:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
@@ -221,6 +244,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if name == "model_batch_size" and not 0 <= number <= MAX_MODEL_BATCH:
                 raise ValueError
             if name == "top_k" and number > MAX_TOP_K:
+                raise ValueError
+            if (name == "nprobe" and not 0 <= number <= MAX_NPROBE) or (
+                name == "rerank" and not 0 <= number <= MAX_RERANK
+            ):
                 raise ValueError
             return number
         if "float" in kind:
@@ -252,11 +279,32 @@ def _describe(name: str) -> str:
         return f"a whole number from 1 to {MAX_EF_SEARCH}, or 0 for automatic"
     if name == "rebuild_share":
         return "a number between 0 and 1"
+    if name == "memory_budget":
+        return "a size such as 4GB or 512MB, or 0 for a quarter of the RAM"
+    if name == "nprobe":
+        return f"a whole number from 1 to {MAX_NPROBE}, or 0 for automatic"
+    if name == "rerank":
+        return f"a whole number from 1 to {MAX_RERANK}, or 0 for automatic"
     if "bool" in kind:
         return "true or false"
     if "float" in kind:
         return "a number >= 0"
     return "text"
+
+
+def parse_size(value: Any) -> int:
+    """A byte count from 4294967296, "4GB", "512 MB" or "1.5gb" (binary units)."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        number, unit = float(value), ""
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        digits = text.rstrip("kmgtb")
+        number, unit = float(digits), text[len(digits) :]
+    if unit not in _SIZE_UNITS or not math.isfinite(number) or number < 0:
+        raise ValueError
+    return int(number * _SIZE_UNITS[unit])
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

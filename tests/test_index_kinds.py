@@ -1,0 +1,224 @@
+"""Index kinds for large libraries: exact top results after re-rank, filters, deletions, moving
+between kinds without re-embedding, retraining, a killed build, and a scan in bounded memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import image_recommender.index as index_module
+import image_recommender.scan as scan_module
+from image_recommender import Library
+from image_recommender.catalog import Catalog, EmbedResult, FileStat
+from image_recommender.index import choose_kind
+from image_recommender.query import Term
+from image_recommender.scan import scan_library
+
+KINDS = ["flat", "hnsw", "hnsw-sq8", "ivf-pq"]
+FOLDERS = ("a", "b")
+
+
+def clustered(count: int, dim: int = 32, clusters: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    points = centres[rng.integers(0, clusters, count)] + 0.6 * rng.standard_normal((count, dim)).astype(np.float32)
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def add_images(root: Path, vectors: np.ndarray, first: int = 0) -> None:
+    """Catalog rows and vectors as ``imrec index`` leaves them (image i lies in a/ or b/)."""
+    for folder in FOLDERS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
+    names = [f"{FOLDERS[i % 2]}/{i:06d}.jpg" for i in range(first, first + len(vectors))]
+    catalog.apply_scan([FileStat(name, None, 1, 1) for name in names], [], [], [])
+    model = catalog.ensure_model("synthetic", "test", vectors.shape[1], "", None)
+    ids = {image.path: image.id for image in catalog.images()}
+    results = [
+        EmbedResult(ids[name], fingerprint=f"{first + i:032x}", width=1, height=1, vector=vector)
+        for i, (name, vector) in enumerate(zip(names, vectors, strict=True))
+    ]
+    for start in range(0, len(results), 2000):
+        catalog.write_embed_results(model.id, results[start : start + 2000])
+    catalog.close()
+
+
+def exact_paths(vectors: np.ndarray, query: int, k: int, allowed: set[int] | None = None) -> set[str]:
+    scores = vectors @ vectors[query]
+    order = [i for i in np.argsort(-scores) if i != query and (allowed is None or i in allowed)]
+    return {f"{FOLDERS[i % 2]}/{i:06d}.jpg" for i in order[:k]}
+
+
+def like(library: Library, position: int, **options: object) -> list[str]:
+    """Paths of the images most like the one at ``position`` (image ids follow positions)."""
+    return [r.path for r in library.search([Term("id", str(position + 1))], **options).results]
+
+
+@pytest.fixture(scope="module")
+def vectors() -> np.ndarray:
+    return clustered(3000)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_returns_the_exact_top_results(tmp_path: Path, vectors: np.ndarray, kind: str) -> None:
+    add_images(tmp_path, vectors)
+    with Library.open(tmp_path, index_kind=kind) as library:
+        report = library.build_index()
+        assert report.kind == kind and report.count == len(vectors)
+        queries = range(0, len(vectors), 61)
+        recall = np.mean([len(set(like(library, q, k=10)) & exact_paths(vectors, q, 10)) / 10 for q in queries])
+    assert recall >= (0.99 if kind == "hnsw" else 1.0)  # hnsw alone has no exact re-rank
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_keeps_folder_filters_and_deletions(
+    tmp_path: Path, vectors: np.ndarray, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_images(tmp_path, vectors)
+    deleted = list(range(0, len(vectors), 37))  # under the rebuild share: filtered, not rebuilt
+    monkeypatch.setattr(index_module, "EXACT_FILTER_LIMIT", 0)  # the folder filter goes through the index
+    with Library.open(tmp_path, index_kind=kind) as library:
+        library.build_index()
+        library.catalog.apply_scan([], [], [], [position + 1 for position in deleted])
+        assert not library.build_index().rebuilt
+        allowed = {i for i in range(0, len(vectors), 2)} - set(deleted)
+        for query in (5, 700, 2001):
+            found = like(library, query, k=20, under="a")
+            assert len(found) == 20 and all(path.startswith("a/") for path in found)
+            assert set(found) == exact_paths(vectors, query, 20, allowed)
+            unfiltered = like(library, query, k=100)
+            assert not set(unfiltered) & {f"{FOLDERS[i % 2]}/{i:06d}.jpg" for i in deleted}
+
+
+def test_a_library_moves_between_kinds_without_re_embedding(tmp_path: Path, vectors: np.ndarray) -> None:
+    add_images(tmp_path, vectors)
+    with Library.open(tmp_path) as library:
+        assert library.build_index().kind == "hnsw"  # auto, at this size
+        generation = library.catalog.generation()
+        before = like(library, 10, k=10)
+    with Library.open(tmp_path, index_kind="ivf-pq") as library:
+        report = library.build_index(rebuild=True)
+        assert report.rebuilt and report.kind == "ivf-pq" and library.status().index.kind == "ivf-pq"
+        assert library.catalog.generation() == generation  # no vector was touched
+        assert like(library, 10, k=10) == before
+    with Library.open(tmp_path) as library:  # the kind asked for stays until asked otherwise
+        report = library.build_index()
+        assert not report.rebuilt and report.kind == "ivf-pq"
+    with Library.open(tmp_path, index_kind="auto") as library:
+        assert library.build_index().kind == "hnsw"
+
+
+def test_ivf_is_trained_again_once_the_library_has_grown(tmp_path: Path) -> None:
+    data = clustered(6000, seed=3)
+    add_images(tmp_path, data[:1000])
+    with Library.open(tmp_path, index_kind="ivf-pq") as library:
+        assert library.build_index().rebuilt
+    add_images(tmp_path, data[1000:1500], first=1000)
+    with Library.open(tmp_path, index_kind="ivf-pq") as library:
+        grown = library.build_index()
+        assert not grown.rebuilt and grown.added == 500
+    add_images(tmp_path, data[1500:], first=1500)  # 6x the training set
+    with Library.open(tmp_path, index_kind="ivf-pq") as library:
+        retrained = library.build_index()
+        assert retrained.rebuilt and retrained.count == 6000
+        assert set(like(library, 4321, k=10)) == exact_paths(data, 4321, 10)
+
+
+@pytest.mark.parametrize(
+    ("count", "budget", "kind"),
+    [
+        (100_000, 4 << 30, "hnsw"),
+        (index_module.HNSW_UP_TO + 1, 4 << 30, "hnsw-sq8"),
+        (index_module.SQ8_UP_TO + 1, 4 << 30, "ivf-pq"),
+        (10_000_000, 4 << 30, "ivf-pq"),
+        (100_000, 200 << 20, "hnsw-sq8"),  # float32 HNSW would not fit 200 MB
+        (100_000, 50 << 20, "ivf-pq"),
+    ],
+)
+def test_auto_picks_the_most_exact_kind_that_fits(count: int, budget: int, kind: str) -> None:
+    assert choose_kind(count, 768, budget) == kind
+
+
+def test_damaged_compressed_codes_are_found_and_rebuilt(tmp_path: Path, vectors: np.ndarray) -> None:
+    import faiss
+
+    add_images(tmp_path, vectors)
+    with Library.open(tmp_path, index_kind="hnsw-sq8") as library:
+        library.build_index()
+        sidecar = next(library.settings.state_dir.glob("index-*.json"))
+        index_path = sidecar.parent / json.loads(sidecar.read_text())["index_file"]
+        index = faiss.read_index(str(index_path))
+        storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
+        codes = faiss.vector_to_array(storage.codes)
+        codes[:] = np.random.default_rng(0).integers(0, 256, len(codes), dtype=np.uint8)
+        faiss.copy_array_to_vector(codes, storage.codes)
+        faiss.write_index(index, str(index_path))
+        assert "differs from the catalog" in library.status(check=True).integrity
+        assert library.build_index().rebuilt
+        assert library.status(check=True).integrity == "ok"
+
+
+@pytest.mark.slow
+def test_a_killed_build_leaves_the_previous_index_in_use(tmp_path: Path) -> None:
+    data = clustered(60_000, dim=64, seed=5)
+    add_images(tmp_path, data)
+    with Library.open(tmp_path) as library:
+        library.build_index()
+        sidecar = next(library.settings.state_dir.glob("index-*.json"))
+        committed = sidecar.read_text()
+        before = like(library, 42, k=10)
+    build = [sys.executable, "-m", "image_recommender", "build-index", str(tmp_path), "--rebuild", "--index", "hnsw"]
+    build += ["--ef-construction", "400", "--hnsw-m", "48"]  # slow enough to be killed mid-way
+    for delay in (3.0, 1.5, 0.8):
+        process = subprocess.Popen(build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            break
+    else:
+        pytest.fail("the build finished before it could be killed")
+    assert sidecar.read_text() == committed
+    with Library.open(tmp_path) as library:
+        assert like(library, 42, k=10) == before
+        assert library.status().index.current
+    subprocess.run([*build[:4], "--index", "ivf-pq"], check=True, capture_output=True)
+    assert len(list(sidecar.parent.glob("*.faiss"))) == 1  # what the killed build wrote is gone
+
+
+def _scan_peak(root: Path, catalog: Catalog) -> int:
+    tracemalloc.start()
+    try:
+        report = scan_library(catalog, root)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.new == report.changed == report.removed == 0
+    return peak
+
+
+def test_a_rescan_uses_the_same_memory_for_a_large_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan_module, "WALK_BATCH", 1000)
+    peaks = []
+    for count in (3_000, 30_000):
+        root = tmp_path / str(count)
+        for folder in range(count // 1000):
+            (root / f"f{folder:03d}").mkdir(parents=True)
+            for number in range(1000):
+                (root / f"f{folder:03d}" / f"{number:04d}.jpg").touch()
+        catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
+        assert scan_library(catalog, root).new == count
+        peaks.append(_scan_peak(root, catalog))
+        catalog.close()
+    # A dict of every row would grow tenfold with the catalog; the streamed scan holds one batch
+    # of walked files (and one folder's entries) whatever the catalog's size.
+    assert peaks[1] < 1.5 * peaks[0] + 256 * 1024, peaks
