@@ -2,8 +2,9 @@
 and how long ``imrec status`` takes.
 
 The tree is ``--files`` empty files in folders of 1,000 (made once, kept with ``--dir``). Each
-scan runs in a child process that reports its wall time, its peak resident memory (VmHWM,
-the interpreter's own ~30 MB included) and the peak of Python allocations (tracemalloc).
+scan runs in a child process that reports its wall time and peak resident memory (VmHWM,
+the interpreter's own ~30 MB and SQLite's mapped catalog pages included); one more rescan
+runs under tracemalloc for the peak of Python allocations.
 ``--status LIBRARY`` also times a cold ``imrec status --json`` there (e.g. the 1M-vector
 library ``bench_index.py --dir`` leaves), with its index current and after one change.
 
@@ -42,17 +43,19 @@ def make_tree(root: Path, files: int) -> None:
         (folder / f"{number % PER_FOLDER:04d}.jpg").touch()
 
 
-def child_scan(root: Path) -> dict[str, float]:
+def child_scan(root: Path, traced: bool) -> dict[str, float]:
+    """One scan: its wall time and peak RSS, or (``traced``) the peak of Python allocations, which
+    tracemalloc measures at several times the scan's normal run time."""
     from image_recommender.catalog import Catalog
     from image_recommender.scan import scan_library
 
     catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")
-    tracemalloc.start()
+    if traced:
+        tracemalloc.start()
     started = time.perf_counter()
     report = scan_library(catalog, root, allow_mass_removal=True)
     seconds = time.perf_counter() - started
-    python_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    python_peak = tracemalloc.get_traced_memory()[1] if traced else 0
     catalog.close()
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if "VmHWM" in line)
     return {
@@ -65,8 +68,9 @@ def child_scan(root: Path) -> dict[str, float]:
     }
 
 
-def scan(root: Path) -> dict[str, float]:
-    done = subprocess.run([sys.executable, __file__, "--child", str(root)], capture_output=True, text=True, check=True)
+def scan(root: Path, traced: bool = False) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", str(root), *(["--traced"] if traced else [])]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
 
@@ -87,9 +91,10 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="keep the tree and catalog here (reused when present)")
     parser.add_argument("--status", type=Path, help="an indexed library to time 'imrec status' on")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child_scan(args.child)))
+        print(json.dumps(child_scan(args.child, args.traced)))
         return
     print(f"{args.files} files in folders of {PER_FOLDER}; {machine()}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -108,9 +113,11 @@ def main() -> None:
                     os.utime(path, ns=(stamp, stamp))
             found = scan(root)
             print(
-                f"rescan, {label}: {found['seconds']:.1f} s ({found['changed']} changed), peak RSS"
-                f" {found['peak_rss_mb']:.0f} MB, Python allocations peak {found['python_peak_mb']:.1f} MB"
+                f"rescan, {label}: {found['seconds']:.1f} s ({found['changed']} changed),"
+                f" peak RSS {found['peak_rss_mb']:.0f} MB"
             )
+        traced = scan(root, traced=True)
+        print(f"rescan under tracemalloc: Python allocations peak {traced['python_peak_mb']:.1f} MB")
     if args.status:
         print(
             f"cold 'imrec status --json' on {args.status}, index current: {cold_status(args.status):.2f} s (median of 5)"

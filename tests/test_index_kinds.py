@@ -148,20 +148,41 @@ def test_auto_picks_the_most_exact_kind_that_fits(count: int, budget: int, kind:
     assert choose_kind(count, 768, budget) == kind
 
 
-def test_damaged_compressed_codes_are_found_and_rebuilt(tmp_path: Path, vectors: np.ndarray) -> None:
+def _scramble_codes(index: object) -> None:
+    """Overwrite every stored code of an HNSW-SQ8 or IVF-PQ index with random bytes."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    inner = faiss.downcast_index(index.index)  # type: ignore[attr-defined]
+    ivf = faiss.try_extract_index_ivf(inner)
+    if ivf is None:
+        storage = faiss.downcast_index(inner.storage)
+        codes = faiss.vector_to_array(storage.codes)
+        faiss.copy_array_to_vector(rng.integers(0, 256, len(codes), dtype=np.uint8), storage.codes)
+        return
+    lists = faiss.downcast_InvertedLists(ivf.invlists)
+    for list_no in range(ivf.nlist):
+        size = lists.list_size(list_no)
+        if size:
+            nbytes = ((size + 31) // 32) * lists.block_size  # fast-scan packs codes 32 at a time
+            codes = faiss.rev_swig_ptr(lists.get_codes(list_no), nbytes)
+            codes[:] = rng.integers(0, 256, nbytes, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["hnsw-sq8", "ivf-pq"])
+def test_damaged_compressed_codes_are_found_and_rebuilt(tmp_path: Path, vectors: np.ndarray, kind: str) -> None:
     import faiss
 
     add_images(tmp_path, vectors)
-    with Library.open(tmp_path, index_kind="hnsw-sq8") as library:
+    with Library.open(tmp_path, index_kind=kind) as library:
         library.build_index()
+        assert library.status(check=True).integrity == "ok"
         sidecar = next(library.settings.state_dir.glob("index-*.json"))
         index_path = sidecar.parent / json.loads(sidecar.read_text())["index_file"]
         index = faiss.read_index(str(index_path))
-        storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
-        codes = faiss.vector_to_array(storage.codes)
-        codes[:] = np.random.default_rng(0).integers(0, 256, len(codes), dtype=np.uint8)
-        faiss.copy_array_to_vector(codes, storage.codes)
+        _scramble_codes(index)
         faiss.write_index(index, str(index_path))
+    with Library.open(tmp_path) as library:  # a later 'imrec status --check', then 'imrec index'
         assert "differs from the catalog" in library.status(check=True).integrity
         assert library.build_index().rebuilt
         assert library.status(check=True).integrity == "ok"

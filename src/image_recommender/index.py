@@ -61,9 +61,10 @@ DEFAULT_RERANK = {"hnsw-sq8": 100, "ivf-pq": 400}
 MAX_EXACT_UNINDEXED = 200_000
 EXACT_FILTER_LIMIT = 20_000
 # Minimum similarity between an index's stored (decoded) vector and the catalog's: below it the
-# index file is damaged. SQ8 codes lose little. 4-bit PQ codes lose a lot (cosine 0.7-0.9), so
-# only wild garbage shows there; their results are re-scored from the catalog either way.
-_INTACT_SIMILARITY = {"flat": 0.9999, "hnsw": 0.9999, "hnsw-sq8": 0.99, "ivf-pq": 0.3}
+# index file is damaged. SQ8 codes lose little. IVF-PQ's is 1 when the catalog vector finds its
+# own label among its SELF_CHECK_RANK nearest, else 0; its results are re-scored exactly anyway.
+_INTACT_SIMILARITY = {"flat": 0.9999, "hnsw": 0.9999, "hnsw-sq8": 0.99, "ivf-pq": 1.0}
+SELF_CHECK_RANK = 100
 
 
 def default_ef_search(count: int) -> int:
@@ -229,17 +230,14 @@ class VectorIndex:
         """How many of these labels' stored vectors differ from the catalog's (damaged index bytes).
 
         Graph and flat kinds decode each stored vector and compare cosines. IVF-PQ codes cannot
-        be decoded one by one (fast-scan packs them in blocks), so each catalog vector is
-        searched for among its own label's codes, and that approximate score is compared.
+        be decoded one by one (fast-scan packs them in blocks) and its scores are only good for
+        ranking, so there each catalog vector must find its own label among its 100 nearest.
         """
         if not len(labels):
             return 0
         if self.nlist:
-            found = [
-                self.search(vector, 1, 0, allow=np.array([label]))[0][0][0]
-                for label, vector in zip(labels, vectors, strict=True)
-            ]
-            similarity = np.array(found, dtype=np.float32)
+            _, found = self.search(vectors, SELF_CHECK_RANK, 0)
+            similarity = np.array([label in row for label, row in zip(labels, found, strict=True)], dtype=np.float32)
         else:
             held = self.labels()
             if self._positions is None:
