@@ -1,11 +1,12 @@
 """Ray against the local pipeline on the same machine and files: images/s of each and their ratio.
 
 Both runs embed the same freshly made library (distinct photos, so nothing is reused) with the
-same model, precision and batch sizes; each starts from an empty catalog, and the Ray run
-includes starting a local Ray (or joining ``--address``). Model weights do not change speed,
+same model, precision and batch sizes; each starts from an empty catalog and loads the model
+(converted once beforehand for the CPU engine), and the Ray run includes starting a local Ray
+(or joining ``--address``) and loading the model in its actors. Model weights do not change speed,
 so the architecture is built with random weights.
 
-    python benchmarks/bench_ray.py --source ../shared/photos --images 400 --model ViT-B-32
+    python benchmarks/bench_ray.py --source ../shared/photos --images 1000 --model ViT-B-32
     # on a cluster whose nodes all mount the library folder at the same path:
     python benchmarks/bench_ray.py --source /shared/photos --images 20000 --model ViT-L-14 \\
         --library /shared/bench-library --address auto
@@ -60,6 +61,9 @@ def main() -> None:
             "precision": args.precision,
             "model_batch_size": args.batch,
         }
+        warm = Path(scratch) / "warm-up"  # converts the model for the CPU engine once, outside the timings
+        corpus.make_phone_library(args.source, 4, warm)
+        run(warm, settings)
         local_seconds, local = run(root, settings)
         ray_seconds, on_ray = run(root, {**settings, "ray_address": args.address})
         fresh(root)

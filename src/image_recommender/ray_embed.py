@@ -35,7 +35,6 @@ from image_recommender.errors import LibraryError
 from image_recommender.photo_metadata import PhotoMetadata
 
 NODE_CHECK_SECONDS = 60.0
-CPU_ACTOR_MEMORY = 1 << 30
 LOCAL = "local"
 
 
@@ -141,6 +140,10 @@ class _Embed:
     """Ray Data actor: one loaded model, turning decoded crops into unit vectors."""
 
     def __init__(self, load: Callable[[], Any]) -> None:
+        import torch
+
+        # Ray limits a worker's threads to its CPU request (none here): the model uses the node's cores.
+        torch.set_num_threads(os.cpu_count() or 1)
         self.model = load()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -232,10 +235,11 @@ def _run(
                 batch_size=batch,
                 compute=ray.data.ActorPoolStrategy(size=actors),
                 num_gpus=1 if gpus else 0,
-                num_cpus=0 if gpus else 1,
-                # What a CPU actor's model holds; the differing request also keeps Ray Data from
-                # fusing decoding into the actors, so decoding stays in parallel CPU tasks.
-                memory=None if gpus else CPU_ACTOR_MEMORY,
+                # Like the local pipeline's main process, a model actor is not counted against its
+                # node's CPUs: decoding tasks take them all (on a 2-core machine, counting the actor
+                # halved the decoders and the speed). The differing request also keeps Ray Data
+                # from fusing decoding into the actors.
+                num_cpus=0,
             )
         )
         writer = Writer(catalog, model, model_id, len(work), options)
