@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,14 +24,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from bench_index import cold_seconds, machine
+
 from image_recommender.catalog import FileStat
 
 PER_FOLDER = 1000
-
-
-def machine() -> str:
-    flags = sorted({f for f in Path("/proc/cpuinfo").read_text().split() if f in ("avx2", "avx512_bf16", "amx_bf16")})
-    return f"nproc {os.cpu_count()}, CPU flags {' '.join(flags)}"
 
 
 def make_tree(root: Path, files: int) -> None:
@@ -74,15 +70,9 @@ def scan(root: Path, traced: bool = False) -> dict[str, float]:
     return json.loads(done.stdout)
 
 
-def cold_status(library: Path, runs: int = 5) -> float:
+def cold_status(library: Path) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMREC_")}
-    command = [sys.executable, "-m", "image_recommender", "status", str(library), "--json"]
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, env=env)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return cold_seconds([sys.executable, "-m", "image_recommender", "status", str(library), "--json"], 5, env)
 
 
 def main() -> None:

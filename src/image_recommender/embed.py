@@ -130,7 +130,7 @@ class DeviceBacklog:
             self._count.value -= count
 
 
-class _DecodeDataset:
+class DecodeDataset:
     """Stage 2: read, fingerprint, decode and preprocess one catalogued file (runs in worker processes)."""
 
     def __init__(
@@ -250,7 +250,7 @@ def _decoders(
     """Stage 2 as a stream of model batches, decoded by ``options.workers`` processes (0: in this one)."""
     from torch.utils.data import DataLoader
 
-    dataset = _DecodeDataset(
+    dataset = DecodeDataset(
         root, work, known, model.pixel_transform, model.image_size, backlog, options.follow_symlinks
     )
     loader: DataLoader[Any] = DataLoader(

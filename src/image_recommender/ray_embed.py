@@ -25,14 +25,17 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from image_recommender.catalog import Catalog, EmbedResult, ImageRow
-from image_recommender.embed import EmbedOptions, EmbedReport, Writer, _DecodeDataset
+from image_recommender.embed import DecodeDataset, EmbedOptions, EmbedReport, Writer
 from image_recommender.errors import LibraryError
 from image_recommender.photo_metadata import PhotoMetadata
+
+if TYPE_CHECKING:
+    from image_recommender.models import LoadedModel
 
 NODE_CHECK_SECONDS = 60.0
 LOCAL = "local"
@@ -121,7 +124,7 @@ def _decode_batch(
             batch["image_id"], batch["path"], batch["raw_path"], batch["held"], strict=True
         )
     ]
-    dataset = _DecodeDataset(Path(root), work, known, preprocess, min_side, None, follow)
+    dataset = DecodeDataset(Path(root), work, known, preprocess, min_side, None, follow)
     items = [dataset[position] for position in range(len(work))]
     crops = [payload for _, payload in items if payload is not None]
     shape = tuple(crops[0].shape) if crops else (3, min_side, min_side)
@@ -177,8 +180,8 @@ def _result_from(text: str) -> EmbedResult:
 def embed_on_ray(
     catalog: Catalog,
     root: Path,
-    model: Any,
-    load_model: Callable[[], Any],
+    model: LoadedModel,
+    load_model: Callable[[], LoadedModel],
     model_id: int,
     work: Sequence[tuple[ImageRow, str | None]],
     options: EmbedOptions,
@@ -193,72 +196,57 @@ def embed_on_ray(
     started = time.perf_counter()
     # Ray reports lost workers on stdout; stdout is for results (--json), so its notes go to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        return _run(ray, catalog, root, model, load_model, model_id, work, options, address, started)
-
-
-def _run(
-    ray: Any,
-    catalog: Catalog,
-    root: Path,
-    model: Any,
-    load_model: Callable[[], Any],
-    model_id: int,
-    work: Sequence[tuple[ImageRow, str | None]],
-    options: EmbedOptions,
-    address: str,
-    started: float,
-) -> EmbedReport:
-    owned = _connect(ray, address)
-    try:
-        nodes = _check_nodes_see(ray, root)
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        actors = gpus or len(nodes)
-        known = frozenset(catalog.known_fingerprints(model_id))
-        items = [
-            {"image_id": image.id, "path": image.path, "raw_path": image.raw_path or b"", "held": held or ""}
-            for image, held in work
-        ]
-        decode = {
-            "root": root.as_posix(),
-            "known": known,
-            "preprocess": model.pixel_transform,
-            "min_side": model.image_size,
-            "follow": options.follow_symlinks,
-        }
-        batch = options.model_batch_size
-        dataset = (
-            ray.data.from_items(items, override_num_blocks=max(1, len(items) // batch))
-            .map_batches(_decode_batch, fn_kwargs=decode, batch_size=batch, num_cpus=1)
-            .map_batches(
-                _Embed,
-                fn_constructor_args=(load_model,),
-                batch_size=batch,
-                compute=ray.data.ActorPoolStrategy(size=actors),
-                num_gpus=1 if gpus else 0,
-                # Like the local pipeline's main process, a model actor is not counted against its
-                # node's CPUs: decoding tasks take them all (on a 2-core machine, counting the actor
-                # halved the decoders and the speed). The differing request also keeps Ray Data
-                # from fusing decoding into the actors.
-                num_cpus=0,
+        owned = _connect(ray, address)
+        try:
+            nodes = _check_nodes_see(ray, root)
+            gpus = int(ray.cluster_resources().get("GPU", 0))
+            actors = gpus or len(nodes)
+            known = frozenset(catalog.known_fingerprints(model_id))
+            items = [
+                {"image_id": image.id, "path": image.path, "raw_path": image.raw_path or b"", "held": held or ""}
+                for image, held in work
+            ]
+            decode = {
+                "root": root.as_posix(),
+                "known": known,
+                "preprocess": model.pixel_transform,
+                "min_side": model.image_size,
+                "follow": options.follow_symlinks,
+            }
+            size = options.model_batch_size
+            dataset = (
+                ray.data.from_items(items, override_num_blocks=max(1, len(items) // size))
+                .map_batches(_decode_batch, fn_kwargs=decode, batch_size=size, num_cpus=1)
+                .map_batches(
+                    _Embed,
+                    fn_constructor_args=(load_model,),
+                    batch_size=size,
+                    compute=ray.data.ActorPoolStrategy(size=actors),
+                    num_gpus=1 if gpus else 0,
+                    # Like the local pipeline's main process, a model actor is not counted against its
+                    # node's CPUs: decoding tasks take them all (on a 2-core machine, counting the actor
+                    # halved the decoders and the speed). The differing request also keeps Ray Data
+                    # from fusing decoding into the actors.
+                    num_cpus=0,
+                )
             )
-        )
-        writer = Writer(catalog, model, model_id, len(work), options)
-        seen: set[int] = set()
-        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            results, vectors = [], {}
-            for text, needs, vector in zip(batch["result"], batch["needs_model"], batch["vector"], strict=True):
-                result = _result_from(str(text))
-                if result.image_id in seen:  # a retried task's second answer
-                    continue
-                seen.add(result.image_id)
-                if needs:
-                    vectors[len(results)] = vector
-                results.append(result)
-            writer.record(results, vectors)
-        writer.flush()
-    finally:
-        if owned:
-            ray.shutdown()
-    report = writer.report
-    report.seconds, report.ray_nodes, report.ray_actors = time.perf_counter() - started, len(nodes), actors
-    return report
+            writer = Writer(catalog, model, model_id, len(work), options)
+            seen: set[int] = set()
+            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                results, vectors = [], {}
+                for text, needs, vector in zip(batch["result"], batch["needs_model"], batch["vector"], strict=True):
+                    result = _result_from(str(text))
+                    if result.image_id in seen:  # a retried task's second answer
+                        continue
+                    seen.add(result.image_id)
+                    if needs:
+                        vectors[len(results)] = vector
+                    results.append(result)
+                writer.record(results, vectors)
+            writer.flush()
+        finally:
+            if owned:
+                ray.shutdown()
+        report = writer.report
+        report.seconds, report.ray_nodes, report.ray_actors = time.perf_counter() - started, len(nodes), actors
+        return report
