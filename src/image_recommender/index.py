@@ -88,6 +88,12 @@ def ivf_lists(count: int) -> int:
     return int(2 ** round(math.log2(max(1.0, wanted))))
 
 
+def ivf_training_size(nlist: int) -> int:
+    """Vectors to train an IVF-PQ index on: 39 per list (FAISS's k-means minimum), and at least
+    the 624 that each 16-centroid (4-bit) sub-quantizer needs."""
+    return max(39 * nlist, 39 * 16)
+
+
 def pq_subvectors(dim: int) -> int:
     """PQ sub-quantizers: one per 2 dimensions (4-bit codes, a byte per 4 dimensions).
 
@@ -209,7 +215,7 @@ class VectorIndex:
             return
         sample = np.ascontiguousarray(sample, dtype=np.float32)
         ivf = faiss.try_extract_index_ivf(self.index.index)
-        needed = max(ivf.nlist * 39, 256) if ivf is not None else 1
+        needed = ivf_training_size(ivf.nlist) if ivf is not None else 1
         if len(sample) < needed:
             sample = np.resize(sample, (needed, sample.shape[1]))
         self.index.train(sample)
@@ -609,7 +615,7 @@ class LibraryIndex:
         built = VectorIndex.empty(params, row.name, row.pretrained, row.dim, len(live))
         if not built.trained:
             ivf = faiss.try_extract_index_ivf(built.index.index)
-            size = min(len(live), max(ivf.nlist * 39, 256) if ivf is not None else 65_536)
+            size = min(len(live), ivf_training_size(ivf.nlist) if ivf is not None else 65_536)
             sample = np.sort(np.random.default_rng(0).choice(live, size=size, replace=False))
             built.train(self.catalog.vectors_by_labels(sample.tolist())[1])
         for chunk in _chunks(live):
