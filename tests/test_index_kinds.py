@@ -212,7 +212,7 @@ def test_a_killed_build_leaves_the_previous_index_in_use(tmp_path: Path) -> None
     with Library.open(tmp_path) as library:
         assert like(library, 42, k=10) == before
         assert library.status().index.current
-    subprocess.run([*build[:4], "--index", "ivf-pq"], check=True, capture_output=True)
+    subprocess.run([*build[:5], "--index", "ivf-pq"], check=True, capture_output=True)
     assert len(list(sidecar.parent.glob("*.faiss"))) == 1  # what the killed build wrote is gone
 
 
