@@ -126,10 +126,10 @@ def test_a_killed_worker_is_retried_and_every_image_embedded_once(
     root = tmp_path / "many"
     many_photos(root, 160)
     run = _start(ray_env, root, cluster)
-    _wait_until(lambda: _processes("_Embed") or run.poll() is not None)
+    _wait_until(lambda: (_vector_count(root) > 0 and _processes("_Embed")) or run.poll() is not None)
     workers = _processes("_Embed")
-    assert workers, f"the run ended before a model actor was seen: {run.communicate()}"
-    os.kill(workers[0], signal.SIGKILL)
+    assert workers and _vector_count(root) < 160, "the run ended before its model actor could be killed mid-way"
+    os.kill(workers[0], signal.SIGKILL)  # the actor that has been embedding, with batches in flight
     out, errors = run.communicate(timeout=300)
     assert run.returncode == 0, errors
     summary = json.loads(out)
