@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from bench_index import cold_seconds, machine
+from bench_index import cold_seconds, machine, memory_kb
 
 from image_recommender.catalog import FileStat
 
@@ -53,13 +53,12 @@ def child_scan(root: Path, traced: bool) -> dict[str, float]:
     seconds = time.perf_counter() - started
     python_peak = tracemalloc.get_traced_memory()[1] if traced else 0
     catalog.close()
-    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if "VmHWM" in line)
     return {
         "seconds": seconds,
         "scanned": report.scanned,
         "new": report.new,
         "changed": report.changed,
-        "peak_rss_mb": hwm / 1024,
+        "peak_rss_mb": memory_kb("VmHWM") / 1024,
         "python_peak_mb": python_peak / 2**20,
     }
 

@@ -447,11 +447,6 @@ class LibraryIndex:
             kind=index.meta.params.kind if index is not None else None,
         )
 
-    def ef_search(self, asked: int = 0) -> int:
-        """The query beam: asked for, else chosen by the index's size."""
-        index = self.committed()
-        return asked or default_ef_search(index.meta.count if index is not None else 0)
-
     def nearest(
         self,
         query: np.ndarray,
@@ -512,7 +507,7 @@ class LibraryIndex:
         dropped = None if allowed is not None else np.union1d(found.stale, excluded)
         reachable = len(allowed) if allowed is not None else index.meta.count - len(dropped)
         probes = nprobe or default_nprobe(index.nlist)
-        beam = self.ef_search(ef_search)
+        beam = ef_search or default_ef_search(index.meta.count)
         while True:
             scores, labels = index.search(query, wanted, beam, exclude=dropped, allow=allowed, nprobe=probes)
             keep = labels[0] >= 0
@@ -553,10 +548,13 @@ class LibraryIndex:
         if unchanged is not None:
             return unchanged
         live = self.catalog.live_labels(self.model.id)
-        existing = None if rebuild else VectorIndex.load(self.sidecar, writable=True)
-        chosen = self._chosen(existing)
+        meta = None if rebuild else read_meta(self.sidecar)
+        chosen = self._chosen(meta)
         params = self._params(chosen, len(live))
-        if existing is not None and self._keeps(existing, params, chosen, len(live)):
+        # The whole index is loaded only to be kept: a change of kind decides from the sidecar alone.
+        keeps = meta is not None and self._keeps(meta, params, chosen, len(live))
+        existing = VectorIndex.load(self.sidecar, writable=True) if keeps else None
+        if existing is not None:
             held = np.sort(existing.labels())
             stale = np.setdiff1d(held, live, assume_unique=True)
             missing = np.setdiff1d(live, held, assume_unique=True)
@@ -586,25 +584,24 @@ class LibraryIndex:
             return None
         stale = np.array(index.meta.stale, dtype=np.int64)
         count = index.meta.count - len(stale)
-        chosen = self._chosen(index)
+        chosen = self._chosen(index.meta)
         params = self._params(chosen, count)
-        if not self._keeps(index, params, chosen, count) or _damage(self.catalog, index, stale, check_sample):
+        if not self._keeps(index.meta, params, chosen, count) or _damage(self.catalog, index, stale, check_sample):
             return None
         return IndexReport(count, 0, False, len(stale), params.kind)
 
-    def _chosen(self, existing: VectorIndex | None) -> str:
+    def _chosen(self, meta: IndexMeta | None) -> str:
         """The kind asked for: named now, else what the index was last built as asked, else auto."""
-        if self.settings.kind_named or existing is None:
+        if self.settings.kind_named or meta is None:
             return self.settings.kind
-        return existing.meta.chosen
+        return meta.chosen
 
     def _params(self, chosen: str, count: int) -> IndexParams:
         s = self.settings
         kind = choose_kind(count, self.model.dim, s.memory_budget, s.hnsw_m) if chosen == "auto" else chosen
         return IndexParams(kind, s.hnsw_m, s.ef_construction)
 
-    def _keeps(self, existing: VectorIndex, params: IndexParams, chosen: str, count: int) -> bool:
-        meta = existing.meta
+    def _keeps(self, meta: IndexMeta, params: IndexParams, chosen: str, count: int) -> bool:
         if meta.params != params or meta.dim != self.model.dim or meta.chosen != chosen:
             return False
         return params.kind != "ivf-pq" or count <= RETRAIN_GROWTH * max(meta.trained_on, 1)

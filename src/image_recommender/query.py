@@ -20,7 +20,7 @@ import numpy as np
 
 from image_recommender.catalog import Catalog, ImageRow
 from image_recommender.errors import QueryError, UnknownImageError
-from image_recommender.index import COMPRESSED_KINDS, IndexParams, LibraryIndex, VectorIndex
+from image_recommender.index import COMPRESSED_KINDS, IndexParams, LibraryIndex, VectorIndex, default_ef_search
 from image_recommender.scan import IMAGE_SUFFIXES
 
 MAX_IMAGE_ID = 2**63 - 1  # SQLite's largest integer
@@ -437,7 +437,9 @@ def find_duplicates(
     others = np.setdiff1d(committed.labels(), labels)  # stale vectors and the copies already grouped as exact
     compressed = committed.meta.params.kind in COMPRESSED_KINDS
     wanted = 4 * (neighbours + 1) if compressed else neighbours + 1
-    scores, found = committed.search(vectors, wanted, index.ef_search(ef_search), exclude=others)
+    scores, found = committed.search(
+        vectors, wanted, ef_search or default_ef_search(committed.meta.count), exclude=others
+    )
     if compressed:  # codes only propose neighbours: their cosines come from the float32 vectors
         at = np.clip(np.searchsorted(labels, found), 0, len(labels) - 1)
         found = np.where((found >= 0) & (labels[at] == found), found, -1)
