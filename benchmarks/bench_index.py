@@ -8,7 +8,7 @@ another, so each reports its own peak memory (VmHWM) and the search its resident
 (VmRSS), split into the process's own memory (RssAnon) and the pages of memory-mapped
 files it touched (RssFile: the index, and the catalog pages SQLite maps). Searches are
 single-threaded and include the exact re-rank, which reads candidates' float32 vectors from
-SQLite.
+the index's memory-mapped vector file (compressed kinds).
 
     python benchmarks/bench_index.py --vectors 1000000 --kinds hnsw,hnsw-sq8,ivf-pq
     python benchmarks/bench_index.py --vectors 100000 --cli   # also a cold 'imrec search'
@@ -44,16 +44,20 @@ def centres(dim: int, clusters: int) -> np.ndarray:
     return points / np.linalg.norm(points, axis=1, keepdims=True)
 
 
+def clustered_chunk(number: int, size: int, middle: np.ndarray, seed: int) -> np.ndarray:
+    """Chunk ``number`` of the vectors: the same on every call, made on its own (in any thread)."""
+    rng = np.random.default_rng([seed, number])
+    noise = rng.standard_normal((size, middle.shape[1])).astype(np.float32)
+    noise *= 0.7 / np.linalg.norm(noise, axis=1, keepdims=True)
+    points = middle[rng.integers(0, len(middle), size)] + noise
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
 def clustered_chunks(count: int, dim: int, clusters: int, seed: int) -> Iterator[np.ndarray]:
     """The same vectors on every call, CHUNK at a time."""
     middle = centres(dim, clusters)
     for number, start in enumerate(range(0, count, CHUNK)):
-        rng = np.random.default_rng([seed, number])
-        size = min(CHUNK, count - start)
-        noise = rng.standard_normal((size, dim)).astype(np.float32)
-        noise *= 0.7 / np.linalg.norm(noise, axis=1, keepdims=True)
-        points = middle[rng.integers(0, clusters, size)] + noise
-        yield points / np.linalg.norm(points, axis=1, keepdims=True)
+        yield clustered_chunk(number, min(CHUNK, count - start), middle, seed)
 
 
 def fill_catalog(root: Path, args: argparse.Namespace) -> None:
@@ -105,11 +109,13 @@ def child_build(root: Path, kind: str) -> dict[str, object]:
         committed = library.index_for(library.query_model()).committed()
         assert committed is not None
         index_file = root / ".imrec" / committed.meta.index_file
+        vectors_file = root / ".imrec" / committed.meta.vectors_file
         return {
             "seconds": report.seconds,
             "kind": report.kind,
             "nlist": committed.nlist,
             "index_bytes": index_file.stat().st_size,
+            "vectors_bytes": vectors_file.stat().st_size if committed.meta.vectors_file else 0,
             "peak_mb": memory_kb("VmHWM") / 1024,
         }
 
@@ -150,7 +156,7 @@ def child_search(root: Path, kind: str, queries_file: Path, sweep: list[dict[str
 def sweep_for(kind: str) -> list[dict[str, int]]:
     """The default (all zeros) first, then the main parameter around it."""
     if kind == "ivf-pq":
-        return [{}] + [{"nprobe": p, "rerank": r} for p in (8, 16, 32) for r in (300, 1000, 2000)]
+        return [{}] + [{"nprobe": p, "rerank": r} for p in (8, 16, 32) for r in (400, 1000, 2000, 4000)]
     if kind == "hnsw-sq8":
         return [{}] + [{"ef_search": e, "rerank": r} for e in (64, 128, 256) for r in (50, 100, 200)]
     return [{}] + [{"ef_search": e} for e in (32, 64, 128, 256)]
@@ -216,6 +222,11 @@ def main() -> None:
                 f"\n== {kind}: build {built['seconds']:.0f} s{ratio} (peak {built['peak_mb']:.0f} MB),"
                 f" index file {built['index_bytes'] / 2**20:.0f} MB = {built['index_bytes'] / args.vectors:.0f} B/image"
                 + (f", {built['nlist']} lists" if built["nlist"] else "")
+                + (
+                    f", vector file {built['vectors_bytes'] / args.vectors:.0f} B/image"
+                    if built["vectors_bytes"]
+                    else ""
+                )
             )
             searched = run_child("search", str(root), kind, str(queries_file))
             print(

@@ -240,15 +240,18 @@ def test_requests_for_other_host_names_are_refused(model_settings: dict, library
 # -- 6. a forged sidecar never deletes or reads other files -------------------------------------
 
 
+@pytest.mark.parametrize("field", ["index_file", "vectors_file"])
 @pytest.mark.parametrize("target", ["../catalog.sqlite3", "catalog.sqlite3", "/etc/hostname", "index-x.json"])
-def test_a_sidecar_naming_another_file_means_rebuild(model_settings: dict, library_dir: Path, target: str) -> None:
+def test_a_sidecar_naming_another_file_means_rebuild(
+    model_settings: dict, library_dir: Path, target: str, field: str
+) -> None:
     with Library.open(library_dir, create=True, **model_settings) as library:
         library.update()
         state = library.settings.state_dir
         sidecar = next(state.glob("index-*.json"))
         data = json.loads(sidecar.read_text())
         victim = state / "catalog.sqlite3" if "catalog" in target else state / target
-        data["index_file"] = target
+        data[field] = target
         sidecar.write_text(json.dumps(data))
         size_before = victim.stat().st_size if victim.exists() else None
         assert not library.status().index.exists

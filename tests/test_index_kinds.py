@@ -188,6 +188,101 @@ def test_damaged_compressed_codes_are_found_and_rebuilt(tmp_path: Path, vectors:
         assert library.status(check=True).integrity == "ok"
 
 
+def _vector_file(library: Library) -> tuple[Path, np.ndarray]:
+    """The committed index's vector file and its rows, as the index's labels read them from the catalog."""
+    sidecar = next(library.settings.state_dir.glob("index-*.json"))
+    meta = json.loads(sidecar.read_text())
+    committed = library.index_for(library.query_model()).committed()
+    assert committed is not None and meta["vectors_file"]
+    _, expected = library.catalog.vectors_by_labels(committed.labels().tolist())
+    return sidecar.parent / meta["vectors_file"], expected
+
+
+def _catalog_reads(library: Library, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts of the vectors each later search reads from the catalog (the real method still runs)."""
+    reads: list[int] = []
+    real = library.catalog.vectors_by_labels
+
+    def counted(labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        reads.append(len(labels))
+        return real(labels)
+
+    monkeypatch.setattr(library.catalog, "vectors_by_labels", counted)
+    return reads
+
+
+@pytest.mark.parametrize("kind", ["hnsw-sq8", "ivf-pq"])
+def test_compressed_kinds_re_rank_from_a_vector_file_kept_in_index_order(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = clustered(3500, seed=8)
+    add_images(tmp_path, data[:3000])
+    with Library.open(tmp_path, index_kind=kind) as library:
+        library.build_index()
+        path, expected = _vector_file(library)
+        assert np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+        with path.open("ab") as handle:  # a writer killed while appending left half a row behind
+            handle.write(b"\x7f" * 1000)
+    add_images(tmp_path, data[3000:], first=3000)
+    with Library.open(tmp_path) as library:
+        report = library.build_index()
+        assert not report.rebuilt and report.added == 500
+        grown, expected = _vector_file(library)
+        assert grown == path and np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+        reads = _catalog_reads(library, monkeypatch)
+        for query in (7, 3210):
+            assert set(like(library, query, k=10)) == exact_paths(data, query, 10)
+        assert sum(reads) <= 2 * 2  # the query images' own vectors; every candidate came from the file
+
+
+@pytest.mark.parametrize("damage", ["changed", "cut short", "missing"])
+def test_a_damaged_vector_file_falls_back_to_the_catalog_and_is_rebuilt(
+    tmp_path: Path, vectors: np.ndarray, damage: str
+) -> None:
+    add_images(tmp_path, vectors)
+    with Library.open(tmp_path, index_kind="ivf-pq") as library:
+        library.build_index()
+        path, expected = _vector_file(library)
+    if damage == "changed":
+        rows = np.memmap(path, "<f4", mode="r+", shape=expected.shape)
+        rows[:] = np.roll(expected, 1, axis=0)  # every row holds another image's vector
+        rows.flush()
+    elif damage == "cut short":
+        os.truncate(path, path.stat().st_size // 2)
+    else:
+        path.unlink()
+    with Library.open(tmp_path) as library:
+        if damage == "changed":
+            assert "differs from the catalog" in library.status(check=True).integrity
+        else:  # the catalog re-ranks until the next 'imrec index' writes the file again
+            assert set(like(library, 99, k=10)) == exact_paths(vectors, 99, 10)
+        assert library.build_index().rebuilt
+        path, expected = _vector_file(library)
+        assert np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+        assert library.status(check=True).integrity == "ok"
+        assert set(like(library, 99, k=10)) == exact_paths(vectors, 99, 10)
+
+
+def test_a_library_indexed_before_vector_files_is_rebuilt_once(tmp_path: Path, vectors: np.ndarray) -> None:
+    add_images(tmp_path, vectors)
+    with Library.open(tmp_path, index_kind="ivf-pq") as library:
+        library.build_index()
+        path, _ = _vector_file(library)
+    sidecar = next((tmp_path / ".imrec").glob("index-*.json"))
+    old = json.loads(sidecar.read_text())
+    del old["vectors_file"]  # as the previous release wrote it
+    sidecar.write_text(json.dumps(old))
+    path.unlink()
+    with Library.open(tmp_path) as library:
+        assert set(like(library, 5, k=10)) == exact_paths(vectors, 5, 10)
+        assert library.build_index().rebuilt
+        assert library.build_index(rebuild=False).added == 0
+        _vector_file(library)
+    with Library.open(tmp_path, index_kind="hnsw") as library:  # a kind without one deletes it
+        library.build_index()
+    assert not list((tmp_path / ".imrec").glob("*.f32"))
+
+
 @pytest.mark.slow
 def test_a_killed_build_leaves_the_previous_index_in_use(tmp_path: Path) -> None:
     data = clustered(60_000, dim=64, seed=5)
@@ -197,7 +292,16 @@ def test_a_killed_build_leaves_the_previous_index_in_use(tmp_path: Path) -> None
         sidecar = next(library.settings.state_dir.glob("index-*.json"))
         committed = sidecar.read_text()
         before = like(library, 42, k=10)
-    build = [sys.executable, "-m", "image_recommender", "build-index", str(tmp_path), "--rebuild", "--index", "hnsw"]
+    build = [
+        sys.executable,
+        "-m",
+        "image_recommender",
+        "build-index",
+        str(tmp_path),
+        "--rebuild",
+        "--index",
+        "hnsw-sq8",
+    ]
     build += ["--ef-construction", "400", "--hnsw-m", "48"]  # slow enough to be killed mid-way
     for delay in (3.0, 1.5, 0.8):
         process = subprocess.Popen(build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -214,6 +318,7 @@ def test_a_killed_build_leaves_the_previous_index_in_use(tmp_path: Path) -> None
         assert library.status().index.current
     subprocess.run([*build[:5], "--index", "ivf-pq"], check=True, capture_output=True)
     assert len(list(sidecar.parent.glob("*.faiss"))) == 1  # what the killed build wrote is gone
+    assert len(list(sidecar.parent.glob("*.f32"))) == 1
 
 
 def _scan_peak(root: Path, catalog: Catalog) -> int:

@@ -9,14 +9,17 @@ Four kinds, chosen by the library's size and a memory budget (``choose_kind``):
   bytes per image; the lists to visit are found by exact search over their centroids (an
   HNSW graph over centroids misses whole clusters of CLIP-like vectors, docs/benchmarks.md).
 
-The two compressed kinds only propose candidates: their float32 vectors are read back from
-the catalog by label and scored exactly (``LibraryIndex.nearest``), so recall comes from the
-re-rank, not from the codes. Labels are the catalog's vector ids. Indexes cannot delete, so
+The two compressed kinds only propose candidates, which are scored exactly against their
+float32 vectors (``LibraryIndex.nearest``), so recall comes from the re-rank, not from the
+codes. Those vectors are kept beside the index in a memory-mapped file (``exact_vectors``),
+about ten times cheaper to read than catalog rows; the catalog is the fallback. Labels are
+the catalog's vector ids. Indexes cannot delete, so
 labels that are no longer live are excluded at search time with an ``IDSelector``.
 
 Saving writes a new, uniquely named index file and then atomically replaces the small JSON
 sidecar that points at it: the sidecar's rename is the commit, so a crash (even during a
-long build) never leaves a half-written index in use.
+long build) never leaves a half-written index in use. A vector file is appended to (its
+rows fsynced) before the sidecar that counts them is committed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from image_recommender import exact_vectors
 from image_recommender.catalog import Catalog, ModelRow
 from image_recommender.errors import LibraryError
 from image_recommender.reports import JsonReport
@@ -54,9 +58,10 @@ SQ8_UP_TO = 600_000
 BUILD_CHUNK = 32_768
 # An IVF-PQ index is trained again once the library has grown this much past its training.
 RETRAIN_GROWTH = 4.0
-# Candidates a compressed index proposes per query for the exact re-rank (docs/benchmarks.md,
-# section 7): SQ8 codes rank almost exactly, 4-bit PQ codes only roughly.
-DEFAULT_RERANK = {"hnsw-sq8": 100, "ivf-pq": 400}
+# Candidates an IVF-PQ index proposes per query for the exact re-rank: one per IVF_RERANK_SHARE
+# images, within these bounds (docs/benchmarks.md, section 7).
+IVF_RERANK_SHARE = 2_500
+IVF_RERANK_BOUNDS = (400, 4_000)
 # Vectors scored exactly without the index: images not indexed yet, and small filtered sets.
 MAX_EXACT_UNINDEXED = 200_000
 EXACT_FILTER_LIMIT = 20_000
@@ -79,6 +84,22 @@ def default_ef_search(count: int) -> int:
 def default_nprobe(nlist: int) -> int:
     """Inverted lists visited per query: enough that the re-rank sees the true neighbours."""
     return max(1, min(nlist, 16))
+
+
+def default_rerank(kind: str, count: int) -> int:
+    """Candidates a compressed index proposes for the exact re-rank (0: its own scores are exact).
+
+    SQ8 codes rank almost exactly, so 100 suffice. 4-bit PQ codes only rank roughly, and the
+    true neighbours hide among more look-alikes the larger the library, so the re-rank grows
+    with it: on clustered CLIP-like vectors 400 candidates hold 0.985 of the top 10 at 1M
+    images but 0.95 at 2M, where 800 hold 0.99 (docs/benchmarks.md, section 7).
+    """
+    if kind == "hnsw-sq8":
+        return 100
+    if kind == "ivf-pq":
+        low, high = IVF_RERANK_BOUNDS
+        return int(min(high, max(low, count // IVF_RERANK_SHARE)))
+    return 0
 
 
 def ivf_lists(count: int) -> int:
@@ -160,6 +181,7 @@ class IndexMeta:
     stale: list[int] = field(default_factory=list)
     chosen: str = "auto"  # what the user asked for: "auto", or a kind kept until asked otherwise
     trained_on: int = 0  # vectors in the library when an IVF index was trained
+    vectors_file: str = ""  # the float32 copies of a compressed kind's vectors, in index order
 
     def current_for(self, generation: int) -> bool:
         """True when the catalog has not changed since this sidecar was written."""
@@ -176,11 +198,13 @@ def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
 class VectorIndex:
     """A loaded FAISS index (``IndexIDMap`` over one of the kinds) plus its sidecar."""
 
-    def __init__(self, index: faiss.IndexIDMap, meta: IndexMeta) -> None:
+    def __init__(self, index: faiss.IndexIDMap, meta: IndexMeta, exact: np.ndarray | None = None) -> None:
         self.index = index
         self.meta = meta
+        self.exact = exact  # row i: the float32 vector of the i-th label (compressed kinds)
         self._labels: np.ndarray | None = None
-        self._positions: np.ndarray | None = None
+        self._positions: np.ndarray | None = None  # the rows of the labels in ascending order
+        self._ascending: np.ndarray | None = None  # the labels in ascending order
 
     @classmethod
     def empty(cls, params: IndexParams, model: str, pretrained: str, dim: int, count: int) -> VectorIndex:
@@ -223,7 +247,7 @@ class VectorIndex:
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         if len(labels):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), labels.astype(np.int64))
-        self._labels = self._positions = None
+        self._labels = self._positions = self._ascending = None
         self.meta = dataclasses.replace(self.meta, count=int(self.index.ntotal))
 
     def labels(self) -> np.ndarray:
@@ -231,6 +255,24 @@ class VectorIndex:
         if self._labels is None:
             self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._labels
+
+    def _rows_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of these labels the index holds, their positions in it)."""
+        if self._positions is None or self._ascending is None:
+            held = self.labels()
+            self._positions = np.argsort(held, kind="stable")  # nearly sorted already: labels grow
+            self._ascending = held[self._positions]  # searched directly: no indirection per step
+        at = np.minimum(np.searchsorted(self._ascending, labels), len(self._ascending) - 1)
+        return self._ascending[at] == labels, self._positions[at]
+
+    def exact_vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(labels found, their float32 vectors) from the vector file, or None without one."""
+        if self.exact is None or not len(labels) or not self.meta.count:
+            return None
+        held, rows = self._rows_of(labels)
+        rows, labels = rows[held], labels[held]
+        order = np.argsort(rows)  # in file order: neighbouring rows share pages
+        return labels[order], np.asarray(self.exact[rows[order]])
 
     def differing(self, labels: np.ndarray, vectors: np.ndarray) -> int:
         """How many of these labels' stored vectors differ from the catalog's (damaged index bytes).
@@ -245,15 +287,16 @@ class VectorIndex:
             _, found = self.search(vectors, SELF_CHECK_RANK, 0)
             similarity = np.array([label in row for label, row in zip(labels, found, strict=True)], dtype=np.float32)
         else:
-            held = self.labels()
-            if self._positions is None:
-                self._positions = np.argsort(held, kind="stable")
-            at = self._positions[np.searchsorted(held, labels, sorter=self._positions)]
+            _, at = self._rows_of(labels)
             stored = np.stack([self.index.index.reconstruct(int(position)) for position in at])
             similarity = np.sum(stored * vectors, axis=1) / np.maximum(
                 np.linalg.norm(stored, axis=1) * np.linalg.norm(vectors, axis=1), 1e-12
             )
-        return int(np.count_nonzero(~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])))
+        damaged = ~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])
+        if self.exact is not None:  # the re-rank's copies must be the catalog's vectors, bit for bit
+            _, at = self._rows_of(labels)
+            damaged |= np.any(np.asarray(self.exact[at]) != vectors, axis=1)
+        return int(np.count_nonzero(damaged))
 
     def mark_current(self, generation: int, stale: np.ndarray) -> None:
         """Record the catalog generation this index matches and its labels that are no longer live."""
@@ -282,10 +325,11 @@ class VectorIndex:
                 temporary.unlink()
             raise LibraryError(f"{index_path}: could not write the index ({exc}); the previous one is kept") from None
         self.meta = meta
-        if previous is not None and previous.index_file != index_name:
-            with contextlib.suppress(OSError):
-                (sidecar.parent / previous.index_file).unlink()
-        _remove_orphans(sidecar, index_name)
+        if previous is not None:
+            for name in {previous.index_file, previous.vectors_file} - {index_name, meta.vectors_file, ""}:
+                with contextlib.suppress(OSError):
+                    (sidecar.parent / name).unlink()
+        _remove_orphans(sidecar, {index_name, meta.vectors_file})
 
     @classmethod
     def load(cls, sidecar: Path, writable: bool = False) -> VectorIndex | None:
@@ -304,7 +348,10 @@ class VectorIndex:
             except RuntimeError:
                 continue
             if index.ntotal == meta.count and index.d == meta.dim and hasattr(index, "id_map"):
-                return cls(typing.cast(faiss.IndexIDMap, index), meta)
+                exact = None
+                if meta.vectors_file:
+                    exact = exact_vectors.open_rows(sidecar.parent / meta.vectors_file, meta.count, meta.dim)
+                return cls(typing.cast(faiss.IndexIDMap, index), meta, exact)
             return None
         return None
 
@@ -481,7 +528,7 @@ class LibraryIndex:
             scored_exactly = np.setdiff1d(found.unindexed, excluded)
         if len(scored_exactly) > MAX_EXACT_UNINDEXED:
             raise LibraryError(f"{len(scored_exactly)} images are not in the index yet; run 'imrec build-index' first")
-        candidates += self._exact_scores(query, scored_exactly)
+        candidates += self._exact_scores(query, scored_exactly, k)
         candidates.sort(key=lambda item: (-item[0], item[1]))
         return candidates[:k]
 
@@ -503,7 +550,7 @@ class LibraryIndex:
         lists it visits; it then visits four times as many, up to all of them.
         """
         compressed = index.meta.params.kind in COMPRESSED_KINDS
-        wanted = max(k, rerank or DEFAULT_RERANK.get(index.meta.params.kind, k))
+        wanted = max(k, rerank or default_rerank(index.meta.params.kind, index.meta.count))
         dropped = None if allowed is not None else np.union1d(found.stale, excluded)
         reachable = len(allowed) if allowed is not None else index.meta.count - len(dropped)
         probes = nprobe or default_nprobe(index.nlist)
@@ -515,17 +562,25 @@ class LibraryIndex:
                 break
             probes = min(index.nlist, probes * 4)
         if compressed:
-            return self._exact_scores(query, labels[0][keep])
+            return self._exact_scores(query, labels[0][keep], k, index)
         return list(zip(scores[0][keep].astype(float).tolist(), labels[0][keep].tolist(), strict=True))
 
-    def _exact_scores(self, query: np.ndarray, labels: np.ndarray) -> list[tuple[float, int]]:
+    def _exact_scores(
+        self, query: np.ndarray, labels: np.ndarray, k: int, index: VectorIndex | None = None
+    ) -> list[tuple[float, int]]:
+        """The k best of these labels by exact score (best first, ties by label): from the index's
+        vector file when it holds them, else from the catalog (vectors not indexed yet, an index
+        written before vector files)."""
         if not len(labels):
             return []
-        found, vectors = self.catalog.vectors_by_labels(np.sort(labels).tolist())  # in file order: fewer page reads
+        copies = index.exact_vectors(labels) if index is not None else None
+        # From the catalog in label order, which is file order: fewer page reads.
+        found, vectors = copies if copies is not None else self.catalog.vectors_by_labels(np.sort(labels).tolist())
         if not len(found):
             return []
         scores = vectors @ query.reshape(-1)
-        return list(zip(scores.astype(float).tolist(), found.tolist(), strict=True))
+        best = np.lexsort((found, -scores))[:k]
+        return list(zip(scores[best].astype(float).tolist(), found[best].tolist(), strict=True))
 
     def damage(self, sample: int) -> int:
         """How many of a random sample of the committed index's live vectors differ from the catalog's."""
@@ -560,8 +615,7 @@ class LibraryIndex:
             missing = np.setdiff1d(live, held, assume_unique=True)
             intact = not _damage(self.catalog, existing, stale, check_sample)
             if intact and len(stale) <= self.settings.rebuild_share * max(len(held), 1):
-                for chunk in _chunks(missing):
-                    existing.add(*self.catalog.vectors_by_labels(chunk.tolist()))
+                self._add(existing, missing)
                 existing.mark_current(generation, stale)
                 existing.save(self.sidecar, vectors_changed=bool(len(missing)))
                 seconds = time.perf_counter() - started
@@ -602,9 +656,38 @@ class LibraryIndex:
         return IndexParams(kind, s.hnsw_m, s.ef_construction)
 
     def _keeps(self, meta: IndexMeta, params: IndexParams, chosen: str, count: int) -> bool:
+        """Whether an index built as ``meta`` still serves: same kind and parameters, an IVF not
+        outgrown, and a compressed kind's vector file whole (one written before vector files
+        existed, or cut short, means a rebuild from the catalog's vectors)."""
         if meta.params != params or meta.dim != self.model.dim or meta.chosen != chosen:
             return False
+        if params.kind in COMPRESSED_KINDS and not (
+            meta.vectors_file and exact_vectors.usable(self.sidecar.parent / meta.vectors_file, meta.count, meta.dim)
+        ):
+            return False
         return params.kind != "ivf-pq" or count <= RETRAIN_GROWTH * max(meta.trained_on, 1)
+
+    def _add(self, index: VectorIndex, labels: np.ndarray) -> None:
+        """Add these labels' vectors to the index chunk by chunk, and (compressed kinds) their
+        float32 copies to its vector file, in the same order: row i stays the i-th label's."""
+        if index.meta.params.kind not in COMPRESSED_KINDS:
+            for chunk in _chunks(labels):
+                index.add(*self.catalog.vectors_by_labels(chunk.tolist()))
+            return
+        if not index.meta.vectors_file:
+            name = f"{self.sidecar.stem}-{uuid.uuid4().hex[:12]}{exact_vectors.SUFFIX}"
+            index.meta = dataclasses.replace(index.meta, vectors_file=name)
+        path = self.sidecar.parent / index.meta.vectors_file
+        try:
+            with exact_vectors.appending(path, index.meta.count, index.meta.dim) as append:
+                for chunk in _chunks(labels):
+                    found, vectors = self.catalog.vectors_by_labels(chunk.tolist())
+                    index.add(found, vectors)
+                    append(vectors)
+        except OSError as exc:
+            raise LibraryError(
+                f"{path}: could not write the index's vectors ({exc}); the previous index is kept"
+            ) from None
 
     def _build(self, live: np.ndarray, params: IndexParams, chosen: str) -> VectorIndex:
         """A new index of the live vectors: trained on a random sample, then filled chunk by chunk."""
@@ -615,8 +698,13 @@ class LibraryIndex:
             size = min(len(live), ivf_training_size(ivf.nlist) if ivf is not None else 65_536)
             sample = np.sort(np.random.default_rng(0).choice(live, size=size, replace=False))
             built.train(self.catalog.vectors_by_labels(sample.tolist())[1])
-        for chunk in _chunks(live):
-            built.add(*self.catalog.vectors_by_labels(chunk.tolist()))
+        try:
+            self._add(built, live)
+        except BaseException:
+            if built.meta.vectors_file:  # never committed: nothing else knows this file
+                with contextlib.suppress(OSError):
+                    (self.sidecar.parent / built.meta.vectors_file).unlink()
+            raise
         built.meta = dataclasses.replace(built.meta, chosen=chosen, trained_on=len(live))
         return built
 
@@ -642,15 +730,16 @@ def remove_index(sidecar: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         sidecar.unlink()
     if meta is not None:
-        with contextlib.suppress(FileNotFoundError):
-            (sidecar.parent / meta.index_file).unlink()
+        for name in filter(None, (meta.index_file, meta.vectors_file)):
+            with contextlib.suppress(FileNotFoundError):
+                (sidecar.parent / name).unlink()
 
 
 def read_meta(sidecar: Path) -> IndexMeta | None:
     """The sidecar, or None when it is missing or not one this program wrote (then: rebuild).
 
-    The index file it names is trusted only in the form ``save`` writes, beside the sidecar:
-    a sidecar naming any other file (``../catalog.sqlite3``) never gets that file read or deleted.
+    The files it names are trusted only in the form ``save`` writes, beside the sidecar: a
+    sidecar naming any other file (``../catalog.sqlite3``) never gets that file read or deleted.
     """
     try:
         data = json.loads(sidecar.read_text())
@@ -660,6 +749,9 @@ def read_meta(sidecar: Path) -> IndexMeta | None:
         return None
     expected = re.compile(re.escape(sidecar.stem) + r"-[0-9a-f]{12}\.faiss")
     if not isinstance(meta.index_file, str) or not expected.fullmatch(meta.index_file):
+        return None
+    vectors = re.compile(re.escape(sidecar.stem) + r"-[0-9a-f]{12}" + re.escape(exact_vectors.SUFFIX))
+    if not isinstance(meta.vectors_file, str) or not (meta.vectors_file == "" or vectors.fullmatch(meta.vectors_file)):
         return None
     if meta.params.kind not in BUILT_KINDS:
         return None
@@ -671,9 +763,10 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _remove_orphans(sidecar: Path, keep: str) -> None:
-    """Delete index files a crash left behind (written but never committed)."""
-    for stray in sidecar.parent.glob(f"{sidecar.stem}-*.faiss"):
-        if stray.name != keep:
-            with contextlib.suppress(OSError):
-                stray.unlink()
+def _remove_orphans(sidecar: Path, keep: set[str]) -> None:
+    """Delete index and vector files a crash left behind (written but never committed)."""
+    for suffix in (".faiss", exact_vectors.SUFFIX):
+        for stray in sidecar.parent.glob(f"{sidecar.stem}-*{suffix}"):
+            if stray.name not in keep:
+                with contextlib.suppress(OSError):
+                    stray.unlink()

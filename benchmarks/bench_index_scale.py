@@ -1,0 +1,183 @@
+"""IVF-PQ beyond a catalog's reach: build time, memory, recall@10 and latency at 5-10M vectors.
+
+``bench_index.py`` fills a real catalog, which at 10M rows takes longer than a short session
+on a big machine lasts. This script measures the part that grows with the library without
+it: the same clustered vectors (``bench_index.clustered_chunk``, made in parallel threads),
+written to the index's float32 vector file as ``imrec`` writes it, an ``ivf-pq`` index built
+through ``VectorIndex`` with the library's own lists, training sample and chunked adds, and
+single-threaded searches that re-rank candidates from the memory-mapped vector file through
+``VectorIndex.exact_vectors``, as ``LibraryIndex.nearest`` does. Exact truth comes from
+brute force while the vectors are made. A last pass first drops the vector file from the
+page cache (``posix_fadvise``), to show the re-rank reading from disk, as on a machine whose
+RAM cannot hold the file.
+
+    python benchmarks/bench_index_scale.py --vectors 10000000 --dir /tmp/scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import faiss
+import numpy as np
+from bench_index import CHUNK, centres, clustered_chunk, machine, memory_kb
+
+from image_recommender import exact_vectors
+from image_recommender.index import (
+    BUILD_CHUNK,
+    IndexMeta,
+    IndexParams,
+    VectorIndex,
+    default_nprobe,
+    default_rerank,
+    ivf_training_size,
+)
+
+SEED = 7
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def make_vectors(args: argparse.Namespace, folder: Path, queries: np.ndarray) -> np.ndarray:
+    """Write the vector file chunk by chunk and return each query's exact top 10 labels (0-based)."""
+    middle = centres(args.dim, args.clusters)
+    starts = range(0, args.vectors, CHUNK)
+    best_scores = np.full((len(queries), 10), -np.inf, dtype=np.float32)
+    best_labels = np.zeros((len(queries), 10), dtype=np.int64)
+    with (
+        ThreadPoolExecutor(os.cpu_count()) as pool,
+        exact_vectors.appending(folder / "vectors.f32", 0, args.dim) as append,
+    ):
+        window = 2 * (os.cpu_count() or 1)  # chunks made ahead of the writer: bounded memory
+        for first in range(0, len(starts), window):
+            numbers = range(first, min(first + window, len(starts)))
+            made = pool.map(lambda n: clustered_chunk(n, min(CHUNK, args.vectors - starts[n]), middle, SEED), numbers)
+            for number, vectors in zip(numbers, made, strict=True):
+                append(vectors)
+                labels = np.arange(starts[number], starts[number] + len(vectors))
+                scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
+                labels = np.concatenate([best_labels, np.broadcast_to(labels, (len(queries), len(vectors)))], axis=1)
+                top = np.argpartition(-scores, 10, axis=1)[:, :10]
+                best_scores = np.take_along_axis(scores, top, axis=1)
+                best_labels = np.take_along_axis(labels, top, axis=1)
+    return best_labels
+
+
+def build(args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    """The library's build: train on 39 vectors a list, then add in the library's chunks."""
+    rows = exact_vectors.open_rows(folder / "vectors.f32", args.vectors, args.dim)
+    assert rows is not None
+    index = VectorIndex.empty(IndexParams("ivf-pq"), "synthetic", "bench", args.dim, args.vectors)
+    started = time.perf_counter()
+    nlist = index.nlist
+    sample = np.sort(np.random.default_rng(0).choice(args.vectors, ivf_training_size(nlist), replace=False))
+    index.train(np.asarray(rows[sample]))
+    trained = time.perf_counter()
+    say(f"   trained {nlist} lists on {len(sample)} vectors: {trained - started:.0f} s")
+    for start in range(0, args.vectors, BUILD_CHUNK):
+        stop = min(start + BUILD_CHUNK, args.vectors)
+        index.add(np.arange(start, stop, dtype=np.int64), np.asarray(rows[start:stop]))
+    added = time.perf_counter()
+    faiss.write_index(index.index, str(folder / "index.faiss"))
+    return {
+        "train_s": trained - started,
+        "add_s": added - trained,
+        "nlist": nlist,
+        "peak_mb": memory_kb("VmHWM") / 1024,
+    }
+
+
+def search(args: argparse.Namespace, folder: Path) -> dict[str, object]:
+    """Single-threaded searches with the exact re-rank from the memory-mapped vector file."""
+    faiss.omp_set_num_threads(1)
+    before = memory_kb("RssAnon")
+    inner = faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+    meta = IndexMeta("synthetic", "bench", args.dim, int(inner.ntotal), IndexParams("ivf-pq"), "", 0.0)
+    index = VectorIndex(inner, meta, exact_vectors.open_rows(folder / "vectors.f32", args.vectors, args.dim))
+    index.exact_vectors(np.zeros(1, dtype=np.int64))  # the label -> row map, built once per loaded index
+    opened = memory_kb("RssAnon")
+    queries = np.load(folder / "queries.npy")
+    truth = np.load(folder / "truth.npy")
+    default = {"nprobe": default_nprobe(index.nlist), "rerank": default_rerank("ivf-pq", args.vectors)}
+    sweep = [default] + [{"nprobe": p, "rerank": r} for p in (16, 32, 64) for r in (1000, 2000, 4000)]
+    rows = []
+    for number, knobs in enumerate([*sweep, {**default, "cold": 1}]):
+        if knobs.get("cold"):
+            with open(folder / "vectors.f32", "rb") as handle:
+                os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        found, latencies = [], []
+        for query in queries:
+            started = time.perf_counter()
+            _, labels = index.search(query, max(10, knobs["rerank"]), 0, nprobe=knobs["nprobe"])
+            copies = index.exact_vectors(labels[0][labels[0] >= 0])
+            assert copies is not None
+            held, vectors = copies
+            best = held[np.argsort(-(vectors @ query))[:10]]
+            latencies.append((time.perf_counter() - started) * 1000)
+            found.append(best)
+        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+        p50, p99 = np.percentile(latencies, [50, 99])
+        rows.append({**knobs, "default": number == 0, "recall": recall, "p50_ms": float(p50), "p99_ms": float(p99)})
+    return {"rows": rows, "index_mb": (opened - before) / 1024, "anon_mb": opened / 1024, "nlist": index.nlist}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vectors", type=int, default=10_000_000)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--clusters", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--dir", type=Path, required=True, help="for the vector file and index (30 GB at 10M)")
+    parser.add_argument("--child", choices=["search"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    folder = args.dir
+    if args.child:
+        print(json.dumps(search(args, folder)))
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    say(f"{args.vectors} clustered {args.dim}-d vectors, {args.clusters} clusters; {machine()}, {memory:.0f} GB RAM")
+    queries = clustered_chunk(0, args.queries, centres(args.dim, args.clusters), seed=99)
+    np.save(folder / "queries.npy", queries)
+    started = time.perf_counter()
+    np.save(folder / "truth.npy", make_vectors(args, folder, queries))
+    say(f"vector file written with exact truth: {time.perf_counter() - started:.0f} s")
+    built = build(args, folder)
+    index_bytes = (folder / "index.faiss").stat().st_size
+    say(
+        f"== ivf-pq build {built['train_s'] + built['add_s']:.0f} s (train {built['train_s']:.0f} s, add"
+        f" {built['add_s']:.0f} s) on {os.cpu_count()} threads, peak {built['peak_mb']:.0f} MB;"
+        f" index file {index_bytes / 2**20:.0f} MB = {index_bytes / args.vectors:.0f} B/image,"
+        f" vector file {4 * args.dim} B/image"
+    )
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", "search", *sys.argv[1:]], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    searched = json.loads(done.stdout.strip().splitlines()[-1])
+    say(
+        f"   search process: {searched['anon_mb']:.0f} MB own memory after opening, of which the index"
+        f" {searched['index_mb']:.0f} MB"
+    )
+    for row in searched["rows"]:
+        label = "defaults" if row["default"] else ""
+        if row.get("cold"):
+            label = "defaults, vector file not cached"
+        say(
+            f"   {label:33s} nprobe {row['nprobe']:3d}, rerank {row['rerank']:5d}: recall@10 {row['recall']:.4f}"
+            f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
