@@ -96,8 +96,15 @@ def build(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     }
 
 
-def search(args: argparse.Namespace, folder: Path) -> dict[str, object]:
-    """Single-threaded searches with the exact re-rank from the memory-mapped vector file."""
+def search(args: argparse.Namespace, folder: Path, cold: bool) -> dict[str, object]:
+    """Single-threaded searches with the exact re-rank from the memory-mapped vector file.
+
+    ``cold``: the vector file is first dropped from the page cache (no process maps it then:
+    the kernel keeps mapped pages), and only the defaults are searched.
+    """
+    if cold:
+        with open(folder / "vectors.f32", "rb") as handle:
+            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
     faiss.omp_set_num_threads(1)
     before = memory_kb("RssAnon")
     inner = faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
@@ -110,10 +117,7 @@ def search(args: argparse.Namespace, folder: Path) -> dict[str, object]:
     default = {"nprobe": default_nprobe(index.nlist), "rerank": default_rerank("ivf-pq", args.vectors)}
     sweep = [default] + [{"nprobe": p, "rerank": r} for p in (16, 32, 64) for r in (1000, 2000, 4000)]
     rows = []
-    for number, knobs in enumerate([*sweep, {**default, "cold": 1}]):
-        if knobs.get("cold"):
-            with open(folder / "vectors.f32", "rb") as handle:
-                os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    for number, knobs in enumerate([{**default, "cold": 1}] if cold else sweep):
         found, latencies = [], []
         for query in queries:
             started = time.perf_counter()
@@ -137,15 +141,40 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--dir", type=Path, required=True, help="for the vector file and index (30 GB at 10M)")
-    parser.add_argument("--child", choices=["search"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["search", "cold"], help=argparse.SUPPRESS)
+    parser.add_argument("--search-only", action="store_true", help="search the vectors and index --dir holds")
     args = parser.parse_args()
     folder = args.dir
     if args.child:
-        print(json.dumps(search(args, folder)))
+        print(json.dumps(search(args, folder, cold=args.child == "cold")))
         return
     folder.mkdir(parents=True, exist_ok=True)
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     say(f"{args.vectors} clustered {args.dim}-d vectors, {args.clusters} clusters; {machine()}, {memory:.0f} GB RAM")
+    if not args.search_only:
+        build_all(args, folder)
+    for child in ("search", "cold"):
+        done = subprocess.run(
+            [sys.executable, __file__, *sys.argv[1:], "--child", child], capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            raise SystemExit(done.stderr)
+        searched = json.loads(done.stdout.strip().splitlines()[-1])
+        if child == "search":
+            say(
+                f"   search process: {searched['anon_mb']:.0f} MB own memory after opening, of which the index"
+                f" {searched['index_mb']:.0f} MB"
+            )
+        for row in searched["rows"]:
+            label = "defaults, vector file not cached" if row.get("cold") else "defaults" if row["default"] else ""
+            say(
+                f"   {label:33s} nprobe {row['nprobe']:3d}, rerank {row['rerank']:5d}: recall@10 {row['recall']:.4f}"
+                f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+            )
+
+
+def build_all(args: argparse.Namespace, folder: Path) -> None:
+    """The vector file with the queries' exact truth, then the index."""
     queries = clustered_chunk(0, args.queries, centres(args.dim, args.clusters), seed=99)
     np.save(folder / "queries.npy", queries)
     started = time.perf_counter()
@@ -159,24 +188,6 @@ def main() -> None:
         f" index file {index_bytes / 2**20:.0f} MB = {index_bytes / args.vectors:.0f} B/image,"
         f" vector file {4 * args.dim} B/image"
     )
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", "search", *sys.argv[1:]], capture_output=True, text=True, check=False
-    )
-    if done.returncode:
-        raise SystemExit(done.stderr)
-    searched = json.loads(done.stdout.strip().splitlines()[-1])
-    say(
-        f"   search process: {searched['anon_mb']:.0f} MB own memory after opening, of which the index"
-        f" {searched['index_mb']:.0f} MB"
-    )
-    for row in searched["rows"]:
-        label = "defaults" if row["default"] else ""
-        if row.get("cold"):
-            label = "defaults, vector file not cached"
-        say(
-            f"   {label:33s} nprobe {row['nprobe']:3d}, rerank {row['rerank']:5d}: recall@10 {row['recall']:.4f}"
-            f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
-        )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,8 @@ BUILD_CHUNK = 32_768
 RETRAIN_GROWTH = 4.0
 # Candidates an IVF-PQ index proposes per query for the exact re-rank: one per IVF_RERANK_SHARE
 # images, within these bounds (docs/benchmarks.md, section 7).
-IVF_RERANK_SHARE = 2_500
-IVF_RERANK_BOUNDS = (400, 4_000)
+IVF_RERANK_SHARE = 1_000
+IVF_RERANK_BOUNDS = (1_000, 4_000)
 # Vectors scored exactly without the index: images not indexed yet, and small filtered sets.
 MAX_EXACT_UNINDEXED = 200_000
 EXACT_FILTER_LIMIT = 20_000
@@ -91,8 +91,9 @@ def default_rerank(kind: str, count: int) -> int:
 
     SQ8 codes rank almost exactly, so 100 suffice. 4-bit PQ codes only rank roughly, and the
     true neighbours hide among more look-alikes the larger the library, so the re-rank grows
-    with it: on clustered CLIP-like vectors 400 candidates hold 0.985 of the top 10 at 1M
-    images but 0.95 at 2M, where 800 hold 0.99 (docs/benchmarks.md, section 7).
+    with it. On clustered CLIP-like vectors, 400 candidates hold 0.985 of the top 10 at 1M
+    images but 0.950 at 2M; 1,000 hold 1.000 and 0.996, 2,000 hold 1.000 at 2M. Read from the
+    vector file a candidate costs about 2 µs (docs/benchmarks.md, section 7).
     """
     if kind == "hnsw-sq8":
         return 100
