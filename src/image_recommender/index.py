@@ -12,9 +12,9 @@ Four kinds, chosen by the library's size and a memory budget (``choose_kind``):
 The two compressed kinds only propose candidates, which are scored exactly against their
 float32 vectors (``LibraryIndex.nearest``), so recall comes from the re-rank, not from the
 codes. Those vectors are kept beside the index in a memory-mapped file (``exact_vectors``),
-about ten times cheaper to read than catalog rows; the catalog is the fallback. Labels are
-the catalog's vector ids. Indexes cannot delete, so
-labels that are no longer live are excluded at search time with an ``IDSelector``.
+cheaper to read than catalog rows; the catalog is the fallback. Labels are the catalog's
+vector ids. Indexes cannot delete, so labels that are no longer live are excluded at search
+time with an ``IDSelector``.
 
 Saving writes a new, uniquely named index file and then atomically replaces the small JSON
 sidecar that points at it: the sidecar's rename is the commit, so a crash (even during a
