@@ -83,15 +83,20 @@ def exact_truth(args: argparse.Namespace, queries: np.ndarray) -> np.ndarray:
     best_labels = np.zeros((len(queries), 10), dtype=np.int64)
     first = 0
     for vectors in clustered_chunks(args.vectors, args.dim, args.clusters, seed=7):
-        scores = queries @ vectors.T
-        labels = np.broadcast_to(np.arange(first + 1, first + 1 + len(vectors)), scores.shape)
-        merged_scores = np.concatenate([best_scores, scores], axis=1)
-        merged_labels = np.concatenate([best_labels, labels], axis=1)
-        top = np.argsort(-merged_scores, axis=1)[:, :10]
-        best_scores = np.take_along_axis(merged_scores, top, axis=1)
-        best_labels = np.take_along_axis(merged_labels, top, axis=1)
+        labels = np.arange(first + 1, first + 1 + len(vectors))
+        best_scores, best_labels = keep_best(best_scores, best_labels, queries @ vectors.T, labels)
         first += len(vectors)
     return best_labels
+
+
+def keep_best(
+    best_scores: np.ndarray, best_labels: np.ndarray, scores: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's best so far merged with a chunk's ``scores`` (queries x chunk) for ``labels``."""
+    merged_scores = np.concatenate([best_scores, scores], axis=1)
+    merged_labels = np.concatenate([best_labels, np.broadcast_to(labels, scores.shape)], axis=1)
+    top = np.argsort(-merged_scores, axis=1)[:, : best_scores.shape[1]]
+    return np.take_along_axis(merged_scores, top, axis=1), np.take_along_axis(merged_labels, top, axis=1)
 
 
 def memory_kb(field: str) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from bench_index import CHUNK, centres, clustered_chunk, machine, memory_kb
+from bench_index import CHUNK, centres, clustered_chunk, keep_best, machine, memory_kb
 
 from image_recommender import exact_vectors
 from image_recommender.index import (
@@ -37,7 +37,6 @@ from image_recommender.index import (
     VectorIndex,
     default_nprobe,
     default_rerank,
-    ivf_training_size,
 )
 
 SEED = 7
@@ -64,11 +63,7 @@ def make_vectors(args: argparse.Namespace, folder: Path, queries: np.ndarray) ->
             for number, vectors in zip(numbers, made, strict=True):
                 append(vectors)
                 labels = np.arange(starts[number], starts[number] + len(vectors))
-                scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
-                labels = np.concatenate([best_labels, np.broadcast_to(labels, (len(queries), len(vectors)))], axis=1)
-                top = np.argpartition(-scores, 10, axis=1)[:, :10]
-                best_scores = np.take_along_axis(scores, top, axis=1)
-                best_labels = np.take_along_axis(labels, top, axis=1)
+                best_scores, best_labels = keep_best(best_scores, best_labels, queries @ vectors.T, labels)
     return best_labels
 
 
@@ -79,7 +74,7 @@ def build(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     index = VectorIndex.empty(IndexParams("ivf-pq"), "synthetic", "bench", args.dim, args.vectors)
     started = time.perf_counter()
     nlist = index.nlist
-    sample = np.sort(np.random.default_rng(0).choice(args.vectors, ivf_training_size(nlist), replace=False))
+    sample = index.training_sample(np.arange(args.vectors, dtype=np.int64))
     index.train(np.asarray(rows[sample]))
     trained = time.perf_counter()
     say(f"   trained {nlist} lists on {len(sample)} vectors: {trained - started:.0f} s")

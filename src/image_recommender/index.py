@@ -230,6 +230,14 @@ class VectorIndex:
     def trained(self) -> bool:
         return bool(self.index.is_trained)
 
+    def training_sample(self, labels: np.ndarray) -> np.ndarray:
+        """The labels whose vectors train this index, sorted (read in file order): 39 per IVF
+        list, up to 65,536 for SQ8; none when there is nothing to train."""
+        if self.trained:
+            return labels[:0]
+        size = min(len(labels), ivf_training_size(self.nlist) if self.nlist else 65_536)
+        return np.sort(np.random.default_rng(0).choice(labels, size=size, replace=False))
+
     def train(self, sample: np.ndarray) -> None:
         """Learn the coarse centroids and codebooks of an IVF-PQ or SQ8 index from a sample.
 
@@ -239,8 +247,7 @@ class VectorIndex:
         if self.trained or not len(sample):
             return
         sample = np.ascontiguousarray(sample, dtype=np.float32)
-        ivf = faiss.try_extract_index_ivf(self.index.index)
-        needed = ivf_training_size(ivf.nlist) if ivf is not None else 1
+        needed = ivf_training_size(self.nlist) if self.nlist else 1
         if len(sample) < needed:
             sample = np.resize(sample, (needed, sample.shape[1]))
         self.index.train(sample)
@@ -284,18 +291,17 @@ class VectorIndex:
         """
         if not len(labels):
             return 0
+        _, at = self._rows_of(labels)
         if self.nlist:
             _, found = self.search(vectors, SELF_CHECK_RANK, 0)
             similarity = np.array([label in row for label, row in zip(labels, found, strict=True)], dtype=np.float32)
         else:
-            _, at = self._rows_of(labels)
             stored = np.stack([self.index.index.reconstruct(int(position)) for position in at])
             similarity = np.sum(stored * vectors, axis=1) / np.maximum(
                 np.linalg.norm(stored, axis=1) * np.linalg.norm(vectors, axis=1), 1e-12
             )
         damaged = ~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])
         if self.exact is not None:  # the re-rank's copies must be the catalog's vectors, bit for bit
-            _, at = self._rows_of(labels)
             damaged |= np.any(np.asarray(self.exact[at]) != vectors, axis=1)
         return int(np.count_nonzero(damaged))
 
@@ -694,10 +700,8 @@ class LibraryIndex:
         """A new index of the live vectors: trained on a random sample, then filled chunk by chunk."""
         row = self.model
         built = VectorIndex.empty(params, row.name, row.pretrained, row.dim, len(live))
-        if not built.trained:
-            ivf = faiss.try_extract_index_ivf(built.index.index)
-            size = min(len(live), ivf_training_size(ivf.nlist) if ivf is not None else 65_536)
-            sample = np.sort(np.random.default_rng(0).choice(live, size=size, replace=False))
+        sample = built.training_sample(live)
+        if len(sample):
             built.train(self.catalog.vectors_by_labels(sample.tolist())[1])
         try:
             self._add(built, live)

@@ -218,6 +218,13 @@ _CHOICES = {
     "index_kind": INDEX_KINDS,
 }
 _POSITIVE_INT = {"batch_size", "hnsw_m", "ef_construction", "top_k"}
+# Whole numbers where 0 means automatic, else 1 up to a bound.
+_AUTO_OR_UP_TO = {
+    "model_batch_size": MAX_MODEL_BATCH,
+    "ef_search": MAX_EF_SEARCH,
+    "nprobe": MAX_NPROBE,
+    "rerank": MAX_RERANK,
+}
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -239,15 +246,9 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             number = int(value)
             if name in _POSITIVE_INT and number < 1:
                 raise ValueError
-            if (name == "workers" and number < -1) or (name == "ef_search" and not 0 <= number <= MAX_EF_SEARCH):
+            if (name == "workers" and number < -1) or (name == "top_k" and number > MAX_TOP_K):
                 raise ValueError
-            if name == "model_batch_size" and not 0 <= number <= MAX_MODEL_BATCH:
-                raise ValueError
-            if name == "top_k" and number > MAX_TOP_K:
-                raise ValueError
-            if (name == "nprobe" and not 0 <= number <= MAX_NPROBE) or (
-                name == "rerank" and not 0 <= number <= MAX_RERANK
-            ):
+            if name in _AUTO_OR_UP_TO and not 0 <= number <= _AUTO_OR_UP_TO[name]:
                 raise ValueError
             return number
         if "float" in kind:
@@ -273,18 +274,12 @@ def _describe(name: str) -> str:
         return "a whole number >= 1"
     if name == "workers":
         return "a whole number >= 0, or -1 for automatic"
-    if name == "model_batch_size":
-        return f"a whole number from 1 to {MAX_MODEL_BATCH}, or 0 for automatic"
-    if name == "ef_search":
-        return f"a whole number from 1 to {MAX_EF_SEARCH}, or 0 for automatic"
+    if name in _AUTO_OR_UP_TO:
+        return f"a whole number from 1 to {_AUTO_OR_UP_TO[name]}, or 0 for automatic"
     if name == "rebuild_share":
         return "a number between 0 and 1"
     if name == "memory_budget":
         return "a size such as 4GB or 512MB, or 0 for a quarter of the RAM"
-    if name == "nprobe":
-        return f"a whole number from 1 to {MAX_NPROBE}, or 0 for automatic"
-    if name == "rerank":
-        return f"a whole number from 1 to {MAX_RERANK}, or 0 for automatic"
     if "bool" in kind:
         return "true or false"
     if "float" in kind:
