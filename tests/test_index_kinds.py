@@ -188,14 +188,17 @@ def test_damaged_compressed_codes_are_found_and_rebuilt(tmp_path: Path, vectors:
         assert library.status(check=True).integrity == "ok"
 
 
-def _vector_file(library: Library) -> tuple[Path, np.ndarray]:
-    """The committed index's vector file and its rows, as the index's labels read them from the catalog."""
+def _vector_file(library: Library) -> Path:
+    """The committed index's vector file, once its rows are seen to be the catalog's vectors of
+    the index's labels, in index order."""
     sidecar = next(library.settings.state_dir.glob("index-*.json"))
     meta = json.loads(sidecar.read_text())
     committed = library.index_for(library.query_model()).committed()
     assert committed is not None and meta["vectors_file"]
     _, expected = library.catalog.vectors_by_labels(committed.labels().tolist())
-    return sidecar.parent / meta["vectors_file"], expected
+    path = sidecar.parent / meta["vectors_file"]
+    assert np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+    return path
 
 
 def _catalog_reads(library: Library, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -219,16 +222,14 @@ def test_compressed_kinds_re_rank_from_a_vector_file_kept_in_index_order(
     add_images(tmp_path, data[:3000])
     with Library.open(tmp_path, index_kind=kind) as library:
         library.build_index()
-        path, expected = _vector_file(library)
-        assert np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+        path = _vector_file(library)
         with path.open("ab") as handle:  # a writer killed while appending left half a row behind
             handle.write(b"\x7f" * 1000)
     add_images(tmp_path, data[3000:], first=3000)
     with Library.open(tmp_path) as library:
         report = library.build_index()
         assert not report.rebuilt and report.added == 500
-        grown, expected = _vector_file(library)
-        assert grown == path and np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+        assert _vector_file(library) == path
         reads = _catalog_reads(library, monkeypatch)
         for query in (7, 3210):
             assert set(like(library, query, k=10)) == exact_paths(data, query, 10)
@@ -242,10 +243,10 @@ def test_a_damaged_vector_file_falls_back_to_the_catalog_and_is_rebuilt(
     add_images(tmp_path, vectors)
     with Library.open(tmp_path, index_kind="ivf-pq") as library:
         library.build_index()
-        path, expected = _vector_file(library)
+        path = _vector_file(library)
     if damage == "changed":
-        rows = np.memmap(path, "<f4", mode="r+", shape=expected.shape)
-        rows[:] = np.roll(expected, 1, axis=0)  # every row holds another image's vector
+        rows = np.memmap(path, "<f4", mode="r+").reshape(len(vectors), -1)
+        rows[:] = np.roll(np.array(rows), 1, axis=0)  # every row holds another image's vector
         rows.flush()
     elif damage == "cut short":
         os.truncate(path, path.stat().st_size // 2)
@@ -257,8 +258,7 @@ def test_a_damaged_vector_file_falls_back_to_the_catalog_and_is_rebuilt(
         else:  # the catalog re-ranks until the next 'imrec index' writes the file again
             assert set(like(library, 99, k=10)) == exact_paths(vectors, 99, 10)
         assert library.build_index().rebuilt
-        path, expected = _vector_file(library)
-        assert np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+        _vector_file(library)
         assert library.status(check=True).integrity == "ok"
         assert set(like(library, 99, k=10)) == exact_paths(vectors, 99, 10)
 
@@ -267,7 +267,7 @@ def test_a_library_indexed_before_vector_files_is_rebuilt_once(tmp_path: Path, v
     add_images(tmp_path, vectors)
     with Library.open(tmp_path, index_kind="ivf-pq") as library:
         library.build_index()
-        path, _ = _vector_file(library)
+        path = _vector_file(library)
     sidecar = next((tmp_path / ".imrec").glob("index-*.json"))
     old = json.loads(sidecar.read_text())
     del old["vectors_file"]  # as the previous release wrote it
