@@ -113,14 +113,15 @@ def child_build(root: Path, kind: str) -> dict[str, object]:
         report = library.build_index(rebuild=True)
         committed = library.index_for(library.query_model()).committed()
         assert committed is not None
-        index_file = root / ".imrec" / committed.meta.index_file
-        vectors_file = root / ".imrec" / committed.meta.vectors_file
+        folder = root / ".imrec"
+        meta = committed.meta
         return {
             "seconds": report.seconds,
             "kind": report.kind,
             "nlist": committed.nlist,
-            "index_bytes": index_file.stat().st_size,
-            "vectors_bytes": vectors_file.stat().st_size if committed.meta.vectors_file else 0,
+            "index_bytes": (folder / meta.index_file).stat().st_size,
+            "vectors_bytes": (folder / meta.vectors_file).stat().st_size if meta.vectors_file else 0,
+            "codes_bytes": (folder / meta.codes_file).stat().st_size if meta.codes_file else 0,
             "peak_mb": memory_kb("VmHWM") / 1024,
         }
 
@@ -227,10 +228,10 @@ def main() -> None:
                 f"\n== {kind}: build {built['seconds']:.0f} s{ratio} (peak {built['peak_mb']:.0f} MB),"
                 f" index file {built['index_bytes'] / 2**20:.0f} MB = {built['index_bytes'] / args.vectors:.0f} B/image"
                 + (f", {built['nlist']} lists" if built["nlist"] else "")
-                + (
-                    f", vector file {built['vectors_bytes'] / args.vectors:.0f} B/image"
-                    if built["vectors_bytes"]
-                    else ""
+                + "".join(
+                    f", {name} file {built[key] / args.vectors:.0f} B/image"  # type: ignore[operator]
+                    for name, key in (("vector", "vectors_bytes"), ("codes", "codes_bytes"))
+                    if built[key]
                 )
             )
             searched = run_child("search", str(root), kind, str(queries_file))

@@ -1,15 +1,16 @@
 """IVF-PQ beyond a catalog's reach: build time, memory, recall@10 and latency at 5-10M vectors.
 
 ``bench_index.py`` fills a real catalog, which at 10M rows takes longer than a short session
-on a big machine lasts. This script measures the part that grows with the library without
-it: the same clustered vectors (``bench_index.clustered_chunk``, made in parallel threads),
-written to the index's float32 vector file as ``imrec`` writes it, an ``ivf-pq`` index built
-through ``VectorIndex`` with the library's own lists, training sample and chunked adds, and
-single-threaded searches that re-rank candidates from the memory-mapped vector file through
-``VectorIndex.exact_vectors``, as ``LibraryIndex.nearest`` does. Exact truth comes from
-brute force while the vectors are made. A last pass first drops the vector file from the
-page cache (``posix_fadvise``), to show the re-rank reading from disk, as on a machine whose
-RAM cannot hold the file.
+lasts. This script measures the part that grows with the library without it: the same
+clustered vectors (``bench_index.clustered_chunk``, made in parallel threads), written to
+the index's float32 row file as ``imrec`` writes it, an ``ivf-pq`` index built through
+``VectorIndex`` with the library's own lists, training sample and chunked adds (the 8-bit
+screening codes written beside it), and single-threaded searches that screen candidates and
+re-rank the survivors from the memory-mapped float32 rows through ``VectorIndex.screened``
+and ``VectorIndex.exact_vectors``, as ``LibraryIndex.nearest`` does. Exact truth comes from
+brute force while the vectors are made. A last pass first drops the float32 file from the
+page cache (``posix_fadvise``), as on a 16 GB machine at 10M images, whose page cache holds
+the codes (7.7 GB) but not the float32 rows (31 GB).
 
     python benchmarks/bench_index_scale.py --vectors 10000000 --dir /tmp/scale
 """
@@ -29,7 +30,6 @@ import faiss
 import numpy as np
 from bench_index import CHUNK, centres, clustered_chunk, keep_best, machine, memory_kb
 
-from image_recommender import exact_vectors
 from image_recommender.index import (
     BUILD_CHUNK,
     IndexMeta,
@@ -37,7 +37,9 @@ from image_recommender.index import (
     VectorIndex,
     default_nprobe,
     default_rerank,
+    screen_size,
 )
+from image_recommender.row_files import FLOAT32, SQ8
 
 SEED = 7
 
@@ -54,7 +56,7 @@ def make_vectors(args: argparse.Namespace, folder: Path, queries: np.ndarray) ->
     best_labels = np.zeros((len(queries), 10), dtype=np.int64)
     with (
         ThreadPoolExecutor(os.cpu_count()) as pool,
-        exact_vectors.appending(folder / "vectors.f32", 0, args.dim) as append,
+        FLOAT32.appending(folder / "vectors.f32", 0, args.dim) as append,
     ):
         window = 2 * (os.cpu_count() or 1)  # chunks made ahead of the writer: bounded memory
         for first in range(0, len(starts), window):
@@ -68,9 +70,11 @@ def make_vectors(args: argparse.Namespace, folder: Path, queries: np.ndarray) ->
 
 
 def build(args: argparse.Namespace, folder: Path) -> dict[str, float]:
-    """The library's build: train on 39 vectors a list, then add in the library's chunks."""
-    rows = exact_vectors.open_rows(folder / "vectors.f32", args.vectors, args.dim)
-    assert rows is not None
+    """The library's build: train on 39 vectors a list, then add in the library's chunks, the
+    screening codes appended to their row file as they are made."""
+    mapped = FLOAT32.open_rows(folder / "vectors.f32", args.vectors, args.dim)
+    assert mapped is not None
+    rows = mapped.array
     index = VectorIndex.empty(IndexParams("ivf-pq"), "synthetic", "bench", args.dim, args.vectors)
     started = time.perf_counter()
     nlist = index.nlist
@@ -78,11 +82,15 @@ def build(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     index.train(np.asarray(rows[sample]))
     trained = time.perf_counter()
     say(f"   trained {nlist} lists on {len(sample)} vectors: {trained - started:.0f} s")
-    for start in range(0, args.vectors, BUILD_CHUNK):
-        stop = min(start + BUILD_CHUNK, args.vectors)
-        index.add(np.arange(start, stop, dtype=np.int64), np.asarray(rows[start:stop]))
+    with SQ8.appending(folder / "codes.sq8", 0, args.dim) as append_codes:
+        for start in range(0, args.vectors, BUILD_CHUNK):
+            stop = min(start + BUILD_CHUNK, args.vectors)
+            vectors = np.asarray(rows[start:stop])
+            index.add(np.arange(start, stop, dtype=np.int64), vectors)
+            append_codes(index.screen_codes(vectors))
     added = time.perf_counter()
     faiss.write_index(index.index, str(folder / "index.faiss"))
+    (folder / "code_ranges.json").write_text(json.dumps(index.meta.code_ranges))
     return {
         "train_s": trained - started,
         "add_s": added - trained,
@@ -92,10 +100,11 @@ def build(args: argparse.Namespace, folder: Path) -> dict[str, float]:
 
 
 def search(args: argparse.Namespace, folder: Path, cold: bool) -> dict[str, object]:
-    """Single-threaded searches with the exact re-rank from the memory-mapped vector file.
+    """Single-threaded searches: candidates, the 8-bit screen, the exact re-rank of its best.
 
-    ``cold``: the vector file is first dropped from the page cache (no process maps it then:
-    the kernel keeps mapped pages), and only the defaults are searched.
+    ``cold``: the float32 file is first dropped from the page cache (no process maps it then:
+    the kernel keeps mapped pages), and only the defaults are searched. A screen of 0 passes
+    every candidate to the float32 re-rank (as before the screen existed).
     """
     if cold:
         with open(folder / "vectors.f32", "rb") as handle:
@@ -103,21 +112,30 @@ def search(args: argparse.Namespace, folder: Path, cold: bool) -> dict[str, obje
     faiss.omp_set_num_threads(1)
     before = memory_kb("RssAnon")
     inner = faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
-    meta = IndexMeta("synthetic", "bench", args.dim, int(inner.ntotal), IndexParams("ivf-pq"), "", 0.0)
-    index = VectorIndex(inner, meta, exact_vectors.open_rows(folder / "vectors.f32", args.vectors, args.dim))
+    ranges = json.loads((folder / "code_ranges.json").read_text())
+    meta = IndexMeta(
+        "synthetic", "bench", args.dim, int(inner.ntotal), IndexParams("ivf-pq"), "", 0.0, code_ranges=ranges
+    )
+    exact = FLOAT32.open_rows(folder / "vectors.f32", args.vectors, args.dim)
+    index = VectorIndex(inner, meta, exact, SQ8.open_rows(folder / "codes.sq8", args.vectors, args.dim))
     index.exact_vectors(np.zeros(1, dtype=np.int64))  # the label -> row map, built once per loaded index
     opened = memory_kb("RssAnon")
     queries = np.load(folder / "queries.npy")
     truth = np.load(folder / "truth.npy")
-    default = {"nprobe": default_nprobe(index.nlist), "rerank": default_rerank("ivf-pq", args.vectors)}
-    sweep = [default] + [{"nprobe": p, "rerank": r} for p in (16, 32, 64) for r in (1000, 2000, 4000)]
+    nprobe, rerank = default_nprobe(index.nlist), default_rerank("ivf-pq", args.vectors)
+    default = {"nprobe": nprobe, "rerank": rerank, "screen": screen_size(10)}
+    sweep = [default] + [{"nprobe": nprobe, "rerank": rerank, "screen": s} for s in (0, 20, 100)]
+    sweep += [{"nprobe": p, "rerank": r, "screen": screen_size(10)} for p in (16, 32) for r in (1000, 2000, 4000)]
     rows = []
     for number, knobs in enumerate([{**default, "cold": 1}] if cold else sweep):
         found, latencies = [], []
         for query in queries:
             started = time.perf_counter()
             _, labels = index.search(query, max(10, knobs["rerank"]), 0, nprobe=knobs["nprobe"])
-            copies = index.exact_vectors(labels[0][labels[0] >= 0])
+            candidates = labels[0][labels[0] >= 0]
+            if knobs["screen"]:
+                candidates = index.screened(query, candidates, knobs["screen"])
+            copies = index.exact_vectors(candidates)
             assert copies is not None
             held, vectors = copies
             best = held[np.argsort(-(vectors @ query))[:10]]
@@ -138,6 +156,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True, help="for the vector file and index (30 GB at 10M)")
     parser.add_argument("--child", choices=["search", "cold"], help=argparse.SUPPRESS)
     parser.add_argument("--search-only", action="store_true", help="search the vectors and index --dir holds")
+    parser.add_argument(
+        "--reuse-vectors", action="store_true", help="build from the vectors, queries and truth --dir holds"
+    )
     args = parser.parse_args()
     folder = args.dir
     if args.child:
@@ -161,27 +182,28 @@ def main() -> None:
                 f" {searched['index_mb']:.0f} MB"
             )
         for row in searched["rows"]:
-            label = "defaults, vector file not cached" if row.get("cold") else "defaults" if row["default"] else ""
+            label = "defaults, float32 rows not cached" if row.get("cold") else "defaults" if row["default"] else ""
             say(
-                f"   {label:33s} nprobe {row['nprobe']:3d}, rerank {row['rerank']:5d}: recall@10 {row['recall']:.4f}"
-                f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+                f"   {label:33s} nprobe {row['nprobe']:3d}, rerank {row['rerank']:5d}, screen {row['screen']:3d}:"
+                f" recall@10 {row['recall']:.4f}  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
             )
 
 
 def build_all(args: argparse.Namespace, folder: Path) -> None:
-    """The vector file with the queries' exact truth, then the index."""
-    queries = clustered_chunk(0, args.queries, centres(args.dim, args.clusters), seed=99)
-    np.save(folder / "queries.npy", queries)
-    started = time.perf_counter()
-    np.save(folder / "truth.npy", make_vectors(args, folder, queries))
-    say(f"vector file written with exact truth: {time.perf_counter() - started:.0f} s")
+    """The vector file with the queries' exact truth (unless reused), then the index."""
+    if not args.reuse_vectors:
+        queries = clustered_chunk(0, args.queries, centres(args.dim, args.clusters), seed=99)
+        np.save(folder / "queries.npy", queries)
+        started = time.perf_counter()
+        np.save(folder / "truth.npy", make_vectors(args, folder, queries))
+        say(f"vector file written with exact truth: {time.perf_counter() - started:.0f} s")
     built = build(args, folder)
     index_bytes = (folder / "index.faiss").stat().st_size
     say(
         f"== ivf-pq build {built['train_s'] + built['add_s']:.0f} s (train {built['train_s']:.0f} s, add"
         f" {built['add_s']:.0f} s) on {os.cpu_count()} threads, peak {built['peak_mb']:.0f} MB;"
-        f" index file {index_bytes / 2**20:.0f} MB = {index_bytes / args.vectors:.0f} B/image,"
-        f" vector file {4 * args.dim} B/image"
+        f" index file {index_bytes / 2**20:.0f} MB = {index_bytes / args.vectors:.0f} B/image;"
+        f" row files {FLOAT32.row_bytes(args.dim)} B/image (float32) + {SQ8.row_bytes(args.dim)} B/image (codes)"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -240,7 +241,7 @@ def test_requests_for_other_host_names_are_refused(model_settings: dict, library
 # -- 6. a forged sidecar never deletes or reads other files -------------------------------------
 
 
-@pytest.mark.parametrize("field", ["index_file", "vectors_file"])
+@pytest.mark.parametrize("field", ["index_file", "vectors_file", "codes_file"])
 @pytest.mark.parametrize("target", ["../catalog.sqlite3", "catalog.sqlite3", "/etc/hostname", "index-x.json"])
 def test_a_sidecar_naming_another_file_means_rebuild(
     model_settings: dict, library_dir: Path, target: str, field: str
@@ -260,6 +261,26 @@ def test_a_sidecar_naming_another_file_means_rebuild(
         if size_before is not None:
             assert victim.exists()
         assert library.catalog.integrity_check() == "ok"
+        assert len(library.search(text="x", k=20).results) == 8
+
+
+@pytest.mark.parametrize("ranges", ["short", "not finite", "text", "not a list", "ranges without codes"])
+def test_a_sidecar_with_a_forged_screen_quantizer_means_rebuild(
+    model_settings: dict, library_dir: Path, ranges: str
+) -> None:
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+        sidecar = next(library.settings.state_dir.glob("index-*.json"))
+        data = json.loads(sidecar.read_text())
+        width = 2 * data["dim"]
+        forged = {"short": [0.5], "not finite": [math.inf] * width, "text": ["x"] * width, "not a list": {"a": 1}}
+        forged["ranges without codes"] = [0.5] * width
+        data["code_ranges"] = forged[ranges]
+        screened = ranges != "ranges without codes"  # else as if the index screened with codes
+        data["codes_file"] = f"{sidecar.stem}-{'0' * 12}.sq8" if screened else ""
+        sidecar.write_text(json.dumps(data))
+        assert not library.status().index.exists
+        assert library.build_index().rebuilt
         assert len(library.search(text="x", k=20).results) == 8
 
 

@@ -190,7 +190,7 @@ def test_damaged_compressed_codes_are_found_and_rebuilt(tmp_path: Path, vectors:
 
 def _vector_file(library: Library) -> Path:
     """The committed index's vector file, once its rows are seen to be the catalog's vectors of
-    the index's labels, in index order."""
+    the index's labels, in index order, and (IVF-PQ) its codes file's rows their 8-bit codes."""
     sidecar = next(library.settings.state_dir.glob("index-*.json"))
     meta = json.loads(sidecar.read_text())
     committed = library.index_for(library.query_model()).committed()
@@ -198,7 +198,31 @@ def _vector_file(library: Library) -> Path:
     _, expected = library.catalog.vectors_by_labels(committed.labels().tolist())
     path = sidecar.parent / meta["vectors_file"]
     assert np.array_equal(np.fromfile(path, "<f4").reshape(expected.shape), expected)
+    assert bool(meta["codes_file"]) == (meta["params"]["kind"] == "ivf-pq")
+    if meta["codes_file"]:
+        codes = np.fromfile(sidecar.parent / meta["codes_file"], np.uint8).reshape(expected.shape)
+        assert np.array_equal(codes, committed.screen_codes(expected))
     return path
+
+
+def _codes_file(library: Library) -> Path:
+    sidecar = next(library.settings.state_dir.glob("index-*.json"))
+    return sidecar.parent / json.loads(sidecar.read_text())["codes_file"]
+
+
+def _float32_reads(library: Library, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts of the float32 rows each later search reads from the vector file."""
+    committed = library.index_for(library.query_model()).committed()
+    assert committed is not None and committed.exact is not None
+    reads: list[int] = []
+    real = committed.exact.prefetched
+
+    def counted(rows: np.ndarray) -> np.ndarray:
+        reads.append(len(rows))
+        return real(rows)
+
+    monkeypatch.setattr(committed.exact, "prefetched", counted)
+    return reads
 
 
 def _catalog_reads(library: Library, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -223,20 +247,26 @@ def test_compressed_kinds_re_rank_from_a_vector_file_kept_in_index_order(
     with Library.open(tmp_path, index_kind=kind) as library:
         library.build_index()
         path = _vector_file(library)
-        with path.open("ab") as handle:  # a writer killed while appending left half a row behind
-            handle.write(b"\x7f" * 1000)
+        tails = [path] + ([_codes_file(library)] if kind == "ivf-pq" else [])
+        for tail in tails:
+            with tail.open("ab") as handle:  # a writer killed while appending left half a row behind
+                handle.write(b"\x7f" * 1000)
     add_images(tmp_path, data[3000:], first=3000)
     with Library.open(tmp_path) as library:
         report = library.build_index()
         assert not report.rebuilt and report.added == 500
         assert _vector_file(library) == path
         reads = _catalog_reads(library, monkeypatch)
+        rows_read = _float32_reads(library, monkeypatch)
         for query in (7, 3210):
             assert set(like(library, query, k=10)) == exact_paths(data, query, 10)
         assert sum(reads) <= 2 * 2  # the query images' own vectors; every candidate came from the file
+        # IVF-PQ's 1,000 candidates are screened by their codes down to a few dozen float32 rows
+        most = index_module.screen_size(10) if kind == "ivf-pq" else index_module.default_rerank(kind, len(data))
+        assert len(rows_read) == 2 and max(rows_read) <= most
 
 
-@pytest.mark.parametrize("damage", ["changed", "cut short", "missing"])
+@pytest.mark.parametrize("damage", ["changed", "cut short", "missing", "codes changed", "codes missing"])
 def test_a_damaged_vector_file_falls_back_to_the_catalog_and_is_rebuilt(
     tmp_path: Path, vectors: np.ndarray, damage: str
 ) -> None:
@@ -244,7 +274,14 @@ def test_a_damaged_vector_file_falls_back_to_the_catalog_and_is_rebuilt(
     with Library.open(tmp_path, index_kind="ivf-pq") as library:
         library.build_index()
         path = _vector_file(library)
-    if damage == "changed":
+        codes = _codes_file(library)
+    if damage == "codes changed":
+        rows = np.memmap(codes, np.uint8, mode="r+").reshape(len(vectors), -1)
+        rows[:] = np.roll(np.array(rows), 1, axis=0)
+        rows.flush()
+    elif damage == "codes missing":  # the float32 rows re-rank every candidate until the rebuild
+        codes.unlink()
+    elif damage == "changed":
         rows = np.memmap(path, "<f4", mode="r+").reshape(len(vectors), -1)
         rows[:] = np.roll(np.array(rows), 1, axis=0)  # every row holds another image's vector
         rows.flush()
@@ -253,7 +290,7 @@ def test_a_damaged_vector_file_falls_back_to_the_catalog_and_is_rebuilt(
     else:
         path.unlink()
     with Library.open(tmp_path) as library:
-        if damage == "changed":
+        if damage.endswith("changed"):
             assert "differs from the catalog" in library.status(check=True).integrity
         else:  # the catalog re-ranks until the next 'imrec index' writes the file again
             assert set(like(library, 99, k=10)) == exact_paths(vectors, 99, 10)
@@ -263,16 +300,21 @@ def test_a_damaged_vector_file_falls_back_to_the_catalog_and_is_rebuilt(
         assert set(like(library, 99, k=10)) == exact_paths(vectors, 99, 10)
 
 
-def test_a_library_indexed_before_vector_files_is_rebuilt_once(tmp_path: Path, vectors: np.ndarray) -> None:
+@pytest.mark.parametrize("before", [["vectors_file", "codes_file", "code_ranges"], ["codes_file", "code_ranges"]])
+def test_a_library_indexed_before_row_files_is_rebuilt_once(
+    tmp_path: Path, vectors: np.ndarray, before: list[str]
+) -> None:
     add_images(tmp_path, vectors)
     with Library.open(tmp_path, index_kind="ivf-pq") as library:
         library.build_index()
-        path = _vector_file(library)
+        _vector_file(library)
     sidecar = next((tmp_path / ".imrec").glob("index-*.json"))
     old = json.loads(sidecar.read_text())
-    del old["vectors_file"]  # as the previous release wrote it
+    for name in before:  # as an earlier release wrote it, without these files
+        if name.endswith("_file"):
+            (sidecar.parent / old[name]).unlink()
+        del old[name]
     sidecar.write_text(json.dumps(old))
-    path.unlink()
     with Library.open(tmp_path) as library:
         assert set(like(library, 5, k=10)) == exact_paths(vectors, 5, 10)
         assert library.build_index().rebuilt
@@ -280,7 +322,7 @@ def test_a_library_indexed_before_vector_files_is_rebuilt_once(tmp_path: Path, v
         _vector_file(library)
     with Library.open(tmp_path, index_kind="hnsw") as library:  # a kind without one deletes it
         library.build_index()
-    assert not list((tmp_path / ".imrec").glob("*.f32"))
+    assert not list((tmp_path / ".imrec").glob("*.f32")) and not list((tmp_path / ".imrec").glob("*.sq8"))
 
 
 @pytest.mark.slow
@@ -318,7 +360,7 @@ def test_a_killed_build_leaves_the_previous_index_in_use(tmp_path: Path) -> None
         assert library.status().index.current
     subprocess.run([*build[:5], "--index", "ivf-pq"], check=True, capture_output=True)
     assert len(list(sidecar.parent.glob("*.faiss"))) == 1  # what the killed build wrote is gone
-    assert len(list(sidecar.parent.glob("*.f32"))) == 1
+    assert len(list(sidecar.parent.glob("*.f32"))) == len(list(sidecar.parent.glob("*.sq8"))) == 1
 
 
 def _scan_peak(root: Path, catalog: Catalog) -> int:

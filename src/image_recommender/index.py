@@ -11,10 +11,13 @@ Four kinds, chosen by the library's size and a memory budget (``choose_kind``):
 
 The two compressed kinds only propose candidates, which are scored exactly against their
 float32 vectors (``LibraryIndex.nearest``), so recall comes from the re-rank, not from the
-codes. Those vectors are kept beside the index in a memory-mapped file (``exact_vectors``),
-cheaper to read than catalog rows; the catalog is the fallback. Labels are the catalog's
-vector ids. Indexes cannot delete, so labels that are no longer live are excluded at search
-time with an ``IDSelector``.
+codes. Those vectors are kept beside the index in a memory-mapped file (``row_files``),
+cheaper to read than catalog rows; the catalog is the fallback. IVF-PQ's thousands of
+candidates are first screened with 8-bit codes kept in a second row file, a quarter the size
+of the float32 one and small enough to stay in the page cache, so that only a few dozen
+float32 rows are read per query. Labels are the catalog's vector ids. Indexes cannot
+delete, so labels that are no longer live are excluded at search time with an
+``IDSelector``.
 
 Saving writes a new, uniquely named index file and then atomically replaces the small JSON
 sidecar that points at it: the sidecar's rename is the commit, so a crash (even during a
@@ -41,10 +44,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from image_recommender import exact_vectors
+from image_recommender import row_files
 from image_recommender.catalog import Catalog, ModelRow
 from image_recommender.errors import LibraryError
 from image_recommender.reports import JsonReport
+from image_recommender.row_files import FLOAT32, SQ8, MappedRows
 
 SIDECAR_VERSION = 1
 BUILT_KINDS = ("flat", "hnsw", "hnsw-sq8", "ivf-pq")
@@ -62,6 +66,11 @@ RETRAIN_GROWTH = 4.0
 # images, within these bounds (docs/benchmarks.md, section 7).
 IVF_RERANK_SHARE = 1_000
 IVF_RERANK_BOUNDS = (1_000, 4_000)
+# IVF-PQ candidates the 8-bit screen passes on to the float32 re-rank: SCREEN_PER_RESULT per
+# result wanted, at least SCREEN_MIN. On clustered CLIP-like vectors the SQ8 codes' best 20
+# hold all of the exact top 10 (docs/benchmarks.md, section 7).
+SCREEN_PER_RESULT = 5
+SCREEN_MIN = 50
 # Vectors scored exactly without the index: images not indexed yet, and small filtered sets.
 MAX_EXACT_UNINDEXED = 200_000
 EXACT_FILTER_LIMIT = 20_000
@@ -101,6 +110,11 @@ def default_rerank(kind: str, count: int) -> int:
         low, high = IVF_RERANK_BOUNDS
         return int(min(high, max(low, count // IVF_RERANK_SHARE)))
     return 0
+
+
+def screen_size(k: int) -> int:
+    """How many screened IVF-PQ candidates are re-scored from their float32 vectors for k results."""
+    return max(SCREEN_MIN, SCREEN_PER_RESULT * k)
 
 
 def ivf_lists(count: int) -> int:
@@ -183,10 +197,16 @@ class IndexMeta:
     chosen: str = "auto"  # what the user asked for: "auto", or a kind kept until asked otherwise
     trained_on: int = 0  # vectors in the library when an IVF index was trained
     vectors_file: str = ""  # the float32 copies of a compressed kind's vectors, in index order
+    codes_file: str = ""  # IVF-PQ: 8-bit codes of the same vectors, in index order, for the screen
+    code_ranges: list[float] = field(default_factory=list)  # the screen's quantizer (per-dimension ranges)
 
     def current_for(self, generation: int) -> bool:
         """True when the catalog has not changed since this sidecar was written."""
         return self.generation == generation
+
+    def files(self) -> set[str]:
+        """The names of the files beside the sidecar that it points at."""
+        return {self.index_file, self.vectors_file, self.codes_file} - {""}
 
 
 def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
@@ -199,10 +219,18 @@ def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
 class VectorIndex:
     """A loaded FAISS index (``IndexIDMap`` over one of the kinds) plus its sidecar."""
 
-    def __init__(self, index: faiss.IndexIDMap, meta: IndexMeta, exact: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        index: faiss.IndexIDMap,
+        meta: IndexMeta,
+        exact: MappedRows | None = None,
+        codes: MappedRows | None = None,
+    ) -> None:
         self.index = index
         self.meta = meta
         self.exact = exact  # row i: the float32 vector of the i-th label (compressed kinds)
+        self.codes = codes  # row i: its 8-bit screening code (IVF-PQ)
+        self._screen: faiss.IndexScalarQuantizer | None = None  # trained, empty: copied per screen
         self._labels: np.ndarray | None = None
         self._positions: np.ndarray | None = None  # the rows of the labels in ascending order
         self._ascending: np.ndarray | None = None  # the labels in ascending order
@@ -214,7 +242,10 @@ class VectorIndex:
         if params.kind in ("hnsw", "hnsw-sq8"):
             faiss.downcast_index(inner).hnsw.efConstruction = params.ef_construction
         meta = IndexMeta(model, pretrained, dim, 0, params, "", time.time())
-        return cls(faiss.IndexIDMap(inner), meta)
+        built = cls(faiss.IndexIDMap(inner), meta)
+        if params.kind == "ivf-pq":
+            built._screen = _screen_quantizer(dim)
+        return built
 
     @classmethod
     def build(
@@ -251,6 +282,30 @@ class VectorIndex:
         if len(sample) < needed:
             sample = np.resize(sample, (needed, sample.shape[1]))
         self.index.train(sample)
+        if self._screen is not None:
+            self._screen.train(sample)
+            ranges = faiss.vector_to_array(self._screen.sq.trained).astype(float).tolist()
+            self.meta = dataclasses.replace(self.meta, code_ranges=ranges)
+
+    @property
+    def screens(self) -> bool:
+        """True when this index's candidates are screened with 8-bit codes (IVF-PQ)."""
+        return self._screen_template() is not None
+
+    def screen_codes(self, vectors: np.ndarray) -> np.ndarray:
+        """The 8-bit screening codes of these vectors (only for an index that ``screens``)."""
+        screen = self._screen_template()
+        assert screen is not None
+        return screen.sa_encode(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def _screen_template(self) -> faiss.IndexScalarQuantizer | None:
+        """The trained, empty screen, rebuilt from the sidecar's ranges once per loaded index."""
+        if self._screen is None and len(self.meta.code_ranges) == 2 * self.meta.dim:
+            self._screen = _screen_quantizer(self.meta.dim)
+            ranges = np.array(self.meta.code_ranges, dtype=np.float32)
+            faiss.copy_array_to_vector(ranges, self._screen.sq.trained)
+            self._screen.is_trained = True
+        return self._screen if self._screen is not None and self._screen.is_trained else None
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         if len(labels):
@@ -273,14 +328,35 @@ class VectorIndex:
         at = np.minimum(np.searchsorted(self._ascending, labels), len(self._ascending) - 1)
         return self._ascending[at] == labels, self._positions[at]
 
+    def _held_rows(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(those of these labels the index holds, their rows), in file order: neighbours share pages."""
+        held, rows = self._rows_of(labels)
+        rows, labels = rows[held], labels[held]
+        order = np.argsort(rows)
+        return labels[order], rows[order]
+
     def exact_vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(labels found, their float32 vectors) from the vector file, or None without one."""
         if self.exact is None or not len(labels) or not self.meta.count:
             return None
-        held, rows = self._rows_of(labels)
-        rows, labels = rows[held], labels[held]
-        order = np.argsort(rows)  # in file order: neighbouring rows share pages
-        return labels[order], np.asarray(self.exact[rows[order]])
+        labels, rows = self._held_rows(labels)
+        return labels, self.exact.prefetched(rows)
+
+    def screened(self, query: np.ndarray, labels: np.ndarray, keep: int) -> np.ndarray:
+        """The ``keep`` of these labels whose 8-bit codes score best against the query; all of them
+        when there are no more than that, or no codes to screen with.
+
+        The codes are scored by FAISS's scalar quantizer in an index made for this query, so
+        concurrent searches share nothing they write.
+        """
+        screen = self._screen_template()
+        if self.codes is None or screen is None or len(labels) <= keep or not self.meta.count:
+            return labels
+        labels, rows = self._held_rows(labels)
+        candidates = faiss.clone_index(screen)
+        candidates.add_sa_codes(self.codes.array[rows])
+        _, best = candidates.search(np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1), keep)
+        return labels[best[0][best[0] >= 0]]
 
     def differing(self, labels: np.ndarray, vectors: np.ndarray) -> int:
         """How many of these labels' stored vectors differ from the catalog's (damaged index bytes).
@@ -302,7 +378,9 @@ class VectorIndex:
             )
         damaged = ~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])
         if self.exact is not None:  # the re-rank's copies must be the catalog's vectors, bit for bit
-            damaged |= np.any(np.asarray(self.exact[at]) != vectors, axis=1)
+            damaged |= np.any(self.exact.array[at] != vectors, axis=1)
+        if self.codes is not None and self.screens:  # and the screen's codes theirs
+            damaged |= np.any(self.codes.array[at] != self.screen_codes(vectors), axis=1)
         return int(np.count_nonzero(damaged))
 
     def mark_current(self, generation: int, stale: np.ndarray) -> None:
@@ -333,10 +411,10 @@ class VectorIndex:
             raise LibraryError(f"{index_path}: could not write the index ({exc}); the previous one is kept") from None
         self.meta = meta
         if previous is not None:
-            for name in {previous.index_file, previous.vectors_file} - {index_name, meta.vectors_file, ""}:
+            for name in previous.files() - meta.files():
                 with contextlib.suppress(OSError):
                     (sidecar.parent / name).unlink()
-        _remove_orphans(sidecar, {index_name, meta.vectors_file})
+        _remove_orphans(sidecar, meta.files())
 
     @classmethod
     def load(cls, sidecar: Path, writable: bool = False) -> VectorIndex | None:
@@ -355,10 +433,12 @@ class VectorIndex:
             except RuntimeError:
                 continue
             if index.ntotal == meta.count and index.d == meta.dim and hasattr(index, "id_map"):
-                exact = None
+                exact = codes = None
                 if meta.vectors_file:
-                    exact = exact_vectors.open_rows(sidecar.parent / meta.vectors_file, meta.count, meta.dim)
-                return cls(typing.cast(faiss.IndexIDMap, index), meta, exact)
+                    exact = FLOAT32.open_rows(sidecar.parent / meta.vectors_file, meta.count, meta.dim)
+                if meta.codes_file:
+                    codes = SQ8.open_rows(sidecar.parent / meta.codes_file, meta.count, meta.dim)
+                return cls(typing.cast(faiss.IndexIDMap, index), meta, exact, codes)
             return None
         return None
 
@@ -569,7 +649,7 @@ class LibraryIndex:
                 break
             probes = min(index.nlist, probes * 4)
         if compressed:
-            return self._exact_scores(query, labels[0][keep], k, index)
+            return self._exact_scores(query, index.screened(query, labels[0][keep], screen_size(k)), k, index)
         return list(zip(scores[0][keep].astype(float).tolist(), labels[0][keep].tolist(), strict=True))
 
     def _exact_scores(
@@ -664,33 +744,44 @@ class LibraryIndex:
 
     def _keeps(self, meta: IndexMeta, params: IndexParams, chosen: str, count: int) -> bool:
         """Whether an index built as ``meta`` still serves: same kind and parameters, an IVF not
-        outgrown, and a compressed kind's vector file whole (one written before vector files
-        existed, or cut short, means a rebuild from the catalog's vectors)."""
+        outgrown, and a compressed kind's row files whole (an index written before them, or a
+        file cut short, means a rebuild from the catalog's vectors)."""
         if meta.params != params or meta.dim != self.model.dim or meta.chosen != chosen:
             return False
+        folder = self.sidecar.parent
         if params.kind in COMPRESSED_KINDS and not (
-            meta.vectors_file and exact_vectors.usable(self.sidecar.parent / meta.vectors_file, meta.count, meta.dim)
+            meta.vectors_file and FLOAT32.usable(folder / meta.vectors_file, meta.count, meta.dim)
         ):
             return False
-        return params.kind != "ivf-pq" or count <= RETRAIN_GROWTH * max(meta.trained_on, 1)
+        if params.kind != "ivf-pq":
+            return True
+        screened = meta.codes_file and SQ8.usable(folder / meta.codes_file, meta.count, meta.dim)
+        return bool(screened) and count <= RETRAIN_GROWTH * max(meta.trained_on, 1)
 
     def _add(self, index: VectorIndex, labels: np.ndarray) -> None:
         """Add these labels' vectors to the index chunk by chunk, and (compressed kinds) their
-        float32 copies to its vector file, in the same order: row i stays the i-th label's."""
+        float32 copies and screening codes to its row files, in the same order: row i stays the
+        i-th label's."""
         if index.meta.params.kind not in COMPRESSED_KINDS:
             for chunk in _chunks(labels):
                 index.add(*self.catalog.vectors_by_labels(chunk.tolist()))
             return
-        if not index.meta.vectors_file:
-            name = f"{self.sidecar.stem}-{uuid.uuid4().hex[:12]}{exact_vectors.SUFFIX}"
-            index.meta = dataclasses.replace(index.meta, vectors_file=name)
-        path = self.sidecar.parent / index.meta.vectors_file
+        index.meta = _with_row_files(index.meta, self.sidecar.stem, screened=index.screens)
+        folder, count, dim = self.sidecar.parent, index.meta.count, index.meta.dim
+        path = folder / index.meta.vectors_file
         try:
-            with exact_vectors.appending(path, index.meta.count, index.meta.dim) as append:
+            with contextlib.ExitStack() as files:
+                append_vectors = files.enter_context(FLOAT32.appending(path, count, dim))
+                append_codes = None
+                if index.meta.codes_file:
+                    path = folder / index.meta.codes_file
+                    append_codes = files.enter_context(SQ8.appending(path, count, dim))
                 for chunk in _chunks(labels):
                     found, vectors = self.catalog.vectors_by_labels(chunk.tolist())
                     index.add(found, vectors)
-                    append(vectors)
+                    append_vectors(vectors)
+                    if append_codes is not None:
+                        append_codes(index.screen_codes(vectors))
         except OSError as exc:
             raise LibraryError(
                 f"{path}: could not write the index's vectors ({exc}); the previous index is kept"
@@ -706,9 +797,9 @@ class LibraryIndex:
         try:
             self._add(built, live)
         except BaseException:
-            if built.meta.vectors_file:  # never committed: nothing else knows this file
+            for name in built.meta.files() - {built.meta.index_file}:  # never committed: nothing else knows them
                 with contextlib.suppress(OSError):
-                    (self.sidecar.parent / built.meta.vectors_file).unlink()
+                    (self.sidecar.parent / name).unlink()
             raise
         built.meta = dataclasses.replace(built.meta, chosen=chosen, trained_on=len(live))
         return built
@@ -724,6 +815,20 @@ def _damage(catalog: Catalog, index: VectorIndex, stale: np.ndarray, sample: int
     return index.differing(*catalog.vectors_by_labels(picks.tolist())) if len(picks) else 0
 
 
+def _with_row_files(meta: IndexMeta, stem: str, screened: bool) -> IndexMeta:
+    """``meta`` with new, unique names for the row files it lacks (the codes file only when screened)."""
+    names = {
+        "vectors_file": meta.vectors_file or f"{stem}-{uuid.uuid4().hex[:12]}{FLOAT32.suffix}",
+        "codes_file": meta.codes_file or (f"{stem}-{uuid.uuid4().hex[:12]}{SQ8.suffix}" if screened else ""),
+    }
+    return dataclasses.replace(meta, **names)
+
+
+def _screen_quantizer(dim: int) -> faiss.IndexScalarQuantizer:
+    """An untrained 8-bit scalar quantizer scoring by inner product, IVF-PQ's screen."""
+    return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+
+
 def _chunks(labels: np.ndarray) -> Iterator[np.ndarray]:
     for start in range(0, len(labels), BUILD_CHUNK):
         yield labels[start : start + BUILD_CHUNK]
@@ -735,7 +840,7 @@ def remove_index(sidecar: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         sidecar.unlink()
     if meta is not None:
-        for name in filter(None, (meta.index_file, meta.vectors_file)):
+        for name in meta.files():
             with contextlib.suppress(FileNotFoundError):
                 (sidecar.parent / name).unlink()
 
@@ -752,15 +857,30 @@ def read_meta(sidecar: Path) -> IndexMeta | None:
         meta = IndexMeta(**data)
     except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError):
         return None
-    expected = re.compile(re.escape(sidecar.stem) + r"-[0-9a-f]{12}\.faiss")
-    if not isinstance(meta.index_file, str) or not expected.fullmatch(meta.index_file):
+    if not _named_beside(sidecar, meta.index_file, ".faiss"):
         return None
-    vectors = re.compile(re.escape(sidecar.stem) + r"-[0-9a-f]{12}" + re.escape(exact_vectors.SUFFIX))
-    if not isinstance(meta.vectors_file, str) or not (meta.vectors_file == "" or vectors.fullmatch(meta.vectors_file)):
+    if not all(
+        name == "" or _named_beside(sidecar, name, suffix)
+        for name, suffix in ((meta.vectors_file, FLOAT32.suffix), (meta.codes_file, SQ8.suffix))
+    ):
         return None
-    if meta.params.kind not in BUILT_KINDS:
+    if meta.params.kind not in BUILT_KINDS or not _valid_ranges(meta):
         return None
     return meta
+
+
+def _named_beside(sidecar: Path, name: object, suffix: str) -> bool:
+    """True when ``name`` is a file name ``save`` could have given a file of this sidecar."""
+    pattern = re.escape(sidecar.stem) + r"-[0-9a-f]{12}" + re.escape(suffix)
+    return isinstance(name, str) and re.fullmatch(pattern, name) is not None
+
+
+def _valid_ranges(meta: IndexMeta) -> bool:
+    """The screen's quantizer: two finite numbers per dimension with a codes file, none without."""
+    ranges = meta.code_ranges
+    if not isinstance(ranges, list) or len(ranges) != (2 * meta.dim if meta.codes_file else 0):
+        return False
+    return all(isinstance(x, (int, float)) and math.isfinite(x) for x in ranges)
 
 
 def _fsync_file(path: Path) -> None:
@@ -770,7 +890,7 @@ def _fsync_file(path: Path) -> None:
 
 def _remove_orphans(sidecar: Path, keep: set[str]) -> None:
     """Delete index and vector files a crash left behind (written but never committed)."""
-    for suffix in (".faiss", exact_vectors.SUFFIX):
+    for suffix in (".faiss", *(form.suffix for form in row_files.FORMATS)):
         for stray in sidecar.parent.glob(f"{sidecar.stem}-*{suffix}"):
             if stray.name not in keep:
                 with contextlib.suppress(OSError):

@@ -1,0 +1,102 @@
+"""Files of fixed-size rows kept beside a compressed index and memory-mapped for its re-rank.
+
+A compressed index (SQ8 or PQ codes) only proposes candidates. Two row files sharpen them:
+``FLOAT32`` holds each vector at full precision for the exact scores (3 KB at 768-d), and
+``SQ8`` holds 8-bit scalar codes (768 B) that IVF-PQ's thousands of candidates are screened
+with before a few dozen float32 rows are read. Reading a row is an offset into a memory map
+(under 1 µs once the page is cached, against about 7 µs for a catalog row), and the codes of
+ten million images (7.7 GB) fit a 16 GB machine's page cache where their float32 copies
+(31 GB) cannot, so only the float32 rows of the screen's winners come from disk; those are
+asked of the disk together (``MADV_WILLNEED``) rather than one after another.
+
+Row i belongs to the index's i-th label (the order vectors were added). A label's vector
+never changes (a re-embedded image gets a new label), so rows are only appended: a sidecar
+counts just the rows fsynced before it was committed, and rows past that count (a crashed
+writer's) are cut off by the next writer. A reader maps only the rows its sidecar counts, so
+appending and cutting off a crashed tail never move bytes under it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    """How one kind of row file names and stores its rows."""
+
+    suffix: str
+    dtype: str  # one component, little-endian
+
+    def row_bytes(self, dim: int) -> int:
+        return np.dtype(self.dtype).itemsize * dim
+
+    def usable(self, path: Path, count: int, dim: int) -> bool:
+        """True when the file holds at least ``count`` rows (cheap: one stat, nothing read)."""
+        try:
+            return path.stat().st_size >= count * self.row_bytes(dim)
+        except OSError:
+            return False
+
+    def open_rows(self, path: Path, count: int, dim: int) -> MappedRows | None:
+        """The first ``count`` rows, memory-mapped read-only; None when the file is missing or short."""
+        if not self.usable(path, count, dim):
+            return None
+        if count == 0:
+            return MappedRows(np.zeros((0, dim), dtype=self.dtype), None)
+        try:
+            with open(path, "rb") as handle:
+                mapped = mmap.mmap(handle.fileno(), count * self.row_bytes(dim), access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+        return MappedRows(np.frombuffer(mapped, dtype=self.dtype).reshape(count, dim), mapped)
+
+    @contextlib.contextmanager
+    def appending(self, path: Path, keep_rows: int, dim: int) -> Iterator[Callable[[np.ndarray], None]]:
+        """A function that appends rows after the first ``keep_rows`` (a crashed writer's tail is
+        cut off first); the rows are fsynced before the block ends, so a sidecar committed after
+        it may count them. A new file is created when ``keep_rows`` is 0."""
+        with open(path, "r+b" if keep_rows else "wb") as handle:
+            handle.truncate(keep_rows * self.row_bytes(dim))
+            handle.seek(0, os.SEEK_END)
+
+            def write(rows: np.ndarray) -> None:
+                handle.write(np.ascontiguousarray(rows, dtype=self.dtype).reshape(-1, dim).tobytes())
+
+            yield write
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+FLOAT32 = RowFormat(".f32", "<f4")
+SQ8 = RowFormat(".sq8", "u1")
+FORMATS = (FLOAT32, SQ8)
+
+
+class MappedRows:
+    """A row file's committed rows: ``array`` reads them, ``prefetched`` first asks for a few at once."""
+
+    def __init__(self, array: np.ndarray, mapped: mmap.mmap | None) -> None:
+        self.array = array
+        self._mapped = mapped
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def prefetched(self, rows: np.ndarray) -> np.ndarray:
+        """These rows (ascending), after telling the kernel about all of them: rows not in the page
+        cache are then read in parallel instead of one page fault at a time. About 2 µs a row
+        even when cached, so only for the few dozen rows a re-rank reads in full."""
+        if self._mapped is not None and len(rows):
+            size = self.array.strides[0]
+            for start in (rows * size).tolist():
+                page = start - start % mmap.PAGESIZE
+                self._mapped.madvise(mmap.MADV_WILLNEED, page, start + size - page)
+        return self.array[rows]
