@@ -99,6 +99,27 @@ def test_every_kind_keeps_folder_filters_and_deletions(
             assert not set(unfiltered) & {f"{FOLDERS[i % 2]}/{i:06d}.jpg" for i in deleted}
 
 
+def test_searches_on_an_outdated_index_read_the_live_labels_once_per_catalog_change(
+    tmp_path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_images(tmp_path, vectors[:2000])
+    with Library.open(tmp_path, index_kind="hnsw") as library:
+        library.build_index()
+    add_images(tmp_path, vectors[2000:], first=2000)  # embedded since: the index no longer matches
+    with Library.open(tmp_path) as library:
+        reads = []
+        real = library.catalog.live_labels
+        monkeypatch.setattr(library.catalog, "live_labels", lambda model: reads.append(model) or real(model))
+        for query in (3, 2500, 40):
+            assert set(like(library, query, k=10)) == exact_paths(vectors, query, 10)
+        assert len(reads) == 1
+        nearest = int(next(i for i in np.argsort(-(vectors @ vectors[2500])) if i != 2500))
+        assert f"{FOLDERS[nearest % 2]}/{nearest:06d}.jpg" in like(library, 2500, k=10)
+        library.catalog.apply_scan([], [], [], [nearest + 1])  # a deletion: the next search knows it
+        assert f"{FOLDERS[nearest % 2]}/{nearest:06d}.jpg" not in like(library, 2500, k=10)
+        assert len(reads) == 2
+
+
 def test_a_library_moves_between_kinds_without_re_embedding(tmp_path: Path, vectors: np.ndarray) -> None:
     add_images(tmp_path, vectors)
     with Library.open(tmp_path) as library:

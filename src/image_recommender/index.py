@@ -543,6 +543,9 @@ class LibraryIndex:
         self.model = model
         self.settings = settings
         self._loaded: tuple[tuple[int, int, int], VectorIndex | None] | None = None
+        # The liveness worked out from the catalog for an index that no longer matches it: kept
+        # until either changes (reading every live label costs seconds at 10M images).
+        self._outdated: tuple[int, VectorIndex | None, _Liveness] | None = None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -558,14 +561,24 @@ class LibraryIndex:
         return self._loaded[1]
 
     def _liveness(self, index: VectorIndex | None) -> _Liveness:
-        """From the sidecar when it matches the catalog (no scan of every label), else from the catalog."""
-        if index is not None and index.meta.current_for(self.catalog.generation()):
+        """From the sidecar when it matches the catalog (no scan of every label), else from the
+        catalog, once per catalog generation and committed index."""
+        generation = self.catalog.generation()
+        if index is not None and index.meta.current_for(generation):
             return _Liveness(np.array(index.meta.stale, dtype=np.int64), np.zeros(0, np.int64))
+        known = self._outdated
+        if known is not None and known[0] == generation and known[1] is index:
+            return known[2]
         live = self.catalog.live_labels(self.model.id)
         if index is None:
-            return _Liveness(np.zeros(0, np.int64), live)
-        held = np.sort(index.labels())
-        return _Liveness(np.setdiff1d(held, live, assume_unique=True), np.setdiff1d(live, held, assume_unique=True))
+            found = _Liveness(np.zeros(0, np.int64), live)
+        else:
+            held = np.sort(index.labels())
+            found = _Liveness(
+                np.setdiff1d(held, live, assume_unique=True), np.setdiff1d(live, held, assume_unique=True)
+            )
+        self._outdated = (generation, index, found)
+        return found
 
     def status(self) -> IndexStatus:
         """Counts of the committed index against the catalog; no label scan when it is current."""
