@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import image_recommender.index as index_module
+import image_recommender.query as query_module
 import image_recommender.scan as scan_module
 from image_recommender import Library
 from image_recommender.catalog import Catalog, EmbedResult, FileStat
@@ -118,6 +119,28 @@ def test_searches_on_an_outdated_index_read_the_live_labels_once_per_catalog_cha
         library.catalog.apply_scan([], [], [], [nearest + 1])  # a deletion: the next search knows it
         assert f"{FOLDERS[nearest % 2]}/{nearest:06d}.jpg" not in like(library, 2500, k=10)
         assert len(reads) == 2
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "not built"])
+def test_every_kind_finds_the_same_near_duplicates_a_chunk_at_a_time(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = clustered(1500, seed=3)
+    rng = np.random.default_rng(4)
+    planted = rng.choice(len(data), 30, replace=False)
+    twins = data[planted] + 0.01 * rng.standard_normal((30, data.shape[1])).astype(np.float32)
+    add_images(tmp_path, np.concatenate([data, twins / np.linalg.norm(twins, axis=1, keepdims=True)]))
+    monkeypatch.setattr(query_module, "DUPLICATES_CHUNK", 97)  # pairs fall across chunk borders
+    with Library.open(tmp_path, index_kind="hnsw" if kind == "not built" else kind) as library:
+        if kind != "not built":
+            library.build_index()
+        reads = _catalog_reads(library, monkeypatch)
+        groups = library.duplicates(threshold=0.99)
+    found = {frozenset(image.path for image in group.images) for group in groups}
+    path = [f"{FOLDERS[i % 2]}/{i:06d}.jpg" for i in range(len(data) + len(twins))]
+    assert found == {frozenset({path[i], path[len(data) + n]}) for n, i in enumerate(planted)}
+    assert all(group.kind == "near" and group.score >= 0.99 for group in groups)
+    assert max(reads) <= 97  # the catalog's vectors are read a chunk at a time, never all at once
 
 
 def test_a_library_moves_between_kinds_without_re_embedding(tmp_path: Path, vectors: np.ndarray) -> None:

@@ -624,19 +624,6 @@ class Catalog:
 
     # -- index & query ---------------------------------------------------------------------
 
-    def live_vectors(self, model_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, matrix) of every current vector of this model, for building an index."""
-        rows = self._db.execute(
-            "SELECT vectors.id, vectors.vector FROM vectors JOIN images ON images.id = vectors.image_id"
-            " WHERE vectors.model_id = ? AND images.state = 'ok' ORDER BY vectors.id",
-            (model_id,),
-        ).fetchall()
-        labels = np.fromiter((label for label, _ in rows), dtype=np.int64, count=len(rows))
-        if not rows:
-            return labels, np.zeros((0, 0), dtype=np.float32)
-        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype="<f4").reshape(len(rows), -1)
-        return labels, matrix.astype(np.float32)
-
     def live_labels(self, model_id: int) -> np.ndarray:
         """Sorted labels of this model's current vectors, the set every search filters against.
 

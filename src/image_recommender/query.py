@@ -353,6 +353,9 @@ ORIGINAL_SUFFIXES = frozenset(
     {".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"}
 )
 BURST_SECONDS = 10
+# Images whose neighbours one step of ``find_duplicates`` looks up (and whose proposed
+# neighbours' float32 vectors it reads: up to 68 each).
+DUPLICATES_CHUNK = 1024
 
 
 def choose_keeper(images: Sequence[ImageRow], prefer_folder: str | None = None) -> ImageRow:
@@ -411,6 +414,7 @@ def find_duplicates(
     Near groups are found among one representative per distinct content (the keeper of its
     exact group), so exact copies never show up twice. The index proposes neighbours; every
     pair's cosine is exact (compressed kinds are re-scored), so every kind groups the same way.
+    Images are looked up ``DUPLICATES_CHUNK`` at a time, so memory does not grow with the library.
     """
     exact = [
         DuplicateGroup("exact", group, choose_keeper(group, prefer_folder), 1.0)
@@ -418,39 +422,25 @@ def find_duplicates(
     ]
     if index is None:
         return exact
-    labels, vectors = catalog.live_vectors(index.model.id)
+    copies = [image.id for group in exact for image in group.images if image.id != group.keeper.id]
+    labels = np.setdiff1d(catalog.live_labels(index.model.id), catalog.labels_of_images(copies, index.model.id))
     if len(labels) < 2:
         return exact
-    images = catalog.images_by_labels(labels.tolist())
-    copies = {image.id for group in exact for image in group.images if image.id != group.keeper.id}
-    seen_content: set[str | None] = set()
-    keep = []
-    for position, label in enumerate(labels.tolist()):
-        image = images[label]
-        if image.id not in copies and image.fingerprint not in seen_content:
-            seen_content.add(image.fingerprint)
-            keep.append(position)
-    labels, vectors = labels[keep], vectors[keep]
-    committed = index.committed()
-    if committed is None:
-        committed = VectorIndex.build(labels, vectors, IndexParams(kind="flat"), "", "", vectors.shape[1])
+    committed = index.committed() or _flat_index(catalog, labels)
     others = np.setdiff1d(committed.labels(), labels)  # stale vectors and the copies already grouped as exact
-    compressed = committed.meta.params.kind in COMPRESSED_KINDS
-    wanted = 4 * (neighbours + 1) if compressed else neighbours + 1
-    scores, found = committed.search(
-        vectors, wanted, ef_search or default_ef_search(committed.meta.count), exclude=others
-    )
-    if compressed:  # codes only propose neighbours: their cosines come from the float32 vectors
-        at = np.clip(np.searchsorted(labels, found), 0, len(labels) - 1)
-        found = np.where((found >= 0) & (labels[at] == found), found, -1)
-        scores = np.einsum("qd,qkd->qk", vectors, vectors[at])
     similarity: dict[tuple[int, int], float] = {}
-    for row, label in enumerate(labels.tolist()):
-        for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):
-            if other >= 0 and other != label and score >= threshold:
-                similarity[(min(label, other), max(label, other))] = score
-    weakest: dict[int, float] = {}
+    for start in range(0, len(labels), DUPLICATES_CHUNK):
+        queries, vectors = catalog.vectors_by_labels(labels[start : start + DUPLICATES_CHUNK].tolist())
+        if not len(queries):
+            continue
+        scores, found = _neighbours(catalog, committed, vectors, neighbours, ef_search, others)
+        for row, label in enumerate(queries.tolist()):
+            for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):
+                if other >= 0 and other != label and score >= threshold:
+                    similarity[(min(label, other), max(label, other))] = score
     groups = _union_find_groups(list(similarity))
+    images = catalog.images_by_labels(sorted({label for members in groups for label in members}))
+    weakest: dict[int, float] = {}
     group_of = {label: number for number, members in enumerate(groups) for label in members}
     for (first, _), score in similarity.items():
         number = group_of[first]
@@ -461,3 +451,41 @@ def find_duplicates(
         kind: Literal["near", "burst"] = "burst" if is_burst(group) else "near"
         near.append(DuplicateGroup(kind, group, choose_keeper(group, prefer_folder), weakest[number]))
     return exact + near
+
+
+def _flat_index(catalog: Catalog, labels: np.ndarray) -> VectorIndex:
+    """An exact index of these vectors, for a library whose index is not built yet."""
+    _, first = catalog.vectors_by_labels(labels[:1].tolist())
+    flat = VectorIndex.empty(IndexParams(kind="flat"), "", "", first.shape[1], len(labels))
+    for start in range(0, len(labels), DUPLICATES_CHUNK):
+        flat.add(*catalog.vectors_by_labels(labels[start : start + DUPLICATES_CHUNK].tolist()))
+    return flat
+
+
+def _neighbours(
+    catalog: Catalog,
+    committed: VectorIndex,
+    vectors: np.ndarray,
+    neighbours: int,
+    ef_search: int,
+    others: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(exact cosines, labels) of each vector's nearest others; a compressed index proposes four
+    times as many, re-scored from the float32 vectors of the index's vector file (else the catalog)."""
+    compressed = committed.meta.params.kind in COMPRESSED_KINDS
+    wanted = 4 * (neighbours + 1) if compressed else neighbours + 1
+    beam = ef_search or default_ef_search(committed.meta.count)
+    scores, found = committed.search(vectors, wanted, beam, exclude=others)
+    if not compressed:
+        return scores, found
+    proposed = np.unique(found[found >= 0])
+    copies = committed.exact_vectors(proposed)
+    held, stored = copies if copies is not None else catalog.vectors_by_labels(proposed.tolist())
+    if not len(held):
+        return np.zeros(found.shape, np.float32), np.full_like(found, -1)
+    order = np.argsort(held)
+    held, stored = held[order], stored[order]
+    at = np.minimum(np.searchsorted(held, found), len(held) - 1)
+    found = np.where((found >= 0) & (held[at] == found), found, -1)
+    scores = np.stack([stored[at[row]] @ vector for row, vector in enumerate(vectors)])
+    return scores, found

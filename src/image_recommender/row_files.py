@@ -75,6 +75,10 @@ class RowFormat:
             os.fsync(handle.fileno())
 
 
+# Rows a read announces to the kernel one by one before reading them; larger reads (a
+# duplicates search's thousands) are left to its readahead, the announcing costing more.
+PREFETCH_MOST = 256
+
 FLOAT32 = RowFormat(".f32", "<f4")
 SQ8 = RowFormat(".sq8", "u1")
 FORMATS = (FLOAT32, SQ8)
@@ -93,8 +97,8 @@ class MappedRows:
     def prefetched(self, rows: np.ndarray) -> np.ndarray:
         """These rows (ascending), after telling the kernel about all of them: rows not in the page
         cache are then read in parallel instead of one page fault at a time. About 2 µs a row
-        even when cached, so only for the few dozen rows a re-rank reads in full."""
-        if self._mapped is not None and len(rows):
+        even when cached, so only up to ``PREFETCH_MOST`` rows (a re-rank's few dozen)."""
+        if self._mapped is not None and 0 < len(rows) <= PREFETCH_MOST:
             size = self.array.strides[0]
             for start in (rows * size).tolist():
                 page = start - start % mmap.PAGESIZE
