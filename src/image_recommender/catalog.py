@@ -265,6 +265,11 @@ def vector_to_blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
 
 
+def _joined_labels(joined: str | None) -> np.ndarray:
+    """Labels from SQLite's group_concat: one string, cheaper than a Python tuple per row."""
+    return np.array(joined.split(","), dtype=np.int64) if joined else np.zeros(0, dtype=np.int64)
+
+
 def blob_to_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
 
@@ -634,9 +639,7 @@ class Catalog:
             " WHERE vectors.model_id = ? AND images.state = 'ok'",
             (model_id,),
         ).fetchone()
-        if not joined:
-            return np.zeros(0, dtype=np.int64)
-        return np.sort(np.array(joined.split(","), dtype=np.int64))
+        return np.sort(_joined_labels(joined))
 
     def vectors_by_labels(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(labels found, their vectors), in the order asked; a label whose vector is gone is left out.
@@ -705,11 +708,12 @@ class Catalog:
             latitude, longitude, radius = photo_filter.near
             clauses.append("distance_km(images.latitude, images.longitude, ?, ?) <= ?")
             values += [latitude, longitude, radius]
-        rows = self._db.execute(
-            "SELECT vectors.id FROM vectors JOIN images ON images.id = vectors.image_id WHERE " + " AND ".join(clauses),
+        (joined,) = self._db.execute(
+            "SELECT group_concat(vectors.id) FROM vectors JOIN images ON images.id = vectors.image_id WHERE "
+            + " AND ".join(clauses),
             values,
-        ).fetchall()
-        return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
+        ).fetchone()
+        return _joined_labels(joined)
 
     def image(self, image_id: int) -> ImageRow | None:
         row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id=?", (image_id,)).fetchone()
