@@ -6,8 +6,8 @@ clustered vectors (``bench_index.clustered_chunk``, made in parallel threads), w
 the index's float32 row file as ``imrec`` writes it, an ``ivf-pq`` index built through
 ``VectorIndex`` with the library's own lists, training sample and chunked adds (the 8-bit
 screening codes written beside it), and single-threaded searches that screen candidates and
-re-rank the survivors from the memory-mapped float32 rows through ``VectorIndex.screened``
-and ``VectorIndex.exact_vectors``, as ``LibraryIndex.nearest`` does. Exact truth comes from
+re-rank the survivors from the memory-mapped float32 rows through ``VectorIndex.search_rows``,
+``screened`` and ``vectors_at``, as ``LibraryIndex.nearest`` does. Exact truth comes from
 brute force while the vectors are made. A last pass first drops the float32 file from the
 page cache (``posix_fadvise``), as on a 16 GB machine at 10M images, whose page cache holds
 the codes (7.7 GB) but not the float32 rows (31 GB).
@@ -99,6 +99,14 @@ def build(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     }
 
 
+def disk_read_bytes() -> int:
+    """Bytes this process has had read from the disk (page cache misses), from /proc/self/io."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
 def search(args: argparse.Namespace, folder: Path, cold: bool) -> dict[str, object]:
     """Single-threaded searches: candidates, the 8-bit screen, the exact re-rank of its best.
 
@@ -124,7 +132,6 @@ def search(args: argparse.Namespace, folder: Path, cold: bool) -> dict[str, obje
     )
     exact = FLOAT32.open_rows(folder / "vectors.f32", args.vectors, args.dim)
     index = VectorIndex(inner, meta, exact, SQ8.open_rows(folder / "codes.sq8", args.vectors, args.dim))
-    index.exact_vectors(np.zeros(1, dtype=np.int64))  # the label -> row map, built once per loaded index
     opened = memory_kb("RssAnon")
     queries = np.load(folder / "queries.npy")
     truth = np.load(folder / "truth.npy")
@@ -135,13 +142,14 @@ def search(args: argparse.Namespace, folder: Path, cold: bool) -> dict[str, obje
     rows = []
     for number, knobs in enumerate([{**default, "cold": 1}] if cold else sweep):
         found, latencies = [], []
+        read_before = disk_read_bytes()
         for query in queries:
             started = time.perf_counter()
-            _, labels = index.search(query, max(10, knobs["rerank"]), 0, nprobe=knobs["nprobe"])
-            candidates = labels[0][labels[0] >= 0]
+            _, hits = index.search_rows(query, max(10, knobs["rerank"]), 0, nprobe=knobs["nprobe"])
+            candidates = hits[0][hits[0] >= 0]
             if knobs["screen"]:
                 candidates = index.screened(query, candidates, knobs["screen"])
-            copies = index.exact_vectors(candidates)
+            copies = index.vectors_at(candidates)
             assert copies is not None
             held, vectors = copies
             best = held[np.argsort(-(vectors @ query))[:10]]
@@ -149,7 +157,11 @@ def search(args: argparse.Namespace, folder: Path, cold: bool) -> dict[str, obje
             found.append(best)
         recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
         p50, p99 = np.percentile(latencies, [50, 99])
-        rows.append({**knobs, "default": number == 0, "recall": recall, "p50_ms": float(p50), "p99_ms": float(p99)})
+        disk_kb = (disk_read_bytes() - read_before) / len(queries) / 1024
+        rows.append(
+            {**knobs, "default": number == 0, "recall": recall, "p50_ms": float(p50), "p99_ms": float(p99)}
+            | {"disk_kb": disk_kb}
+        )
     return {
         "rows": rows,
         "index_mb": (opened - before) / 1024,
@@ -198,7 +210,8 @@ def main() -> None:
             label = "defaults, float32 rows not cached" if row.get("cold") else "defaults" if row["default"] else ""
             say(
                 f"   {label:33s} nprobe {row['nprobe']:3d}, rerank {row['rerank']:5d}, screen {row['screen']:3d}:"
-                f" recall@10 {row['recall']:.4f}  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+                f" recall@10 {row['recall']:.4f}  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms,"
+                f" {row['disk_kb']:.0f} KB/query from disk"
             )
 
 

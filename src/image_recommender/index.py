@@ -328,35 +328,36 @@ class VectorIndex:
         at = np.minimum(np.searchsorted(self._ascending, labels), len(self._ascending) - 1)
         return self._ascending[at] == labels, self._positions[at]
 
-    def _held_rows(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(those of these labels the index holds, their rows), in file order: neighbours share pages."""
-        held, rows = self._rows_of(labels)
-        rows, labels = rows[held], labels[held]
-        order = np.argsort(rows)
-        return labels[order], rows[order]
-
     def exact_vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(labels found, their float32 vectors) from the vector file, or None without one."""
         if self.exact is None or not len(labels) or not self.meta.count:
             return None
-        labels, rows = self._held_rows(labels)
-        return labels, self.exact.prefetched(rows)
+        held, rows = self._rows_of(labels)
+        return self.vectors_at(rows[held])
 
-    def screened(self, query: np.ndarray, labels: np.ndarray, keep: int) -> np.ndarray:
-        """The ``keep`` of these labels whose 8-bit codes score best against the query; all of them
+    def vectors_at(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(labels, float32 vectors) of these rows of the index, in file order (neighbours share
+        pages), from the vector file; None without one."""
+        if self.exact is None:
+            return None
+        rows = np.sort(rows)
+        return self.labels()[rows], self.exact.prefetched(rows)
+
+    def screened(self, query: np.ndarray, rows: np.ndarray, keep: int) -> np.ndarray:
+        """The ``keep`` of these rows whose 8-bit codes score best against the query; all of them
         when there are no more than that, or no codes to screen with.
 
         The codes are scored by FAISS's scalar quantizer in an index made for this query, so
         concurrent searches share nothing they write.
         """
         screen = self._screen_template()
-        if self.codes is None or screen is None or len(labels) <= keep or not self.meta.count:
-            return labels
-        labels, rows = self._held_rows(labels)
+        if self.codes is None or screen is None or len(rows) <= keep:
+            return rows
+        rows = np.sort(rows)  # in file order
         candidates = faiss.clone_index(screen)
         candidates.add_sa_codes(self.codes.array[rows])
         _, best = candidates.search(np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1), keep)
-        return labels[best[0][best[0] >= 0]]
+        return rows[best[0][best[0] >= 0]]
 
     def differing(self, labels: np.ndarray, vectors: np.ndarray) -> int:
         """How many of these labels' stored vectors differ from the catalog's (damaged index bytes).
@@ -456,15 +457,33 @@ class VectorIndex:
         The scores of a compressed kind are approximate. ``allow`` keeps only those labels;
         ``exclude`` drops labels (deleted or replaced vectors, the query's own images).
         """
+        scores, rows = self.search_rows(queries, k, ef_search, exclude, allow, nprobe)
+        return scores, np.where(rows >= 0, self.labels()[rows], -1)
+
+    def search_rows(
+        self,
+        queries: np.ndarray,
+        k: int,
+        ef_search: int,
+        exclude: np.ndarray | None = None,
+        allow: np.ndarray | None = None,
+        nprobe: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``search``, answering with the matches' rows in the index (and its row files) rather
+        than their labels: a re-rank then reads codes and vectors without looking labels up.
+        ``allow`` and ``exclude`` still name labels, translated to rows by FAISS."""
         k = max(1, min(k, int(self.index.ntotal)))
         params = self._search_params(k, ef_search, nprobe)
+        chosen = None
         if allow is not None:
-            params.sel = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
+            chosen = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
         elif exclude is not None and len(exclude):
-            params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
+            chosen = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
+        translated = None if chosen is None else faiss.IDSelectorTranslated(self.index.id_map, chosen)
+        if translated is not None:
+            params.sel = translated
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.meta.dim)
-        scores, labels = self.index.search(queries, k, params=params)
-        return scores, labels
+        return self.index.index.search(queries, k, params=params)
 
     def _search_params(self, k: int, ef_search: int, nprobe: int) -> faiss.SearchParameters:
         # faiss's bundled type stubs predate these parameter classes; they are there at run time.
@@ -656,24 +675,30 @@ class LibraryIndex:
         probes = nprobe or default_nprobe(index.nlist)
         beam = ef_search or default_ef_search(index.meta.count)
         while True:
-            scores, labels = index.search(query, wanted, beam, exclude=dropped, allow=allowed, nprobe=probes)
-            keep = labels[0] >= 0
+            scores, rows = index.search_rows(query, wanted, beam, exclude=dropped, allow=allowed, nprobe=probes)
+            keep = rows[0] >= 0
             if keep.sum() >= min(k, reachable) or not index.nlist or probes >= index.nlist:
                 break
             probes = min(index.nlist, probes * 4)
+        rows = rows[0][keep]
         if compressed:
-            return self._exact_scores(query, index.screened(query, labels[0][keep], screen_size(k)), k, index)
-        return list(zip(scores[0][keep].astype(float).tolist(), labels[0][keep].tolist(), strict=True))
+            rows = index.screened(query, rows, screen_size(k))
+            copies = index.vectors_at(rows)
+            return self._exact_scores(query, index.labels()[rows], k, copies)
+        return list(zip(scores[0][keep].astype(float).tolist(), index.labels()[rows].tolist(), strict=True))
 
     def _exact_scores(
-        self, query: np.ndarray, labels: np.ndarray, k: int, index: VectorIndex | None = None
+        self,
+        query: np.ndarray,
+        labels: np.ndarray,
+        k: int,
+        copies: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[tuple[float, int]]:
-        """The k best of these labels by exact score (best first, ties by label): from the index's
-        vector file when it holds them, else from the catalog (vectors not indexed yet, an index
-        written before vector files)."""
+        """The k best of these labels by exact score (best first, ties by label): from ``copies``
+        (labels, vectors) read from the index's vector file, else from the catalog (vectors not
+        indexed yet, an index written before vector files)."""
         if not len(labels):
             return []
-        copies = index.exact_vectors(labels) if index is not None else None
         # From the catalog in label order, which is file order: fewer page reads.
         found, vectors = copies if copies is not None else self.catalog.vectors_by_labels(np.sort(labels).tolist())
         if not len(found):

@@ -56,6 +56,9 @@ class RowFormat:
                 mapped = mmap.mmap(handle.fileno(), count * self.row_bytes(dim), access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             return None
+        # Rows are read at random: a page fault must not also read the pages around it (the
+        # kernel's read-around is 128 KB to several MB, thousands of times the row wanted).
+        mapped.madvise(mmap.MADV_RANDOM)
         return MappedRows(np.frombuffer(mapped, dtype=self.dtype).reshape(count, dim), mapped)
 
     @contextlib.contextmanager
