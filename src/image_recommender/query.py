@@ -426,7 +426,7 @@ def find_duplicates(
     labels = np.setdiff1d(catalog.live_labels(index.model.id), catalog.labels_of_images(copies, index.model.id))
     if len(labels) < 2:
         return exact
-    committed = index.committed() or _flat_index(catalog, labels)
+    committed = index.committed() or _flat_index(catalog, labels, index.model.dim)
     others = np.setdiff1d(committed.labels(), labels)  # stale vectors and the copies already grouped as exact
     similarity: dict[tuple[int, int], float] = {}
     for start in range(0, len(labels), DUPLICATES_CHUNK):
@@ -453,10 +453,9 @@ def find_duplicates(
     return exact + near
 
 
-def _flat_index(catalog: Catalog, labels: np.ndarray) -> VectorIndex:
+def _flat_index(catalog: Catalog, labels: np.ndarray, dim: int) -> VectorIndex:
     """An exact index of these vectors, for a library whose index is not built yet."""
-    _, first = catalog.vectors_by_labels(labels[:1].tolist())
-    flat = VectorIndex.empty(IndexParams(kind="flat"), "", "", first.shape[1], len(labels))
+    flat = VectorIndex.empty(IndexParams(kind="flat"), "", "", dim, len(labels))
     for start in range(0, len(labels), DUPLICATES_CHUNK):
         flat.add(*catalog.vectors_by_labels(labels[start : start + DUPLICATES_CHUNK].tolist()))
     return flat
