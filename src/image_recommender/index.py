@@ -68,7 +68,7 @@ IVF_RERANK_SHARE = 1_000
 IVF_RERANK_BOUNDS = (1_000, 4_000)
 # IVF-PQ candidates the 8-bit screen passes on to the float32 re-rank: SCREEN_PER_RESULT per
 # result wanted, at least SCREEN_MIN. On clustered CLIP-like vectors the SQ8 codes' best 20
-# hold all of the exact top 10 (docs/benchmarks.md, section 7).
+# lost none of the true top 10 the candidates held, at 1M and 10M (docs/benchmarks.md, section 7).
 SCREEN_PER_RESULT = 5
 SCREEN_MIN = 50
 # Vectors scored exactly without the index: images not indexed yet, and small filtered sets.
