@@ -79,7 +79,7 @@ class RowFormat:
 
 
 # Rows a read announces to the kernel one by one before reading them; larger reads (a
-# duplicates search's thousands) are left to its readahead, the announcing costing more.
+# duplicates search's thousands) fault their pages in as they go, announcing costing more.
 PREFETCH_MOST = 256
 
 FLOAT32 = RowFormat(".f32", "<f4")
@@ -93,9 +93,6 @@ class MappedRows:
     def __init__(self, array: np.ndarray, mapped: mmap.mmap | None) -> None:
         self.array = array
         self._mapped = mapped
-
-    def __len__(self) -> int:
-        return len(self.array)
 
     def prefetched(self, rows: np.ndarray) -> np.ndarray:
         """These rows (ascending), after telling the kernel about all of them: rows not in the page
