@@ -168,8 +168,9 @@ def sweep_for(kind: str) -> list[dict[str, int]]:
     return [{}] + [{"ef_search": e} for e in (32, 64, 128, 256)]
 
 
-def run_child(*arguments: str) -> dict[str, object]:
-    done = subprocess.run([sys.executable, __file__, "--child", *arguments], capture_output=True, text=True)
+def run_child(*arguments: str, script: str = __file__) -> dict[str, object]:
+    """The JSON a benchmark script's child process prints last (``script ARGUMENTS``)."""
+    done = subprocess.run([sys.executable, script, *arguments], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -221,7 +222,7 @@ def main() -> None:
         print(f"catalog on disk: {catalog_bytes / args.vectors:.0f} bytes per image (float32 vector included)")
         builds: dict[str, float] = {}
         for kind in args.kinds.split(","):
-            built = run_child("build", str(root), kind)
+            built = run_child("--child", "build", str(root), kind)
             builds[kind] = float(built["seconds"])  # type: ignore[arg-type]
             ratio = f", {builds['hnsw'] / builds[kind]:.1f}x faster than hnsw" if "hnsw" in builds else ""
             print(
@@ -234,7 +235,7 @@ def main() -> None:
                     if built[key]
                 )
             )
-            searched = run_child("search", str(root), kind, str(queries_file))
+            searched = run_child("--child", "search", str(root), kind, str(queries_file))
             print(
                 f"   search process RSS {searched['rss_mb']:.0f} MB ({searched['rss_before_search_mb']:.0f} MB after"
                 f" opening): {searched['anon_mb']:.0f} MB its own, {searched['file_mb']:.0f} MB pages of mapped files"

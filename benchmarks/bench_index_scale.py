@@ -22,7 +22,6 @@ import argparse
 import json
 import mmap
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from bench_index import CHUNK, centres, clustered_chunk, keep_best, machine, memory_kb
+from bench_index import CHUNK, centres, clustered_chunk, keep_best, machine, memory_kb, run_child
 
 from image_recommender.index import (
     BUILD_CHUNK,
@@ -203,12 +202,7 @@ def main() -> None:
     if not args.search_only:
         build_all(args, folder)
     for child in ("search", "cold"):
-        done = subprocess.run(
-            [sys.executable, __file__, *sys.argv[1:], "--child", child], capture_output=True, text=True, check=False
-        )
-        if done.returncode:
-            raise SystemExit(done.stderr)
-        searched = json.loads(done.stdout.strip().splitlines()[-1])
+        searched = run_child(*sys.argv[1:], "--child", child, script=__file__)
         if child == "search":
             say(
                 f"   search process: {searched['anon_mb']:.0f} MB own memory after opening, of which the index"

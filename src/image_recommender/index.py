@@ -233,7 +233,6 @@ class VectorIndex:
         self._screen: faiss.IndexScalarQuantizer | None = None  # trained, empty: copied per screen
         self._labels: np.ndarray | None = None
         self._positions: np.ndarray | None = None  # the rows of the labels in ascending order
-        self._ascending: np.ndarray | None = None  # the labels in ascending order
 
     @classmethod
     def empty(cls, params: IndexParams, model: str, pretrained: str, dim: int, count: int) -> VectorIndex:
@@ -310,7 +309,7 @@ class VectorIndex:
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         if len(labels):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), labels.astype(np.int64))
-        self._labels = self._positions = self._ascending = None
+        self._labels = self._positions = None
         self.meta = dataclasses.replace(self.meta, count=int(self.index.ntotal))
 
     def labels(self) -> np.ndarray:
@@ -319,21 +318,13 @@ class VectorIndex:
             self._labels = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._labels
 
-    def _rows_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(which of these labels the index holds, their positions in it)."""
-        if self._positions is None or self._ascending is None:
-            held = self.labels()
+    def _rows_of(self, labels: np.ndarray) -> np.ndarray:
+        """The rows of these labels, all held by the index (searches get rows from FAISS; only the
+        damage check looks labels up)."""
+        held = self.labels()
+        if self._positions is None:
             self._positions = np.argsort(held, kind="stable")  # nearly sorted already: labels grow
-            self._ascending = held[self._positions]  # searched directly: no indirection per step
-        at = np.minimum(np.searchsorted(self._ascending, labels), len(self._ascending) - 1)
-        return self._ascending[at] == labels, self._positions[at]
-
-    def exact_vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(labels found, their float32 vectors) from the vector file, or None without one."""
-        if self.exact is None or not len(labels) or not self.meta.count:
-            return None
-        held, rows = self._rows_of(labels)
-        return self.vectors_at(rows[held])
+        return self._positions[np.searchsorted(held, labels, sorter=self._positions)]
 
     def vectors_at(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(labels, float32 vectors) of these rows of the index, in file order (neighbours share
@@ -368,7 +359,7 @@ class VectorIndex:
         """
         if not len(labels):
             return 0
-        _, at = self._rows_of(labels)
+        at = self._rows_of(labels)
         if self.nlist:
             _, found = self.search(vectors, SELF_CHECK_RANK, 0)
             similarity = np.array([label in row for label, row in zip(labels, found, strict=True)], dtype=np.float32)
@@ -479,8 +470,8 @@ class VectorIndex:
             chosen = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
         elif exclude is not None and len(exclude):
             chosen = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
-        translated = None if chosen is None else faiss.IDSelectorTranslated(self.index.id_map, chosen)
-        if translated is not None:
+        if chosen is not None:  # both selectors stay referenced here until the search returns
+            translated = faiss.IDSelectorTranslated(self.index.id_map, chosen)
             params.sel = translated
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.meta.dim)
         return self.index.index.search(queries, k, params=params)

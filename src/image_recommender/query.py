@@ -474,12 +474,13 @@ def _neighbours(
     compressed = committed.meta.params.kind in COMPRESSED_KINDS
     wanted = 4 * (neighbours + 1) if compressed else neighbours + 1
     beam = ef_search or default_ef_search(committed.meta.count)
-    scores, found = committed.search(vectors, wanted, beam, exclude=others)
+    scores, rows = committed.search_rows(vectors, wanted, beam, exclude=others)
+    found = np.where(rows >= 0, committed.labels()[rows], -1)
     if not compressed:
         return scores, found
-    proposed = np.unique(found[found >= 0])
-    copies = committed.exact_vectors(proposed)
-    held, stored = copies if copies is not None else catalog.vectors_by_labels(proposed.tolist())
+    proposed = np.unique(rows[rows >= 0])
+    copies = committed.vectors_at(proposed)
+    held, stored = copies if copies is not None else catalog.vectors_by_labels(committed.labels()[proposed].tolist())
     if not len(held):
         return np.zeros(found.shape, np.float32), np.full_like(found, -1)
     order = np.argsort(held)
