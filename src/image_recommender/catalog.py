@@ -719,6 +719,11 @@ class Catalog:
         row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id=?", (image_id,)).fetchone()
         return _image(row) if row else None
 
+    def images_by_ids(self, image_ids: Sequence[int]) -> dict[int, ImageRow]:
+        """id -> image for these ids, as the catalog holds them now (missing ids are absent)."""
+        rows = self._iter_keys(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{}})", image_ids)
+        return {image.id: image for image in map(_image, rows)}
+
     def image_by_path(self, path: str, raw_path: bytes | None = None) -> ImageRow | None:
         """The image with this catalog name (``raw_path`` for names that are not UTF-8)."""
         row = self._db.execute(

@@ -30,7 +30,7 @@ from image_recommender import __version__
 from image_recommender.duplicate_moves import MoveReport
 from image_recommender.errors import ImrecError, LibraryError, SettingsError, damaged_catalog_message
 from image_recommender.library import Library, SearchResponse, UpdateSummary
-from image_recommender.query import parse_file_or_id, parse_term
+from image_recommender.query import parse_file_or_id, parse_term, shown_score
 from image_recommender.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -759,7 +759,7 @@ def duplicates(
     if not groups:
         out.print("no duplicates found", markup=False)
     for number, group in enumerate(groups, 1):
-        title = "similar shots, kept" if group.kind == "burst" else f"similarity >= {group.score:.3f}"
+        title = "similar shots, kept" if group.kind == "burst" else f"similarity >= {shown_score(group.score, 3):.3f}"
         out.print(f"group {number} ({group.kind}, {title}):", markup=False)
         for image in group.images:
             mark = "keep" if image.id == group.keeper.id else "    "

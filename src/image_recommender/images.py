@@ -22,7 +22,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from image_recommender.errors import ImageDecodeError
-from image_recommender.paths import is_inside
+from image_recommender.paths import handle_is_inside
 
 # Pillow's own limit (~89 MP) would refuse real 100 MP camera files; above this many pixels
 # (a warning we turn into an error) a file is treated as a decompression bomb.
@@ -85,7 +85,7 @@ def open_regular_file(path: Path, root: Path | None = None) -> tuple[BinaryIO, o
         problem = "is a folder, not a file"
     elif not stat.S_ISREG(info.st_mode):
         problem = "not a regular file (a pipe, device or socket)"
-    elif root is not None and not is_inside(path, root):
+    elif root is not None and not handle_is_inside(descriptor, path, root):
         problem = "now a link leading out of the library; not read"
     if problem is not None:
         os.close(descriptor)

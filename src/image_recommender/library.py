@@ -64,6 +64,10 @@ if TYPE_CHECKING:
 # Vectors compared between index and catalog: all of a small index, a sample of a large one
 # (status --check looks at this many, every index update at a quarter of it).
 INDEX_CHECK_SAMPLE = 256
+# The web page's "move the others" moves one group: at most this many files, and only for a
+# threshold at which a group is one picture (0.9 keeps re-encodes and resizes, 0.0001 would be everything).
+MAX_RESOLVE_MOVES = 50
+MIN_MOVE_THRESHOLD = 0.9
 
 
 @dataclass
@@ -613,30 +617,43 @@ class Library:
     ) -> tuple[list[Move], MoveReport | None]:
         """The moves that resolve ``groups`` into ``target``; with ``apply``, done, with a manifest.
 
-        Moved images leave the catalog's live set at once (their rows wait as 'gone', so an
-        undo before the next ``index`` brings them back with their vectors).
+        The plan is checked again under the write lock against the catalog as it is then (a
+        second resolve that ran meanwhile has moved its files out of the live set) and each file
+        on disk as it is then. Moved images leave the catalog's live set at once (their rows wait
+        as 'gone', so an undo before the next ``index`` brings them back with their vectors).
         """
         moves = plan_moves(groups, self.root, target.absolute())
         if not apply:
             return moves, None
         with self._write_lock():
-            report = apply_moves(moves, self.root, target.absolute())
+            current = self.catalog.images_by_ids([i for m in moves for i in (m.image_id, m.keeper.id)])
+            report = apply_moves(moves, self.root, target.absolute(), current)
             self.catalog.apply_scan([], [], [], report.moved_ids)
         return moves, report
 
     def resolve_group(self, image_ids: Sequence[int], keeper_id: int, threshold: float) -> MoveReport:
         """Move every image of one duplicate group but ``keeper_id`` to ``duplicates_dir`` (the web page's
-        "move the others"); the group must be one ``duplicates(threshold)`` finds, and not a burst."""
+        "move the others"); the group must be one ``duplicates(threshold)`` finds, and not a burst.
+
+        The group is found again under the write lock, so two resolves at once cannot each move
+        "the other" copy; at most ``MAX_RESOLVE_MOVES`` files move, and never at a threshold
+        below ``MIN_MOVE_THRESHOLD``.
+        """
+        if threshold < MIN_MOVE_THRESHOLD:
+            raise QueryError(f"threshold {threshold}: files are moved only for groups at {MIN_MOVE_THRESHOLD} or above")
         wanted = set(image_ids)
-        group = next((g for g in self.duplicates(threshold) if {i.id for i in g.images} == wanted), None)
-        if group is None or keeper_id not in wanted:
-            raise QueryError("these images are no longer one duplicate group; look for duplicates again")
-        if group.kind == "burst":
-            raise QueryError("a burst is similar shots, not duplicates: nothing is moved")
-        chosen = replace(group, keeper=next(i for i in group.images if i.id == keeper_id))
-        _, report = self.move_duplicates([chosen], self.settings.moved_duplicates_dir, apply=True)
-        assert report is not None and report.manifest is not None
-        self._last_move_file().write_text(str(report.manifest), encoding="utf-8")
+        if len(wanted) - 1 > MAX_RESOLVE_MOVES:
+            raise QueryError(f"a group of {len(wanted)} images: one resolve moves at most {MAX_RESOLVE_MOVES} files")
+        with self._write_lock():
+            group = next((g for g in self.duplicates(threshold) if {i.id for i in g.images} == wanted), None)
+            if group is None or keeper_id not in wanted:
+                raise QueryError("these images are no longer one duplicate group; look for duplicates again")
+            if group.kind == "burst":
+                raise QueryError("a burst is similar shots, not duplicates: nothing is moved")
+            chosen = replace(group, keeper=next(i for i in group.images if i.id == keeper_id))
+            _, report = self.move_duplicates([chosen], self.settings.moved_duplicates_dir, apply=True)
+            assert report is not None and report.manifest is not None
+            self._last_move_file().write_text(str(report.manifest), encoding="utf-8")
         return report
 
     def undo_last_move(self) -> MoveReport:

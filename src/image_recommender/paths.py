@@ -27,3 +27,20 @@ def catalog_name(relative: str) -> tuple[str, bytes | None]:
         raw = os.fsencode(relative)
         return raw.decode("utf-8", "backslashreplace"), raw
     return relative, None
+
+
+def handle_path(descriptor: int) -> str | None:
+    """Where an open handle really is, as the kernel resolved it when it was opened (links,
+    ``..``, a folder swapped for a link): checking this, not the name, closes the gap between
+    a check and the use of a file. None where the system cannot say (no ``/proc``)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{descriptor}")
+    except OSError:
+        return None
+
+
+def handle_is_inside(descriptor: int, path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
+    """``is_inside`` judged on an open handle of ``path`` (on the name where the system cannot say)."""
+    real_root = os.path.realpath(root)
+    real_path = handle_path(descriptor) or os.path.realpath(path)
+    return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)

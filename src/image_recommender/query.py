@@ -9,6 +9,7 @@ scores vectors the index does not hold yet exactly, so results are always curren
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -325,7 +326,7 @@ class DuplicateGroup:
     def as_json(self) -> dict[str, object]:
         return {
             "kind": self.kind,
-            "score": round(self.score, 6),
+            "score": 1.0 if self.kind == "exact" else shown_score(self.score, 6),
             "keeper": {"id": self.keeper.id, "path": self.keeper.path},
             "images": [
                 {
@@ -371,14 +372,37 @@ def choose_keeper(images: Sequence[ImageRow], prefer_folder: str | None = None) 
     return min(images, key=rank)
 
 
+def shown_score(score: float, digits: int) -> float:
+    """A similarity cut to ``digits`` decimals, never rounded up: two images that are not
+    identical never show as 1.000."""
+    scale = 10**digits
+    return math.floor(score * scale) / scale
+
+
+def same_shot(a: ImageRow, b: ImageRow) -> bool:
+    """One exposure in two files: the same EXIF time to the second and fraction, in another format
+    or size (a phone's HEIC and its JPEG export). Burst frames have times of their own, or share
+    one second in the same format and size, and then count as different shots."""
+    if a.taken_at != b.taken_at:
+        return False
+    suffix_a, suffix_b = os.path.splitext(a.path)[1].lower(), os.path.splitext(b.path)[1].lower()
+    return suffix_a != suffix_b or (a.width, a.height) != (b.width, b.height)
+
+
+def burst_pair(a: ImageRow, b: ImageRow) -> bool:
+    """Two different shots by one camera whose EXIF times lie within ``BURST_SECONDS``."""
+    dated = all(image.taken_from == "exif" and image.camera and image.taken_at for image in (a, b))
+    if not dated or a.camera != b.camera or same_shot(a, b):
+        return False
+    assert a.taken_at is not None and b.taken_at is not None
+    apart = datetime.fromisoformat(a.taken_at) - datetime.fromisoformat(b.taken_at)
+    return abs(apart.total_seconds()) <= BURST_SECONDS
+
+
 def is_burst(images: Sequence[ImageRow]) -> bool:
-    """Shots by one camera whose EXIF times lie within ``BURST_SECONDS`` of each other."""
-    if any(image.taken_from != "exif" or not image.camera or not image.taken_at for image in images):
-        return False
-    if len({image.camera for image in images}) != 1:
-        return False
-    times = sorted(datetime.fromisoformat(image.taken_at) for image in images if image.taken_at)
-    return (times[-1] - times[0]).total_seconds() <= BURST_SECONDS
+    """True when any two of the images are burst shots: the whole group is then kept, whatever
+    else joined it."""
+    return any(burst_pair(a, b) for number, a in enumerate(images) for b in images[number + 1 :])
 
 
 def _union_find_groups(pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
@@ -409,12 +433,16 @@ def find_duplicates(
     neighbours: int = 16,
     prefer_folder: str | None = None,
 ) -> list[DuplicateGroup]:
-    """Exact groups (same content) and near groups (cosine >= threshold), reported apart.
+    """Exact groups (same content) and near groups, reported apart.
 
     Near groups are found among one representative per distinct content (the keeper of its
-    exact group), so exact copies never show up twice. The index proposes neighbours; every
-    pair's cosine is exact (compressed kinds are re-scored), so every kind groups the same way.
-    Images are looked up ``DUPLICATES_CHUNK`` at a time, so memory does not grow with the library.
+    exact group), so exact copies never show up twice. The index proposes neighbours; pairs at
+    cosine >= threshold join into clusters, and each cluster is then cut into groups around a
+    keeper: a group holds the keeper and only the images whose own cosine *with the keeper*
+    meets the threshold (exact, from the catalog's vectors), so a chain of look-alikes (A like
+    B like C) never puts C under "would move" when C is not itself like the keeper. Images
+    left over form groups around their own keeper the same way. A group with two burst shots
+    in it is a burst, kept whole. Images are looked up ``DUPLICATES_CHUNK`` at a time.
     """
     exact = [
         DuplicateGroup("exact", group, choose_keeper(group, prefer_folder), 1.0)
@@ -428,7 +456,7 @@ def find_duplicates(
         return exact
     committed = index.committed() or _flat_index(catalog, labels, index.model.dim)
     others = np.setdiff1d(committed.labels(), labels)  # stale vectors and the copies already grouped as exact
-    similarity: dict[tuple[int, int], float] = {}
+    pairs: set[tuple[int, int]] = set()
     for start in range(0, len(labels), DUPLICATES_CHUNK):
         queries, vectors = catalog.vectors_by_labels(labels[start : start + DUPLICATES_CHUNK].tolist())
         if not len(queries):
@@ -437,20 +465,36 @@ def find_duplicates(
         for row, label in enumerate(queries.tolist()):
             for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):
                 if other >= 0 and other != label and score >= threshold:
-                    similarity[(min(label, other), max(label, other))] = score
-    groups = _union_find_groups(list(similarity))
-    images = catalog.images_by_labels(sorted({label for members in groups for label in members}))
-    weakest: dict[int, float] = {}
-    group_of = {label: number for number, members in enumerate(groups) for label in members}
-    for (first, _), score in similarity.items():
-        number = group_of[first]
-        weakest[number] = min(weakest.get(number, 1.0), score)
+                    pairs.add((min(label, other), max(label, other)))
+    clusters = _union_find_groups(sorted(pairs))
+    images = catalog.images_by_labels(sorted({label for members in clusters for label in members}))
     near = []
-    for number, members in enumerate(groups):
-        group = [images[label] for label in members]
-        kind: Literal["near", "burst"] = "burst" if is_burst(group) else "near"
-        near.append(DuplicateGroup(kind, group, choose_keeper(group, prefer_folder), weakest[number]))
+    for members in clusters:
+        near += _around_keepers(catalog, members, images, threshold, prefer_folder)
     return exact + near
+
+
+def _around_keepers(
+    catalog: Catalog, members: list[int], images: dict[int, ImageRow], threshold: float, prefer_folder: str | None
+) -> list[DuplicateGroup]:
+    """One cluster of look-alikes cut into groups whose every image meets the threshold with its keeper."""
+    found, vectors = catalog.vectors_by_labels(members)
+    vector_of = dict(zip(found.tolist(), vectors, strict=True))
+    remaining = [label for label in members if label in vector_of and label in images]
+    groups = []
+    while len(remaining) > 1:
+        keeper = choose_keeper([images[label] for label in remaining], prefer_folder)
+        keeper_label = next(label for label in remaining if images[label].id == keeper.id)
+        scores = {label: float(vector_of[label] @ vector_of[keeper_label]) for label in remaining}
+        joined = [label for label in remaining if label == keeper_label or scores[label] >= threshold]
+        remaining = [label for label in remaining if label not in joined]
+        if len(joined) < 2:
+            continue
+        group = [images[label] for label in joined]
+        kind: Literal["near", "burst"] = "burst" if is_burst(group) else "near"
+        weakest = min(scores[label] for label in joined if label != keeper_label)
+        groups.append(DuplicateGroup(kind, group, keeper, weakest))
+    return groups
 
 
 def _flat_index(catalog: Catalog, labels: np.ndarray, dim: int) -> VectorIndex:

@@ -21,7 +21,7 @@ import sqlite3
 import tempfile
 import threading
 import zipfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -164,6 +164,21 @@ def host_of(header: str) -> str:
     return name
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """True unless the browser says the request comes from a page of another origin."""
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    scheme, _, authority = origin.partition("://")
+    return scheme == "http" and authority.lower() == headers.get("host", "").strip().lower()
+
+
 def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     """Build the app around an open library; one lock serialises its SQLite connection."""
     app = FastAPI(title="imrec", description="Image similarity search over a local library.", version="1")
@@ -177,6 +192,18 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         """Refuse requests for other host names (DNS rebinding): the page is this server's alone."""
         if host_of(request.headers.get("host", "")) not in hosts:
             return JSONResponse({"detail": "unknown host name; see imrec serve --allowed-hosts"}, status_code=421)
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def same_origin_changes_only(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Refuse a state-changing request that a page of another origin sent (a form posted
+        from elsewhere could otherwise move the user's files): its ``Sec-Fetch-Site`` or
+        ``Origin`` must say this server. Clients that send neither (curl, scripts) are no browser
+        acting for another site and pass."""
+        if request.method not in SAFE_METHODS and not same_origin(request.headers):
+            return JSONResponse({"detail": "refused: the request came from another site's page"}, status_code=403)
         return await call_next(request)
 
     @contextlib.contextmanager

@@ -287,7 +287,7 @@ async function browse(offset = 0) {
 
 const GROUP_TITLES = {
   exact: () => "exact copies",
-  near: (group) => `near duplicates (≥ ${group.score.toFixed(3)})`,
+  near: (group) => `near duplicates (≥ ${(Math.floor(group.score * 1000) / 1000).toFixed(3)})`,
   burst: () => "similar shots taken seconds apart (kept, never moved)",
 };
 
