@@ -434,3 +434,40 @@ def test_a_rescan_uses_the_same_memory_for_a_large_catalog(tmp_path: Path, monke
     # A dict of every row would grow tenfold with the catalog; the streamed scan holds one batch
     # of walked files (and one folder's entries) whatever the catalog's size.
     assert peaks[1] < 1.5 * peaks[0] + 256 * 1024, peaks
+
+
+@pytest.mark.parametrize("kind", ["hnsw-sq8", "ivf-pq"])
+def test_one_damaged_row_is_never_scored_and_every_check_finds_it(
+    tmp_path: Path, vectors: np.ndarray, kind: str
+) -> None:
+    """One float32 row multiplied by 50: no score above 1, duplicates unchanged, status --check
+    finds it every time (not by luck of a sample), and the next index rebuilds."""
+    add_images(tmp_path, vectors)
+    with Library.open(tmp_path, index_kind=kind) as library:
+        library.build_index()
+        path = _vector_file(library)
+        expected_groups = {frozenset(i.id for i in g.images) for g in library.duplicates(0.97)}
+    victim = 1234
+    rows = np.memmap(path, "<f4", mode="r+").reshape(len(vectors), -1)
+    rows[victim] *= 50
+    rows.flush()
+    del rows
+    with Library.open(tmp_path) as library:
+        hits = library.search([Term("id", str(victim + 2))], k=20).results
+        assert max(hit.score for hit in hits) <= 1.0 + 1e-5
+        assert set(like(library, victim + 1, k=10)) == exact_paths(vectors, victim + 1, 10)
+        assert {frozenset(i.id for i in g.images) for g in library.duplicates(0.97)} == expected_groups
+        for _ in range(6):
+            assert "differs from the catalog" in library.status(check=True).integrity
+        assert library.build_index().rebuilt  # the search marked it for repair too
+        assert library.status(check=True).integrity == "ok"
+
+
+def test_an_ivf_index_holding_many_identical_vectors_is_intact(tmp_path: Path) -> None:
+    data = clustered(3000, seed=3)
+    data[:300] = data[0]  # 300 exact copies (blank frames): more than the self-check's 100 nearest
+    add_images(tmp_path, data)
+    with Library.open(tmp_path, index_kind="ivf-pq") as library:
+        assert library.build_index().rebuilt
+        assert library.status(check=True).integrity == "ok"
+        assert not library.build_index().rebuilt  # and an update keeps it

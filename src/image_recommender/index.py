@@ -79,6 +79,9 @@ EXACT_FILTER_LIMIT = 20_000
 # own label among its SELF_CHECK_RANK nearest, else 0; its results are re-scored exactly anyway.
 _INTACT_SIMILARITY = {"flat": 0.9999, "hnsw": 0.9999, "hnsw-sq8": 0.99, "ivf-pq": 1.0}
 SELF_CHECK_RANK = 100
+# Every stored vector has unit length (cosine = inner product). A float32 row off by more than
+# this (float32 rounding leaves under 1e-6) is damaged: its scores could exceed 1.
+UNIT_TOLERANCE = 1e-3
 
 
 def default_ef_search(count: int) -> int:
@@ -350,25 +353,29 @@ class VectorIndex:
         _, best = candidates.search(np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1), keep)
         return rows[best[0][best[0] >= 0]]
 
-    def differing(self, labels: np.ndarray, vectors: np.ndarray) -> int:
+    def differing(self, labels: np.ndarray, vectors: np.ndarray, ranked: bool = True) -> int:
         """How many of these labels' stored vectors differ from the catalog's (damaged index bytes).
 
         Graph and flat kinds decode each stored vector and compare cosines. IVF-PQ codes cannot
         be decoded one by one (fast-scan packs them in blocks) and its scores are only good for
-        ranking, so there each catalog vector must find its own label among its 100 nearest.
+        ranking, so there (with ``ranked``) each catalog vector must find its own label among its
+        100 nearest, or those 100 must all tie (more than 100 identical vectors: exact copies,
+        blank frames). The row files are compared bit for bit.
         """
         if not len(labels):
             return 0
         at = self._rows_of(labels)
-        if self.nlist:
-            _, found = self.search(vectors, SELF_CHECK_RANK, 0)
-            similarity = np.array([label in row for label, row in zip(labels, found, strict=True)], dtype=np.float32)
-        else:
+        damaged = np.zeros(len(labels), dtype=bool)
+        if self.nlist and ranked:
+            scores, found = self.search(vectors, SELF_CHECK_RANK, 0)
+            tied = scores[:, -1] >= scores[:, 0] - 1e-4
+            damaged |= ~np.array([label in row for label, row in zip(labels, found, strict=True)]) & ~tied
+        elif not self.nlist:
             stored = np.stack([self.index.index.reconstruct(int(position)) for position in at])
             similarity = np.sum(stored * vectors, axis=1) / np.maximum(
                 np.linalg.norm(stored, axis=1) * np.linalg.norm(vectors, axis=1), 1e-12
             )
-        damaged = ~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])
+            damaged |= ~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])
         if self.exact is not None:  # the re-rank's copies must be the catalog's vectors, bit for bit
             damaged |= np.any(self.exact.array[at] != vectors, axis=1)
         if self.codes is not None and self.screens:  # and the screen's codes theirs
@@ -674,8 +681,7 @@ class LibraryIndex:
         rows = rows[0][keep]
         if compressed:
             rows = index.screened(query, rows, screen_size(k))
-            copies = index.vectors_at(rows)
-            return self._exact_scores(query, index.labels()[rows], k, copies)
+            return self._exact_scores(query, index.labels()[rows], k, self.vectors_at(index, rows))
         return list(zip(scores[0][keep].astype(float).tolist(), index.labels()[rows].tolist(), strict=True))
 
     def _exact_scores(
@@ -698,10 +704,46 @@ class LibraryIndex:
         best = np.lexsort((found, -scores))[:k]
         return list(zip(scores[best].astype(float).tolist(), found[best].tolist(), strict=True))
 
+    def vectors_at(self, index: VectorIndex, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(labels, float32 vectors) of these rows from the index's vector file, every row checked:
+        one that is not of unit length (damaged bytes; its cosines could pass 1) is replaced by
+        the catalog's vector, and the index is marked for a rebuild by the next writer."""
+        copies = index.vectors_at(rows)
+        if copies is None:
+            return None
+        labels, vectors = copies
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = ~(np.abs(np.linalg.norm(vectors, axis=1) - 1) <= UNIT_TOLERANCE)
+        if not bad.any():
+            return copies
+        self.mark_for_repair()
+        held, fresh = self.catalog.vectors_by_labels(labels[bad].tolist())
+        return np.concatenate([labels[~bad], held]), np.concatenate(
+            [vectors[~bad], fresh.reshape(-1, vectors.shape[1])]
+        )
+
+    def mark_for_repair(self) -> None:
+        """Ask the next ``sync`` to rebuild (a search found damaged rows; searches never write the index)."""
+        with contextlib.suppress(OSError):
+            repair_marker(self.sidecar).touch()
+
     def damage(self, sample: int) -> int:
         """How many of a random sample of the committed index's live vectors differ from the catalog's."""
         index = self.committed()
         return _damage(self.catalog, index, self._liveness(index).stale, sample) if index else 0
+
+    def damage_everywhere(self, sample: int) -> int:
+        """How many live vectors differ from the catalog's: every row of the vector and code files
+        and every decodable stored vector, compared in chunks; IVF-PQ's rank check on a sample."""
+        index = self.committed()
+        if index is None:
+            return 0
+        stale = self._liveness(index).stale
+        live = np.setdiff1d(index.labels(), stale)
+        found = sum(
+            index.differing(*self.catalog.vectors_by_labels(chunk.tolist()), ranked=False) for chunk in _chunks(live)
+        )
+        return found + (_damage(self.catalog, index, stale, sample) if index.nlist else 0)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -715,6 +757,8 @@ class LibraryIndex:
         """
         started = time.perf_counter()
         generation = self.catalog.generation()
+        repair = repair_marker(self.sidecar)
+        rebuild = rebuild or repair.exists()
         unchanged = None if rebuild else self._unchanged(generation, check_sample)
         if unchanged is not None:
             return unchanged
@@ -744,6 +788,7 @@ class LibraryIndex:
         built = self._build(live, params, chosen)
         built.mark_current(generation, np.zeros(0, np.int64))
         built.save(self.sidecar)
+        repair.unlink(missing_ok=True)
         return IndexReport(built.meta.count, len(live), True, 0, params.kind, time.perf_counter() - started)
 
     def _unchanged(self, generation: int, check_sample: int) -> IndexReport | None:
@@ -861,6 +906,11 @@ def _screen_quantizer(dim: int) -> faiss.IndexScalarQuantizer:
 def _chunks(labels: np.ndarray) -> Iterator[np.ndarray]:
     for start in range(0, len(labels), BUILD_CHUNK):
         yield labels[start : start + BUILD_CHUNK]
+
+
+def repair_marker(sidecar: Path) -> Path:
+    """The file whose presence asks the next writer to rebuild this index."""
+    return sidecar.with_suffix(".repair")
 
 
 def remove_index(sidecar: Path) -> None:

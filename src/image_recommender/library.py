@@ -683,7 +683,7 @@ class Library:
         """Counts, models, index freshness and failures.
 
         ``check`` first runs SQLite's integrity check (a damaged catalog is reported, not read
-        further), then compares a sample of every index's vectors with the catalog's.
+        further), then compares every index's stored vectors and row files with the catalog's.
         """
         if check:
             integrity = self.catalog.integrity_check()
@@ -712,7 +712,7 @@ class Library:
     def _check_indexes(self) -> str:
         """ "ok", or which index holds vectors that differ from the catalog's."""
         for row in self.catalog.models():
-            if self.index_for(row).damage(INDEX_CHECK_SAMPLE):
+            if self.index_for(row).damage_everywhere(INDEX_CHECK_SAMPLE):
                 return f"index of {row.name} differs from the catalog (damaged file); 'imrec index' rebuilds it"
         return "ok"
 

@@ -461,7 +461,7 @@ def find_duplicates(
         queries, vectors = catalog.vectors_by_labels(labels[start : start + DUPLICATES_CHUNK].tolist())
         if not len(queries):
             continue
-        scores, found = _neighbours(catalog, committed, vectors, neighbours, ef_search, others)
+        scores, found = _neighbours(catalog, index, committed, vectors, neighbours, ef_search, others)
         for row, label in enumerate(queries.tolist()):
             for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):
                 if other >= 0 and other != label and score >= threshold:
@@ -507,6 +507,7 @@ def _flat_index(catalog: Catalog, labels: np.ndarray, dim: int) -> VectorIndex:
 
 def _neighbours(
     catalog: Catalog,
+    index: LibraryIndex,
     committed: VectorIndex,
     vectors: np.ndarray,
     neighbours: int,
@@ -523,7 +524,7 @@ def _neighbours(
     if not compressed:
         return scores, found
     proposed = np.unique(rows[rows >= 0])
-    copies = committed.vectors_at(proposed)
+    copies = index.vectors_at(committed, proposed)
     held, stored = copies if copies is not None else catalog.vectors_by_labels(committed.labels()[proposed].tolist())
     if not len(held):
         return np.zeros(found.shape, np.float32), np.full_like(found, -1)
