@@ -5,9 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import Runner, run_json
+
+from image_recommender import Library
 
 
 def digest(path: Path) -> str:
@@ -100,3 +105,108 @@ def test_web_zip_download_holds_the_chosen_files_in_order(model_settings: dict, 
         assert client.get("/api/download", params={"id": 999999}).status_code == 404
         assert client.get("/api/download").status_code == 422
         assert client.get("/api/download", params=[("id", i) for i in range(1, 502)]).status_code == 422
+
+
+@pytest.fixture
+def zip_client(model_settings: dict, library_dir: Path) -> Iterator[tuple[Any, Library]]:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+        yield TestClient(create_app(library), base_url="http://127.0.0.1:8765"), library
+
+
+def _ids(library: Library, *names: str) -> list[tuple[str, int]]:
+    return [("id", library.catalog.image_by_path(name).id) for name in names]  # type: ignore[union-attr]
+
+
+def test_zip_download_serves_only_files_that_are_still_images(
+    zip_client: tuple[Any, Library], library_dir: Path, tmp_path: Path
+) -> None:
+    client, library = zip_client
+    notes = tmp_path / "notes.txt"
+    notes.write_text("bank PIN 1234\n")
+    bridge, wine = library_dir / "Bridge_by_Sander_Klootwijk.jpg", library_dir / "Wine_by_Jakkub_Mede.jpg"
+    wine.unlink()
+    os.link(notes, wine)  # swapped for a hard link to a text file: inside the library, not an image
+    refused = client.get(
+        "/api/download", params=_ids(library, "Bridge_by_Sander_Klootwijk.jpg", "Wine_by_Jakkub_Mede.jpg")
+    )
+    assert refused.status_code == 403 and "no longer an image file" in refused.json()["detail"]
+    wine.unlink()
+    os.mkfifo(wine)  # a FIFO would block a reader with no writer
+    assert client.get("/api/download", params=_ids(library, "Wine_by_Jakkub_Mede.jpg")).status_code == 403
+    bridge.unlink()
+    missing = client.get("/api/download", params=_ids(library, "Bridge_by_Sander_Klootwijk.jpg"))
+    assert missing.status_code == 404 and "cannot be opened" in missing.json()["detail"]
+
+
+def test_zip_download_limits_say_so_and_copy_only_what_was_checked(
+    zip_client: tuple[Any, Library], library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.web.app as web_app
+
+    client, library = zip_client
+    chosen = _ids(library, "Bridge_by_Sander_Klootwijk.jpg", "Wine_by_Jakkub_Mede.jpg")
+    monkeypatch.setattr(web_app, "MAX_ZIP_BYTES", 1000)
+    too_much = client.get("/api/download", params=chosen)
+    assert too_much.status_code == 413 and "choose fewer" in too_much.json()["detail"]
+    monkeypatch.undo()
+    # A file that grows between the check and the copy is not copied on and on.
+    grown = library_dir / "Wine_by_Jakkub_Mede.jpg"
+    real_open = web_app.open_regular_file
+    calls: list[Path] = []
+
+    def growing(path: Path, root: Path | None = None) -> Any:
+        calls.append(path)
+        if calls.count(path) == 2 and path.name == grown.name:
+            with grown.open("ab") as handle:
+                handle.write(b"\0" * 4096)
+        return real_open(path, root)
+
+    monkeypatch.setattr(web_app, "open_regular_file", growing)
+    changed = client.get("/api/download", params=chosen)
+    assert changed.status_code == 409 and "changed while it was being zipped" in changed.json()["detail"]
+
+
+def test_concurrent_zips_are_bounded_together(
+    zip_client: tuple[Any, Library], library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.web.app as web_app
+
+    client, library = zip_client
+    chosen = _ids(library, "Bridge_by_Sander_Klootwijk.jpg")
+    size = (library_dir / "Bridge_by_Sander_Klootwijk.jpg").stat().st_size
+    monkeypatch.setattr(web_app, "MAX_SPOOLED_BYTES", size - 1)
+    client = type(client)(web_app.create_app(library), base_url="http://127.0.0.1:8765")
+    assert client.get("/api/download", params=chosen).status_code == 503
+    monkeypatch.setattr(web_app, "MAX_SPOOLED_BYTES", size)
+    client = type(client)(web_app.create_app(library), base_url="http://127.0.0.1:8765")
+    for _ in range(3):  # each finished download gives its bytes back
+        assert client.get("/api/download", params=chosen).status_code == 200
+
+
+@pytest.mark.slow
+def test_zip_download_of_a_file_over_two_gigabytes(
+    zip_client: tuple[Any, Library], library_dir: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    client, library = zip_client
+    big = library_dir / "Bridge_by_Sander_Klootwijk.jpg"
+    header = big.read_bytes()
+    with big.open("r+b") as handle:  # a JPEG header, then sparse zeros: 2.2 GB
+        handle.truncate((2 << 30) + (200 << 20))
+    saved = tmp_path / "download.zip"
+    with client.stream("GET", "/api/download", params=_ids(library, big.name)) as answer:
+        assert answer.status_code == 200
+        with saved.open("wb") as out:
+            for chunk in answer.iter_bytes(1 << 22):
+                out.write(chunk)
+    with zipfile.ZipFile(saved) as bundle:
+        (entry,) = bundle.infolist()
+        assert entry.file_size == big.stat().st_size
+        with bundle.open(entry) as member:
+            assert member.read(len(header)) == header

@@ -15,7 +15,6 @@ import hashlib
 import ipaddress
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import tempfile
@@ -23,7 +22,7 @@ import threading
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
@@ -52,6 +51,11 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # One zip download: at most this many images and bytes (spooled to a temporary file).
 MAX_ZIP_FILES = 500
 MAX_ZIP_BYTES = 4 << 30
+# All zips being prepared at once, together (each is spooled to the temporary folder).
+MAX_SPOOLED_BYTES = 8 << 30
+# Entries from this size on are written with ZIP64 sizes (plain zip sizes stop at 4 GiB; Python
+# asks to be told in advance for entries written as streams).
+ZIP64_FROM = 1 << 31
 THUMB_SIZES = (128, 256, 512)
 CACHE_SECONDS = 7 * 24 * 3600
 # Thumbnails decode whole pictures (a 144 MP PNG holds ~430 MB of pixels): two at a time.
@@ -186,6 +190,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     thumb_decodes = threading.BoundedSemaphore(THUMB_DECODES_AT_ONCE)
     thumbs = library.settings.state_dir / "thumbs"
     hosts = allowed_hosts(served_host, library.settings.allowed_hosts)
+    spooled = _Budget(MAX_SPOOLED_BYTES)
 
     @app.middleware("http")
     async def known_hosts_only(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -316,20 +321,26 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             raise HTTPException(404, f"no image with id {image_id}")
         return _image_json(image)
 
+    def opened_image(image: ImageRow, path: Path) -> tuple[BinaryIO, os.stat_result, str]:
+        """The file opened once and checked on that handle: a regular file inside the library whose
+        header names an image format; else the request fails with 404 (gone) or 403 (not an image)."""
+        try:
+            handle, info = open_regular_file(path, library.root)
+        except OSError:
+            raise HTTPException(404, f"image {image.id}: the file cannot be opened") from None
+        except ImageDecodeError:
+            raise HTTPException(403, f"image {image.id}: {image.path} is no longer an image file") from None
+        media_type = _image_type(handle)
+        if media_type is None:
+            handle.close()
+            raise HTTPException(403, f"image {image.id}: {image.path} is no longer an image file")
+        return handle, info, media_type
+
     @app.get("/api/images/{image_id}/file")
     def image_file(image_id: ImageId) -> StreamingResponse:
         """The original file, opened once and checked on that open handle: a regular file holding an image."""
         image, path = catalogued(image_id)
-        try:
-            handle, info = open_regular_file(path, library.root)  # the response closes it
-        except OSError:
-            raise HTTPException(404, f"image {image_id}: the file cannot be opened") from None
-        except ImageDecodeError:
-            raise HTTPException(403, f"image {image_id}: {image.path} is no longer an image file") from None
-        media_type = _image_type(handle)
-        if media_type is None:
-            handle.close()
-            raise HTTPException(403, f"image {image_id}: {image.path} is no longer an image file")
+        handle, info, media_type = opened_image(image, path)  # the response closes it
         headers = {
             "Cache-Control": f"private, max-age={CACHE_SECONDS}",
             "ETag": f'"{image.fingerprint}"',
@@ -340,24 +351,30 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
 
     @app.get("/api/download")
     def download(id: Annotated[list[ListedId], Query(min_length=1, max_length=MAX_ZIP_FILES)]) -> StreamingResponse:
-        """The chosen images as one zip, in the order given (001-name.jpg, ...), at most MAX_ZIP_BYTES."""
+        """The chosen images as one zip, in the order given (001-name.jpg, ...), at most MAX_ZIP_BYTES.
+
+        Every file is checked as ``/file`` checks it before the zip is started (so a missing or
+        swapped file is a 404/403, too much a 413), and opened again and re-checked while it is
+        copied; exactly the size checked is copied. All downloads in flight together spool at
+        most ``MAX_SPOOLED_BYTES`` (a 503 asks to try again).
+        """
         located = [catalogued(image_id) for image_id in dict.fromkeys(id)]
-        archive = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115 - the response closes it
+        checked: list[tuple[ImageRow, Path, os.stat_result]] = []
         total = 0
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
-            for rank, (image, path) in enumerate(located, start=1):
-                try:
-                    handle, info = open_regular_file(path, library.root)
-                except (OSError, ImageDecodeError):
-                    archive.close()
-                    raise HTTPException(404, f"image {image.id}: {image.path} cannot be opened") from None
-                total += info.st_size
-                if total > MAX_ZIP_BYTES:
-                    handle.close()
-                    archive.close()
-                    raise HTTPException(413, f"the chosen images hold more than {MAX_ZIP_BYTES >> 30} GB; choose fewer")
-                with handle, bundle.open(ranked_name(rank, Path(image.path), len(located)), "w") as entry:
-                    shutil.copyfileobj(handle, entry, 1 << 20)
+        for image, path in located:
+            handle, info, _ = opened_image(image, path)
+            handle.close()
+            total += info.st_size
+            if total > MAX_ZIP_BYTES:
+                raise HTTPException(413, f"the chosen images hold more than {MAX_ZIP_BYTES >> 30} GB; choose fewer")
+            checked.append((image, path, info))
+        if not spooled.reserve(total):
+            raise HTTPException(503, "other downloads are being prepared; try again in a moment")
+        try:
+            archive = _zipped(checked, opened_image)
+        except BaseException:
+            spooled.release(total)
+            raise
         size = archive.tell()
         archive.seek(0)
         headers = {
@@ -365,7 +382,9 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             "Content-Length": str(size),
             "X-Content-Type-Options": "nosniff",
         }
-        return StreamingResponse(_chunks(archive), media_type="application/zip", headers=headers)
+        return StreamingResponse(
+            _chunks(archive, done=lambda: spooled.release(total)), media_type="application/zip", headers=headers
+        )
 
     @app.get("/api/images/{image_id}/thumb")
     def image_thumb(request: Request, image_id: ImageId, size: int = 256) -> Response:
@@ -434,7 +453,58 @@ def _image_type(handle: Any) -> str | None:
     return IMAGE_TYPES.get(kind or "")
 
 
-def _chunks(handle: Any, size: int = 1 << 20) -> Iterator[bytes]:
-    with handle:
-        while chunk := handle.read(size):
-            yield chunk
+def _chunks(handle: Any, size: int = 1 << 20, done: Callable[[], None] | None = None) -> Iterator[bytes]:
+    try:
+        with handle:
+            while chunk := handle.read(size):
+                yield chunk
+    finally:
+        if done is not None:
+            done()
+
+
+class _Budget:
+    """Bytes that requests in flight may hold together (the zips being spooled to disk)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, amount: int) -> bool:
+        with self._lock:
+            if self.held + amount > self.limit:
+                return False
+            self.held += amount
+            return True
+
+    def release(self, amount: int) -> None:
+        with self._lock:
+            self.held -= amount
+
+
+def _zipped(
+    checked: list[tuple[ImageRow, Path, os.stat_result]],
+    opened_image: Callable[[ImageRow, Path], tuple[BinaryIO, os.stat_result, str]],
+) -> Any:
+    """A spooled zip of these checked files (ZIP64 where a file needs it), each opened again and
+    copied only if it is still the file checked, and only the bytes checked."""
+    archive = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115 - the response closes it
+    changed = None
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as bundle:
+        for rank, (image, path, before) in enumerate(checked, start=1):
+            handle, info, _ = opened_image(image, path)
+            with handle:
+                if (info.st_dev, info.st_ino, info.st_size) != (before.st_dev, before.st_ino, before.st_size):
+                    changed = image
+                    break
+                name = ranked_name(rank, Path(image.path), len(checked))
+                with bundle.open(name, "w", force_zip64=before.st_size >= ZIP64_FROM) as entry:
+                    left = before.st_size
+                    while left and (chunk := handle.read(min(left, 1 << 20))):
+                        entry.write(chunk)
+                        left -= len(chunk)
+    if changed is not None:
+        archive.close()
+        raise HTTPException(409, f"image {changed.id}: {changed.path} changed while it was being zipped; try again")
+    return archive
