@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -75,8 +77,9 @@ def test_broken_exif_never_fails(tmp_path: Path) -> None:
     data = photo_with_exif("2019:07:14 18:30:05", make="Google", gps=("N", (1.0, 2.0, 3.0), "E", (4.0, 5.0, 6.0)))
     start = data.index(b"Exif\x00\x00") + 6
     broken = data[:start] + b"MM\x00\x2a\xff\xff\xff\xff" + bytes(range(256)) * 2 + data[start + 520 :]
-    found = read_metadata(broken, 0)
-    assert found.taken_from in ("exif", "mtime")  # whatever survived, no exception
+    found = read_metadata(broken, 0)  # the first directory's offset points nowhere: nothing survives
+    epoch = datetime.fromtimestamp(0).astimezone()
+    assert found == PhotoMetadata(epoch.replace(tzinfo=None).isoformat(), found.taken_offset, "mtime")
     assert read_metadata(b"not an image at all", 10**18).taken_from == "mtime"
     assert read_metadata(b"", None) == PhotoMetadata()
 
@@ -91,3 +94,40 @@ def test_metadata_from_an_open_file_reads_the_header(tmp_path: Path) -> None:
     path.write_bytes(photo_with_exif("2018:05:06 07:08:09", model="X100V"))
     with path.open("rb") as handle:
         assert read_metadata(handle, os.stat(path).st_mtime_ns).taken_at == "2018-05-06T07:08:09"
+
+
+def test_dates_before_the_year_1000_keep_four_digits() -> None:
+    assert read_metadata(photo_with_exif("0001:01:01 00:00:00"), None).taken_at == "0001-01-01T00:00:00"
+    assert read_metadata(photo_with_exif("0999:12:31 23:59:59"), None).taken_at == "0999-12-31T23:59:59"
+
+
+def test_a_catalog_with_short_years_is_repaired_in_place(tmp_path: Path) -> None:
+    from image_recommender.catalog import Catalog, FileStat
+
+    path = tmp_path / "catalog.sqlite3"
+    catalog = Catalog.open(path)
+    catalog.apply_scan([FileStat("old.jpg", None, 1, 1), FileStat("new.jpg", None, 1, 1)], [], [], [])
+    catalog.close()
+    with sqlite3.connect(path) as db:  # as schema 4 wrote them
+        db.execute("UPDATE images SET taken_at='1-01-01T00:00:00' WHERE path='old.jpg'")
+        db.execute("UPDATE images SET taken_at='2024-01-01T00:00:00' WHERE path='new.jpg'")
+        db.execute("PRAGMA user_version=4")
+    catalog = Catalog.open(path)
+    assert {i.path: i.taken_at for i in catalog.images()} == {
+        "old.jpg": "0001-01-01T00:00:00",
+        "new.jpg": "2024-01-01T00:00:00",
+    }
+    catalog.close()
+
+
+@pytest.mark.parametrize("kind", ["PNG", "HEIF"])
+def test_a_broken_exif_block_never_fails_pixels_that_decode(kind: str) -> None:
+    from image_recommender.images import decode
+
+    if kind == "HEIF" and not HEIF_SUPPORTED:
+        pytest.skip("needs pillow-heif")
+    buffer = io.BytesIO()
+    Image.open(PHOTOS / "Dragonfly_by_Bolly.jpg").save(buffer, kind, exif=b"garbage!!")
+    decoded = decode(buffer.getvalue())
+    assert decoded.image.size == (decoded.width, decoded.height)
+    assert read_metadata(buffer.getvalue(), None).taken_from is None

@@ -27,7 +27,7 @@ from image_recommender.photo_metadata import PhotoMetadata, distance_km
 if TYPE_CHECKING:
     from image_recommender.query import PhotoFilter
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MMAP_BYTES = 2 << 30
 STATES = ("pending", "ok", "failed", "gone")
 
@@ -132,7 +132,13 @@ ALTER TABLE images ADD COLUMN longitude REAL;
 CREATE INDEX images_taken_at ON images(taken_at);
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
+# v5: dates taken before the year 1000 were stored with short years ("1-01-01T00:00:00"),
+# which compare wrongly as text and failed date parsing; padded to four digits.
+_SCHEMA_V5 = """
+UPDATE images SET taken_at = substr('000' || taken_at, -19) WHERE length(taken_at) BETWEEN 16 AND 18;
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
 
 
 _WALK_TABLES = """

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from image_recommender.errors import ImageDecodeError
 from image_recommender.paths import handle_is_inside
@@ -171,6 +171,31 @@ _JPEG_END = b"\xff\xd9"
 _DAMAGE = (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError)
 
 
+# How to turn a picture stored under EXIF orientation 2-8 upright (Pillow's exif_transpose table).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8), 1 when the EXIF block is missing, broken or says nothing valid:
+    a damaged EXIF block never fails pixels that decode (Pillow raises anything from
+    SyntaxError to struct.error on one)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def decode(data: bytes, min_side: int | None = None, resize_to: int | None = None) -> Decoded:
     """Decode bytes to an upright RGB image (first frame of animations).
 
@@ -186,13 +211,14 @@ def decode(data: bytes, min_side: int | None = None, resize_to: int | None = Non
             width, height = image.size
             if resize_to is not None:
                 check_resize_work(width, height, resize_to)
-            if image.getexif().get(_ORIENTATION_TAG, 1) in _SWAPS_AXES:
+            orientation = exif_orientation(image)
+            if orientation in _SWAPS_AXES:
                 width, height = height, width
             if min_side is not None and image.format == "JPEG":
                 image.draft("RGB", (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
             image.seek(0)
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            upright = image.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else image
             return Decoded(_to_rgb(upright), width, height)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"possible decompression bomb: {exc}") from None
@@ -242,7 +268,7 @@ def probe_whole_jpeg(data: bytes, min_side: int) -> WholeJpeg | None:
                 return None
             image.draft(image.mode, (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
             draftable = image.size != full_size
-            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+            orientation = exif_orientation(image)
     except (
         OSError,
         MemoryError,

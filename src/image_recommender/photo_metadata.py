@@ -58,7 +58,8 @@ def read_metadata(source: bytes | BinaryIO, mtime_ns: int | None) -> PhotoMetada
     if taken is None and mtime_ns is not None:
         with contextlib.suppress(OverflowError, OSError, ValueError):
             moment = datetime.fromtimestamp(mtime_ns / 1e9).astimezone()
-            taken, offset, source_name = moment.strftime("%Y-%m-%dT%H:%M:%S"), _format_offset(moment), "mtime"
+            local = moment.replace(tzinfo=None, microsecond=0).isoformat()
+            taken, offset, source_name = local, _format_offset(moment), "mtime"
     latitude, longitude = _coordinates(gps)
     return PhotoMetadata(taken, offset, source_name, _camera(exif), latitude, longitude)
 
@@ -84,12 +85,13 @@ def _text(value: Any) -> str | None:
 
 
 def _exif_time(value: Any) -> str | None:
-    """EXIF's "YYYY:MM:DD HH:MM:SS" as ISO 8601, or None for blanks and impossible dates."""
+    """EXIF's "YYYY:MM:DD HH:MM:SS" as ISO 8601 with four-digit years (year 1 is "0001", so dates
+    compare as text), or None for blanks and impossible dates."""
     text = _text(value)
     if text is None:
         return None
     try:
-        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").strftime("%Y-%m-%dT%H:%M:%S")
+        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").isoformat(timespec="seconds")
     except ValueError:
         return None
 
