@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -60,10 +61,10 @@ def _tiny(checkpoint: Path, engine: str, cache: Path, precision: str = "fp32") -
     return load_model(spec, "cpu", precision, engine=EngineOptions(engine, cache_dir=cache))
 
 
-def _seeded_checkpoint(folder: Path, seed: int) -> Path:
+def _seeded_checkpoint(folder: Path, seed: int, name: str | None = None) -> Path:
     open_clip.add_model_config(TINY_CONFIG)
     torch.manual_seed(seed)
-    path = folder / f"tiny-{seed}.pt"
+    path = folder / (name or f"tiny-{seed}.pt")
     torch.save(open_clip.create_model("tiny-clip").state_dict(), path)
     return path
 
@@ -101,7 +102,7 @@ def test_conversion_is_cached_and_rebuilt_for_new_weights(tmp_path: Path, caplog
     assert {path: path.stat().st_mtime_ns for path in entries[0].iterdir()} == stamps
     assert np.array_equal(vectors, again)
 
-    second = _seeded_checkpoint(tmp_path, 2)
+    second = _seeded_checkpoint(tmp_path, 2, name=first.name)  # new weights written over the old file
     changed = _tiny(second, "openvino", cache).encode_pil(_photos())
     reference = _tiny(second, "torch", cache).encode_pil(_photos())
     assert len(list(cache.iterdir())) == 2
@@ -129,7 +130,7 @@ def test_an_entry_from_another_engine_version_is_replaced(
 
 
 @pytest.mark.slow  # converts twice
-@pytest.mark.parametrize("damage", ["image.bin", "text.xml", "manifest.json"])
+@pytest.mark.parametrize("damage", ["image.bin", "text.xml", "manifest.json", "manifest mean", "manifest key"])
 def test_a_damaged_conversion_is_rebuilt_with_a_note(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -137,10 +138,18 @@ def test_a_damaged_conversion_is_rebuilt_with_a_note(
     checkpoint = _seeded_checkpoint(tmp_path, 3)
     reference = _tiny(checkpoint, "openvino", cache).encode_pil(_photos())
     (entry,) = cache.iterdir()
-    target = entry / damage
-    data = bytearray(target.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    target.write_bytes(bytes(data))
+    if damage.startswith("manifest "):  # valid JSON, edited: another normalisation, or a field unknown here
+        manifest = json.loads((entry / "manifest.json").read_text())
+        if damage == "manifest mean":
+            manifest["preprocess"]["mean"] = [0.0, 0.0, 0.0]
+        else:
+            manifest["extra"] = 1
+        (entry / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        target = entry / damage
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
     with caplog.at_level(logging.INFO, "image_recommender"):
         rebuilt = _tiny(checkpoint, "openvino", cache).encode_pil(_photos())
     assert any("damaged" in message and "converting again" in message for message in caplog.messages)
@@ -248,3 +257,10 @@ def test_cli_models_bench_measures_a_model(imrec: Runner, model_env: dict[str, s
     (row,) = [line for line in lines if line.startswith("tiny-clip")]
     assert float(row.split()[-1]) > 0
     assert "openvino on CPU" in result.stdout and "cores" in result.stdout
+
+
+def test_an_unusable_engine_cache_is_one_line(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "engines"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.raises(ModelError, match=r"engines: cannot store the converted model there .*--engine torch"):
+        _tiny(tiny_checkpoint, "openvino", blocked)

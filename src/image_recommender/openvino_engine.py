@@ -38,8 +38,8 @@ from image_recommender.settings import ModelSpec
 
 log = logging.getLogger("image_recommender")
 
-# Bumped whenever the export below changes what a cache entry holds.
-EXPORT_FORMAT = 1
+# Bumped whenever the export below changes what a cache entry holds (2: the manifest's own digest).
+EXPORT_FORMAT = 2
 TOWERS = ("image", "text")
 MANIFEST = "manifest.json"
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -131,14 +131,26 @@ class CachedModel:
         return self.folder / f"{tower}.xml"
 
 
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """What the manifest says (preprocessing, image size, dimension, files), digested: an edit to
+    any of it would silently change every embedding."""
+    content = {name: value for name, value in manifest.items() if name != "digest"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def _read_manifest(folder: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The manifest when it belongs to ``key``; None when there is no entry; raises when it is damaged."""
+    """The manifest when it belongs to ``key`` and is as written; None when there is no entry;
+    raises ValueError when it is damaged, edited or holds what this version does not know."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     if not isinstance(manifest, dict) or manifest.get("key") != key:
         raise ValueError("its manifest does not match this model")
+    if manifest.get("digest") != _manifest_digest(manifest):
+        raise ValueError("its manifest was changed after it was written")
+    if set(manifest) != {"key", "files", "image_size", "dim", "preprocess", "digest"}:
+        raise ValueError("its manifest holds fields this version does not know")
     return manifest
 
 
@@ -282,14 +294,21 @@ def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, prepr
     """Convert the loaded torch model's towers and store them as a new cache entry."""
     key = cache_key(spec)
     folder = entry_dir(cache_dir, key)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
+    except OSError as exc:
+        raise ModelError(
+            f"{cache_dir}: cannot store the converted model there ({exc.strerror or exc}); set engine_cache"
+            " (IMREC_ENGINE_CACHE) to a writable folder, or use --engine torch"
+        ) from None
     log.info("converting %s for OpenVINO (once per model; minutes for large ones) into %s", spec.describe(), folder)
-    scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
     try:
         files = _export(model, image_size, scratch)
         with torch.inference_mode():
             dim = int(model.encode_text(_example(model, "text", image_size)[:1]).shape[-1])
         manifest = {"key": key, "files": files, "image_size": image_size, "dim": dim, "preprocess": preprocess}
+        manifest["digest"] = _manifest_digest(manifest)
         (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         try:
