@@ -28,7 +28,7 @@ from test_images import bomb_png
 from image_recommender import Library
 from image_recommender.catalog import _SCHEMA_V1, SCHEMA_VERSION, Catalog
 from image_recommender.errors import LibraryError, MassRemovalError
-from image_recommender.scan import is_mass_removal, scan_library
+from image_recommender.scan import scan_library
 
 
 def make_variants(root: Path, count: int) -> None:
@@ -394,9 +394,11 @@ def test_scan_diff_is_right_for_any_tree(tree: dict[tuple[str, ...], str], data:
             files[name].unlink()
         for name in changed:
             files[name].write_bytes(b"changed content, longer than before")
-        (root / "added.jpg").write_bytes(b"new")
+        (root / "added.jpg").write_bytes(b"a new file, longer than any file of the tree")
         allow = data.draw(st.booleans())
-        if not allow and is_mass_removal(len(removed), len(names)):
+        # The unmounted-drive rule in numbers: all of them gone, or over half of 100 or more.
+        whole = bool(removed) and len(removed) == len(names)
+        if not allow and (whole or (len(names) >= 100 and 2 * len(removed) > len(names))):
             with pytest.raises(MassRemovalError):
                 scan_library(catalog, root, allow_mass_removal=False)
             assert {image.path for image in catalog.images()} == set(files)  # refused: nothing changed

@@ -146,6 +146,7 @@ DROP TABLE IF EXISTS temp.walked; DROP TABLE IF EXISTS temp.unseen;
 DROP TABLE IF EXISTS temp.changed; DROP TABLE IF EXISTS temp.vanished;
 CREATE TEMP TABLE walked(name BLOB PRIMARY KEY, path TEXT NOT NULL, raw_path BLOB, size INTEGER, mtime_ns INTEGER)
     WITHOUT ROWID;
+CREATE INDEX temp.walked_identity ON walked(size, mtime_ns);
 CREATE TEMP TABLE unseen(name TEXT PRIMARY KEY);
 CREATE TEMP TABLE changed(id INTEGER PRIMARY KEY, size INTEGER, mtime_ns INTEGER, returned INTEGER);
 CREATE TEMP TABLE vanished(id INTEGER PRIMARY KEY);
@@ -159,7 +160,9 @@ DROP TABLE IF EXISTS temp.changed; DROP TABLE IF EXISTS temp.vanished;
 @dataclass(frozen=True)
 class WalkDifferences:
     """What a folder walk found against the catalog; ``kept`` are missing files under folders
-    that could not be read, ``live`` the catalogued files that were not gone before."""
+    that could not be read, ``live`` the catalogued files that were not gone before;
+    ``reappeared`` of the gone files have a new file of the same size and time in this walk
+    (a renamed or moved folder), so they are not missing."""
 
     new: int
     changed: int
@@ -167,6 +170,7 @@ class WalkDifferences:
     gone: int
     kept: int
     live: int
+    reappeared: int = 0
 
     @property
     def any(self) -> bool:
@@ -427,7 +431,13 @@ class Catalog:
         ).fetchone()
         (gone,) = db.execute("SELECT count(*) FROM temp.vanished").fetchone()
         (live,) = db.execute("SELECT count(*) FROM images WHERE state != 'gone'").fetchone()
-        return WalkDifferences(new, int(changed), int(returned), gone, missing_count - gone, live)
+        (reappeared,) = db.execute(
+            "SELECT count(*) FROM temp.vanished JOIN images ON images.id = vanished.id WHERE EXISTS"
+            " (SELECT 1 FROM temp.walked WHERE walked.size = images.size AND walked.mtime_ns = images.mtime_ns"
+            "  AND NOT EXISTS (SELECT 1 FROM images AS known"
+            "   WHERE coalesce(known.raw_path, CAST(known.path AS BLOB)) = walked.name))"
+        ).fetchone()
+        return WalkDifferences(new, int(changed), int(returned), gone, missing_count - gone, live, reappeared)
 
     def apply_walk(self) -> None:
         """Record the differences ``walk_differences`` found, in one transaction."""

@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -863,11 +865,15 @@ def watch_command(
     with open_library(_root(root, library), locals(), create=True) as opened:
         if not json_output:
             err.print(f"watching {opened.root} (Ctrl-C stops)", markup=False)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # systemd stops services with SIGTERM
         try:
-            watch(opened, debounce, report, complain)
+            watch(opened, debounce, report, complain, stop)
         except KeyboardInterrupt:
+            stop.set()
+        if stop.is_set():
             err.print("imrec: stopped watching", markup=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(130)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

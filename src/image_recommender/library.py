@@ -193,7 +193,9 @@ class Library:
             finally:
                 self._lock_depth -= 1
             return
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        if not self.root.is_dir():  # never re-create a deleted or unmounted library's folder
+            raise LibraryError(f"{self.root}: library folder does not exist or is not mounted")
+        self.settings.state_dir.mkdir(exist_ok=True)
         handle = open(self.settings.state_dir / "lock", "a+")  # noqa: SIM115 - held across the yield
         deadline = time.monotonic() + self.settings.lock_timeout
         while True:

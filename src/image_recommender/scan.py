@@ -111,9 +111,10 @@ def scan_library(
             report.scanned += len(batch)
         report.unreadable = [f"{name or '.'}: {reason}" for name, reason in skipped]
         found = catalog.walk_differences([name for name, _ in skipped])
-        if found.gone and not allow_mass_removal and is_mass_removal(found.gone, found.live):
+        missing = found.gone - found.reappeared  # a renamed folder's files are all there, under new names
+        if missing and not allow_mass_removal and is_mass_removal(missing, found.live):
             raise MassRemovalError(
-                f"{root}: {found.gone} of {found.live} catalogued files are missing (unmounted drive?); "
+                f"{root}: {missing} of {found.live} catalogued files are missing (unmounted drive?); "
                 "nothing was changed. Pass --allow-mass-removal if they were really deleted"
             )
         if found.any:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from image_recommender.errors import ImrecError
+from image_recommender.errors import ImrecError, LibraryError
 from image_recommender.library import Library, UpdateSummary
 from image_recommender.scan import IMAGE_SUFFIXES
 from image_recommender.settings import STATE_DIR_NAME
@@ -46,8 +46,14 @@ def watch(
     on_error: Callable[[ImrecError], None] | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Update once, then after every quiet spell that follows a change, until ``stop`` is set."""
+    """Update once, then after every quiet spell that follows a change, until ``stop`` is set.
+
+    Raises LibraryError when the library folder or its catalog is deleted, replaced or
+    unmounted while watching: updating then would re-create an empty library in its place, and
+    a watch of nothing must not look like a watch.
+    """
     stop = stop or threading.Event()
+    identity = _identity(library)
     flag = _DirtyFlag(str(library.root))
     observer = Observer()
     observer.schedule(flag, str(library.root), recursive=True)
@@ -55,13 +61,18 @@ def watch(
     flag.dirty.set()
     try:
         while not stop.is_set():
+            if _identity(library) != identity:
+                raise LibraryError(
+                    f"{library.root}: the library folder or its catalog was deleted, moved or unmounted while"
+                    " watching; stopped (nothing was re-created)"
+                )
             if not flag.dirty.wait(timeout=0.5):
                 continue
             while flag.dirty.is_set() and not stop.is_set():
                 flag.dirty.clear()
                 stop.wait(debounce)
-            if stop.is_set():
-                break
+            if stop.is_set() or _identity(library) != identity:
+                continue
             try:
                 summary = library.update()
             except ImrecError as exc:
@@ -73,3 +84,12 @@ def watch(
     finally:
         observer.stop()
         observer.join()
+
+
+def _identity(library: Library) -> tuple[int, int, int, int] | None:
+    """(device, inode) of the library folder and of its catalog file; None once either is gone."""
+    try:
+        folder, catalog = os.stat(library.root), os.stat(library.catalog.path)
+    except OSError:
+        return None
+    return folder.st_dev, folder.st_ino, catalog.st_dev, catalog.st_ino
