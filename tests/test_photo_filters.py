@@ -195,5 +195,14 @@ def test_web_api_takes_the_same_filters(dated_library: Path, model_settings: dic
             "boxing-day.jpg",
         }
         bad = client.get("/api/search", params={"text": "x", "after": "June"})
-        assert bad.status_code == 400 and "--after 'June'" in bad.text
+        assert bad.status_code == 400 and bad.json()["detail"].startswith("after 'June': give a year")
+        for params, said in (
+            ({"near": "91,0"}, "near '91,0': latitude must be -90 to 90"),
+            ({"radius": "5km"}, "radius needs near LAT,LON"),
+            ({"taken_on": "24.12."}, "taken_on '24.12.'"),
+        ):
+            detail = client.get("/api/search", params={"text": "x", **params}).json()["detail"]
+            assert detail.startswith(said) and "--" not in detail
+        upload = client.post("/api/search", files={"image": ("q.jpg", upload, "image/jpeg")}, data={"near": "1"})
+        assert upload.status_code == 400 and upload.json()["detail"].startswith("near '1'")
         assert client.get("/api/search", params={"text": "x", "sort": "name"}).status_code == 422

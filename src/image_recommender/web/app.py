@@ -168,6 +168,24 @@ def host_of(header: str) -> str:
     return name
 
 
+# The CLI's flags that are parameters of the API under another spelling (--taken-on is taken_on):
+# the library's messages name the flag, the API's say the parameter the request used.
+API_PARAMETERS = frozenset(
+    {"after", "before", "taken_on", "camera", "near", "radius", "sort", "min_score", "under", "threshold", "k"}
+)
+_FLAG = re.compile(r"--([a-z][a-z-]*)")
+
+
+def api_words(message: str) -> str:
+    """``message`` with each CLI flag that is an API parameter named as that parameter."""
+
+    def parameter(match: re.Match[str]) -> str:
+        name = match.group(1).replace("-", "_")
+        return name if name in API_PARAMETERS else match.group(0)
+
+    return _FLAG.sub(parameter, message)
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -223,7 +241,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     @app.exception_handler(ImrecError)
     def user_error(_: Request, exc: ImrecError) -> JSONResponse:
         status = 404 if isinstance(exc, UnknownImageError) else 409 if isinstance(exc, LibraryError) else 400
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": api_words(str(exc))}, status_code=status)
 
     def catalogued(image_id: int) -> tuple[ImageRow, Path]:
         """The image and its file, if the file still resolves inside the library."""
@@ -292,7 +310,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
                 with using() as lib:
                     response = lib.search(terms, k=k, **filters.model_dump())
             except QueryError as exc:
-                raise HTTPException(400, str(exc).replace(handle.name, name)) from None
+                raise HTTPException(400, api_words(str(exc).replace(handle.name, name))) from None
         response.query[0] = f"+{name}"
         return _results_json(response)
 
