@@ -128,3 +128,25 @@ def test_compiled_model_stores_the_same_vectors(
         refused.stderr.strip()
         == "imrec: error: --compile needs a C++ compiler (g++ or clang++) on PATH; run without --compile"
     )
+
+
+def test_copies_new_in_one_run_are_decoded_and_embedded_once(
+    library_dir: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.embed as embed_module
+    from image_recommender import Library
+
+    for number in range(3):
+        shutil.copy2(library_dir / "Wine_by_Jakkub_Mede.jpg", library_dir / f"wine-copy-{number}.jpg")
+    decoded: list[int] = []
+    real_decode = embed_module.decode
+
+    def counted(data: bytes, *args: object, **kwargs: object) -> object:
+        decoded.append(len(data))
+        return real_decode(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embed_module, "decode", counted)
+    with Library.open(library_dir, create=True, **model_settings) as library:  # workers=0: decoded here
+        summary = library.update()
+    assert (summary.embedded, summary.reused) == (8, 3)
+    assert len(decoded) == 8  # one decode per distinct content, not 11

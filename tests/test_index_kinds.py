@@ -471,3 +471,25 @@ def test_an_ivf_index_holding_many_identical_vectors_is_intact(tmp_path: Path) -
         assert library.build_index().rebuilt
         assert library.status(check=True).integrity == "ok"
         assert not library.build_index().rebuilt  # and an update keeps it
+
+
+def test_equal_scores_come_back_in_id_order_whatever_the_kind(tmp_path: Path) -> None:
+    data = clustered(3000, seed=5)
+    copy = data[7] + 0.05 * data[8]
+    data[[40, 12, 1500]] = copy / np.linalg.norm(copy)  # one vector three times: equal scores
+    add_images(tmp_path, data)
+    catalog = Catalog.open(tmp_path / ".imrec" / "catalog.sqlite3")
+    model = catalog.ensure_model("synthetic", "test", data.shape[1], "", None)
+    again = [
+        EmbedResult(image_id, fingerprint=f"{image_id:032x}"[::-1], width=1, height=1, vector=data[12])
+        for image_id in (41, 13)
+    ]
+    catalog.write_embed_results(model.id, again)  # re-embedded: their labels now follow image 1501's, 41's first
+    catalog.close()
+    orders = {}
+    for kind in KINDS:
+        with Library.open(tmp_path, index_kind=kind) as library:
+            library.build_index(rebuild=True)
+            orders[kind] = like(library, 7, k=2)  # the cut falls inside the tie
+    assert orders["flat"] == ["a/000012.jpg", "a/000040.jpg"]  # ids 13 and 41, the lower first
+    assert all(order == orders["flat"] for order in orders.values()), orders

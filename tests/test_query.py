@@ -238,3 +238,21 @@ def test_under_gives_the_same_answer_exactly_and_through_the_index(
         through_index = library.search(text="a photo", under="trip/", k=5).results
     assert [r.path for r in exact] == [r.path for r in through_index]
     assert all(r.path.startswith("trip/") for r in exact) and len(exact) == 5
+
+
+def test_under_a_folder_never_matches_a_sibling_sharing_its_prefix(tmp_path: Path, model_settings: dict) -> None:
+    from conftest import PHOTOS, indexed
+
+    from image_recommender import Library
+
+    root = tmp_path / "library"
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    for folder, chosen in (("2024", photos[:3]), ("2024-old", photos[3:6]), ("20245", photos[6:])):
+        (root / folder).mkdir(parents=True)
+        for photo in chosen:
+            shutil.copy2(photo, root / folder / photo.name)
+    indexed(root, model_settings)
+    with Library.open(root, **model_settings) as library:
+        for under in ("2024", "2024/", str(root / "2024")):
+            paths = {hit.path for hit in library.search(text="a photo", under=under, k=20).results}
+            assert paths == {f"2024/{photo.name}" for photo in photos[:3]}, under

@@ -392,20 +392,38 @@ def embed_pending(
         backlog = DeviceBacklog(options.device_backlog or 2 * options.model_batch_size)
     device = _DeviceStage(model, decoder, backlog)
     writer = Writer(catalog, model, model_id, len(work), options)
-    known = frozenset(catalog.known_fingerprints(model_id))
-    in_flight: tuple[_Batch, list[int], PendingVectors | None] | None = None
-    for batch in _decoders(root, model, work, known, backlog, options):
-        pixels, rows = device.pixels(batch)
-        queued = (batch, rows, model.start_encoding(pixels) if pixels is not None else None)
+    for part in _copies_last(work):
+        known = frozenset(catalog.known_fingerprints(model_id))
+        in_flight: tuple[_Batch, list[int], PendingVectors | None] | None = None
+        for batch in _decoders(root, model, part, known, backlog, options):
+            pixels, rows = device.pixels(batch)
+            queued = (batch, rows, model.start_encoding(pixels) if pixels is not None else None)
+            if in_flight is not None:
+                writer.add(*in_flight)
+            in_flight = queued
         if in_flight is not None:
             writer.add(*in_flight)
-        in_flight = queued
-    if in_flight is not None:
-        writer.add(*in_flight)
-    writer.flush()
+        writer.flush()
     writer.report.seconds = time.perf_counter() - started
     writer.report.decoded_on_device = device.decoded
     return writer.report
+
+
+def _copies_last(work: Sequence[tuple[ImageRow, str | None]]) -> list[list[tuple[ImageRow, str | None]]]:
+    """The work in two passes: first one file of each size, then the others of a size seen before.
+
+    Copies share their size, and workers in separate processes cannot see each other's
+    fingerprints, so two new copies in one pass would both be decoded and embedded. In the
+    second pass the first pass's fingerprints are committed and known: a copy is read and
+    fingerprinted, then reuses the vector without being decoded.
+    """
+    first: list[tuple[ImageRow, str | None]] = []
+    later: list[tuple[ImageRow, str | None]] = []
+    sizes: set[int] = set()
+    for item in work:
+        (later if item[0].size in sizes else first).append(item)
+        sizes.add(item[0].size)
+    return [part for part in (first, later) if part]
 
 
 class RunEstimate:

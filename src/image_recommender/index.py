@@ -620,8 +620,10 @@ class LibraryIndex:
         excluded: np.ndarray | None = None,
         nprobe: int = 0,
         rerank: int = 0,
+        ties: int = 0,
     ) -> list[tuple[float, int]]:
-        """(exact score, label) of the best live vectors, best first, up to k of them.
+        """(exact score, label) of the best live vectors, best first, up to k of them (and ``ties``
+        more, for the caller to break equal scores at the k-th place; the work stays sized by k).
 
         ``allowed`` (live labels matching a filter) restricts the search, ``excluded`` drops
         labels. Vectors not yet indexed, and filtered sets of up to ``EXACT_FILTER_LIMIT``,
@@ -635,7 +637,7 @@ class LibraryIndex:
         exact_only = allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT
         candidates: list[tuple[float, int]] = []
         if index is not None and index.meta.count and not exact_only:
-            candidates += self._from_index(index, query, k, ef_search, allowed, found, excluded, nprobe, rerank)
+            candidates += self._from_index(index, query, k, ef_search, allowed, found, excluded, nprobe, rerank, ties)
         if exact_only:
             assert allowed is not None
             scored_exactly = allowed
@@ -645,9 +647,9 @@ class LibraryIndex:
             scored_exactly = np.setdiff1d(found.unindexed, excluded)
         if len(scored_exactly) > MAX_EXACT_UNINDEXED:
             raise LibraryError(f"{len(scored_exactly)} images are not in the index yet; run 'imrec build-index' first")
-        candidates += self._exact_scores(query, scored_exactly, k)
+        candidates += self._exact_scores(query, scored_exactly, k + ties)
         candidates.sort(key=lambda item: (-item[0], item[1]))
-        return candidates[:k]
+        return candidates[: k + ties]
 
     def _from_index(
         self,
@@ -660,14 +662,15 @@ class LibraryIndex:
         excluded: np.ndarray,
         nprobe: int,
         rerank: int,
+        ties: int = 0,
     ) -> list[tuple[float, int]]:
-        """The index's best k, re-scored exactly when its codes are compressed.
+        """The index's best k (and ``ties`` more), re-scored exactly when its codes are compressed.
 
         An IVF search restricted to a filter may find fewer than k allowed vectors in the
         lists it visits; it then visits four times as many, up to all of them.
         """
         compressed = index.meta.params.kind in COMPRESSED_KINDS
-        wanted = max(k, rerank or default_rerank(index.meta.params.kind, index.meta.count))
+        wanted = max(k + ties, rerank or default_rerank(index.meta.params.kind, index.meta.count))
         dropped = None if allowed is not None else np.union1d(found.stale, excluded)
         reachable = len(allowed) if allowed is not None else index.meta.count - len(dropped)
         probes = nprobe or default_nprobe(index.nlist)
@@ -681,7 +684,7 @@ class LibraryIndex:
         rows = rows[0][keep]
         if compressed:
             rows = index.screened(query, rows, screen_size(k))
-            return self._exact_scores(query, index.labels()[rows], k, self.vectors_at(index, rows))
+            return self._exact_scores(query, index.labels()[rows], k + ties, self.vectors_at(index, rows))
         return list(zip(scores[0][keep].astype(float).tolist(), index.labels()[rows].tolist(), strict=True))
 
     def _exact_scores(

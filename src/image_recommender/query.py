@@ -270,6 +270,10 @@ class SearchKnobs:
     rerank: int = 0
 
 
+# Candidates asked for beyond k, so ties at the k-th place are broken by id, not by the index.
+TIE_MARGIN = 8
+
+
 def search_vectors(
     catalog: Catalog,
     index: LibraryIndex,
@@ -289,27 +293,18 @@ def search_vectors(
     excluded = catalog.labels_of_images(exclude_images, model_id) if exclude_images else np.zeros(0, np.int64)
     filtered = photo_filter is not None and photo_filter.active
     allowed = catalog.live_labels_matching(model_id, photo_filter) if photo_filter is not None and filtered else None
-    candidates = index.nearest(query, k, knobs.ef_search, allowed, excluded, knobs.nprobe, knobs.rerank)
+    # TIE_MARGIN more: equal scores at the k-th place are picked by id, the same for every kind.
+    candidates = index.nearest(query, k, knobs.ef_search, allowed, excluded, knobs.nprobe, knobs.rerank, TIE_MARGIN)
     if min_score is not None:
         candidates = [item for item in candidates if item[0] >= min_score]
     images = catalog.images_by_labels([label for _, label in candidates])
-    results: list[SearchResult] = []
-    for score, label in candidates:
-        image = images.get(label)
-        if image is not None:
-            results.append(
-                SearchResult(
-                    len(results) + 1,
-                    image.id,
-                    image.path,
-                    score,
-                    image.width,
-                    image.height,
-                    image.taken_at,
-                    image.camera,
-                )
-            )
-    return results
+    found = [(score, images[label]) for score, label in candidates if label in images]
+    # Best first; equal scores (an exact copy and its original) by image id, whatever the index kind.
+    found.sort(key=lambda item: (-round(item[0], 6), item[1].id))
+    return [
+        SearchResult(rank, image.id, image.path, score, image.width, image.height, image.taken_at, image.camera)
+        for rank, (score, image) in enumerate(found[:k], start=1)
+    ]
 
 
 @dataclass(frozen=True)
