@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,6 +139,13 @@ def test_zip_download_serves_only_files_that_are_still_images(
     wine.unlink()
     os.mkfifo(wine)  # a FIFO would block a reader with no writer
     assert client.get("/api/download", params=_ids(library, "Wine_by_Jakkub_Mede.jpg")).status_code == 403
+    kleiber = library_dir / "Kleiber_by_Lukas_Baubkus.jpg"
+    outside = tmp_path / "outside.jpg"
+    shutil.copy2(kleiber, outside)
+    kleiber.unlink()
+    kleiber.symlink_to(outside)  # a link swapped in, leading out of the library
+    linked = client.get("/api/download", params=_ids(library, kleiber.name))
+    assert linked.status_code == 403 and "does not resolve inside the library" in linked.json()["detail"]
     bridge.unlink()
     missing = client.get("/api/download", params=_ids(library, "Bridge_by_Sander_Klootwijk.jpg"))
     assert missing.status_code == 404 and "cannot be opened" in missing.json()["detail"]
