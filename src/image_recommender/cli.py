@@ -7,6 +7,7 @@ and help texts cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -25,7 +26,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from image_recommender import __version__
@@ -256,7 +257,8 @@ def open_library(root: Path | None, values: dict[str, Any], create: bool = False
 
 @contextmanager
 def embed_progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]:
-    """A rich bar with images/s, ETA and failures, only on a terminal."""
+    """A rich bar with images/s, ETA and failures, only on a terminal, shown from the first image on
+    (a model that cannot load fails before any bar appears)."""
     if not enabled or not err.is_terminal:
         yield None
         return
@@ -268,10 +270,14 @@ def embed_progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | 
         TimeRemainingColumn(),
         TextColumn("failed {task.fields[failed]}"),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("embed", total=None, failed=0, rate="")
+    with contextlib.ExitStack() as stack:
+        shown: list[tuple[Progress, TaskID]] = []
 
         def update(done: int, total: int, failed: int) -> None:
+            if not shown:
+                bar = stack.enter_context(Progress(*columns, console=err, transient=True))
+                shown.append((bar, bar.add_task("embed", total=None, failed=0, rate="")))
+            bar, task = shown[0]
             elapsed = bar.tasks[0].elapsed or 0.0
             rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
             bar.update(task, completed=done, total=total, failed=failed, rate=rate)

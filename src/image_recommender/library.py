@@ -52,9 +52,17 @@ from image_recommender.query import (
     search_vectors,
     sort_results,
 )
+from image_recommender.recommended import missing_weights
 from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
-from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, ModelSpec, Settings, load_settings
+from image_recommender.settings import (
+    MAX_EF_SEARCH,
+    MAX_TOP_K,
+    ModelSpec,
+    Settings,
+    default_engine_cache,
+    load_settings,
+)
 
 if TYPE_CHECKING:
     from image_recommender.embed import EmbedReport, ProgressCallback
@@ -394,9 +402,14 @@ class Library:
 
     def _load_model(self, spec: ModelSpec) -> LoadedModel:
         if self._model is None or self._model.spec != spec:
+            s = self.settings
+            if spec.weights_file is None and spec.pretrained:  # before torch is imported: under 2 s
+                converted = None if s.engine == "torch" else s.engine_cache or default_engine_cache()
+                problem = missing_weights(spec.architecture, spec.pretrained, converted)
+                if problem is not None:
+                    raise ModelError(problem)
             from image_recommender.models import EngineOptions, load_model
 
-            s = self.settings
             engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
             self._model = load_model(spec, s.device, s.precision, s.compile, engine)
         return self._model

@@ -30,7 +30,7 @@ from torchvision import transforms
 from torchvision.transforms import functional as transforms_functional
 
 from image_recommender.errors import ModelError
-from image_recommender.settings import ModelSpec
+from image_recommender.settings import ModelSpec, default_engine_cache
 
 HUB_CONNECT_TIMEOUT = 3.0
 _OPEN_CLIP_PRECISION = {"fp32": "fp32", "bf16": "pure_bf16", "fp16": "pure_fp16"}
@@ -430,7 +430,7 @@ def _openvino_model(spec: ModelSpec, precision: str, options: EngineOptions) -> 
         model, _ = _build_torch(spec, "cpu", "fp32")
         return model, _image_size(model), dict(open_clip.get_model_preprocess_cfg(model))
 
-    cache_dir = options.cache_dir or openvino_engine.default_cache_dir()
+    cache_dir = options.cache_dir or default_engine_cache()
     towers, cached = openvino_engine.openvino_towers(cache_dir, spec, options.openvino_device, precision, build_torch)
     preprocess = image_transform_v2(PreprocessCfg(**cached.preprocess), is_train=False)
     return LoadedModel(

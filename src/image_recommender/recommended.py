@@ -8,9 +8,12 @@ MSCOCO image retrieval recall@1 (a text finds its image first), with the image t
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 RESULTS_SOURCE = "OpenCLIP's published zero-shot results (open_clip docs/openclip_*_results.csv)"
 
@@ -27,6 +30,7 @@ class Recommended:
     gflops: float
     hf_hub: str
     note: str = ""
+    weights_mb: int = 0  # the fp32 checkpoint's download size (parameters x 4 bytes)
 
     def cached(self, hub_cache: Path | None = None) -> bool:
         """True when the weights are in the local Hugging Face cache (no download needed)."""
@@ -36,12 +40,28 @@ class Recommended:
 
 
 RECOMMENDED = (
-    Recommended("ViT-L-14", "openai", 768, 0.7554, 0.3651, 175.3, "timm/vit_large_patch14_clip_224.openai/", "default"),
     Recommended(
-        "ViT-L-14", "datacomp_xl_s13b_b90k", 768, 0.7921, 0.4573, 175.3, "laion/CLIP-ViT-L-14-DataComp.XL-s13B-b90K/"
+        "ViT-L-14", "openai", 768, 0.7554, 0.3651, 175.3, "timm/vit_large_patch14_clip_224.openai/", "default", 1710
     ),
     Recommended(
-        "ViT-B-16", "datacomp_xl_s13b_b90k", 512, 0.7349, 0.4016, 41.1, "laion/CLIP-ViT-B-16-DataComp.XL-s13B-b90K/"
+        "ViT-L-14",
+        "datacomp_xl_s13b_b90k",
+        768,
+        0.7921,
+        0.4573,
+        175.3,
+        "laion/CLIP-ViT-L-14-DataComp.XL-s13B-b90K/",
+        weights_mb=1710,
+    ),
+    Recommended(
+        "ViT-B-16",
+        "datacomp_xl_s13b_b90k",
+        512,
+        0.7349,
+        0.4016,
+        41.1,
+        "laion/CLIP-ViT-B-16-DataComp.XL-s13B-b90K/",
+        weights_mb=599,
     ),
     Recommended(
         "ViT-B-32-256",
@@ -52,12 +72,78 @@ RECOMMENDED = (
         17.5,
         "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K/",
         "fastest on a CPU",
+        605,
     ),
-    Recommended("ViT-B-16-SigLIP", "webli", 768, 0.7604, 0.4778, 46.4, "timm/ViT-B-16-SigLIP/"),
+    Recommended("ViT-B-16-SigLIP", "webli", 768, 0.7604, 0.4778, 46.4, "timm/ViT-B-16-SigLIP/", weights_mb=813),
     Recommended(
-        "ViT-SO400M-14-SigLIP", "webli", 1152, 0.8203, 0.5176, 233.5, "timm/ViT-SO400M-14-SigLIP/", "best quality"
+        "ViT-SO400M-14-SigLIP",
+        "webli",
+        1152,
+        0.8203,
+        0.5176,
+        233.5,
+        "timm/ViT-SO400M-14-SigLIP/",
+        "best quality",
+        3510,
     ),
 )
+# Seconds a hub connection may take before the hub counts as unreachable.
+HUB_PROBE_SECONDS = 1.5
+
+
+def _size(megabytes: int) -> str:
+    return f"{megabytes / 1000:.1f} GB" if megabytes >= 1000 else f"{megabytes} MB"
+
+
+def converted_here(name: str, pretrained: str, engine_cache: Path) -> bool:
+    """True when the engine cache holds a conversion of these weights (OpenVINO then needs no weights)."""
+    for manifest in engine_cache.glob("*/manifest.json"):
+        try:
+            key = json.loads(manifest.read_text(encoding="utf-8"))["key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(key, dict) and key.get("architecture") == name and key.get("weights") == pretrained:
+            return True
+    return False
+
+
+def hub_reachable() -> bool:
+    """Whether the model hub answers (never when HF_HUB_OFFLINE is set), within HUB_PROBE_SECONDS."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        with socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_SECONDS):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def missing_weights(name: str, pretrained: str, engine_cache: Path | None) -> str | None:
+    """Why a recommended model cannot run here, in one line, found without torch in well under 2 s:
+    its weights are neither in the hub cache nor converted for OpenVINO, and the hub cannot be
+    reached. None when it can run (or is not in the table: the loader then says what is wrong)."""
+    chosen = next((r for r in RECOMMENDED if (r.name, r.pretrained) == (name, pretrained)), None)
+    if chosen is None or chosen.cached():
+        return None
+    if engine_cache is not None and converted_here(name, pretrained, engine_cache):
+        return None
+    if hub_reachable():
+        return None
+    smaller = ", ".join(
+        f"{r.name}/{r.pretrained} ({_size(r.weights_mb)})"
+        for r in sorted(RECOMMENDED, key=lambda r: r.weights_mb)
+        if r.weights_mb < chosen.weights_mb
+    )[:200]
+    where = hub_cache_dir() / f"models--{chosen.hf_hub.strip('/').replace('/', '--')}"
+    return (
+        f"the weights of {name}/{pretrained} (about {_size(chosen.weights_mb)}) are not in {where} and the model hub"
+        f" cannot be reached; download them where it can, pass a local checkpoint with --pretrained FILE"
+        + (f", or choose a smaller model with --model/--pretrained: {smaller}" if smaller else "")
+    )
 
 
 def hub_cache_dir() -> Path:

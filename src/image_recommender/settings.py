@@ -125,6 +125,12 @@ def _file_identity(path: Path) -> str:
     return digest.hexdigest()
 
 
+def default_engine_cache() -> Path:
+    """Converted models live beside other caches: $XDG_CACHE_HOME/imrec/engines or ~/.cache/imrec/engines."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "imrec" / "engines"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings for one library; immutable so every module sees the same values."""
