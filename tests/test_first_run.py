@@ -47,4 +47,4 @@ def test_the_missing_model_is_found_without_importing_torch(library_dir: Path, t
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=offline_env(tmp_path), timeout=120
     )
-    assert result.stdout.splitlines() == ["the weights of ViT-L-14/openai (about 1", "False"], result.stderr
+    assert result.stdout.splitlines() == ["the weights of ViT-L-14/openai (about 1.", "False"], result.stderr
