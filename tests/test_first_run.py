@@ -48,3 +48,18 @@ def test_the_missing_model_is_found_without_importing_torch(library_dir: Path, t
         [sys.executable, "-c", probe], capture_output=True, text=True, env=offline_env(tmp_path), timeout=120
     )
     assert result.stdout.splitlines() == ["the weights of ViT-L-14/openai (about 1.", "False"], result.stderr
+
+
+def test_a_run_after_an_interrupted_one_says_what_was_waiting_and_the_run_s_own_rate(
+    library_dir: Path, model_settings: dict
+) -> None:
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.scan()  # an earlier run catalogued the files, then stopped before embedding
+        summary = library.update()
+    assert (summary.new, summary.waiting, summary.embedded) == (0, 8, 8)
+    line = summary.line()
+    assert "new 0 (+8 waiting from an earlier run)" in line
+    assert summary.images_per_second == pytest.approx(8 / summary.seconds)  # the whole run's
+    assert summary.embedding_images_per_second > summary.images_per_second
+    assert f"embedding alone {summary.embedding_images_per_second:.1f} images/s" in line
+    assert set(json.loads(json.dumps(summary.as_json()))) >= {"waiting", "embedding_images_per_second"}

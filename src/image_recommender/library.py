@@ -96,15 +96,22 @@ class UpdateSummary(JsonReport):
     unreadable: list[str] = field(default_factory=list)
     ray_nodes: int = 0
     ray_actors: int = 0
+    waiting: int = 0
+    embedding_images_per_second: float = 0.0
 
     def line(self) -> str:
-        """The one-line summary; the embedding rate only when images went through the pipeline."""
-        rate = f", {self.images_per_second:.1f} images/s" if self.embedded + self.reused else ""
+        """The one-line summary. ``images_per_second`` is the whole run's (scan, model load and
+        index included); the embedding stage's own rate is labelled as such. ``waiting`` counts
+        files catalogued by an earlier run that stopped before embedding them."""
+        done = self.embedded + self.reused
+        rate = f", {self.images_per_second:.1f} images/s" if done else ""
+        stage = f"; embedding alone {self.embedding_images_per_second:.1f} images/s" if self.embedded else ""
         cluster = f", on {self.ray_nodes} Ray node(s) with {self.ray_actors} model actor(s)" if self.ray_nodes else ""
+        waiting = f" (+{self.waiting} waiting from an earlier run)" if self.waiting else ""
         return (
-            f"scanned {self.scanned}, new {self.new}, changed {self.changed}, reused {self.reused}, "
+            f"scanned {self.scanned}, new {self.new}{waiting}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
-            f"index holds {self.indexed} ({self.seconds:.1f} s{rate}{cluster})"
+            f"index holds {self.indexed} ({self.seconds:.1f} s{rate}{stage}{cluster})"
         )
 
 
@@ -376,11 +383,13 @@ class Library:
         with self._write_lock():
             self._check_ray()
             models = self.models_to_update(add_model)  # a refused model is refused before the scan changes anything
+            waiting = self.catalog.state_counts()["pending"]
             scanned = self.scan()
             embedded = self._embed_models(models, retry_failed, progress)
             self.fill_metadata()
             self.catalog.purge_gone()
             indexed = self.build_index()
+        seconds = time.perf_counter() - started
         return UpdateSummary(
             scanned=scanned.scanned,
             new=scanned.new,
@@ -391,11 +400,13 @@ class Library:
             removed=scanned.removed,
             indexed=indexed.count,
             rebuilt=indexed.rebuilt,
-            seconds=time.perf_counter() - started,
-            images_per_second=embedded.images_per_second,
+            seconds=seconds,
+            images_per_second=(embedded.embedded + embedded.reused) / seconds if seconds > 0 else 0.0,
             unreadable=scanned.unreadable,
             ray_nodes=embedded.ray_nodes,
             ray_actors=embedded.ray_actors,
+            waiting=waiting,
+            embedding_images_per_second=embedded.images_per_second,
         )
 
     # -- models --------------------------------------------------------------------------
