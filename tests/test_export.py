@@ -218,3 +218,20 @@ def test_zip_download_of_a_file_over_two_gigabytes(
         assert entry.file_size == big.stat().st_size
         with bundle.open(entry) as member:
             assert member.read(len(header)) == header
+
+
+def test_open_says_when_the_system_has_no_viewer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from image_recommender.export import open_in_viewer
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    opener = tools / "xdg-open"
+    opener.write_text("#!/bin/sh\necho \"xdg-open: no method available for opening '$1'\" >&2\nexit 3\n")
+    opener.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    photo = tmp_path / "photo.jpg"
+    assert open_in_viewer([photo]) == [
+        f"{photo}: xdg-open could not open it (xdg-open: no method available for opening '{photo}')"
+    ]
+    opener.write_text("#!/bin/sh\nexit 0\n")
+    assert open_in_viewer([photo]) == []

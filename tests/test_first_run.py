@@ -63,3 +63,85 @@ def test_a_run_after_an_interrupted_one_says_what_was_waiting_and_the_run_s_own_
     assert summary.embedding_images_per_second > summary.images_per_second
     assert f"embedding alone {summary.embedding_images_per_second:.1f} images/s" in line
     assert set(json.loads(json.dumps(summary.as_json()))) >= {"waiting", "embedding_images_per_second"}
+
+
+def test_status_and_search_agree_on_whether_the_index_is_current(
+    library_dir: Path, model_settings: dict, tmp_path: Path
+) -> None:
+    import shutil
+
+    shutil.copy2(library_dir / "Wine_by_Jakkub_Mede.jpg", library_dir / "wine-copy.jpg")
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+        exact = [group for group in library.duplicates() if group.kind == "exact"]
+        _, report = library.move_duplicates(exact, tmp_path / "moved", apply=True)
+        assert report is not None and report.moved == 1 and report.manifest is not None
+        library.undo_moves(report.manifest)
+        assert library.status().index.current is True
+        assert library.search(text="wine").index_current is True  # was False: a second definition
+        library.scan()
+        library.embed()  # a new vector the index does not hold yet
+        shutil.copy2(library_dir / "Dragonfly_by_Bolly.jpg", library_dir / "later.png")
+    with Library.open(library_dir, **model_settings) as library:
+        library.scan()
+        library.embed()
+        assert library.status().index.current is False
+        assert library.search(text="wine").index_current is False
+
+
+def test_duplicates_say_when_images_are_not_embedded_yet(library_dir: Path, model_settings: dict) -> None:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.scan()  # catalogued, not embedded
+        assert library.duplicates() == [] and library.not_embedded() == 8
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        assert client.get("/api/duplicates").json()["not_embedded"] == 8
+
+
+def test_an_undo_after_an_index_keeps_ids_and_vectors(library_dir: Path, model_settings: dict, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copy2(library_dir / "Wine_by_Jakkub_Mede.jpg", library_dir / "wine-copy.jpg")
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+        before = {image.path: image.id for image in library.catalog.images("ok")}
+        exact = [group for group in library.duplicates() if group.kind == "exact"]
+        _, report = library.move_duplicates(exact, tmp_path / "moved", apply=True)
+        assert report is not None and report.moved == 1 and report.manifest is not None
+        assert library.update().embedded == 0  # 'imrec index' between the move and the undo
+        library.undo_moves(report.manifest)
+        again = library.update()
+        assert (again.embedded, again.new) == (0, 0)
+        assert {image.path: image.id for image in library.catalog.images("ok")} == before
+
+
+def test_exact_copies_are_one_result_and_the_path_is_never_cut(
+    library_dir: Path, model_settings: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from image_recommender.cli import print_table
+
+    deep = library_dir / ("a folder with a long name, " * 3).strip() / "and another one inside it"
+    deep.mkdir(parents=True)
+    for number in range(2):
+        shutil.copy2(library_dir / "Wine_by_Jakkub_Mede.jpg", deep / f"wine copy {number} with a long name.jpg")
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+        query = library_dir / "Wine_by_Jakkub_Mede.jpg"
+        folded = library.search(image=query, k=8, include_query=True)
+        assert len(folded.results) == 8 and len({hit.path for hit in folded.results}) == 8
+        wine = next(hit for hit in folded.results if "wine" in hit.path.lower())
+        assert len(wine.copies) == 2 and wine.as_json()["copies"] == list(wine.copies)
+        every = library.search(image=query, k=10, include_query=True, all_copies=True)
+        assert sum("wine" in hit.path.lower() for hit in every.results) == 3
+        longest = max((hit for hit in every.results), key=lambda hit: len(hit.path))
+        print_table(folded)
+        assert f"{wine.path} (+2 copies)" in capsys.readouterr().out
+        print_table(every)
+    printed = capsys.readouterr().out
+    assert any(line.endswith(longest.path) for line in printed.splitlines())  # whole, on its line
+    assert "(+2 copies)" not in printed and "~20" in printed  # file dates are marked

@@ -53,8 +53,10 @@ def test_query_image_and_its_copies_are_left_out_unless_asked(imrec: Runner, lib
     query = library_dir / "Wine_by_Jakkub_Mede.jpg"
     plain = paths_of(run_json(imrec, "search", query, "-l", library_dir, "-k", "20"))
     assert "Wine_by_Jakkub_Mede.jpg" not in plain and "wine-copy.jpg" not in plain and len(plain) == 7
-    included = paths_of(run_json(imrec, "search", query, "-l", library_dir, "-k", "2", "--include-query"))
-    assert set(included) == {"Wine_by_Jakkub_Mede.jpg", "wine-copy.jpg"}
+    included = run_json(imrec, "search", query, "-l", library_dir, "-k", "1", "--include-query")["results"]
+    assert [(hit["path"], hit["copies"]) for hit in included] == [("Wine_by_Jakkub_Mede.jpg", ["wine-copy.jpg"])]
+    every = run_json(imrec, "search", query, "-l", library_dir, "-k", "2", "--include-query", "--all-copies")
+    assert set(paths_of(every)) == {"Wine_by_Jakkub_Mede.jpg", "wine-copy.jpg"}
 
 
 def test_text_negative_and_weighted_terms(imrec: Runner, indexed: Path) -> None:

@@ -133,9 +133,15 @@ CREATE INDEX images_taken_at ON images(taken_at);
 """
 
 # v5: dates taken before the year 1000 were stored with short years ("1-01-01T00:00:00"),
-# which compare wrongly as text and failed date parsing; padded to four digits.
+# which compare wrongly as text and failed date parsing; padded to four digits. Images that a
+# duplicates move took out of the library are remembered (moved_out), so an update before the
+# undo does not forget them: the undo then brings back their ids and vectors.
 _SCHEMA_V5 = """
 UPDATE images SET taken_at = substr('000' || taken_at, -19) WHERE length(taken_at) BETWEEN 16 AND 18;
+CREATE TABLE moved_out(
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    moved_at REAL NOT NULL
+);
 """
 
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
@@ -464,6 +470,7 @@ class Catalog:
             self._db.execute(
                 "UPDATE images SET state = 'gone', updated_at = ? WHERE id IN (SELECT id FROM temp.vanished)", (now,)
             )
+            self._db.execute("DELETE FROM moved_out WHERE image_id IN (SELECT id FROM temp.changed)")
 
     def end_walk(self) -> None:
         """Drop the walk's temporary tables."""
@@ -496,11 +503,32 @@ class Catalog:
                 ((now, image_id) for image_id, _ in returned),
             )
             self._db.executemany("UPDATE images SET state='gone', updated_at=? WHERE id=?", ((now, i) for i in gone))
+            self._db.executemany(
+                "DELETE FROM moved_out WHERE image_id=?", ((image_id,) for image_id, _ in (*changed, *returned))
+            )
+
+    def move_out(self, image_ids: Sequence[int]) -> None:
+        """Images a duplicates move took out of the library: gone from results at once, but kept
+        (ids, vectors) through later updates, for an undo to bring back."""
+        if not image_ids:
+            return
+        now = time.time()
+        with self.transaction():
+            self._bump_generation()
+            self._db.executemany(
+                "UPDATE images SET state='gone', updated_at=? WHERE id=?", ((now, i) for i in image_ids)
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO moved_out(image_id, moved_at) VALUES (?, ?)", ((i, now) for i in image_ids)
+            )
 
     def purge_gone(self) -> int:
-        """Forget files that stayed gone through a whole update (their vectors go with them)."""
+        """Forget files that stayed gone through a whole update (their vectors go with them), but
+        not those a duplicates move took out (an undo brings them back)."""
         with self.transaction():
-            removed = self._db.execute("DELETE FROM images WHERE state='gone'").rowcount
+            removed = self._db.execute(
+                "DELETE FROM images WHERE state='gone' AND id NOT IN (SELECT image_id FROM moved_out)"
+            ).rowcount
             if removed:
                 self._bump_generation()
             return removed

@@ -27,13 +27,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from image_recommender import __version__
 from image_recommender.duplicate_moves import MoveReport
 from image_recommender.errors import ImrecError, LibraryError, SettingsError, damaged_catalog_message
 from image_recommender.library import Library, SearchResponse, UpdateSummary
-from image_recommender.query import parse_file_or_id, parse_term, shown_score
+from image_recommender.query import SearchResult, parse_file_or_id, parse_term, shown_score
 from image_recommender.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -241,7 +240,18 @@ def _root(root: Path | None, library: Path | None) -> Path | None:
     return root if root is not None else library
 
 
-FILTER_NAMES = ("under", "min_score", "after", "before", "taken_on", "camera", "near", "radius", "sort")
+FILTER_NAMES = (
+    "under",
+    "min_score",
+    "after",
+    "before",
+    "taken_on",
+    "camera",
+    "near",
+    "radius",
+    "sort",
+    "all_copies",
+)
 
 
 def result_filters(values: dict[str, Any]) -> dict[str, Any]:
@@ -507,15 +517,7 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
     elif paths or paths0:
         _print_paths(response, library, "\0" if paths0 else "\n")
     else:
-        dated = any(result.taken_at for result in response.results)
-        columns = ("rank", "score", "id", *(("taken",) if dated else ()), "path")
-        table = Table(*columns, title=" ".join(response.query), title_justify="left")
-        for result in response.results:
-            taken = ((result.taken_at or "").replace("T", " ")[:16],) if dated else ()
-            table.add_row(str(result.rank), f"{result.score:.4f}", str(result.id), *taken, result.path)
-        out.print(table)
-        if not response.results:
-            err.print("no matching images", markup=False)
+        print_table(response)
     if preview is not None or show:
         from image_recommender.preview import contact_sheet
 
@@ -525,6 +527,43 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
         if preview is not None and not json_output and not (paths or paths0):
             err.print(f"preview written to {preview}", markup=False)
     _place_and_open(response, library, outputs)
+
+
+def shown_date(result: SearchResult) -> str:
+    """The date taken as "2024-12-24 09:00"; "~2024-12-24 09:00" when it is only the file's time."""
+    if not result.taken_at:
+        return ""
+    return ("~" if result.taken_from == "mtime" else "") + result.taken_at.replace("T", " ")[:16]
+
+
+def print_table(response: SearchResponse) -> None:
+    """Results as aligned columns with the path last and whole, never cut or wrapped by the
+    program (an 80-column terminal or a pipe gets every character of it); exact copies are
+    named after it, a "~" date is the file's time (no EXIF date)."""
+    dated = any(result.taken_at for result in response.results)
+    header = ["rank", "score", "id", *(["taken"] if dated else []), "path"]
+    rows = [
+        [str(r.rank), f"{r.score:.4f}", str(r.id), *([shown_date(r)] if dated else []), _with_copies(r)]
+        for r in response.results
+    ]
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
+    out.print(f"query: {' '.join(response.query)}", markup=False, highlight=False, soft_wrap=True)
+    for row in [header, *rows]:
+        cells = [
+            cell.rjust(width) if column < 3 else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row[:-1], widths, strict=True))
+        ]
+        out.print("  ".join([*cells, row[-1]]), markup=False, highlight=False, soft_wrap=True)
+    if not response.results:
+        err.print("no matching images", markup=False)
+    if any(r.taken_from == "mtime" for r in response.results):
+        err.print("~: the file's date (the photo has no EXIF date taken)", markup=False)
+
+
+def _with_copies(result: SearchResult) -> str:
+    if not result.copies:
+        return result.path
+    return f"{result.path} (+{len(result.copies)} {'copy' if len(result.copies) == 1 else 'copies'})"
 
 
 def _place_and_open(response: SearchResponse, library: Library, outputs: ResultOutputs) -> None:
@@ -539,7 +578,8 @@ def _place_and_open(response: SearchResponse, library: Library, outputs: ResultO
             verb = "linked" if outputs.link_to is not None else "copied"
             err.print(f"{len(files)} result(s) {verb} to {folder}", markup=False)
     if outputs.open_results and (files or folder is not None):
-        open_in_viewer([folder] if folder is not None else files)
+        for problem in open_in_viewer([folder] if folder is not None else files):
+            err.print(f"imrec: warning: {problem}", markup=False)
 
 
 CopyToOpt = Annotated[
@@ -596,6 +636,10 @@ UnderOpt = Annotated[
 MinScoreOpt = Annotated[
     float | None, typer.Option("--min-score", metavar="X", help="Only results with at least this cosine score.")
 ]
+AllCopiesOpt = Annotated[
+    bool,
+    typer.Option("--all-copies", help="Show exact copies of a file as results of their own (default: one, +N copies)."),
+]
 
 
 @app.command(cls=_PlainArguments)
@@ -633,6 +677,7 @@ def search(
     radius: RadiusOpt = None,
     sort: SortOpt = "score",
     min_score: MinScoreOpt = None,
+    all_copies: AllCopiesOpt = False,
     include_query: Annotated[
         bool, typer.Option("--include-query", help="Keep the query images (and exact copies of them) in the results.")
     ] = False,
@@ -689,6 +734,7 @@ def recommend(
     radius: RadiusOpt = None,
     sort: SortOpt = "score",
     min_score: MinScoreOpt = None,
+    all_copies: AllCopiesOpt = False,
     ef_search: EfSearchOpt = None,
     db_path: DbOpt = None,
     model: ModelOpt = None,
@@ -758,14 +804,21 @@ def duplicates(
                 _report_moves(restored, "put back", None)
             return
         groups = opened.duplicates(threshold, keep_under)
+        waiting = opened.not_embedded()
         moves, report = opened.move_duplicates(groups, move_to, apply) if move_to is not None else ([], None)
     if json_output:
         plan = [{"id": m.image_id, "from": str(m.source), "to": str(m.target), "size": m.size} for m in moves]
         extra = {"moves": plan, "applied": report.as_json() if report else None} if move_to is not None else {}
-        emit_json({"threshold": threshold, "groups": [group.as_json() for group in groups], **extra})
+        groups_json = [group.as_json() for group in groups]
+        emit_json({"threshold": threshold, "not_embedded": waiting, "groups": groups_json, **extra})
         return
+    if waiting:
+        err.print(
+            f"imrec: note: {waiting} image(s) are not embedded yet and cannot be compared; run 'imrec index' first",
+            markup=False,
+        )
     if not groups:
-        out.print("no duplicates found", markup=False)
+        out.print("no duplicates found" + (" among the embedded images" if waiting else ""), markup=False)
     for number, group in enumerate(groups, 1):
         title = "similar shots, kept" if group.kind == "burst" else f"similarity >= {shown_score(group.score, 3):.3f}"
         out.print(f"group {number} ({group.kind}, {title}):", markup=False)

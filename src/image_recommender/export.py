@@ -70,13 +70,38 @@ def check_viewer(count: int) -> None:
         raise SettingsError("--open needs a desktop's file opener (xdg-open), and none was found here")
 
 
-def open_in_viewer(paths: Sequence[Path]) -> None:
-    """Hand each path to the system's viewer without waiting for it."""
+# How long the opener may take to say whether it found a program for a file. xdg-open and
+# open hand the file over and exit at once; one still running after this is taken as working.
+OPENER_ANSWER_SECONDS = 5.0
+
+
+def open_in_viewer(paths: Sequence[Path]) -> list[str]:
+    """Hand each path to the system's viewer; the paths it could not open, with the reason.
+
+    The opener is waited for only until it answers (it starts the viewer and exits), so a
+    machine without a viewer for images is told so instead of seeing a success.
+    """
     command = viewer_command()
+    failed = []
     for path in paths:
         if command is None:
-            os.startfile(path)  # type: ignore[attr-defined]  # Windows only
-        else:
-            subprocess.Popen(
-                [*command, str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            try:
+                os.startfile(path)  # type: ignore[attr-defined]  # Windows only
+            except OSError as exc:
+                failed.append(f"{path}: {exc.strerror or exc}")
+            continue
+        try:
+            opener = subprocess.Popen(
+                [*command, str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
+        except OSError as exc:
+            failed.append(f"{path}: {command[0]} cannot run ({exc.strerror or exc})")
+            continue
+        try:
+            _, said = opener.communicate(timeout=OPENER_ANSWER_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue  # still at work: a viewer was found
+        if opener.returncode:
+            reason = said.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {opener.returncode}"]
+            failed.append(f"{path}: {os.path.basename(command[0])} could not open it ({reason[0][:160]})")
+    return failed

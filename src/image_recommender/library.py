@@ -547,12 +547,15 @@ class Library:
         near: str | None = None,
         radius: str | None = None,
         sort: str = "score",
+        all_copies: bool = False,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
         ``camera`` (part of its name) and ``near`` ("LAT,LON" within ``radius``, default 1 km)
-        restrict the results, inside the index search; ``sort="date"`` orders them by date taken.
+        restrict the results, inside the index search; ``sort="date"`` orders them by date taken
+        (the file's time where the photo has no EXIF date: ``taken_from`` says which). Exact
+        copies are one result listing the others, unless ``all_copies``.
         """
         photo_filter = PhotoFilter.from_options(
             self._folder_prefix(under) if under else None, after, before, taken_on, camera, near, radius
@@ -587,9 +590,9 @@ class Library:
             exclude_images=() if include_query else exclude,
             photo_filter=photo_filter,
             min_score=min_score,
+            all_copies=all_copies,
         )
-        committed = index.committed()
-        current = committed is not None and committed.meta.current_for(self.catalog.generation())
+        current = index.status().current  # the one definition ``imrec status`` uses too
         return SearchResponse([t.describe() for t in parsed], row.name, sort_results(results, sort), images, current)
 
     def _folder_prefix(self, under: str) -> str:
@@ -638,6 +641,10 @@ class Library:
         index = self.index_for(row) if row else None
         return find_duplicates(self.catalog, index, threshold, self.settings.ef_search, prefer_folder=prefer)
 
+    def not_embedded(self) -> int:
+        """Catalogued images without a vector yet (duplicates and searches cannot see them)."""
+        return self.catalog.state_counts()["pending"]
+
     def move_duplicates(
         self, groups: Sequence[DuplicateGroup], target: Path, apply: bool
     ) -> tuple[list[Move], MoveReport | None]:
@@ -654,7 +661,7 @@ class Library:
         with self._write_lock():
             current = self.catalog.images_by_ids([i for m in moves for i in (m.image_id, m.keeper.id)])
             report = apply_moves(moves, self.root, target.absolute(), current)
-            self.catalog.apply_scan([], [], [], report.moved_ids)
+            self.catalog.move_out(report.moved_ids)
         return moves, report
 
     def resolve_group(self, image_ids: Sequence[int], keeper_id: int, threshold: float) -> MoveReport:

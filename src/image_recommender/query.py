@@ -137,6 +137,8 @@ class SearchResult:
     height: int | None
     taken_at: str | None = None
     camera: str | None = None
+    taken_from: str | None = None  # "exif", or "mtime" when ``taken_at`` is only the file's time
+    copies: tuple[str, ...] = ()  # other paths holding exactly this file (folded into this result)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -147,7 +149,9 @@ class SearchResult:
             "width": self.width,
             "height": self.height,
             "taken_at": self.taken_at,
+            "taken_from": self.taken_from,
             "camera": self.camera,
+            "copies": list(self.copies),
         }
 
 
@@ -272,6 +276,8 @@ class SearchKnobs:
 
 # Candidates asked for beyond k, so ties at the k-th place are broken by id, not by the index.
 TIE_MARGIN = 8
+# How far a search looks for k distinct pictures when exact copies fill its first places.
+MAX_FOLD_WANTED = 2000
 
 
 def search_vectors(
@@ -283,28 +289,66 @@ def search_vectors(
     exclude_images: Sequence[int] = (),
     photo_filter: PhotoFilter | None = None,
     min_score: float | None = None,
+    all_copies: bool = False,
 ) -> list[SearchResult]:
     """The k best live images for a query vector, after filters.
 
     ``photo_filter`` (folder, dates, camera, place) is applied inside the index search, so k
-    results come back whenever k images match.
+    results come back whenever k images match. Exact copies of one file are one result (the
+    others listed as its ``copies``) unless ``all_copies``; the search then looks further so
+    that k distinct pictures come back.
     """
     model_id = index.model.id
     excluded = catalog.labels_of_images(exclude_images, model_id) if exclude_images else np.zeros(0, np.int64)
     filtered = photo_filter is not None and photo_filter.active
     allowed = catalog.live_labels_matching(model_id, photo_filter) if photo_filter is not None and filtered else None
-    # TIE_MARGIN more: equal scores at the k-th place are picked by id, the same for every kind.
-    candidates = index.nearest(query, k, knobs.ef_search, allowed, excluded, knobs.nprobe, knobs.rerank, TIE_MARGIN)
-    if min_score is not None:
-        candidates = [item for item in candidates if item[0] >= min_score]
-    images = catalog.images_by_labels([label for _, label in candidates])
-    found = [(score, images[label]) for score, label in candidates if label in images]
-    # Best first; equal scores (an exact copy and its original) by image id, whatever the index kind.
-    found.sort(key=lambda item: (-round(item[0], 6), item[1].id))
+    wanted = k
+    while True:
+        # TIE_MARGIN more: equal scores at the k-th place are picked by id, the same for every kind.
+        candidates = index.nearest(
+            query, wanted, knobs.ef_search, allowed, excluded, knobs.nprobe, knobs.rerank, TIE_MARGIN
+        )
+        if min_score is not None:
+            candidates = [item for item in candidates if item[0] >= min_score]
+        images = catalog.images_by_labels([label for _, label in candidates])
+        found = [(score, images[label]) for score, label in candidates if label in images]
+        # Best first; equal scores (an exact copy and its original) by image id, whatever the index kind.
+        found.sort(key=lambda item: (-round(item[0], 6), item[1].id))
+        ranked = [(score, image, ()) for score, image in found] if all_copies else _fold_copies(found)
+        exhausted = len(candidates) < wanted + TIE_MARGIN
+        if len(ranked) >= k or exhausted or wanted >= MAX_FOLD_WANTED:
+            break
+        wanted = min(MAX_FOLD_WANTED, wanted * 4)  # copies took places: look further
     return [
-        SearchResult(rank, image.id, image.path, score, image.width, image.height, image.taken_at, image.camera)
-        for rank, (score, image) in enumerate(found[:k], start=1)
+        SearchResult(
+            rank,
+            image.id,
+            image.path,
+            score,
+            image.width,
+            image.height,
+            image.taken_at,
+            image.camera,
+            image.taken_from,
+            copies,
+        )
+        for rank, (score, image, copies) in enumerate(ranked[:k], start=1)
     ]
+
+
+def _fold_copies(found: list[tuple[float, ImageRow]]) -> list[tuple[float, ImageRow, tuple[str, ...]]]:
+    """One result per content: exact copies (same fingerprint) fold into the first of them."""
+    first: dict[str, int] = {}
+    folded: list[tuple[float, ImageRow, list[str]]] = []
+    for score, image in found:
+        at = first.get(image.fingerprint or "") if image.fingerprint else None
+        if at is None:
+            if image.fingerprint:
+                first[image.fingerprint] = len(folded)
+            folded.append((score, image, []))
+        else:
+            folded[at][2].append(image.path)
+    return [(score, image, tuple(copies)) for score, image, copies in folded]
 
 
 @dataclass(frozen=True)

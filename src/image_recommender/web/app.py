@@ -92,6 +92,7 @@ class PhotoFilters(BaseModel):
     radius: FilterText = None
     sort: Literal["score", "date"] = "score"
     min_score: float | None = Field(default=None, ge=-1, le=1)
+    all_copies: bool = False
 
 
 class ResolveRequest(BaseModel):
@@ -435,7 +436,8 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     def duplicates(threshold: Annotated[float, Query(gt=0, le=1)] = 0.95) -> dict[str, Any]:
         with using() as lib:
             groups = lib.duplicates(threshold)
-        return {"threshold": threshold, "groups": [group.as_json() for group in groups]}
+            waiting = lib.not_embedded()
+        return {"threshold": threshold, "not_embedded": waiting, "groups": [group.as_json() for group in groups]}
 
     @app.post("/api/duplicates/resolve")
     def resolve_duplicates(request: ResolveRequest) -> dict[str, Any]:

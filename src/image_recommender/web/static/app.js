@@ -355,7 +355,11 @@ async function loadDuplicates(event) {
     const data = await api(`/api/duplicates?threshold=${encodeURIComponent($("#threshold").value)}`);
     const groups = data.groups.map((group, number) => duplicateGroup(group, number, threshold));
     $("#dup-groups").replaceChildren(...groups);
-    setMessage(groups.length ? `${groups.length} group(s); the outlined image is the keeper` : "No duplicates found", false, "#dup-message");
+    const waiting = data.not_embedded
+      ? ` · ${data.not_embedded} image(s) are not embedded yet and cannot be compared: run imrec index`
+      : "";
+    const found = groups.length ? `${groups.length} group(s); the outlined image is the keeper` : "No duplicates found";
+    setMessage(found + waiting, false, "#dup-message");
   } catch (error) {
     setMessage(error.message, true, "#dup-message");
   }
