@@ -145,3 +145,20 @@ def test_exact_copies_are_one_result_and_the_path_is_never_cut(
     printed = capsys.readouterr().out
     assert any(line.endswith(longest.path) for line in printed.splitlines())  # whole, on its line
     assert "(+2 copies)" not in printed and "~20" in printed  # file dates are marked
+
+
+def test_a_subfolder_of_a_library_finds_the_library_as_git_finds_its_repository(
+    library_dir: Path, model_settings: dict
+) -> None:
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+    inner = library_dir / "trip" / "day-1"
+    inner.mkdir(parents=True)
+    with Library.open(inner, **model_settings) as library:
+        assert library.root == library_dir and library.settings.asked_for == inner
+        assert library.status().counts["ok"] == 8
+    assert not (inner / ".imrec").exists() and not (library_dir / "trip" / ".imrec").exists()
+    elsewhere = library_dir.parent / "not-a-library"
+    elsewhere.mkdir()
+    with Library.open(elsewhere, create=True) as library:
+        assert library.root == elsewhere and library.settings.asked_for is None

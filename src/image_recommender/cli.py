@@ -120,7 +120,7 @@ PretrainedOpt = Annotated[
     typer.Option(
         "--pretrained",
         metavar="TAG|FILE",
-        help="Pretrained weights: a tag, or a local checkpoint file [default: openai].",
+        help="Pretrained weights: a tag, or a local checkpoint file [default: the library's own; openai for a new one].",
     ),
 ]
 ModelConfigOpt = Annotated[
@@ -262,7 +262,10 @@ def result_filters(values: dict[str, Any]) -> dict[str, Any]:
 def open_library(root: Path | None, values: dict[str, Any], create: bool = False) -> Library:
     """Open the library with every setting a command's flags gave (``None`` = not given)."""
     overrides = {name: value for name, value in values.items() if name in SETTING_NAMES}
-    return Library.open(root, create=create, **overrides)
+    opened = Library.open(root, create=create, **overrides)
+    if opened.settings.asked_for is not None:
+        err.print(f"imrec: using the library at {opened.root} ({opened.settings.asked_for} is inside it)", markup=False)
+    return opened
 
 
 @contextmanager
@@ -628,7 +631,13 @@ RadiusOpt = Annotated[
     str | None, typer.Option("--radius", metavar="DISTANCE", help="How near, for --near: 5km, 500m [default: 1km].")
 ]
 SortOpt = Annotated[
-    str, typer.Option("--sort", metavar="score|date", help="Order results by score or by date taken [default: score].")
+    str,
+    typer.Option(
+        "--sort",
+        metavar="score|date",
+        help="Order results by score or by date taken (EXIF, else the file's date, marked ~) [default: score].",
+        show_default=False,
+    ),
 ]
 UnderOpt = Annotated[
     str | None, typer.Option("--under", metavar="FOLDER", help="Only results inside this folder of the library.")
@@ -1161,4 +1170,15 @@ def main() -> None:
     notes.addHandler(_NoteHandler())
     notes.setLevel(logging.INFO)
     notes.propagate = False
-    app(args=ray_value_given(negative_terms_last(sys.argv[1:])), prog_name="imrec")
+    try:
+        code = app(args=ray_value_given(negative_terms_last(sys.argv[1:])), prog_name="imrec", standalone_mode=False)
+    except typer.TyperException as exc:  # a usage mistake: one line, like every other mistake
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        context = getattr(exc, "ctx", None)
+        where = f" (see '{context.command_path} --help')" if context is not None else ""
+        err.print(f"imrec: error: {message}{where}", markup=False)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("imrec: interrupted", markup=False)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -167,6 +167,8 @@ class Settings:
     duplicates_dir: Path | None = None
     ray_address: str = ""
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
+    # The folder asked for, when it lies inside this library and holds no catalog of its own.
+    asked_for: Path | None = field(default=None, compare=False)
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -351,6 +353,9 @@ def load_settings(
     root_path = root_path.absolute()
     if root_path.exists() and not root_path.is_dir():
         raise SettingsError(f"{root_path}: is a file; give the library's folder")
+    asked_for = None
+    if not (overrides or {}).get("db_path") and (enclosing := enclosing_library(root_path)) is not None:
+        asked_for, root_path = root_path, enclosing
     values: dict[str, Any] = {}
     values.update(_read_config_file(root_path / STATE_DIR_NAME / CONFIG_FILE_NAME))
     values.update(env_values)
@@ -371,4 +376,15 @@ def load_settings(
     weights = ModelSpec("", values.get("pretrained", "")).weights_file
     if weights is not None:
         values["pretrained"] = str(weights.absolute())
-    return dataclasses.replace(Settings(root=root_path), explicit=frozenset(values), **values)
+    return dataclasses.replace(Settings(root=root_path), explicit=frozenset(values), asked_for=asked_for, **values)
+
+
+def enclosing_library(folder: Path) -> Path | None:
+    """The library that ``folder`` lies inside when ``folder`` holds no catalog itself, found as git
+    finds its repository (the nearest folder above with ``.imrec/catalog.sqlite3``); None otherwise."""
+    if not folder.is_dir() or (folder / STATE_DIR_NAME / "catalog.sqlite3").exists():
+        return None
+    for above in folder.parents:
+        if (above / STATE_DIR_NAME / "catalog.sqlite3").is_file():
+            return above
+    return None
