@@ -162,3 +162,38 @@ def test_a_subfolder_of_a_library_finds_the_library_as_git_finds_its_repository(
     elsewhere.mkdir()
     with Library.open(elsewhere, create=True) as library:
         assert library.root == elsewhere and library.settings.asked_for is None
+
+
+@pytest.mark.parametrize(
+    ("count", "shape"),
+    [(1, (1, 1)), (3, (1, 3)), (4, (2, 2)), (6, (2, 3)), (10, (2, 5)), (11, (3, 4)), (13, (2, 7)), (25, (5, 5))],
+)
+def test_the_contact_sheet_grid_follows_the_count(count: int, shape: tuple[int, int]) -> None:
+    from image_recommender.preview import grid_shape
+
+    rows, columns = grid_shape(count)
+    assert (rows, columns) == shape
+    assert rows * columns - count < columns / 2  # never a mostly empty last row
+
+
+def test_contact_sheet_captions_keep_the_folder_and_line_up(library_dir: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from image_recommender.preview import CAPTION_CHARS, contact_sheet, short_path
+
+    assert short_path("2024/summer/IMG_0001.jpg") == "2024/summer/IMG_0001.jpg"
+    shortened = short_path("2024/a very long holiday folder name/IMG_0001.jpg")
+    assert shortened.startswith("2024/a very") and shortened.endswith("…IMG_0001.jpg")
+    assert len(shortened) == CAPTION_CHARS
+    tall, wide = tmp_path / "tall.png", tmp_path / "wide.png"
+    Image.new("RGB", (100, 400), "black").save(tall)
+    Image.new("RGB", (400, 100), "black").save(wide)
+    sheet = tmp_path / "sheet.png"
+    contact_sheet([], [("#1 tall", tall), ("#2 wide", wide)], sheet)
+    pixels = np.asarray(Image.open(sheet).convert("L"))
+    halves = pixels[:, : pixels.shape[1] // 2], pixels[:, pixels.shape[1] // 2 :]
+    picture_bottom = [int(np.where((half < 10).sum(axis=1) > 20)[0].max()) for half in halves]
+    caption_bottom = [int(np.where((half < 128).any(axis=1))[0].max()) for half in halves]
+    assert picture_bottom[0] > picture_bottom[1] + 50  # the tall picture reaches lower than the wide one
+    assert abs(caption_bottom[0] - caption_bottom[1]) <= 1  # yet both captions sit on one line

@@ -522,10 +522,12 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
     else:
         print_table(response)
     if preview is not None or show:
-        from image_recommender.preview import contact_sheet
+        from image_recommender.preview import contact_sheet, short_path
 
-        queries = [(f"{'unlike' if away else 'like'}: {path.name}", path) for path, away in response.query_images]
-        results = [(f"#{r.rank}  {r.score:.3f}\n{Path(r.path).name}", library.root / r.path) for r in response.results]
+        queries = [
+            (f"{'unlike' if away else 'like'}:\n{short_path(path.name)}", path) for path, away in response.query_images
+        ]
+        results = [(f"#{r.rank}  {r.score:.3f}\n{short_path(r.path)}", library.root / r.path) for r in response.results]
         contact_sheet(queries, results, preview, show, title="query: " + " ".join(response.query))
         if preview is not None and not json_output and not (paths or paths0):
             err.print(f"preview written to {preview}", markup=False)

@@ -38,13 +38,47 @@ def check_display() -> None:
         )
 
 
+# Captions wider than this many characters lose their middle ("2024/holi…/IMG_0001.jpg").
+CAPTION_CHARS = 34
+MOST_COLUMNS = 8
+
+
 def _thumbnail(path: Path) -> Image.Image | None:
+    """The picture fitted into a square tile (white around it), so every caption sits at the same height."""
     try:
         picture = load_image(path, THUMB_SIDE)
     except ImageDecodeError:
         return None
     picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    return picture
+    tile = Image.new("RGB", (THUMB_SIDE, THUMB_SIDE), "white")
+    tile.paste(picture, ((THUMB_SIDE - picture.width) // 2, (THUMB_SIDE - picture.height) // 2))
+    return tile
+
+
+def short_path(path: str, most: int = CAPTION_CHARS) -> str:
+    """A library path for a caption: whole when it fits, else its start and its file name with an
+    ellipsis between, so the folder still shows."""
+    if len(path) <= most:
+        return path
+    name = path.rsplit("/", 1)[-1]
+    if len(name) >= most - 4:
+        return "…" + name[-(most - 1) :]
+    return path[: most - len(name) - 1] + "…" + name
+
+
+def grid_shape(count: int, most: int = MOST_COLUMNS) -> tuple[int, int]:
+    """(rows, columns) for ``count`` tiles: at least as many columns as rows and at most ``most``,
+    the fewest empty places in the last row, then the shape nearest a landscape sheet."""
+    if count <= 0:
+        return 0, 0
+
+    def cost(columns: int) -> tuple[int, float]:
+        rows = math.ceil(count / columns)
+        return rows * columns - count, abs(columns / rows - 1.5)
+
+    fewest = min(math.ceil(math.sqrt(count)), most)
+    columns = min(range(fewest, max(fewest, min(count, most)) + 1), key=cost)
+    return math.ceil(count / columns), columns
 
 
 def contact_sheet(
@@ -52,10 +86,10 @@ def contact_sheet(
     results: Sequence[tuple[str, Path]],
     output: Path | None = None,
     show: bool = False,
-    columns: int = 5,
     title: str | None = None,
 ) -> None:
-    """Draw query tiles (blue titles) and result tiles (caption: rank, score, file name).
+    """Draw query tiles (blue captions) and result tiles (caption: rank, score, folder and name),
+    each picture in a square tile with its caption under it, in a grid shaped by the count.
 
     ``queries`` and ``results`` are (caption, image path) pairs; ``title`` shows the whole
     query, texts included. Writes ``output`` (any format matplotlib knows) and/or opens a window.
@@ -63,9 +97,8 @@ def contact_sheet(
     tiles = [(caption, path, True) for caption, path in queries] + [(c, p, False) for c, p in results]
     if not tiles:
         raise LibraryError("nothing to preview: the query returned no images")
-    columns = max(1, min(columns, len(tiles)))
-    rows = math.ceil(len(tiles) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.3 * rows), squeeze=False)
+    rows, columns = grid_shape(len(tiles))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.8 * columns, 3.2 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, (caption, path, is_query) in zip(axes.flat, tiles, strict=False):
@@ -74,7 +107,10 @@ def contact_sheet(
             axis.imshow(picture)
         else:
             axis.text(0.5, 0.5, "unreadable", ha="center", va="center", transform=axis.transAxes)
-        axis.set_title(caption, fontsize=8, color="tab:blue" if is_query else "black", wrap=True)
+        axis.set_xlim(0, THUMB_SIDE)
+        axis.set_ylim(THUMB_SIDE, 0)
+        color = "tab:blue" if is_query else "black"
+        axis.text(0.5, -0.03, caption, fontsize=8, color=color, ha="center", va="top", transform=axis.transAxes)
     if title:
         figure.suptitle(title, fontsize=9, wrap=True)
     figure.tight_layout()
