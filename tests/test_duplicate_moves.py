@@ -201,9 +201,14 @@ def test_page_resolves_a_group_and_undoes_it(messy: Path, model_settings: dict, 
             # A result in a subfolder links to a search inside that folder.
             page.fill("#text", "a bridge")
             page.get_by_role("button", name="Search", exact=True).click()
+            expect(page.locator("#message")).to_contain_text("“a bridge”: 11 results")  # the copy folded in
+            card = page.locator("#results .card", has_text="Bridge_by_Sander_Klootwijk.jpg")
+            expect(card.locator(".copies")).to_have_text("+1 copy")
+            page.get_by_label("every copy").check()
+            page.get_by_role("button", name="Search", exact=True).click()
             expect(page.locator("#message")).to_contain_text("“a bridge”: 12 results")
             page.locator("#results .card", has_text="copies/bridge.jpg").get_by_role(
-                "button", name="in copies/"
+                "button", name="Search only in copies/"
             ).click()
             expect(page.locator("#message")).to_contain_text("“a bridge”: 1 result")
             expect(page.locator("#folder")).to_contain_text("Only in copies/")
@@ -220,6 +225,13 @@ def test_page_resolves_a_group_and_undoes_it(messy: Path, model_settings: dict, 
             heic_group.get_by_role("button", name="Keep IMG_0001-export.jpg").click()
             expect(heic_group.locator(".card.keeper .path")).to_have_text("IMG_0001-export.jpg")
             heic_group.get_by_role("button", name=re.compile("^Move the others")).click()
+            dialog = page.locator("#confirm-move")
+            expect(dialog).to_contain_text("Move 1 file(s) (")  # asked first, with the list
+            expect(dialog).to_contain_text("IMG_0001.heic")
+            dialog.get_by_role("button", name="Cancel").click()
+            assert (messy / "IMG_0001.heic").exists()  # nothing moved on the first click
+            heic_group.get_by_role("button", name=re.compile("^Move the others")).click()
+            dialog.get_by_role("button", name="Move", exact=True).click()
             expect(message).to_contain_text("Moved 1 file(s)")
             expect(page.locator(".group")).to_have_count(3)
             assert (tmp_path / "moved" / "IMG_0001.heic").is_file() and not (messy / "IMG_0001.heic").exists()

@@ -243,8 +243,8 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
         expect(message).to_contain_text("Like query.jpg + 1 disliked")
         assert disliked_path not in [c.inner_text() for c in page.locator("#results .card .path").all()]
 
-        # Clear likes: the original query again, not an older view.
-        page.get_by_role("button", name="Clear likes").click()
+        # Clear likes and dislikes: the original query again, not an older view.
+        page.get_by_role("button", name="Clear likes and dislikes").click()
         expect(message).to_contain_text("Like query.jpg: 5 results")
         expect(refine).to_be_hidden()
 
@@ -255,24 +255,48 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
         page.get_by_role("button", name="Search", exact=True).click()
         expect(message).to_contain_text("“a bird”: 5 results")
 
-        # Filters: nothing was taken before 2000; ordered by date, every card shows its date.
-        page.fill("#before", "2000-01-01")
+        # Filters: nothing was taken up to the last day of 1999; the photos' (file) dates are today's,
+        # and a range from today to today includes today.
+        page.fill("#to", "1999-12-31")
         page.get_by_role("button", name="Search", exact=True).click()
         expect(message).to_contain_text("“a bird”: no matching images")
-        page.fill("#before", "")
+        today = page.locator("#results .card .taken").first  # not shown: no results
+        expect(today).to_have_count(0)
+        day = time.strftime("%Y-%m-%d")
+        page.fill("#after", day)
+        page.fill("#to", day)
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(message).to_contain_text("“a bird”: 5 results")
+        page.fill("#after", "")
+        page.fill("#to", "")
         page.select_option("#sort", "date")
         page.get_by_role("button", name="Search", exact=True).click()
         expect(message).to_contain_text("“a bird”: 5 results")
         expect(page.locator("#results .card .taken")).to_have_count(5)
         dates = [t.get_attribute("datetime") for t in page.locator("#results .card .taken").all()]
         assert dates == sorted(dates)
+        # No EXIF date: the file's date, marked as such.
+        first_date = page.locator("#results .card .taken").first
+        expect(first_date).to_have_text(re.compile(r"^~\d{4}-\d{2}-\d{2}$"))
+        assert "file date" in (first_date.get_attribute("title") or "")
         page.select_option("#sort", "score")
 
+        # Cards: the picture first and square, the name on one line (its end visible), even heights.
+        boxes = [c.bounding_box() for c in cards.all()]
+        assert len({round(b["height"]) for b in boxes if b}) == 1
+        thumb = cards.first.locator(".thumb").bounding_box()
+        path_box = cards.first.locator(".path").bounding_box()
+        line = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.card .meta')).lineHeight)")
+        assert thumb and path_box and abs(thumb["width"] - thumb["height"]) < 2 and path_box["height"] <= line + 1
+        assert cards.first.locator(".path").get_attribute("title") == cards.first.locator(".path").inner_text()
+
         # Pick two results and download them as one zip, in the order picked.
-        expect(page.locator("#download")).to_be_hidden()
+        selection = page.locator("#selection")
+        expect(selection).to_be_hidden()
         picks = page.locator("#results .card .pick")
         picks.nth(1).check()
         picks.nth(0).check()
+        expect(page.locator("#selection-count")).to_have_text("2 selected")
         expect(page.locator("#download")).to_have_text("Download 2 selected (zip)")
         with page.expect_download() as started:
             page.locator("#download").click()
@@ -282,11 +306,24 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
         with zipfile.ZipFile(bundle) as archive:
             assert archive.namelist() == [f"001-{picked[1]}", f"002-{picked[0]}"]
 
-        # A failed upload shows its reason and no stale results under its name.
+        # The selection outlives a search and says how much of it is on screen; it can be cleared.
+        page.fill("#k", "1")
+        page.fill("#text", "a bird")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(page.locator("#selection-count")).to_contain_text("2 selected (")
+        page.get_by_role("button", name="Clear selection").click()
+        expect(selection).to_be_hidden()
+        page.fill("#k", "5")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(cards).to_have_count(5)
+        before_upload = [c.inner_text() for c in page.locator("#results .card .path").all()]
+
+        # A failed upload names the file once and keeps the results it had.
         page.set_input_files("#file", str(not_an_image))
-        expect(message).to_contain_text("notimage.jpg: ")
+        expect(message).to_contain_text("notimage.jpg is not an image imrec can read")
         expect(message).to_have_class(re.compile("error"))
-        expect(cards).to_have_count(0)
+        assert message.inner_text().count("notimage.jpg") == 1
+        assert [c.inner_text() for c in page.locator("#results .card .path").all()] == before_upload
         expect(page.locator("#drop-label")).to_have_text("Drop or pick a query image")
 
         # Dislikes without any query say what they need instead of claiming a re-rank.
@@ -294,7 +331,7 @@ def test_page_in_a_real_browser(model_settings: dict, tmp_path: Path) -> None:
         expect(message).to_contain_text("Library: images 1-8 of 8")
         cards.first.get_by_role("button", name=re.compile("^Dislike ")).click()
         expect(message).to_contain_text("search, or like an image")
-        page.get_by_role("button", name="Clear likes").click()
+        page.get_by_role("button", name="Clear likes and dislikes").click()
         expect(message).to_contain_text("Library: images")
 
         page.get_by_role("tab", name="Status").click()

@@ -437,7 +437,12 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         with using() as lib:
             groups = lib.duplicates(threshold)
             waiting = lib.not_embedded()
-        return {"threshold": threshold, "not_embedded": waiting, "groups": [group.as_json() for group in groups]}
+        return {
+            "threshold": threshold,
+            "not_embedded": waiting,
+            "folder": str(library.settings.moved_duplicates_dir),
+            "groups": [group.as_json() for group in groups],
+        }
 
     @app.post("/api/duplicates/resolve")
     def resolve_duplicates(request: ResolveRequest) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { query: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null };
+const state = { query: null, previous: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null };
 
 function setMessage(text, isError = false, target = "#message") {
   const element = $(target);
@@ -24,6 +24,36 @@ function k() {
   return Math.max(1, Math.min(500, parseInt($("#k").value, 10) || 24));
 }
 
+// A path on one line: the start gives way to an ellipsis first, the file name stays whole.
+function pathLine(path) {
+  const line = document.createElement("span");
+  line.className = "path";
+  line.title = path;
+  const slash = path.lastIndexOf("/");
+  const split = Math.max(slash + 1, path.length - 12);
+  const head = document.createElement("span");
+  head.className = "head";
+  head.textContent = path.slice(0, split);
+  const tail = document.createElement("span");
+  tail.className = "tail";
+  tail.textContent = path.slice(split);
+  line.append(head, tail);
+  return line;
+}
+
+// "2024-12-24", or "~2024-12-24" when the photo has no EXIF date and this is only the file's date.
+function takenLabel(result) {
+  const day = result.taken_at.slice(0, 10);
+  return result.taken_from === "mtime" ? `~${day}` : day;
+}
+
+function iconButton(symbol, label, className, onClick) {
+  const element = button(symbol, className, onClick);
+  element.setAttribute("aria-label", label);
+  element.title = label;
+  return element;
+}
+
 function card(result, { refine = true, keeper = false } = {}) {
   const item = document.createElement("li");
   item.className = "card" + (keeper ? " keeper" : "");
@@ -39,42 +69,63 @@ function card(result, { refine = true, keeper = false } = {}) {
   img.src = `/api/images/${result.id}/thumb`;
   thumb.append(img);
   thumb.addEventListener("click", () => showFull(result));
+  const figure = document.createElement("div");
+  figure.className = "figure";
+  figure.append(thumb);
+  if (result.score !== undefined || keeper) {
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = result.score === undefined ? "keep" : result.score.toFixed(3);
+    figure.append(score);
+  }
+  if (result.copies?.length) {
+    const copies = document.createElement("span");
+    copies.className = "copies";
+    copies.textContent = `+${result.copies.length} ${result.copies.length === 1 ? "copy" : "copies"}`;
+    copies.title = `The same file also at:\n${result.copies.join("\n")}`;
+    figure.append(copies);
+  }
   const meta = document.createElement("div");
   meta.className = "meta";
-  const score = result.score === undefined ? (keeper ? "keep" : "") : result.score.toFixed(3);
-  const scoreText = document.createElement("span");
-  scoreText.className = "score";
-  scoreText.textContent = score;
-  const pathText = document.createElement("span");
-  pathText.className = "path";
-  pathText.textContent = result.path;
-  meta.append(scoreText, " ", pathText);
-  const slash = result.path.lastIndexOf("/");
-  if (refine && slash > 0) {
-    const folder = result.path.slice(0, slash);
-    const link = button(`in ${folder}/`, "folder", () => setFolder(folder));
-    link.title = `Search only in ${folder}/`;
-    meta.append(" ", link);
-  }
+  meta.append(pathLine(result.path));
+  const info = document.createElement("div");
+  info.className = "info";
   if (result.taken_at) {
     const taken = document.createElement("time");
-    taken.className = "taken";
+    taken.className = "taken" + (result.taken_from === "mtime" ? " file-date" : "");
     taken.dateTime = result.taken_at;
-    taken.textContent = result.taken_at.slice(0, 10);
-    taken.title = `taken ${result.taken_at.replace("T", " ")}${result.camera ? ` with ${result.camera}` : ""}`;
-    meta.append(" ", taken);
+    taken.textContent = takenLabel(result);
+    taken.title = result.taken_from === "mtime"
+      ? `file date ${result.taken_at.replace("T", " ")} (the photo has no date taken)`
+      : `taken ${result.taken_at.replace("T", " ")}`;
+    info.append(taken);
   }
-  item.append(thumb, meta);
+  if (result.camera) {
+    const camera = document.createElement("span");
+    camera.className = "camera";
+    camera.textContent = result.camera;
+    info.append(camera);
+  }
+  if (!info.children.length && result.width) info.textContent = `${result.width}×${result.height}`;
+  meta.append(info);
+  item.append(figure, meta);
   if (refine) {
     const actions = document.createElement("div");
     actions.className = "actions";
-    const more = button("More like this", "more", () => moreLike(result.id));
-    const like = button("Like", "like", () => toggle(result, "liked"));
-    const dislike = button("Dislike", "dislike", () => toggle(result, "disliked"));
-    like.setAttribute("aria-label", `Like ${result.path}`);
-    dislike.setAttribute("aria-label", `Dislike ${result.path}`);
+    const more = iconButton("≈", `More like ${result.path}`, "more", () => moreLike(result.id));
+    const like = iconButton("♥", `Like ${result.path}`, "like", () => toggle(result, "liked"));
+    const dislike = iconButton("✕", `Dislike ${result.path}`, "dislike", () => toggle(result, "disliked"));
     like.setAttribute("aria-pressed", String(state.liked.has(result.id)));
     dislike.setAttribute("aria-pressed", String(state.disliked.has(result.id)));
+    actions.append(more, like, dislike);
+    const slash = result.path.lastIndexOf("/");
+    if (slash > 0) {
+      const folder = result.path.slice(0, slash);
+      actions.append(iconButton("…/", `Search only in ${folder}/`, "folder", () => setFolder(folder)));
+    }
+    const pickLabel = document.createElement("label");
+    pickLabel.className = "pick-label";
+    pickLabel.title = "Select for download";
     const pick = document.createElement("input");
     pick.type = "checkbox";
     pick.className = "pick";
@@ -85,10 +136,12 @@ function card(result, { refine = true, keeper = false } = {}) {
       else state.selected.delete(result.id);
       showSelection();
     });
-    actions.append(more, like, dislike, pick);
-    item.append(actions);
+    pickLabel.append(pick);
+    figure.append(pickLabel);
+    figure.append(actions);
     item.classList.toggle("liked", state.liked.has(result.id));
     item.classList.toggle("disliked", state.disliked.has(result.id));
+    item.classList.toggle("selected", state.selected.has(result.id));
   }
   return item;
 }
@@ -100,6 +153,29 @@ function button(label, className, onClick) {
   element.textContent = label;
   element.addEventListener("click", onClick);
   return element;
+}
+
+// The day after a date (YYYY-MM-DD), as the API's exclusive "before" for an inclusive "to".
+function nextDay(day) {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + 1);
+  return date.toISOString().slice(0, 10);
+}
+
+function filterValues() {
+  const values = {};
+  const from = $("#after").value;
+  const to = $("#to").value;
+  if (from && from === to) values.taken_on = from;
+  else {
+    if (from) values.after = from;
+    if (to) values.before = nextDay(to);
+  }
+  const camera = $("#camera").value.trim();
+  if (camera) values.camera = camera;
+  if ($("#sort").value !== "score") values.sort = $("#sort").value;
+  if ($("#all-copies").checked) values.all_copies = "true";
+  return values;
 }
 
 // The query the page shows: a text, an uploaded image (+ text), or "more like" an image;
@@ -149,12 +225,27 @@ function setFolder(folder) {
   if (state.query || state.liked.size) runQuery();
 }
 
+// The selection outlives a search: the bar says how many are chosen and how many of them this
+// page shows, and clears them all.
 function showSelection() {
   const count = state.selected.size;
+  const shown = [...document.querySelectorAll("#results .card")].filter((item) => state.selected.has(Number(item.dataset.id))).length;
+  for (const item of document.querySelectorAll("#results .card")) {
+    item.classList.toggle("selected", state.selected.has(Number(item.dataset.id)));
+  }
+  $("#selection").hidden = count === 0;
+  $("#selection-count").textContent = count === shown
+    ? `${count} selected`
+    : `${count} selected (${shown ? `${shown} shown here` : "none shown here"})`;
   const link = $("#download");
-  link.hidden = count === 0;
   link.textContent = `Download ${count} selected (zip)`;
   link.href = `/api/download?${new URLSearchParams([...state.selected.keys()].map((id) => ["id", id]))}`;
+}
+
+function clearSelection() {
+  state.selected.clear();
+  for (const pick of document.querySelectorAll("#results .pick")) pick.checked = false;
+  showSelection();
 }
 
 function showRefinement() {
@@ -181,10 +272,7 @@ async function runQuery() {
     return browse();
   }
   const params = new URLSearchParams({ k: k() });
-  for (const name of ["after", "before", "camera", "sort"]) {
-    const value = $(`#${name}`).value.trim();
-    if (value && !(name === "sort" && value === "score")) params.append(name, value);
-  }
+  for (const [name, value] of Object.entries(filterValues())) params.append(name, value);
   if (state.under) params.append("under", state.under);
   if (query?.text) params.append("text", query.text);
   if (query?.kind === "more") params.append("like_id", query.id);
@@ -202,15 +290,22 @@ async function runQuery() {
       data = await api(`/api/search?${params}`);
     }
     showResults(data);
+    showSelection();
   } catch (error) {
-    $("#results").replaceChildren();
     if (query?.kind === "image") {
-      setMessage(`${query.file.name}: ${error.message}`, true);
+      // The results of the query before stay; the file is named once, with what is wrong.
+      const name = query.file.name;
+      const reason = error.message.startsWith(`${name}: `) ? error.message.slice(name.length + 2) : error.message;
+      setMessage(`${name} is not an image imrec can read (${reason})`, true);
       setQueryImage(null);
+      state.query = state.previous;
     } else {
+      $("#results").replaceChildren();
       setMessage(error.message, true);
     }
+    return;
   }
+  state.previous = query;
 }
 
 function search(event) {
@@ -278,6 +373,7 @@ async function browse(offset = 0) {
   try {
     const data = await api(`/api/images?offset=${offset}&limit=${k()}`);
     $("#results").replaceChildren(...data.images.map((image) => card(image)));
+    showSelection();
     const end = offset + data.images.length;
     setMessage(data.total ? `Library: images ${offset + 1}-${end} of ${data.total} (search, or pick one for more like it)` : "The library is empty: run 'imrec index' first");
   } catch (error) {
@@ -291,7 +387,26 @@ const GROUP_TITLES = {
   burst: () => "similar shots taken seconds apart (kept, never moved)",
 };
 
-function duplicateGroup(group, number, threshold) {
+function megabytes(bytes) {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+}
+
+// Nothing moves on the first click: the dialog lists what would move where, as the CLI's dry run does.
+function confirmMove(leaving, folder) {
+  const dialog = $("#confirm-move");
+  const bytes = leaving.reduce((total, image) => total + (image.size || 0), 0);
+  $("#confirm-move-title").textContent = `Move ${leaving.length} file(s) (${megabytes(bytes)}) to ${folder}?`;
+  $("#confirm-move-list").replaceChildren(...leaving.map((image) => {
+    const item = document.createElement("li");
+    item.textContent = `${image.path} (${megabytes(image.size || 0)})`;
+    return item;
+  }));
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "move"), { once: true }));
+}
+
+function duplicateGroup(group, number, threshold, folder) {
   const box = document.createElement("div");
   box.className = "group";
   const title = document.createElement("h3");
@@ -319,6 +434,8 @@ function duplicateGroup(group, number, threshold) {
   box.append(title, list);
   if (group.kind !== "burst") {
     const move = button("Move the others", "move", async () => {
+      const leaving = group.images.filter((image) => image.id !== keeper);
+      if (!(await confirmMove(leaving, folder))) return;
       const body = JSON.stringify({ image_ids: group.images.map((image) => image.id), keeper_id: keeper, threshold });
       try {
         const done = await api("/api/duplicates/resolve", { method: "POST", headers: { "Content-Type": "application/json" }, body });
@@ -353,7 +470,7 @@ async function loadDuplicates(event) {
   try {
     const threshold = parseFloat($("#threshold").value);
     const data = await api(`/api/duplicates?threshold=${encodeURIComponent($("#threshold").value)}`);
-    const groups = data.groups.map((group, number) => duplicateGroup(group, number, threshold));
+    const groups = data.groups.map((group, number) => duplicateGroup(group, number, threshold, data.folder));
     $("#dup-groups").replaceChildren(...groups);
     const waiting = data.not_embedded
       ? ` · ${data.not_embedded} image(s) are not embedded yet and cannot be compared: run imrec index`
@@ -429,6 +546,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#clear-folder").addEventListener("click", () => setFolder(null));
   $("#file").addEventListener("change", (event) => pickFile(event.target.files[0]));
   $("#clear-refine").addEventListener("click", clearRefinement);
+  $("#clear-selection").addEventListener("click", clearSelection);
   $("#clear-image").addEventListener("click", clearImage);
   const drop = $("#drop");
   drop.addEventListener("keydown", (event) => {
