@@ -138,7 +138,7 @@ CREATE INDEX images_taken_at ON images(taken_at);
 # undo does not forget them: the undo then brings back their ids and vectors.
 _SCHEMA_V5 = """
 UPDATE images SET taken_at = substr('000' || taken_at, -19) WHERE length(taken_at) BETWEEN 16 AND 18;
-CREATE TABLE moved_out(
+CREATE TABLE IF NOT EXISTS moved_out(
     image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     moved_at REAL NOT NULL
 );

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from image_recommender.cached_engine import CachedImageModel
 from image_recommender.catalog import Catalog, EmbedResult, ImageRow, RetiredVector
 from image_recommender.errors import ImageDecodeError
 from image_recommender.images import decode, probe_whole_jpeg, read_file
@@ -241,18 +242,21 @@ def _prefetch_batches(model_batch_size: int, workers: int) -> int | None:
 
 def _decoders(
     root: Path,
-    model: LoadedModel,
+    model: LoadedModel | CachedImageModel,
     work: Sequence[tuple[ImageRow, str | None]],
     known: frozenset[str],
     backlog: DeviceBacklog | None,
     options: EmbedOptions,
 ) -> Iterator[_Batch]:
     """Stage 2 as a stream of model batches, decoded by ``options.workers`` processes (0: in this one)."""
-    from torch.utils.data import DataLoader
-
     dataset = DecodeDataset(
         root, work, known, model.pixel_transform, model.image_size, backlog, options.follow_symlinks
     )
+    if isinstance(model, CachedImageModel):
+        yield from _numpy_batches(dataset, options.model_batch_size, options.workers)
+        return
+    from torch.utils.data import DataLoader
+
     loader: DataLoader[Any] = DataLoader(
         dataset,  # type: ignore[arg-type]  # map-style: __len__ + __getitem__, no torch base class needed
         batch_size=options.model_batch_size,
@@ -263,6 +267,64 @@ def _decoders(
         persistent_workers=False,
     )
     yield from loader
+
+
+# The dataset the forked decode workers of the torch-free route read (inherited, never pickled).
+_WORKER_DATASET: DecodeDataset | None = None
+
+
+def _decode_at(position: int) -> Item:
+    assert _WORKER_DATASET is not None
+    return _WORKER_DATASET[position]
+
+
+def _numpy_batches(dataset: DecodeDataset, batch_size: int, workers: int) -> Iterator[_Batch]:
+    """Stage 2 without torch: forked workers decode two batches ahead of the model, which works on
+    the two before (memory stays at four batches of crops, whatever the run's size). A run of
+    one batch or less is decoded here: starting workers would cost more."""
+    global _WORKER_DATASET
+    positions = list(range(len(dataset)))
+    if workers <= 0 or len(positions) <= batch_size:
+        for start in range(0, len(positions), batch_size):
+            yield _collate_numpy([dataset[position] for position in positions[start : start + batch_size]])
+        return
+    window = 2 * batch_size
+    _WORKER_DATASET = dataset
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        ahead = pool.map_async(_decode_at, positions[:window], chunksize=4)
+        for start in range(0, len(positions), window):
+            items = ahead.get()
+            if start + window < len(positions):
+                ahead = pool.map_async(_decode_at, positions[start + window : start + 2 * window], chunksize=4)
+            for first in range(0, len(items), batch_size):
+                yield _collate_numpy(items[first : first + batch_size])
+    finally:
+        pool.terminate()
+        pool.join()
+        _WORKER_DATASET = None
+
+
+def _collate_numpy(items: list[Item]) -> _Batch:
+    crops = [(row, payload) for row, (_, payload) in enumerate(items) if isinstance(payload, np.ndarray)]
+    return _Batch(
+        results=[result for result, _ in items],
+        crops=np.stack([crop for _, crop in crops]) if crops else None,  # type: ignore[arg-type]
+        crop_rows=[row for row, _ in crops],
+        jpegs=None,
+        jpeg_ends=[],
+        jpeg_rows=[],
+        orientations=[],
+    )
+
+
+class _HostStage:
+    """Stage 3 of the torch-free route: the crops are already the model's input."""
+
+    decoded = 0
+
+    def pixels(self, batch: _Batch) -> tuple[Any, list[int]]:
+        return batch.crops, batch.crop_rows
 
 
 class _DeviceStage:
@@ -333,7 +395,12 @@ class Writer:
     """
 
     def __init__(
-        self, catalog: Catalog, model: LoadedModel | None, model_id: int, total: int, options: EmbedOptions
+        self,
+        catalog: Catalog,
+        model: LoadedModel | CachedImageModel | None,
+        model_id: int,
+        total: int,
+        options: EmbedOptions,
     ) -> None:
         self.catalog = catalog
         self.model_id = model_id
@@ -373,7 +440,7 @@ class Writer:
 def embed_pending(
     catalog: Catalog,
     root: Path,
-    model: LoadedModel,
+    model: LoadedModel | CachedImageModel,
     model_id: int,
     work: Sequence[tuple[ImageRow, str | None]],
     options: EmbedOptions,
@@ -383,14 +450,16 @@ def embed_pending(
     The model works on one batch while the next is decoded and the previous one's vectors
     are written, so neither the device nor the catalog waits for the other.
     """
-    from image_recommender.device_decode import device_decoder
-
     started = time.perf_counter()
-    decoder = device_decoder(options.decode, model.device, model.pixel_steps)
     backlog = None
-    if decoder is not None:
-        backlog = DeviceBacklog(options.device_backlog or 2 * options.model_batch_size)
-    device = _DeviceStage(model, decoder, backlog)
+    device: _DeviceStage | _HostStage = _HostStage()
+    if not isinstance(model, CachedImageModel):  # torch's route: device decode, CUDA streams
+        from image_recommender.device_decode import device_decoder
+
+        decoder = device_decoder(options.decode, model.device, model.pixel_steps)
+        if decoder is not None:
+            backlog = DeviceBacklog(options.device_backlog or 2 * options.model_batch_size)
+        device = _DeviceStage(model, decoder, backlog)
     writer = Writer(catalog, model, model_id, len(work), options)
     for part in _copies_last(work):
         known = frozenset(catalog.known_fingerprints(model_id))
@@ -435,7 +504,7 @@ class RunEstimate:
     will show too.
     """
 
-    def __init__(self, total: int, model: LoadedModel, steady_batches: int = 2) -> None:
+    def __init__(self, total: int, model: LoadedModel | CachedImageModel, steady_batches: int = 2) -> None:
         self.total = total
         self.model = model
         self.steady_batches = steady_batches

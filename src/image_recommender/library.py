@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from image_recommender.cached_engine import CachedImageModel, cached_image_model
 from image_recommender.catalog import Catalog, ImageRow, ModelRow
 from image_recommender.duplicate_moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
 from image_recommender.errors import (
@@ -314,7 +315,7 @@ class Library:
                 " or pass it with --pretrained and --add-model to embed the library again as a new model"
             )
         spec.check_weights_file()  # a bad checkpoint fails here, before torch is even imported
-        model = self._load_model(spec)
+        model = self._image_model(spec) if not self.settings.ray_address else self._load_model(spec)
         row = self.catalog.ensure_model(
             *key, dim=model.dim, weights=spec.pretrained, config=str(spec.config) if spec.config else None
         )
@@ -410,6 +411,18 @@ class Library:
         )
 
     # -- models --------------------------------------------------------------------------
+
+    def _image_model(self, spec: ModelSpec) -> LoadedModel | CachedImageModel:
+        """The model for embedding images: a conversion cached for OpenVINO runs without torch
+        (about 3.5 s less per run on 2 cores), anything else is the full model."""
+        if self._model is not None and self._model.spec == spec:
+            return self._model
+        s = self.settings
+        if s.compile:
+            return self._load_model(spec)
+        cache = s.engine_cache or default_engine_cache()
+        cached = cached_image_model(spec, s.engine, s.device, s.precision, s.openvino_device, cache)
+        return cached if cached is not None else self._load_model(spec)
 
     def _load_model(self, spec: ModelSpec) -> LoadedModel:
         if self._model is None or self._model.spec != spec:

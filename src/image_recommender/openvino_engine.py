@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from image_recommender.errors import ModelError
 from image_recommender.recommended import RECOMMENDED
@@ -190,32 +189,38 @@ class OpenVinoTowers:
             self._requests[tower] = compiled.create_infer_request()
         return self._requests[tower]
 
-    def _run(self, tower: str, inputs: torch.Tensor) -> torch.Tensor:
+    def _run(self, tower: str, inputs: np.ndarray) -> np.ndarray:
         with self._lock:
             request = self._request(tower)
-            request.infer({0: inputs.contiguous().numpy()})
-            return torch.from_numpy(np.array(request.get_output_tensor(0).data, dtype=np.float32))
+            request.infer({0: np.ascontiguousarray(inputs)})
+            return np.array(request.get_output_tensor(0).data, dtype=np.float32)
 
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._run("image", pixels.float())
+    def encode_image(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 normalised pixels -> (N, dim) features (not yet unit length)."""
+        return self._run("image", pixels.astype(np.float32, copy=False))
 
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self._run("text", tokens.long())
+    def encode_text(self, tokens: np.ndarray) -> np.ndarray:
+        return self._run("text", tokens.astype(np.int64, copy=False))
 
 
-class _Tower(torch.nn.Module):
+def _tower_module(model: Any, tower: str) -> Any:
     """One tower of an OpenCLIP model as a module with a single tensor input, for export."""
+    import torch
 
-    def __init__(self, model: torch.nn.Module, tower: str) -> None:
-        super().__init__()
-        self.model = model
-        self.tower = tower
+    class Tower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(inputs) if self.tower == "image" else self.model.encode_text(inputs)
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            return self.model.encode_image(inputs) if tower == "image" else self.model.encode_text(inputs)
+
+    return Tower()
 
 
-def _example(model: Any, tower: str, image_size: int) -> torch.Tensor:
+def _example(model: Any, tower: str, image_size: int) -> Any:
+    import torch
+
     if tower == "image":
         return torch.zeros(2, 3, image_size, image_size)
     context = int(getattr(model, "context_length", 0) or model.text.config.max_position_embeddings)
@@ -240,6 +245,7 @@ def _quiet_export() -> Iterator[None]:
 def _export(model: Any, image_size: int, scratch: Path) -> dict[str, Any]:
     """Export both towers to ONNX and convert them to OpenVINO IR in ``scratch``; returns the files' records."""
     import openvino as ov
+    import torch
 
     files: dict[str, Any] = {}
     model = model.float().eval()
@@ -249,7 +255,7 @@ def _export(model: Any, image_size: int, scratch: Path) -> dict[str, Any]:
         batch = torch.export.Dim("batch", min=1, max=4096)
         with _quiet_export(), torch.inference_mode(False):
             torch.onnx.export(
-                _Tower(model, tower),
+                _tower_module(model, tower),
                 (example,),
                 str(onnx_path),
                 dynamo=True,
@@ -303,6 +309,8 @@ def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, prepr
         conversion_estimate(spec.architecture),
         folder,
     )
+    import torch
+
     try:
         files = _export(model, image_size, scratch)
         with torch.inference_mode():
