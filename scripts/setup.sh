@@ -7,6 +7,9 @@ step() { printf '==> %s\n' "$*" >&2; }
 step "creating .venv"
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+if [[ -z "${TORCH_SPEC:-}" && ! -e /dev/nvidia0 && ! -d /proc/driver/nvidia/gpus ]]; then
+    step "no NVIDIA GPU here: the default PyTorch build brings 4 GB of CUDA libraries this machine never loads; TORCH_SPEC picks the CPU-only build (README, 'PyTorch without CUDA')"
+fi
 step "installing PyTorch (${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}); several GB with CUDA, minutes"
 # shellcheck disable=SC2086
 .venv/bin/python -m pip install ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
