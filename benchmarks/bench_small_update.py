@@ -83,7 +83,9 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} cores, CPU flags {' '.join(cpu_flags()) or 'none of note'}")
         print(f"{args.model}, {args.images} photos; first index (conversion included): {first:.1f} s")
         for label, seconds in figures.items():
-            print(f"one new photo, {label}: {statistics.median(seconds):.2f} s (runs: {', '.join(f'{s:.2f}' for s in seconds)})")
+            print(
+                f"one new photo, {label}: {statistics.median(seconds):.2f} s (runs: {', '.join(f'{s:.2f}' for s in seconds)})"
+            )
         print(f"import torch + open_clip alone: {statistics.median(imports):.2f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)

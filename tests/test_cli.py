@@ -37,9 +37,9 @@ def test_search_by_outside_file_and_table_output(imrec: Runner, library_dir: Pat
     imrec("index", library_dir, "-q")
     outside = tmp_path / "outside.png"
     Image.open(PHOTOS / "Fossa_by_Jasper_Roks.jpg").save(outside)
-    table = imrec("search", outside, "-l", library_dir, "-k", "2").stdout
-    rows = [line for line in table.splitlines() if line.startswith("│")]
-    cells = [[cell.strip() for cell in row.split("│")[1:-1]] for row in rows]
+    table = imrec("search", outside, "-l", library_dir, "-k", "2").stdout.splitlines()
+    assert table[0] == f"query: +{outside}" and table[1].split() == ["rank", "score", "id", "taken", "path"]
+    cells = [line.split(maxsplit=5) for line in table[2:]]  # rank, score, id, date, time, path
     assert len(cells) == 2 and cells[0][0] == "1" and cells[0][-1] == "Fossa_by_Jasper_Roks.jpg"  # a re-encode: kept
     assert float(cells[0][1]) > 0.999 and float(cells[0][1]) >= float(cells[1][1])
     data = run_json(imrec, "search", outside, "-l", library_dir, "-k", "2", "--include-query")

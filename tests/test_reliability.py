@@ -106,7 +106,10 @@ def test_second_writer_is_refused_while_readers_work(imrec: Runner, model_env: d
     make_variants(root, 8)
     imrec("index", root, "-q")
     make_variants(root / "more", 300)
-    env = dict(model_env, IMREC_BATCH_SIZE="4", IMREC_MODEL_BATCH_SIZE="4", IMREC_LOCK_TIMEOUT="1")
+    # torch's route (a cached conversion indexes 300 images before a second process has started)
+    env = dict(
+        model_env, IMREC_BATCH_SIZE="4", IMREC_MODEL_BATCH_SIZE="4", IMREC_LOCK_TIMEOUT="1", IMREC_ENGINE="torch"
+    )
     first = imrec_process(env, "index", root, "-q")
     try:
         deadline = time.monotonic() + 60
