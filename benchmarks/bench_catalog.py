@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench_index import cold_seconds, machine, memory_kb
 
-from image_recommender.catalog import FileStat
+from image_recommender.catalog.rows import FileStat
 
 PER_FOLDER = 1000
 
@@ -42,7 +42,7 @@ def make_tree(root: Path, files: int) -> None:
 def child_scan(root: Path, traced: bool) -> dict[str, float]:
     """One scan: its wall time and peak RSS, or (``traced``) the peak of Python allocations, which
     tracemalloc measures at several times the scan's normal run time."""
-    from image_recommender.catalog import Catalog
+    from image_recommender.catalog.store import Catalog
     from image_recommender.scan import scan_library
 
     catalog = Catalog.open(root / ".imrec" / "catalog.sqlite3")

@@ -29,14 +29,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from image_recommender.catalog import Catalog
-from image_recommender.device_decode import DeviceJpegDecoder, device_decoder
-from image_recommender.embed import EmbedOptions, embed_pending
-from image_recommender.images import decode, probe_whole_jpeg
-from image_recommender.models import EngineOptions, load_model
-from image_recommender.recommended import cpu_flags
+from image_recommender.catalog.store import Catalog
+from image_recommender.embed.device_decode import DeviceJpegDecoder, device_decoder
+from image_recommender.embed.pipeline import EmbedOptions, embed_pending
+from image_recommender.images.decode import decode, probe_whole_jpeg
+from image_recommender.models.recommended import cpu_flags
+from image_recommender.models.spec import ModelSpec
+from image_recommender.models.torch_model import EngineOptions, load_model
 from image_recommender.scan import scan_library
-from image_recommender.settings import ModelSpec, Settings
+from image_recommender.settings import Settings
 
 
 def _make_one(job: tuple[int, Path, Path, int]) -> Path:

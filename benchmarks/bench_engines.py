@@ -24,9 +24,9 @@ import open_clip
 import torch
 from PIL import Image
 
-from image_recommender.models import EngineOptions, LoadedModel, load_model, native_bf16
-from image_recommender.recommended import cpu_flags
-from image_recommender.settings import ModelSpec
+from image_recommender.models.recommended import cpu_flags
+from image_recommender.models.spec import ModelSpec
+from image_recommender.models.torch_model import EngineOptions, LoadedModel, load_model, native_bf16
 
 PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
 TEXTS = ["a bridge over a river at dusk", "a dragonfly on a leaf", "a glass of red wine", "seedlings in soil"]

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from image_recommender.catalog import Catalog, EmbedResult, FileStat
+from image_recommender.catalog.rows import EmbedResult, FileStat
+from image_recommender.catalog.store import Catalog
 
 CHUNK = 20_000
 
@@ -130,7 +131,7 @@ def child_search(root: Path, kind: str, queries_file: Path, sweep: list[dict[str
     import faiss
 
     from image_recommender import Library
-    from image_recommender.query import SearchKnobs, search_vectors
+    from image_recommender.search import SearchKnobs, search_vectors
 
     faiss.omp_set_num_threads(1)
     queries = np.load(queries_file)

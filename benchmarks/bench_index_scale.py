@@ -31,16 +31,9 @@ import faiss
 import numpy as np
 from bench_index import CHUNK, centres, clustered_chunk, keep_best, machine, memory_kb, run_child
 
-from image_recommender.index import (
-    BUILD_CHUNK,
-    IndexMeta,
-    IndexParams,
-    VectorIndex,
-    default_nprobe,
-    default_rerank,
-    screen_size,
-)
-from image_recommender.row_files import FLOAT32, SQ8
+from image_recommender.index.kinds import BUILD_CHUNK, IndexParams, default_nprobe, default_rerank, screen_size
+from image_recommender.index.row_files import FLOAT32, SQ8
+from image_recommender.index.storage import IndexMeta, VectorIndex
 
 SEED = 7
 

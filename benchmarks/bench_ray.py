@@ -24,7 +24,7 @@ from pathlib import Path
 import corpus
 
 from image_recommender import Library
-from image_recommender.recommended import cpu_flags
+from image_recommender.models.recommended import cpu_flags
 
 
 def fresh(root: Path) -> None:

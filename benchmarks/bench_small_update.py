@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from image_recommender.recommended import cpu_flags
+from image_recommender.models.recommended import cpu_flags
 
 
 def seeded_checkpoint(model: str, folder: Path) -> Path:

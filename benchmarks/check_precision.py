@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from image_recommender.images import load_image
-from image_recommender.models import EngineOptions, load_model
-from image_recommender.settings import ModelSpec
+from image_recommender.images.decode import load_image
+from image_recommender.models.spec import ModelSpec
+from image_recommender.models.torch_model import EngineOptions, load_model
 
 PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
 

@@ -12,8 +12,8 @@ from conftest import PHOTOS, TINY_CONFIG
 from PIL import Image
 
 from image_recommender import Library
-from image_recommender.cached_engine import CachedImageModel, NumpyPixels, cached_image_model
-from image_recommender.settings import ModelSpec
+from image_recommender.models.cached_engine import CachedImageModel, NumpyPixels, cached_image_model
+from image_recommender.models.spec import ModelSpec
 
 SHAPES = [(480, 270), (270, 480), (300, 300), (10, 7), (7, 10), (3000, 2000), (225, 224), (224, 225), (1, 2)]
 
@@ -23,7 +23,7 @@ SHAPES = [(480, 270), (270, 480), (300, 300), (10, 7), (7, 10), (3000, 2000), (2
 def test_numpy_pixels_are_open_clip_s_pixels(mode: str, interpolation: str) -> None:
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    from image_recommender.models import split_preprocess
+    from image_recommender.models.torch_model import split_preprocess
 
     recipe = {"size": 64, "interpolation": interpolation, "resize_mode": mode}
     torch_route, _ = split_preprocess(image_transform_v2(PreprocessCfg(**recipe), is_train=False))
@@ -62,7 +62,7 @@ def _converted(tiny_checkpoint: Path, engine_cache: Path, library: Path) -> Mode
 def test_vectors_from_the_cache_equal_the_torch_route_s(
     tiny_checkpoint: Path, engine_cache: Path, library_dir: Path
 ) -> None:
-    from image_recommender.models import EngineOptions, load_model
+    from image_recommender.models.torch_model import EngineOptions, load_model
 
     spec = _converted(tiny_checkpoint, engine_cache, library_dir)
     light = cached_image_model(spec, "openvino", "cpu", "fp32", "CPU", engine_cache)

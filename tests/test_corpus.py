@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import PHOTOS
 from PIL import Image
 
-from image_recommender.images import decode
+from image_recommender.images.decode import decode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import corpus

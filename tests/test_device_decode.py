@@ -17,14 +17,14 @@ from conftest import PHOTOS, TINY_CONFIG, Runner, as_camera_stores, run_json
 from PIL import Image
 
 from image_recommender import Library
-from image_recommender.catalog import Catalog
-from image_recommender.device_decode import DeviceJpegDecoder, device_decoder, tensor_steps
-from image_recommender.embed import DeviceBacklog, EmbedOptions, embed_pending
+from image_recommender.catalog.store import Catalog
+from image_recommender.embed.device_decode import DeviceJpegDecoder, device_decoder, tensor_steps
+from image_recommender.embed.pipeline import DeviceBacklog, EmbedOptions, embed_pending
 from image_recommender.errors import ModelError
-from image_recommender.images import WholeJpeg, decode, probe_whole_jpeg
-from image_recommender.models import load_model
+from image_recommender.images.decode import WholeJpeg, decode, probe_whole_jpeg
+from image_recommender.models.spec import ModelSpec
+from image_recommender.models.torch_model import load_model
 from image_recommender.scan import scan_library
-from image_recommender.settings import ModelSpec
 
 
 def jpeg(image: Image.Image, **options: object) -> bytes:
@@ -142,7 +142,7 @@ def test_decode_mode_choice(tiny_model) -> None:  # type: ignore[no-untyped-def]
 
 def test_a_torchvision_without_the_decoder_is_one_line_or_skipped(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """As with a torchvision built without nvJPEG: auto quietly keeps the workers, device says why."""
-    import image_recommender.device_decode as device_decode
+    import image_recommender.embed.device_decode as device_decode
 
     def unavailable(blobs: list[torch.Tensor], device: str) -> list[torch.Tensor]:
         raise RuntimeError("decode_jpegs_cuda: torchvision not compiled with nvJPEG support\nmore detail")

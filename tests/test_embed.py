@@ -133,7 +133,7 @@ def test_compiled_model_stores_the_same_vectors(
 def test_copies_new_in_one_run_are_decoded_and_embedded_once(
     library_dir: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import image_recommender.embed as embed_module
+    import image_recommender.embed.pipeline as embed_module
     from image_recommender import Library
 
     for number in range(3):

@@ -14,11 +14,12 @@ import torch
 from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
 from PIL import Image
 
-from image_recommender import Library, openvino_engine
-from image_recommender.embed import RunEstimate
+from image_recommender import Library
+from image_recommender.embed.pipeline import RunEstimate
 from image_recommender.errors import ModelError
-from image_recommender.models import EngineOptions, LoadedModel, choose_runtime, load_model
-from image_recommender.settings import ModelSpec
+from image_recommender.models import openvino_engine
+from image_recommender.models.spec import ModelSpec
+from image_recommender.models.torch_model import EngineOptions, LoadedModel, choose_runtime, load_model
 
 # (engine asked, precision asked, device, native bf16, OpenVINO installed) -> (engine, precision)
 RUNTIME_TABLE = [

@@ -123,7 +123,7 @@ def test_exact_copies_are_one_result_and_the_path_is_never_cut(
 ) -> None:
     import shutil
 
-    from image_recommender.cli import print_table
+    from image_recommender.cli.render import print_table
 
     deep = library_dir / ("a folder with a long name, " * 3).strip() / "and another one inside it"
     deep.mkdir(parents=True)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from image_recommender.errors import ImageDecodeError
-from image_recommender.images import HEIF_SUPPORTED, decode, read_file
+from image_recommender.images.decode import HEIF_SUPPORTED, decode, read_file
 
 PHOTO = PHOTOS / "Bridge_by_Sander_Klootwijk.jpg"
 
@@ -138,7 +138,7 @@ def test_unreadable_files_raise_a_reason(tmp_path: Path) -> None:
 
 def test_permission_denied_is_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Root reads any file, so the refusal a normal user gets is injected at the open call."""
-    import image_recommender.images as images
+    import image_recommender.images.decode as images
 
     def refuse(*_: object, **__: object) -> None:
         raise PermissionError(13, "Permission denied")

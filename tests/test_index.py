@@ -13,7 +13,8 @@ from conftest import PHOTOS, TINY_CONFIG, Runner, as_camera_stores, run_json
 from PIL import Image, ImageOps
 
 from image_recommender import Library
-from image_recommender.index import IndexParams, VectorIndex, default_ef_search
+from image_recommender.index.kinds import IndexParams, default_ef_search
+from image_recommender.index.storage import VectorIndex
 
 
 def clustered(count: int, dim: int = 64, clusters: int = 50, seed: int = 0) -> np.ndarray:
@@ -190,7 +191,7 @@ def test_every_exif_orientation_embeds_like_the_upright_picture(
 
 
 def test_heic_file_is_indexed(model_settings: dict, tmp_path: Path) -> None:
-    from image_recommender.images import HEIF_SUPPORTED
+    from image_recommender.images.decode import HEIF_SUPPORTED
 
     if not HEIF_SUPPORTED:
         pytest.skip("pillow-heif not installed")

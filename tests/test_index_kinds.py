@@ -15,14 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import image_recommender.index as index_module
-import image_recommender.query as query_module
+import image_recommender.duplicates.finding as query_module
+import image_recommender.index.kinds as index_kinds
+import image_recommender.index.sync as index_sync
 import image_recommender.scan as scan_module
 from image_recommender import Library
-from image_recommender.catalog import Catalog, EmbedResult, FileStat
-from image_recommender.index import choose_kind
-from image_recommender.query import Term
+from image_recommender.catalog.rows import EmbedResult, FileStat
+from image_recommender.catalog.store import Catalog
+from image_recommender.index.kinds import choose_kind
 from image_recommender.scan import scan_library
+from image_recommender.search import Term
 
 KINDS = ["flat", "hnsw", "hnsw-sq8", "ivf-pq"]
 FOLDERS = ("a", "b")
@@ -86,7 +88,7 @@ def test_every_kind_keeps_folder_filters_and_deletions(
 ) -> None:
     add_images(tmp_path, vectors)
     deleted = list(range(0, len(vectors), 37))  # under the rebuild share: filtered, not rebuilt
-    monkeypatch.setattr(index_module, "EXACT_FILTER_LIMIT", 0)  # the folder filter goes through the index
+    monkeypatch.setattr(index_sync, "EXACT_FILTER_LIMIT", 0)  # the folder filter goes through the index
     with Library.open(tmp_path, index_kind=kind) as library:
         library.build_index()
         library.catalog.apply_scan([], [], [], [position + 1 for position in deleted])
@@ -181,8 +183,8 @@ def test_ivf_is_trained_again_once_the_library_has_grown(tmp_path: Path) -> None
     ("count", "budget", "kind"),
     [
         (100_000, 4 << 30, "hnsw"),
-        (index_module.HNSW_UP_TO + 1, 4 << 30, "hnsw-sq8"),
-        (index_module.SQ8_UP_TO + 1, 4 << 30, "ivf-pq"),
+        (index_kinds.HNSW_UP_TO + 1, 4 << 30, "hnsw-sq8"),
+        (index_kinds.SQ8_UP_TO + 1, 4 << 30, "ivf-pq"),
         (10_000_000, 4 << 30, "ivf-pq"),
         (100_000, 200 << 20, "hnsw-sq8"),  # float32 HNSW would not fit 200 MB
         (100_000, 50 << 20, "ivf-pq"),
@@ -306,7 +308,7 @@ def test_compressed_kinds_re_rank_from_a_vector_file_kept_in_index_order(
             assert set(like(library, query, k=10)) == exact_paths(data, query, 10)
         assert sum(reads) <= 2 * 2  # the query images' own vectors; every candidate came from the file
         # IVF-PQ's 1,000 candidates are screened by their codes down to a few dozen float32 rows
-        most = index_module.screen_size(10) if kind == "ivf-pq" else index_module.default_rerank(kind, len(data))
+        most = index_kinds.screen_size(10) if kind == "ivf-pq" else index_kinds.default_rerank(kind, len(data))
         assert len(rows_read) == 2 and max(rows_read) <= most
 
 

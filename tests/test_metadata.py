@@ -13,8 +13,8 @@ import pytest
 from conftest import PHOTOS
 from PIL import Image
 
-from image_recommender.images import HEIF_SUPPORTED
-from image_recommender.photo_metadata import PhotoMetadata, read_metadata
+from image_recommender.images.decode import HEIF_SUPPORTED
+from image_recommender.images.metadata import PhotoMetadata, read_metadata
 
 
 def photo_with_exif(
@@ -102,7 +102,8 @@ def test_dates_before_the_year_1000_keep_four_digits() -> None:
 
 
 def test_a_catalog_with_short_years_is_repaired_in_place(tmp_path: Path) -> None:
-    from image_recommender.catalog import Catalog, FileStat
+    from image_recommender.catalog.rows import FileStat
+    from image_recommender.catalog.store import Catalog
 
     path = tmp_path / "catalog.sqlite3"
     catalog = Catalog.open(path)
@@ -122,7 +123,7 @@ def test_a_catalog_with_short_years_is_repaired_in_place(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("kind", ["PNG", "HEIF"])
 def test_a_broken_exif_block_never_fails_pixels_that_decode(kind: str) -> None:
-    from image_recommender.images import decode
+    from image_recommender.images.decode import decode
 
     if kind == "HEIF" and not HEIF_SUPPORTED:
         pytest.skip("needs pillow-heif")

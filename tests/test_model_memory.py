@@ -13,10 +13,11 @@ from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
 from PIL import Image
 
 from image_recommender import Library
-from image_recommender.cli import app, negative_terms_last
+from image_recommender.cli.app import app
+from image_recommender.cli.argv import negative_terms_last
 from image_recommender.errors import IndexMismatchError, ModelError
-from image_recommender.models import load_model
-from image_recommender.settings import ModelSpec
+from image_recommender.models.spec import ModelSpec
+from image_recommender.models.torch_model import load_model
 
 LIBRARY_COMMANDS = ("index", "scan", "embed", "build-index", "duplicates", "status", "watch", "serve")
 

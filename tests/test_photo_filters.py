@@ -14,7 +14,7 @@ from test_metadata import photo_with_exif
 
 from image_recommender import Library
 from image_recommender.errors import QueryError
-from image_recommender.query import date_range
+from image_recommender.filters import date_range
 
 # name: (EXIF date taken, camera make, model); None: no EXIF date, the file's time counts
 SHOTS = {

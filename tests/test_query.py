@@ -16,7 +16,7 @@ from PIL import Image
 
 from image_recommender import Library
 from image_recommender.errors import IndexMismatchError, QueryError
-from image_recommender.query import Term, combine, parse_term
+from image_recommender.search import Term, combine, parse_term
 
 
 @pytest.fixture
@@ -228,7 +228,7 @@ def test_python_api_search_by_image_returns_typed_results(model_settings: dict, 
 def test_under_gives_the_same_answer_exactly_and_through_the_index(
     model_settings: dict, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import image_recommender.index as index_module
+    import image_recommender.index.sync as index_module
 
     (library_dir / "trip").mkdir()
     for number, photo in enumerate(sorted(PHOTOS.glob("*.jpg"))):

@@ -26,7 +26,8 @@ from PIL import Image
 from test_images import bomb_png
 
 from image_recommender import Library
-from image_recommender.catalog import _SCHEMA_V1, SCHEMA_VERSION, Catalog
+from image_recommender.catalog.schema import _SCHEMA_V1, SCHEMA_VERSION
+from image_recommender.catalog.store import Catalog
 from image_recommender.errors import LibraryError, MassRemovalError
 from image_recommender.scan import scan_library
 
@@ -164,7 +165,7 @@ def test_large_library_mostly_gone_is_refused(tmp_path: Path, vanish: int, refus
 def test_a_batch_is_written_whole_or_not_at_all(
     model_settings: dict, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import image_recommender.catalog as catalog_module
+    import image_recommender.catalog.store as catalog_module
 
     real = catalog_module.vector_to_blob
     written = 0

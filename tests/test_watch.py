@@ -16,7 +16,7 @@ import pytest
 from conftest import indexed, indexed_copy
 
 from image_recommender import Library
-from image_recommender.catalog import Catalog
+from image_recommender.catalog.store import Catalog
 from image_recommender.errors import ImrecError
 from image_recommender.library import UpdateSummary
 from image_recommender.scan import scan_library

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_recommender.cached_engine import CachedImageModel, cached_image_model
-from image_recommender.catalog import Catalog, ImageRow, ModelRow
-from image_recommender.duplicate_moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
+from image_recommender.catalog.rows import ImageRow, ModelRow
+from image_recommender.catalog.store import Catalog
+from image_recommender.duplicates.finding import DuplicateGroup, find_duplicates
+from image_recommender.duplicates.moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
 from image_recommender.errors import (
     ImageDecodeError,
     IndexMismatchError,
@@ -37,37 +38,30 @@ from image_recommender.errors import (
     QueryError,
     UnknownImageError,
 )
-from image_recommender.index import IndexReport, IndexSettings, IndexStatus, LibraryIndex, sidecar_path
+from image_recommender.filters import PhotoFilter, check_sort
+from image_recommender.index.storage import sidecar_path
+from image_recommender.index.sync import IndexReport, IndexSettings, IndexStatus, LibraryIndex
+from image_recommender.models.cached_engine import CachedImageModel, cached_image_model
+from image_recommender.models.recommended import missing_weights
+from image_recommender.models.spec import ModelSpec
 from image_recommender.paths import catalog_name, is_inside
-from image_recommender.query import (
-    DuplicateGroup,
-    PhotoFilter,
+from image_recommender.reports import JsonReport
+from image_recommender.scan import ScanReport, scan_library
+from image_recommender.search import (
     SearchKnobs,
     SearchResult,
     Term,
-    check_sort,
     combine,
-    find_duplicates,
     parse_file_or_id,
     parse_term,
     search_vectors,
     sort_results,
 )
-from image_recommender.recommended import missing_weights
-from image_recommender.reports import JsonReport
-from image_recommender.scan import ScanReport, scan_library
-from image_recommender.settings import (
-    MAX_EF_SEARCH,
-    MAX_TOP_K,
-    ModelSpec,
-    Settings,
-    default_engine_cache,
-    load_settings,
-)
+from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, default_engine_cache, load_settings
 
 if TYPE_CHECKING:
-    from image_recommender.embed import EmbedReport, ProgressCallback
-    from image_recommender.models import LoadedModel
+    from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
+    from image_recommender.models.torch_model import LoadedModel
 
 
 # Vectors compared between index and catalog: all of a small index, a sample of a large one
@@ -252,8 +246,8 @@ class Library:
         many images were filled.
         """
         from image_recommender.errors import ImageDecodeError
-        from image_recommender.images import open_regular_file
-        from image_recommender.photo_metadata import PhotoMetadata, read_metadata
+        from image_recommender.images.decode import open_regular_file
+        from image_recommender.images.metadata import PhotoMetadata, read_metadata
 
         filled = 0
         with self._write_lock():
@@ -292,7 +286,7 @@ class Library:
         retry_failed: bool,
         progress: ProgressCallback | None,
     ) -> EmbedReport:
-        from image_recommender.embed import EmbedReport
+        from image_recommender.embed.pipeline import EmbedReport
 
         if retry_failed:
             self.catalog.retry_failed()
@@ -303,7 +297,7 @@ class Library:
 
     def _embed_with(self, spec: ModelSpec, row: ModelRow | None, progress: ProgressCallback | None) -> EmbedReport:
         """Embed the work of one model; its weights are looked at only when there is work."""
-        from image_recommender.embed import EmbedOptions, EmbedReport, embed_pending
+        from image_recommender.embed.pipeline import EmbedOptions, EmbedReport, embed_pending
 
         work = self.catalog.work_for_model(row.id if row is not None else -1)
         if not work:
@@ -329,8 +323,8 @@ class Library:
             s.follow_symlinks,
         )
         if s.ray_address:
-            from image_recommender.models import EngineOptions, load_model
-            from image_recommender.ray_embed import embed_on_ray
+            from image_recommender.embed.ray import embed_on_ray
+            from image_recommender.models.torch_model import EngineOptions, load_model
 
             engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
             loader = functools.partial(load_model, spec, s.device, s.precision, s.compile, engine)
@@ -340,7 +334,7 @@ class Library:
     def _check_ray(self) -> None:
         """With a Ray address set, Ray must be installed: said before any work starts."""
         if self.settings.ray_address:
-            from image_recommender.ray_embed import require_ray
+            from image_recommender.embed.ray import require_ray
 
             require_ray(self.settings.ray_address)
 
@@ -432,7 +426,7 @@ class Library:
                 problem = missing_weights(spec.architecture, spec.pretrained, converted)
                 if problem is not None:
                     raise ModelError(problem)
-            from image_recommender.models import EngineOptions, load_model
+            from image_recommender.models.torch_model import EngineOptions, load_model
 
             engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
             self._model = load_model(spec, s.device, s.precision, s.compile, engine)
@@ -527,7 +521,7 @@ class Library:
             if stored is not None:
                 exclude += [image.id, *self._same_content(image.fingerprint)]
                 return stored[1]
-        from image_recommender.images import decode, read_file
+        from image_recommender.images.decode import decode, read_file
 
         encoder = self._encoder(row)
         try:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 
 from image_recommender.errors import ImageDecodeError, LibraryError
-from image_recommender.images import load_image
+from image_recommender.images.decode import load_image
 
 THUMB_SIDE = 256
 

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from image_recommender.catalog import Catalog, FileStat
+from image_recommender.catalog.rows import FileStat
+from image_recommender.catalog.store import Catalog
 from image_recommender.errors import LibraryError, MassRemovalError
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.reports import JsonReport

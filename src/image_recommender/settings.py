@@ -19,7 +19,6 @@ The seed's parameters live here under these names:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import tomllib
@@ -28,101 +27,51 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from image_recommender.errors import ModelError, SettingsError
+from image_recommender.errors import SettingsError
+from image_recommender.models.spec import ModelSpec
 
 STATE_DIR_NAME = ".imrec"
+
+
 CONFIG_FILE_NAME = "config.toml"
+
+
 ENV_PREFIX = "IMREC_"
 
-_CHECKPOINT_SUFFIXES = {".bin", ".pt", ".pth", ".safetensors", ".ckpt"}
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 DECODE_MODES = ("auto", "workers", "device")
+
+
 ENGINES = ("auto", "torch", "openvino")
+
+
 INDEX_KINDS = ("auto", "hnsw", "hnsw-sq8", "ivf-pq", "flat")
+
+
 # Bounds on what one query may cost: efSearch beyond a few thousand adds no recall, and
 # each unit of it holds memory per query.
 MAX_EF_SEARCH = 4096
+
+
 MAX_TOP_K = 10_000
+
+
 MAX_MODEL_BATCH = 4096
+
+
 MAX_NPROBE = 65_536
+
+
 MAX_RERANK = 100_000
+
+
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to load: an architecture name, weights (tag or file) and an optional config file."""
-
-    name: str
-    pretrained: str
-    config: Path | None = None
-
-    @property
-    def architecture(self) -> str:
-        """The name open_clip knows it by: a config file registers its own stem as the name."""
-        return self.config.stem if self.config is not None else self.name
-
-    @property
-    def weights_file(self) -> Path | None:
-        """The checkpoint file named by ``pretrained``, or None when it is a hub tag."""
-        candidate = Path(os.path.expanduser(self.pretrained))
-        looks_like_file = os.sep in self.pretrained or candidate.suffix in _CHECKPOINT_SUFFIXES
-        return candidate if self.pretrained and (looks_like_file or candidate.is_file()) else None
-
-    def describe(self) -> str:
-        """How a user names this model: architecture and weights."""
-        weights = self.weights_file
-        return f"{self.architecture} ({weights.name if weights is not None else self.pretrained or 'random weights'})"
-
-    def check_weights_file(self) -> None:
-        """Refuse a checkpoint that is missing or not a model file, before any model is built.
-
-        Reads only the first bytes: PyTorch's zip format, a legacy pickle, or safetensors.
-        """
-        weights = self.weights_file
-        if weights is None:
-            return
-        try:
-            with weights.open("rb") as handle:
-                head = handle.read(16)
-        except FileNotFoundError:
-            raise ModelError(f"{weights}: checkpoint file not found") from None
-        except IsADirectoryError:
-            raise ModelError(f"{weights}: is a folder; give the checkpoint file") from None
-        except OSError as exc:
-            raise ModelError(f"{weights}: cannot read checkpoint: {exc.strerror or exc}") from None
-        if not head:
-            raise ModelError(f"{weights}: checkpoint file is empty")
-        is_zip = head.startswith(b"PK\x03\x04")  # torch.save's format, TorchScript, .npz
-        is_pickle = head[0] == 0x80 and 2 <= head[1] <= 5  # torch.save(..., _use_new_zipfile_serialization=False)
-        is_safetensors = len(head) > 8 and head[8:9] == b"{"  # u64 header length, then the JSON header
-        if not (is_zip or is_pickle or is_safetensors):
-            raise ModelError(
-                f"{weights}: not a model checkpoint (expected a PyTorch .pt/.bin file or .safetensors,"
-                f" found bytes {head[:8]!r}); was the download cut short or is this another kind of file?"
-            )
-
-    def catalog_key(self) -> tuple[str, str]:
-        """(name, pretrained) as stored in the catalog; a checkpoint file is named by its content."""
-        weights = self.weights_file
-        if weights is None:
-            return self.architecture, self.pretrained
-        return self.architecture, f"file:{weights.name}:{_file_identity(weights)}"
-
-
-def _file_identity(path: Path) -> str:
-    """A cheap content identity for a large checkpoint: size plus first and last MiB."""
-    try:
-        size = path.stat().st_size
-        digest = hashlib.blake2b(str(size).encode(), digest_size=8)
-        with path.open("rb") as handle:
-            digest.update(handle.read(1 << 20))
-            handle.seek(max(0, size - (1 << 20)))
-            digest.update(handle.read(1 << 20))
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read checkpoint: {exc.strerror or exc}") from None
-    return digest.hexdigest()
 
 
 def default_engine_cache() -> Path:
@@ -217,7 +166,11 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}
+
+
 _PATH_FIELDS = {"root", "db_path", "model_config", "engine_cache", "duplicates_dir"}
+
+
 _CHOICES = {
     "device": DEVICES,
     "precision": PRECISIONS,
@@ -225,7 +178,11 @@ _CHOICES = {
     "engine": ENGINES,
     "index_kind": INDEX_KINDS,
 }
+
+
 _POSITIVE_INT = {"batch_size", "hnsw_m", "ef_construction", "top_k"}
+
+
 # Whole numbers where 0 means automatic, else 1 up to a bound.
 _AUTO_OR_UP_TO = {
     "model_batch_size": MAX_MODEL_BATCH,
@@ -233,6 +190,8 @@ _AUTO_OR_UP_TO = {
     "nprobe": MAX_NPROBE,
     "rerank": MAX_RERANK,
 }
+
+
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 

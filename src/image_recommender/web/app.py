@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
 import os
 import re
-import socket
 import sqlite3
 import tempfile
 import threading
 import zipfile
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
 
@@ -31,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from image_recommender.catalog import ImageRow
+from image_recommender.catalog.rows import ImageRow
 from image_recommender.errors import (
     ImageDecodeError,
     ImrecError,
@@ -41,27 +39,44 @@ from image_recommender.errors import (
     damaged_catalog_message,
 )
 from image_recommender.export import ranked_name
-from image_recommender.images import load_image, open_regular_file
+from image_recommender.images.decode import load_image, open_regular_file
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
-from image_recommender.query import MAX_IMAGE_ID, Term
+from image_recommender.search import MAX_IMAGE_ID, Term
+from image_recommender.web.safety import SAFE_METHODS, allowed_hosts, api_words, host_of, same_origin
 
 STATIC = Path(__file__).parent / "static"
+
+
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
 # One zip download: at most this many images and bytes (spooled to a temporary file).
 MAX_ZIP_FILES = 500
+
+
 MAX_ZIP_BYTES = 4 << 30
+
+
 # All zips being prepared at once, together (each is spooled to the temporary folder).
 MAX_SPOOLED_BYTES = 8 << 30
+
+
 # Entries from this size on are written with ZIP64 sizes (plain zip sizes stop at 4 GiB; Python
 # asks to be told in advance for entries written as streams).
 ZIP64_FROM = 1 << 31
+
+
 THUMB_SIZES = (128, 256, 512)
+
+
 CACHE_SECONDS = 7 * 24 * 3600
+
+
 # Thumbnails decode whole pictures (a 144 MP PNG holds ~430 MB of pixels): two at a time.
 THUMB_DECODES_AT_ONCE = 2
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
 # What a served file's first bytes say it is; nothing else is served.
 IMAGE_TYPES = {
     "JPEG": "image/jpeg",
@@ -74,7 +89,11 @@ IMAGE_TYPES = {
     "HEIF": "image/heic",
     "AVIF": "image/avif",
 }
+
+
 ImageId = Annotated[int, PathParam(ge=1, le=MAX_IMAGE_ID, description="an image's catalogue id")]
+
+
 ListedId = Annotated[int, Field(ge=1, le=MAX_IMAGE_ID)]
 
 
@@ -137,69 +156,6 @@ def _upload_name(raw: str | None) -> str:
     """The uploaded file's name as shown back: no folders, no control characters, bounded."""
     name = re.sub(r"[\x00-\x1f\x7f]", "", os.path.basename((raw or "").replace("\\", "/")))[:120]
     return name or "upload"
-
-
-def allowed_hosts(served_host: str, extra: str = "") -> frozenset[str]:
-    """Host names a request may carry: loopback names, the address served on, and configured extras.
-
-    Serving on every interface (0.0.0.0) also admits this machine's own name and addresses.
-    """
-    names = {*LOOPBACK_NAMES, served_host.lower()}
-    names |= {name.strip().lower() for name in extra.split(",") if name.strip()}
-    if served_host in ALL_INTERFACES:
-        machine = socket.gethostname().lower()
-        names |= {machine, socket.getfqdn().lower()}
-        with contextlib.suppress(OSError):
-            names |= set(socket.gethostbyname_ex(machine)[2])
-    return frozenset(names - {""})
-
-
-def host_of(header: str) -> str:
-    """The host part of a Host header: ``[::1]:8765`` -> ``::1``, ``Example:80`` -> ``example``."""
-    header = header.strip().lower()
-    name, port = header, ""
-    if header.startswith("["):
-        name = header[1 : header.find("]")] if "]" in header else ""
-    elif header.count(":") == 1:
-        name, _, port = header.partition(":")
-        if not port.isdigit():
-            return ""
-    with contextlib.suppress(ValueError):
-        return str(ipaddress.ip_address(name))
-    return name
-
-
-# The CLI's flags that are parameters of the API under another spelling (--taken-on is taken_on):
-# the library's messages name the flag, the API's say the parameter the request used.
-API_PARAMETERS = frozenset(
-    {"after", "before", "taken_on", "camera", "near", "radius", "sort", "min_score", "under", "threshold", "k"}
-)
-_FLAG = re.compile(r"--([a-z][a-z-]*)")
-
-
-def api_words(message: str) -> str:
-    """``message`` with each CLI flag that is an API parameter named as that parameter."""
-
-    def parameter(match: re.Match[str]) -> str:
-        name = match.group(1).replace("-", "_")
-        return name if name in API_PARAMETERS else match.group(0)
-
-    return _FLAG.sub(parameter, message)
-
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def same_origin(headers: Mapping[str, str]) -> bool:
-    """True unless the browser says the request comes from a page of another origin."""
-    site = headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
-    origin = headers.get("origin")
-    if origin is None:
-        return True
-    scheme, _, authority = origin.partition("://")
-    return scheme == "http" and authority.lower() == headers.get("host", "").strip().lower()
 
 
 def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:

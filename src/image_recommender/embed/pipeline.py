@@ -25,18 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_recommender.cached_engine import CachedImageModel
-from image_recommender.catalog import Catalog, EmbedResult, ImageRow, RetiredVector
+from image_recommender.catalog.rows import EmbedResult, ImageRow, RetiredVector
+from image_recommender.catalog.store import Catalog
 from image_recommender.errors import ImageDecodeError
-from image_recommender.images import decode, probe_whole_jpeg, read_file
-from image_recommender.photo_metadata import read_metadata
+from image_recommender.images.decode import decode, probe_whole_jpeg, read_file
+from image_recommender.images.metadata import read_metadata
+from image_recommender.models.cached_engine import CachedImageModel
 from image_recommender.reports import JsonReport
 
 if TYPE_CHECKING:
     import torch
 
-    from image_recommender.device_decode import DeviceJpegDecoder
-    from image_recommender.models import LoadedModel, PendingVectors
+    from image_recommender.embed.device_decode import DeviceJpegDecoder
+    from image_recommender.models.torch_model import LoadedModel, PendingVectors
 
 FLUSH_SECONDS = 5.0
 LONG_RUN_SECONDS = 3600.0
@@ -454,7 +455,7 @@ def embed_pending(
     backlog = None
     device: _DeviceStage | _HostStage = _HostStage()
     if not isinstance(model, CachedImageModel):  # torch's route: device decode, CUDA streams
-        from image_recommender.device_decode import device_decoder
+        from image_recommender.embed.device_decode import device_decoder
 
         decoder = device_decoder(options.decode, model.device, model.pixel_steps)
         if decoder is not None:
@@ -529,7 +530,7 @@ class RunEstimate:
             log.warning("%s", self.describe(rate, remaining))
 
     def describe(self, rate: float, remaining: float) -> str:
-        from image_recommender.recommended import faster_choice
+        from image_recommender.models.recommended import faster_choice
 
         spec = self.model.spec
         text = (

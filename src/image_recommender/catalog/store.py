@@ -1,11 +1,7 @@
-"""The SQLite catalog: the only module that speaks SQL.
+"""``Catalog``: every read and write of the SQLite catalog, the only code in imrec that speaks SQL.
 
-One row per file in ``images`` (relative POSIX path, size, mtime, content fingerprint,
-state), one row per (image, model) in ``vectors``. A vector row's own id is its FAISS
-label: ids are AUTOINCREMENT so a label is never reused, which lets an index tell a
-replaced vector from the current one without rebuilding. The seed's table
-``images(id, filepath, vector_blob, faiss_index_offset)`` is kept as the view
-``seed_images``.
+Reads stream in chunks (labels, vectors, rows), every write is one transaction, and a file
+SQLite cannot read is one ``CatalogDamagedError`` line, never a bare ``sqlite3`` error.
 """
 
 from __future__ import annotations
@@ -15,254 +11,41 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from image_recommender.catalog.rows import (
+    STATES,
+    EmbedResult,
+    FileStat,
+    ImageRow,
+    ModelRow,
+    RetiredVector,
+    WalkDifferences,
+)
+from image_recommender.catalog.schema import _DROP_WALK_TABLES, _MIGRATIONS, _WALK_TABLES, SCHEMA_VERSION
 from image_recommender.errors import CatalogVersionError, LibraryError
-from image_recommender.photo_metadata import PhotoMetadata, distance_km
+from image_recommender.images.metadata import PhotoMetadata, distance_km
 
 if TYPE_CHECKING:
-    from image_recommender.query import PhotoFilter
+    from image_recommender.filters import PhotoFilter
 
-SCHEMA_VERSION = 5
+
 MMAP_BYTES = 2 << 30
-STATES = ("pending", "ok", "failed", "gone")
-
-# The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
-# (v1 creates it; v3 recreates it after rebuilding the images table).
-_SEED_VIEW = """
-CREATE VIEW seed_images AS
-    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
-           vectors.id AS faiss_index_offset, models.name AS model
-    FROM images
-    LEFT JOIN vectors ON vectors.image_id = images.id
-    LEFT JOIN models ON models.id = vectors.model_id;
-"""
-
-_SCHEMA_V1 = (
-    """
-CREATE TABLE images(
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    raw_path BLOB,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    fingerprint TEXT,
-    width INTEGER,
-    height INTEGER,
-    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ok', 'failed', 'gone')),
-    error TEXT,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX images_state ON images(state);
-CREATE INDEX images_fingerprint ON images(fingerprint);
-CREATE TABLE models(
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    pretrained TEXT NOT NULL,
-    dim INTEGER NOT NULL,
-    weights TEXT NOT NULL,
-    config TEXT,
-    UNIQUE(name, pretrained)
-);
-CREATE TABLE vectors(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-    fingerprint TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    UNIQUE(image_id, model_id)
-);
-CREATE INDEX vectors_model_fingerprint ON vectors(model_id, fingerprint);
-"""
-    + _SEED_VIEW
-)
-
-# v2: a covering index so the live labels of 100k images read in ~50 ms, not a table scan, and
-# a generation counter that every change bumps, so an index can tell it is exactly current.
-_SCHEMA_V2 = """
-CREATE INDEX IF NOT EXISTS vectors_model_image ON vectors(model_id, image_id);
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', 0);
-"""
-
-# v3: a file is identified by its name's bytes, not its displayed text: a name that is not UTF-8
-# (shown as caf\xe9.jpg) and a file literally named "caf\xe9.jpg" are two rows. SQLite cannot
-# drop a column's UNIQUE, so the table is rebuilt (foreign keys off, see _migrate).
-_SCHEMA_V3 = (
-    """
-DROP VIEW seed_images;
-CREATE TABLE images_v3(
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL,
-    raw_path BLOB,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    fingerprint TEXT,
-    width INTEGER,
-    height INTEGER,
-    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ok', 'failed', 'gone')),
-    error TEXT,
-    updated_at REAL NOT NULL
-);
-INSERT INTO images_v3 SELECT id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error, updated_at
-    FROM images;
-DROP TABLE images;
-ALTER TABLE images_v3 RENAME TO images;
-CREATE UNIQUE INDEX images_name ON images(coalesce(raw_path, CAST(path AS BLOB)));
-CREATE INDEX images_path ON images(path);
-CREATE INDEX images_state ON images(state);
-CREATE INDEX images_fingerprint ON images(fingerprint);
-"""
-    + _SEED_VIEW
-)
-
-# v4: what a photo says about itself (photo_metadata.py), filled while embedding, and for
-# files embedded before by reading their headers; taken_from NULL means "not read yet".
-_SCHEMA_V4 = """
-ALTER TABLE images ADD COLUMN taken_at TEXT;
-ALTER TABLE images ADD COLUMN taken_offset TEXT;
-ALTER TABLE images ADD COLUMN taken_from TEXT;
-ALTER TABLE images ADD COLUMN camera TEXT;
-ALTER TABLE images ADD COLUMN latitude REAL;
-ALTER TABLE images ADD COLUMN longitude REAL;
-CREATE INDEX images_taken_at ON images(taken_at);
-"""
-
-# v5: dates taken before the year 1000 were stored with short years ("1-01-01T00:00:00"),
-# which compare wrongly as text and failed date parsing; padded to four digits. Images that a
-# duplicates move took out of the library are remembered (moved_out), so an update before the
-# undo does not forget them: the undo then brings back their ids and vectors.
-_SCHEMA_V5 = """
-UPDATE images SET taken_at = substr('000' || taken_at, -19) WHERE length(taken_at) BETWEEN 16 AND 18;
-CREATE TABLE IF NOT EXISTS moved_out(
-    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
-    moved_at REAL NOT NULL
-);
-"""
-
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
-
-
-_WALK_TABLES = """
-DROP TABLE IF EXISTS temp.walked; DROP TABLE IF EXISTS temp.unseen;
-DROP TABLE IF EXISTS temp.changed; DROP TABLE IF EXISTS temp.vanished;
-CREATE TEMP TABLE walked(name BLOB PRIMARY KEY, path TEXT NOT NULL, raw_path BLOB, size INTEGER, mtime_ns INTEGER)
-    WITHOUT ROWID;
-CREATE INDEX temp.walked_identity ON walked(size, mtime_ns);
-CREATE TEMP TABLE unseen(name TEXT PRIMARY KEY);
-CREATE TEMP TABLE changed(id INTEGER PRIMARY KEY, size INTEGER, mtime_ns INTEGER, returned INTEGER);
-CREATE TEMP TABLE vanished(id INTEGER PRIMARY KEY);
-"""
-_DROP_WALK_TABLES = """
-DROP TABLE IF EXISTS temp.walked; DROP TABLE IF EXISTS temp.unseen;
-DROP TABLE IF EXISTS temp.changed; DROP TABLE IF EXISTS temp.vanished;
-"""
-
-
-@dataclass(frozen=True)
-class WalkDifferences:
-    """What a folder walk found against the catalog; ``kept`` are missing files under folders
-    that could not be read, ``live`` the catalogued files that were not gone before;
-    ``reappeared`` of the gone files have a new file of the same size and time in this walk
-    (a renamed or moved folder), so they are not missing."""
-
-    new: int
-    changed: int
-    returned: int
-    gone: int
-    kept: int
-    live: int
-    reappeared: int = 0
-
-    @property
-    def any(self) -> bool:
-        return bool(self.new or self.changed or self.returned or self.gone)
-
-
-@dataclass(frozen=True)
-class FileStat:
-    """What a scan saw of one file."""
-
-    path: str
-    raw_path: bytes | None
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """One catalogued file as the rest of the program sees it."""
-
-    id: int
-    path: str
-    raw_path: bytes | None
-    size: int
-    mtime_ns: int
-    fingerprint: str | None
-    width: int | None
-    height: int | None
-    state: str
-    error: str | None
-    taken_at: str | None = None
-    taken_offset: str | None = None
-    taken_from: str | None = None
-    camera: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-
-    def location(self, root: Path) -> Path:
-        """The file on disk, exact even for names that are not valid UTF-8."""
-        if self.raw_path is not None:
-            return Path(root, self.raw_path.decode("utf-8", "surrogateescape"))
-        return root / self.path
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    """A model whose vectors the catalog holds, with what is needed to load it again."""
-
-    id: int
-    name: str
-    pretrained: str
-    dim: int
-    weights: str
-    config: str | None
-
-
-@dataclass(frozen=True)
-class EmbedResult:
-    """The outcome for one file of one embed batch, as written in one transaction."""
-
-    image_id: int
-    fingerprint: str | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    width: int | None = None
-    height: int | None = None
-    vector: np.ndarray | None = None
-    reuse_from: str | None = None
-    error: str | None = None
-    metadata: PhotoMetadata | None = None
-
-
-@dataclass(frozen=True)
-class RetiredVector:
-    """A vector whose file changed during this run, kept for files that now hold its content."""
-
-    blob: bytes
-    width: int | None
-    height: int | None
 
 
 _MODEL_COLUMNS = "id, name, pretrained, dim, weights, config"
+
+
 _IMAGE_COLUMNS = (
     "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error,"
     " taken_at, taken_offset, taken_from, camera, latitude, longitude"
 )
+
+
 _METADATA_UPDATE = (
     "UPDATE images SET taken_at=?, taken_offset=?, taken_from=?, camera=?, latitude=?, longitude=? WHERE id=?"
 )

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from image_recommender.images import RESIZE_REDUCING_GAP
-from image_recommender.recommended import cpu_flags
-from image_recommender.settings import ModelSpec
+from image_recommender.images.decode import RESIZE_REDUCING_GAP
+from image_recommender.models.recommended import cpu_flags
+from image_recommender.models.spec import ModelSpec
 
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
@@ -150,7 +150,7 @@ def cached_image_model(
         return None
     if engine == "auto" and (nvidia_gpu_present() or importlib.util.find_spec("openvino") is None):
         return None
-    from image_recommender import openvino_engine
+    from image_recommender.models import openvino_engine
 
     if openvino_engine.openvino_installed() is False:
         return None

@@ -33,10 +33,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from image_recommender.catalog import ImageRow
+from image_recommender.catalog.rows import ImageRow
+from image_recommender.duplicates.finding import DuplicateGroup
 from image_recommender.errors import LibraryError, SettingsError
 from image_recommender.paths import handle_is_inside, is_inside
-from image_recommender.query import DuplicateGroup
 
 MANIFEST_VERSION = 2
 KNOWN_VERSIONS = (1, 2)

@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_recommender.catalog import Catalog, EmbedResult, ImageRow
-from image_recommender.embed import DecodeDataset, EmbedOptions, EmbedReport, Writer
+from image_recommender.catalog.rows import EmbedResult, ImageRow
+from image_recommender.catalog.store import Catalog
+from image_recommender.embed.pipeline import DecodeDataset, EmbedOptions, EmbedReport, Writer
 from image_recommender.errors import LibraryError
-from image_recommender.photo_metadata import PhotoMetadata
+from image_recommender.images.metadata import PhotoMetadata
 
 if TYPE_CHECKING:
-    from image_recommender.models import LoadedModel
+    from image_recommender.models.torch_model import LoadedModel
 
 NODE_CHECK_SECONDS = 60.0
 LOCAL = "local"

@@ -30,11 +30,17 @@ from torchvision import transforms
 from torchvision.transforms import functional as transforms_functional
 
 from image_recommender.errors import ModelError
-from image_recommender.images import RESIZE_REDUCING_GAP
-from image_recommender.settings import ModelSpec, default_engine_cache
+from image_recommender.images.decode import RESIZE_REDUCING_GAP
+from image_recommender.models.quiet import quiet_logging
+from image_recommender.models.spec import ModelSpec
+from image_recommender.settings import default_engine_cache
 
 HUB_CONNECT_TIMEOUT = 3.0
+
+
 _OPEN_CLIP_PRECISION = {"fp32": "fp32", "bf16": "pure_bf16", "fp16": "pure_fp16"}
+
+
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -153,17 +159,6 @@ def _offline_hub(offline: bool) -> Iterator[None]:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = previous_env
-
-
-@contextlib.contextmanager
-def quiet_logging(level: int = logging.CRITICAL) -> Iterator[None]:
-    """open_clip and the ONNX exporter log on the root logger; ours is the one line the user sees."""
-    previous = logging.root.manager.disable
-    logging.disable(level)
-    try:
-        yield
-    finally:
-        logging.disable(previous)
 
 
 class PixelTransform:
@@ -416,7 +411,7 @@ def _openvino_model(spec: ModelSpec, precision: str, options: EngineOptions) -> 
     """The model's towers in OpenVINO: from the cache, or converted from the torch model once."""
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    from image_recommender import openvino_engine
+    from image_recommender.models import openvino_engine
 
     openvino_engine.require_openvino()
     if options.openvino_device not in (devices := openvino_engine.available_devices()):
@@ -478,7 +473,7 @@ def load_model(
     Everything that can be checked without building the model (the name, the checkpoint file,
     the hub download) is checked first. With OpenVINO, a cached conversion needs no weights.
     """
-    from image_recommender.openvino_engine import openvino_installed
+    from image_recommender.models.openvino_engine import openvino_installed
 
     options = engine or EngineOptions()
     if spec.config is not None:

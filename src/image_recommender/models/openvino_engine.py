@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from image_recommender.errors import ModelError
-from image_recommender.recommended import RECOMMENDED
-from image_recommender.settings import ModelSpec
+from image_recommender.models.recommended import RECOMMENDED
+from image_recommender.models.spec import ModelSpec
 
 log = logging.getLogger("image_recommender")
 
@@ -230,7 +230,7 @@ def _example(model: Any, tower: str, image_size: int) -> Any:
 @contextlib.contextmanager
 def _quiet_export() -> Iterator[None]:
     """The exporter prints its progress and warnings; the user sees our one line instead."""
-    from image_recommender.models import quiet_logging
+    from image_recommender.models.quiet import quiet_logging
 
     with (
         open(os.devnull, "w") as sink,

@@ -1,0 +1,112 @@
+"""The catalog's rows as the rest of the program sees them: plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from image_recommender.images.metadata import PhotoMetadata
+
+if TYPE_CHECKING:
+    pass
+
+
+STATES = ("pending", "ok", "failed", "gone")
+
+
+@dataclass(frozen=True)
+class WalkDifferences:
+    """What a folder walk found against the catalog; ``kept`` are missing files under folders
+    that could not be read, ``live`` the catalogued files that were not gone before;
+    ``reappeared`` of the gone files have a new file of the same size and time in this walk
+    (a renamed or moved folder), so they are not missing."""
+
+    new: int
+    changed: int
+    returned: int
+    gone: int
+    kept: int
+    live: int
+    reappeared: int = 0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.new or self.changed or self.returned or self.gone)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What a scan saw of one file."""
+
+    path: str
+    raw_path: bytes | None
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One catalogued file as the rest of the program sees it."""
+
+    id: int
+    path: str
+    raw_path: bytes | None
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    width: int | None
+    height: int | None
+    state: str
+    error: str | None
+    taken_at: str | None = None
+    taken_offset: str | None = None
+    taken_from: str | None = None
+    camera: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+    def location(self, root: Path) -> Path:
+        """The file on disk, exact even for names that are not valid UTF-8."""
+        if self.raw_path is not None:
+            return Path(root, self.raw_path.decode("utf-8", "surrogateescape"))
+        return root / self.path
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A model whose vectors the catalog holds, with what is needed to load it again."""
+
+    id: int
+    name: str
+    pretrained: str
+    dim: int
+    weights: str
+    config: str | None
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """The outcome for one file of one embed batch, as written in one transaction."""
+
+    image_id: int
+    fingerprint: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    width: int | None = None
+    height: int | None = None
+    vector: np.ndarray | None = None
+    reuse_from: str | None = None
+    error: str | None = None
+    metadata: PhotoMetadata | None = None
+
+
+@dataclass(frozen=True)
+class RetiredVector:
+    """A vector whose file changed during this run, kept for files that now hold its content."""
+
+    blob: bytes
+    width: int | None
+    height: int | None

@@ -1,0 +1,151 @@
+"""The catalog's SQL schema, its migrations from every earlier version, and the walk's temporary tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+
+SCHEMA_VERSION = 5
+
+
+# The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
+# (v1 creates it; v3 recreates it after rebuilding the images table).
+_SEED_VIEW = """
+CREATE VIEW seed_images AS
+    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
+           vectors.id AS faiss_index_offset, models.name AS model
+    FROM images
+    LEFT JOIN vectors ON vectors.image_id = images.id
+    LEFT JOIN models ON models.id = vectors.model_id;
+"""
+
+
+_SCHEMA_V1 = (
+    """
+CREATE TABLE images(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    raw_path BLOB,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT,
+    width INTEGER,
+    height INTEGER,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ok', 'failed', 'gone')),
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX images_state ON images(state);
+CREATE INDEX images_fingerprint ON images(fingerprint);
+CREATE TABLE models(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    pretrained TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    weights TEXT NOT NULL,
+    config TEXT,
+    UNIQUE(name, pretrained)
+);
+CREATE TABLE vectors(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE(image_id, model_id)
+);
+CREATE INDEX vectors_model_fingerprint ON vectors(model_id, fingerprint);
+"""
+    + _SEED_VIEW
+)
+
+
+# v2: a covering index so the live labels of 100k images read in ~50 ms, not a table scan, and
+# a generation counter that every change bumps, so an index can tell it is exactly current.
+_SCHEMA_V2 = """
+CREATE INDEX IF NOT EXISTS vectors_model_image ON vectors(model_id, image_id);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', 0);
+"""
+
+
+# v3: a file is identified by its name's bytes, not its displayed text: a name that is not UTF-8
+# (shown as caf\xe9.jpg) and a file literally named "caf\xe9.jpg" are two rows. SQLite cannot
+# drop a column's UNIQUE, so the table is rebuilt (foreign keys off, see _migrate).
+_SCHEMA_V3 = (
+    """
+DROP VIEW seed_images;
+CREATE TABLE images_v3(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    raw_path BLOB,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT,
+    width INTEGER,
+    height INTEGER,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ok', 'failed', 'gone')),
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+INSERT INTO images_v3 SELECT id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error, updated_at
+    FROM images;
+DROP TABLE images;
+ALTER TABLE images_v3 RENAME TO images;
+CREATE UNIQUE INDEX images_name ON images(coalesce(raw_path, CAST(path AS BLOB)));
+CREATE INDEX images_path ON images(path);
+CREATE INDEX images_state ON images(state);
+CREATE INDEX images_fingerprint ON images(fingerprint);
+"""
+    + _SEED_VIEW
+)
+
+
+# v4: what a photo says about itself (images/metadata.py), filled while embedding, and for
+# files embedded before by reading their headers; taken_from NULL means "not read yet".
+_SCHEMA_V4 = """
+ALTER TABLE images ADD COLUMN taken_at TEXT;
+ALTER TABLE images ADD COLUMN taken_offset TEXT;
+ALTER TABLE images ADD COLUMN taken_from TEXT;
+ALTER TABLE images ADD COLUMN camera TEXT;
+ALTER TABLE images ADD COLUMN latitude REAL;
+ALTER TABLE images ADD COLUMN longitude REAL;
+CREATE INDEX images_taken_at ON images(taken_at);
+"""
+
+
+# v5: dates taken before the year 1000 were stored with short years ("1-01-01T00:00:00"),
+# which compare wrongly as text and failed date parsing; padded to four digits. Images that a
+# duplicates move took out of the library are remembered (moved_out), so an update before the
+# undo does not forget them: the undo then brings back their ids and vectors.
+_SCHEMA_V5 = """
+UPDATE images SET taken_at = substr('000' || taken_at, -19) WHERE length(taken_at) BETWEEN 16 AND 18;
+CREATE TABLE IF NOT EXISTS moved_out(
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    moved_at REAL NOT NULL
+);
+"""
+
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
+
+
+_WALK_TABLES = """
+DROP TABLE IF EXISTS temp.walked; DROP TABLE IF EXISTS temp.unseen;
+DROP TABLE IF EXISTS temp.changed; DROP TABLE IF EXISTS temp.vanished;
+CREATE TEMP TABLE walked(name BLOB PRIMARY KEY, path TEXT NOT NULL, raw_path BLOB, size INTEGER, mtime_ns INTEGER)
+    WITHOUT ROWID;
+CREATE INDEX temp.walked_identity ON walked(size, mtime_ns);
+CREATE TEMP TABLE unseen(name TEXT PRIMARY KEY);
+CREATE TEMP TABLE changed(id INTEGER PRIMARY KEY, size INTEGER, mtime_ns INTEGER, returned INTEGER);
+CREATE TEMP TABLE vanished(id INTEGER PRIMARY KEY);
+"""
+
+
+_DROP_WALK_TABLES = """
+DROP TABLE IF EXISTS temp.walked; DROP TABLE IF EXISTS temp.unseen;
+DROP TABLE IF EXISTS temp.changed; DROP TABLE IF EXISTS temp.vanished;
+"""

@@ -1,0 +1,247 @@
+"""Commands that show and serve: status, serve, models."""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated, Any
+
+import typer
+
+from image_recommender.cli.app import WEB_EXTRA_HINT, PlainArguments, app, err, friendly, out
+from image_recommender.cli.options import (
+    DbOpt,
+    DeviceOpt,
+    EngineOpt,
+    JsonOpt,
+    LibraryOpt,
+    ModelConfigOpt,
+    ModelOpt,
+    PrecisionOpt,
+    PretrainedOpt,
+    RootArg,
+    _root,
+    open_library,
+)
+from image_recommender.cli.render import emit_json
+from image_recommender.errors import ImrecError, LibraryError, SettingsError
+from image_recommender.settings import Settings, load_settings
+
+
+@app.command(cls=PlainArguments)
+@friendly
+def status(
+    root: RootArg = None,
+    library: LibraryOpt = None,
+    db_path: DbOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Also verify the catalog file and the index against the catalog.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Counts per state, models, index freshness, and every failed file with its reason."""
+    with open_library(_root(root, library), locals()) as opened:
+        report = opened.status(check)
+    if json_output:
+        emit_json(report.as_json())
+    else:
+        _print_status(report)
+    if report.integrity not in (None, "ok"):
+        raise typer.Exit(1)
+
+
+def _print_status(report: Any) -> None:
+    counts = report.counts
+    out.print(f"library {report.root}", markup=False)
+    out.print(", ".join(f"{state} {counts[state]}" for state in counts), markup=False)
+    for held in report.models:
+        out.print(
+            f"model {held['name']} ({held['pretrained']}), {held['dim']}-d, {held['vectors']} vectors", markup=False
+        )
+    if report.index is None:
+        out.print("index: none yet", markup=False)
+    else:
+        state = "current" if report.index.current else "out of date: run 'imrec index'"
+        out.print(
+            f"index: {report.index.kind or 'missing'}, {report.index.count} vectors, {state}"
+            f" ({report.index.stale} stale, {report.index.unindexed} not yet indexed)",
+            markup=False,
+        )
+    for path, error in report.failures:
+        out.print(f"failed: {path}: {error}", markup=False)
+    if report.integrity is not None:
+        out.print(f"check: {report.integrity}", markup=False)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command(cls=PlainArguments)
+@friendly
+def serve(
+    root: RootArg = None,
+    library: LibraryOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on; only this machine by default.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8765,
+    allowed_hosts: Annotated[
+        str | None,
+        typer.Option(
+            "--allowed-hosts",
+            metavar="NAMES",
+            help="Comma-separated extra host names the page may be reached by (besides localhost, "
+            "127.0.0.1 and --host).",
+        ),
+    ] = None,
+    db_path: DbOpt = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    model_config: ModelConfigOpt = None,
+    device: DeviceOpt = None,
+    engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Browse, search and refine ROOT in a local web page (JSON API and docs at /docs)."""
+    try:
+        import uvicorn
+
+        from image_recommender.web.app import create_app
+    except ImportError as exc:
+        raise LibraryError(f"the web page needs the web extra ({exc.name} is missing): {WEB_EXTRA_HINT}") from None
+
+    if not 0 < port < 65536:
+        raise SettingsError(f"--port {port}: not a port number (1-65535)")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise LibraryError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
+    if host not in LOOPBACK:
+        err.print(f"imrec: warning: listening on {host}: anyone who can reach it can browse this library", markup=False)
+    with open_library(_root(root, library), locals()) as opened:
+        try:
+            opened.warm_up()
+        except ImrecError as exc:
+            err.print(f"imrec: warning: {exc}; text and new-image queries will fail until this is fixed", markup=False)
+        err.print(f"serving {opened.root} on http://{_url_host(host)}:{port}/ (Ctrl-C stops)", markup=False)
+        config = uvicorn.Config(
+            create_app(opened, served_host=host),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        uvicorn.Server(config).run()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@app.command(cls=PlainArguments)
+@friendly
+def models(
+    all_models: Annotated[
+        bool, typer.Option("--all", help="List every architecture and tag OpenCLIP knows (slow: loads OpenCLIP).")
+    ] = False,
+    bench: Annotated[
+        bool,
+        typer.Option(
+            "--bench",
+            help="Also measure each architecture's images/s here (random weights, model alone, ~10 s each;"
+            " the first run with OpenVINO converts each model once).",
+        ),
+    ] = False,
+    seconds: Annotated[
+        float, typer.Option("--seconds", metavar="S", min=0.5, max=600, help="Measuring time per model.")
+    ] = 10.0,
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="NAME", help="With --bench: measure this architecture only.")
+    ] = None,
+    model_config: ModelConfigOpt = None,
+    device: DeviceOpt = None,
+    engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """The recommended models with their published quality, which are cached here, and (--bench) their speed."""
+    if all_models:
+        from image_recommender.models.torch_model import available_models
+
+        out.print("architecture\tpretrained", markup=False)
+        for name, tag in available_models():
+            out.print(f"{name}\t{tag}", markup=False)
+        return
+    from image_recommender.models.recommended import RECOMMENDED, RESULTS_SOURCE
+
+    if (model or model_config) and not bench:
+        raise SettingsError("--model and --model-config name the architecture to measure with --bench")
+    chosen = load_settings(
+        None, {"device": device, "engine": engine, "precision": precision, "model": model, "model_config": model_config}
+    )
+    named = (chosen.model_spec.architecture,) if model or model_config else ()
+    speeds = _bench_models(named or tuple(dict.fromkeys(c.name for c in RECOMMENDED)), seconds, chosen) if bench else {}
+    columns = "{:<22}{:<24}{:>5}{:>7}{:>10}{:>8}  {:<7}{:>8}  {}"
+    out.print(
+        columns.format(
+            "model", "pretrained", "dim", "top-1", "COCO R@1", "GFLOPs", "cached", "img/s" if bench else "", "note"
+        ),
+        markup=False,
+    )
+    rows = [
+        (
+            c.name,
+            c.pretrained,
+            c.dim,
+            f"{c.imagenet_top1:.3f}",
+            f"{c.coco_image_r1:.3f}",
+            f"{c.gflops:g}",
+            "yes" if c.cached() else "no",
+            c.note,
+        )
+        for c in RECOMMENDED
+        if not named or c.name in named
+    ]
+    if named and not rows:
+        rows = [(named[0], "(random)", "", "", "", "", "", "")]
+    for name, pretrained, dim, top1, recall, gflops, cached, note in rows:
+        out.print(
+            columns.format(name, pretrained, dim, top1, recall, gflops, cached, speeds.get(name, ""), note),
+            markup=False,
+        )
+    out.print(
+        f"top-1: ImageNet zero-shot accuracy; COCO R@1: a caption finds its image first; {RESULTS_SOURCE}."
+        " 'imrec models --all' lists every model",
+        markup=False,
+    )
+    if speeds:
+        out.print(f"img/s: {speeds['']}", markup=False)
+
+
+def _bench_models(names: tuple[str, ...], seconds: float, settings: Settings) -> dict[str, str]:
+    """images/s of each recommended architecture here, by name; '' says what was measured, and on what."""
+    import os
+
+    from image_recommender.models.recommended import cpu_flags
+    from image_recommender.models.spec import ModelSpec
+    from image_recommender.models.torch_model import EngineOptions, load_model, measure_speed
+
+    engine = EngineOptions(settings.engine, settings.openvino_device, settings.engine_cache)
+    speeds: dict[str, str] = {}
+    runtime = settings.engine
+    for name in names:
+        err.print(f"imrec: measuring {name} for {seconds:g} s", markup=False)
+        spec = ModelSpec(name, "", settings.model_config if name == settings.model_spec.architecture else None)
+        try:
+            model = load_model(spec, settings.device, settings.precision, engine=engine)
+            runtime = model.describe()
+            speeds[name] = f"{measure_speed(model, seconds):.1f}"
+        except ImrecError as exc:
+            speeds[name] = "failed"
+            err.print(f"imrec: {name}: {exc}", markup=False)
+        finally:
+            model = None  # one model in memory at a time
+    speeds[""] = (
+        f"model alone, random weights, batch 8, {runtime}; CPU flags: {' '.join(cpu_flags()) or 'none of note'},"
+        f" {os.cpu_count()} cores"
+    )
+    return speeds

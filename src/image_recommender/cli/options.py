@@ -1,0 +1,341 @@
+"""Options that several commands share, declared once so their names, metavars and help texts
+cannot drift apart, and how a command's flags become the library's settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from image_recommender.cli.app import err
+from image_recommender.errors import SettingsError
+from image_recommender.library import Library
+from image_recommender.settings import Settings
+
+SETTING_NAMES = frozenset(Settings.__dataclass_fields__) - {"root", "explicit"}
+
+
+LIBRARY_HELP = "Library folder (default: $IMREC_ROOT, else the current folder)."
+
+
+RootArg = Annotated[Path | None, typer.Argument(metavar="ROOT", help=LIBRARY_HELP, show_default=False)]
+
+
+LibraryOpt = Annotated[
+    Path | None, typer.Option("--library", "-l", metavar="FOLDER", help=LIBRARY_HELP + " Same as ROOT.")
+]
+
+
+SearchLibraryOpt = Annotated[Path | None, typer.Option("--library", "-l", metavar="FOLDER", help=LIBRARY_HELP)]
+
+
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", metavar="FILE", help="Catalog file [default: ROOT/.imrec/catalog.sqlite3].")
+]
+
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", metavar="NAME", help="OpenCLIP architecture [default: the library's model; ViT-L-14 for a new one]."
+    ),
+]
+
+
+PretrainedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pretrained",
+        metavar="TAG|FILE",
+        help="Pretrained weights: a tag, or a local checkpoint file [default: the library's own; openai for a new one].",
+    ),
+]
+
+
+ModelConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-config", metavar="FILE", help="JSON config of a custom architecture (its name is the file's stem)."
+    ),
+]
+
+
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", metavar="auto|cpu|cuda|mps", help="Where the model runs [default: auto].")
+]
+
+
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        metavar="auto|fp32|bf16|fp16",
+        help="Model precision [default: auto = bf16 on CPUs with native bf16 and on CUDA, else fp32].",
+    ),
+]
+
+
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        metavar="auto|torch|openvino",
+        help="What runs the model [default: auto = OpenVINO on a CPU where it is installed, else torch].",
+    ),
+]
+
+
+AddModelOpt = Annotated[
+    bool,
+    typer.Option(
+        "--add-model", help="Embed the library with the named model too, beside the model(s) it already holds."
+    ),
+]
+
+
+BatchSizeOpt = Annotated[
+    int | None, typer.Option("--batch-size", metavar="N", help="Images per catalog transaction [default: 256].")
+]
+
+
+ModelBatchSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--model-batch-size", metavar="N", help="Images per forward pass [default: 0 = 256 on CUDA, 32 elsewhere]."
+    ),
+]
+
+
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", metavar="N", help="Decode worker processes; 0 decodes in-process [default: one per core]."
+    ),
+]
+
+
+DecodeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--decode",
+        metavar="auto|workers|device",
+        help="Where JPEGs too small for a DCT draft are decoded [default: auto = nvJPEG on GPUs with hardware "
+        "JPEG decoders, else the workers].",
+    ),
+]
+
+
+CompileOpt = Annotated[
+    bool | None,
+    typer.Option("--compile", help="torch.compile the image tower (needs a C++ compiler; slow first batch)."),
+]
+
+
+RetryFailedOpt = Annotated[bool, typer.Option("--retry-failed", help="Try files that failed before again.")]
+
+
+IndexKindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--index",
+        metavar="auto|hnsw|hnsw-sq8|ivf-pq|flat",
+        help="Index kind, kept until asked otherwise; auto picks by the library's size and --memory-budget"
+        " [default: auto].",
+    ),
+]
+
+
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Embed on a Ray cluster: host:port, or auto for the one RAY_ADDRESS names; alone, a local one."
+        " ROOT must be the same path on every node. Needs the [ray] extra.",
+    ),
+]
+
+
+MemoryBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-budget", metavar="SIZE", help="RAM the index may use, e.g. 4GB [default: a quarter of the RAM]."
+    ),
+]
+
+
+HnswMOpt = Annotated[int | None, typer.Option("--hnsw-m", metavar="M", help="HNSW graph degree M [default: 32].")]
+
+
+EfConstructionOpt = Annotated[
+    int | None, typer.Option("--ef-construction", metavar="N", help="HNSW build beam efConstruction [default: 200].")
+]
+
+
+EfSearchOpt = Annotated[
+    int | None,
+    typer.Option("--ef-search", metavar="N", help="HNSW query beam efSearch [default: 64, or 128 past 200k images]."),
+]
+
+
+IncludeHiddenOpt = Annotated[
+    bool | None,
+    typer.Option("--include-hidden", help="Also catalog hidden files and folders (names starting with '.')."),
+]
+
+
+FollowSymlinksOpt = Annotated[
+    bool | None, typer.Option("--follow-symlinks", help="Follow symbolic links that lead out of the library folder.")
+]
+
+
+AllowMassRemovalOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-mass-removal",
+        help="Accept that most catalogued files vanished at once (else refused as an unmounted drive).",
+    ),
+]
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+
+
+def _root(root: Path | None, library: Path | None) -> Path | None:
+    """The library folder, named positionally or with -l (not two different ones)."""
+    if root is not None and library is not None and root.absolute() != library.absolute():
+        raise SettingsError(f"two library folders given: {root} and --library {library}; give one")
+    return root if root is not None else library
+
+
+FILTER_NAMES = (
+    "under",
+    "min_score",
+    "after",
+    "before",
+    "taken_on",
+    "camera",
+    "near",
+    "radius",
+    "sort",
+    "all_copies",
+)
+
+
+def result_filters(values: dict[str, Any]) -> dict[str, Any]:
+    """The result filters a search command's flags gave, as ``Library.search`` keyword arguments."""
+    return {name: values[name] for name in FILTER_NAMES}
+
+
+def open_library(root: Path | None, values: dict[str, Any], create: bool = False) -> Library:
+    """Open the library with every setting a command's flags gave (``None`` = not given)."""
+    overrides = {name: value for name, value in values.items() if name in SETTING_NAMES}
+    opened = Library.open(root, create=create, **overrides)
+    if opened.settings.asked_for is not None:
+        err.print(f"imrec: using the library at {opened.root} ({opened.settings.asked_for} is inside it)", markup=False)
+    return opened
+
+
+CopyToOpt = Annotated[
+    Path | None,
+    typer.Option("--copy-to", metavar="DIR", help="Copy the results into DIR (new or empty) as 001-name.jpg, 002-..."),
+]
+
+
+LinkToOpt = Annotated[
+    Path | None,
+    typer.Option("--link-to", metavar="DIR", help="Like --copy-to, with symbolic links instead of copies."),
+]
+
+
+OpenOpt = Annotated[
+    bool,
+    typer.Option("--open", help="Open the results with the system's viewer (the folder, with --copy-to/--link-to)."),
+]
+
+
+ShowOpt = Annotated[bool, typer.Option("--show", help="Open the contact sheet in a window (needs a display).")]
+
+
+PreviewOpt = Annotated[
+    Path | None,
+    typer.Option("--preview", metavar="FILE", help="Write a contact sheet here (.png, .pdf, .svg, .jpg ...)."),
+]
+
+
+PathsOpt = Annotated[bool, typer.Option("--paths", help="Print one absolute path per line.")]
+
+
+Paths0Opt = Annotated[
+    bool, typer.Option("--paths0", help="Print absolute paths separated by NUL bytes (for xargs -0).")
+]
+
+
+TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", metavar="N", help="Number of results [default: 10].")]
+
+
+AfterOpt = Annotated[
+    str | None,
+    typer.Option("--after", metavar="DATE", help="Only photos taken on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD)."),
+]
+
+
+BeforeOpt = Annotated[
+    str | None,
+    typer.Option("--before", metavar="DATE", help="Only photos taken before DATE (YYYY, YYYY-MM or YYYY-MM-DD)."),
+]
+
+
+TakenOnOpt = Annotated[
+    str | None, typer.Option("--taken-on", metavar="DATE", help="Only photos taken on that day (or month, or year).")
+]
+
+
+CameraOpt = Annotated[
+    str | None, typer.Option("--camera", metavar="NAME", help="Only photos from a camera whose name contains NAME.")
+]
+
+
+NearOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--near", metavar="LAT,LON", help="Only photos taken near this place (decimal degrees, from EXIF GPS)."
+    ),
+]
+
+
+RadiusOpt = Annotated[
+    str | None, typer.Option("--radius", metavar="DISTANCE", help="How near, for --near: 5km, 500m [default: 1km].")
+]
+
+
+SortOpt = Annotated[
+    str,
+    typer.Option(
+        "--sort",
+        metavar="score|date",
+        help="Order results by score or by date taken (EXIF, else the file's date, marked ~) [default: score].",
+        show_default=False,
+    ),
+]
+
+
+UnderOpt = Annotated[
+    str | None, typer.Option("--under", metavar="FOLDER", help="Only results inside this folder of the library.")
+]
+
+
+MinScoreOpt = Annotated[
+    float | None, typer.Option("--min-score", metavar="X", help="Only results with at least this cosine score.")
+]
+
+
+AllCopiesOpt = Annotated[
+    bool,
+    typer.Option("--all-copies", help="Show exact copies of a file as results of their own (default: one, +N copies)."),
+]

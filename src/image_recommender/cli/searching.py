@@ -1,0 +1,161 @@
+"""Commands that search: search and recommend."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from image_recommender.cli.app import PlainArguments, app, friendly
+from image_recommender.cli.options import (
+    AfterOpt,
+    AllCopiesOpt,
+    BeforeOpt,
+    CameraOpt,
+    CopyToOpt,
+    DbOpt,
+    DeviceOpt,
+    EfSearchOpt,
+    EngineOpt,
+    JsonOpt,
+    LinkToOpt,
+    MinScoreOpt,
+    ModelConfigOpt,
+    ModelOpt,
+    NearOpt,
+    OpenOpt,
+    Paths0Opt,
+    PathsOpt,
+    PrecisionOpt,
+    PretrainedOpt,
+    PreviewOpt,
+    RadiusOpt,
+    SearchLibraryOpt,
+    ShowOpt,
+    SortOpt,
+    TakenOnOpt,
+    TopKOpt,
+    UnderOpt,
+    open_library,
+    result_filters,
+)
+from image_recommender.cli.render import ResultOutputs, render
+from image_recommender.search import parse_file_or_id, parse_term
+
+
+@app.command(cls=PlainArguments)
+@friendly
+def search(
+    terms: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="TERM",
+            help="Image files or texts, optionally weighted as WEIGHT:TERM (e.g. 2:cat.jpg, -1:dog.jpg, 0.5:snow).",
+            show_default=False,
+        ),
+    ] = None,
+    library: SearchLibraryOpt = None,
+    like: Annotated[
+        list[str] | None, typer.Option("--like", metavar="FILE", help="An image file to find more like.")
+    ] = None,
+    like_id: Annotated[list[str] | None, typer.Option("--like-id", metavar="ID", help="An indexed image's id.")] = None,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", metavar="TEXT", help="Words describing what you want.")
+    ] = None,
+    unlike: Annotated[
+        list[str] | None, typer.Option("--unlike", metavar="FILE|ID", help="An image file or id to move away from.")
+    ] = None,
+    not_text: Annotated[
+        list[str] | None, typer.Option("--not-text", metavar="TEXT", help="Words to move away from.")
+    ] = None,
+    top_k: TopKOpt = None,
+    under: UnderOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
+    taken_on: TakenOnOpt = None,
+    camera: CameraOpt = None,
+    near: NearOpt = None,
+    radius: RadiusOpt = None,
+    sort: SortOpt = "score",
+    min_score: MinScoreOpt = None,
+    all_copies: AllCopiesOpt = False,
+    include_query: Annotated[
+        bool, typer.Option("--include-query", help="Keep the query images (and exact copies of them) in the results.")
+    ] = False,
+    ef_search: EfSearchOpt = None,
+    db_path: DbOpt = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    model_config: ModelConfigOpt = None,
+    device: DeviceOpt = None,
+    engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
+    json_output: JsonOpt = False,
+    paths: PathsOpt = False,
+    paths0: Paths0Opt = False,
+    preview: PreviewOpt = None,
+    show: ShowOpt = False,
+    copy_to: CopyToOpt = None,
+    link_to: LinkToOpt = None,
+    open_results: OpenOpt = False,
+) -> None:
+    """Images like files, ids and texts, and unlike others: the library's search."""
+    outputs = ResultOutputs(json_output, paths, paths0, preview, show, copy_to, link_to, open_results, top_k)
+    outputs.check()
+    parsed = [parse_term(term) for term in terms or []]
+    parsed += [parse_term(item, kind="file") for item in like or []]
+    parsed += [parse_term(item, kind="id") for item in like_id or []]
+    parsed += [parse_term(item, kind="text") for item in text or []]
+    parsed += [parse_file_or_id(item, negative=True) for item in unlike or []]
+    parsed += [parse_term(item, negative=True, kind="text") for item in not_text or []]
+    if not parsed:
+        raise typer.BadParameter("give an image, --like-id, or --text to search for")
+    with open_library(library, locals()) as opened:
+        response = opened.search(parsed, include_query=include_query, **result_filters(locals()))
+        render(response, opened, outputs)
+
+
+@app.command(cls=PlainArguments)
+@friendly
+def recommend(
+    liked: Annotated[
+        list[str], typer.Argument(metavar="LIKED", help="Image files or ids you like (WEIGHT:TERM weights one).")
+    ],
+    library: SearchLibraryOpt = None,
+    unlike: Annotated[
+        list[str] | None, typer.Option("--unlike", metavar="FILE|ID", help="An image file or id you dislike.")
+    ] = None,
+    top_k: TopKOpt = None,
+    under: UnderOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
+    taken_on: TakenOnOpt = None,
+    camera: CameraOpt = None,
+    near: NearOpt = None,
+    radius: RadiusOpt = None,
+    sort: SortOpt = "score",
+    min_score: MinScoreOpt = None,
+    all_copies: AllCopiesOpt = False,
+    ef_search: EfSearchOpt = None,
+    db_path: DbOpt = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    model_config: ModelConfigOpt = None,
+    device: DeviceOpt = None,
+    engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
+    json_output: JsonOpt = False,
+    paths: PathsOpt = False,
+    paths0: Paths0Opt = False,
+    preview: PreviewOpt = None,
+    show: ShowOpt = False,
+    copy_to: CopyToOpt = None,
+    link_to: LinkToOpt = None,
+    open_results: OpenOpt = False,
+) -> None:
+    """More like these, less like those: the liked images themselves are never returned."""
+    outputs = ResultOutputs(json_output, paths, paths0, preview, show, copy_to, link_to, open_results, top_k)
+    outputs.check()
+    with open_library(library, locals()) as opened:
+        response = opened.recommend(liked, unlike or [], **result_filters(locals()))
+        render(response, opened, outputs)

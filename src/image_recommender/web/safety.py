@@ -1,0 +1,81 @@
+"""Request safety for the local web app: which host names it answers (DNS rebinding), which
+requests may change anything (same origin only), and messages in the API's own words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+import socket
+from collections.abc import Mapping
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts(served_host: str, extra: str = "") -> frozenset[str]:
+    """Host names a request may carry: loopback names, the address served on, and configured extras.
+
+    Serving on every interface (0.0.0.0) also admits this machine's own name and addresses.
+    """
+    names = {*LOOPBACK_NAMES, served_host.lower()}
+    names |= {name.strip().lower() for name in extra.split(",") if name.strip()}
+    if served_host in ALL_INTERFACES:
+        machine = socket.gethostname().lower()
+        names |= {machine, socket.getfqdn().lower()}
+        with contextlib.suppress(OSError):
+            names |= set(socket.gethostbyname_ex(machine)[2])
+    return frozenset(names - {""})
+
+
+def host_of(header: str) -> str:
+    """The host part of a Host header: ``[::1]:8765`` -> ``::1``, ``Example:80`` -> ``example``."""
+    header = header.strip().lower()
+    name, port = header, ""
+    if header.startswith("["):
+        name = header[1 : header.find("]")] if "]" in header else ""
+    elif header.count(":") == 1:
+        name, _, port = header.partition(":")
+        if not port.isdigit():
+            return ""
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(name))
+    return name
+
+
+# The CLI's flags that are parameters of the API under another spelling (--taken-on is taken_on):
+# the library's messages name the flag, the API's say the parameter the request used.
+API_PARAMETERS = frozenset(
+    {"after", "before", "taken_on", "camera", "near", "radius", "sort", "min_score", "under", "threshold", "k"}
+)
+
+
+_FLAG = re.compile(r"--([a-z][a-z-]*)")
+
+
+def api_words(message: str) -> str:
+    """``message`` with each CLI flag that is an API parameter named as that parameter."""
+
+    def parameter(match: re.Match[str]) -> str:
+        name = match.group(1).replace("-", "_")
+        return name if name in API_PARAMETERS else match.group(0)
+
+    return _FLAG.sub(parameter, message)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """True unless the browser says the request comes from a page of another origin."""
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    scheme, _, authority = origin.partition("://")
+    return scheme == "http" and authority.lower() == headers.get("host", "").strip().lower()
