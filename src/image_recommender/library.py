@@ -42,6 +42,7 @@ from image_recommender.filters import PhotoFilter, check_sort
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexReport, IndexSettings, IndexStatus, LibraryIndex
 from image_recommender.models.cached_engine import CachedImageModel, cached_image_model
+from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
 from image_recommender.paths import catalog_name, is_inside
@@ -57,7 +58,7 @@ from image_recommender.search import (
     search_vectors,
     sort_results,
 )
-from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, default_engine_cache, load_settings
+from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
@@ -328,7 +329,8 @@ class Library:
 
             engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
             loader = functools.partial(load_model, spec, s.device, s.precision, s.compile, engine)
-            return embed_on_ray(self.catalog, self.root, model, loader, row.id, work, options, s.ray_address)
+            full = self._load_model(spec)  # the model loaded above: Ray ships torch models to its actors
+            return embed_on_ray(self.catalog, self.root, full, loader, row.id, work, options, s.ray_address)
         return embed_pending(self.catalog, self.root, model, row.id, work, options)
 
     def _check_ray(self) -> None:
@@ -726,10 +728,12 @@ class Library:
         further), then compares every index's stored vectors and row files with the catalog's.
         """
         if check:
-            integrity = self.catalog.integrity_check()
-            if integrity != "ok":
+            catalog_integrity = self.catalog.integrity_check()
+            if catalog_integrity != "ok":
                 report = StatusReport(str(self.root), str(self.catalog.path), {}, [], None, None, [])
-                report.integrity = f"catalog damaged: {integrity}; restore a backup or move .imrec away and re-index"
+                report.integrity = (
+                    f"catalog damaged: {catalog_integrity}; restore a backup or move .imrec away and re-index"
+                )
                 return report
         counts = self.catalog.state_counts()
         vector_counts = self.catalog.vector_counts()

@@ -12,13 +12,11 @@ from pathlib import Path
 from image_recommender.catalog.rows import FileStat
 from image_recommender.catalog.store import Catalog
 from image_recommender.errors import LibraryError, MassRemovalError
+from image_recommender.images.decode import IMAGE_SUFFIXES
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.reports import JsonReport
 from image_recommender.settings import STATE_DIR_NAME
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-)
 MASS_REMOVAL_SHARE = 0.5
 MASS_REMOVAL_MIN_FILES = 100
 # Walked files handed to the catalog at a time.

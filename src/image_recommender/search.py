@@ -17,8 +17,8 @@ from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.errors import QueryError, UnknownImageError
 from image_recommender.filters import PhotoFilter, check_sort
+from image_recommender.images.decode import IMAGE_SUFFIXES
 from image_recommender.index.sync import LibraryIndex
-from image_recommender.scan import IMAGE_SUFFIXES
 
 MAX_IMAGE_ID = 2**63 - 1  # SQLite's largest integer
 

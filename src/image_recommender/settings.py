@@ -74,12 +74,6 @@ MAX_RERANK = 100_000
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
 
 
-def default_engine_cache() -> Path:
-    """Converted models live beside other caches: $XDG_CACHE_HOME/imrec/engines or ~/.cache/imrec/engines."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "imrec" / "engines"
-
-
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings for one library; immutable so every module sees the same values."""

@@ -518,7 +518,8 @@ class Catalog:
 
     def live_labels_matching(self, model_id: int, photo_filter: PhotoFilter) -> np.ndarray:
         """Live labels of images in the filter's folder (a prefix ending in '/'), dates and camera."""
-        clauses, values = ["vectors.model_id = ?", "images.state = 'ok'"], [model_id]
+        clauses = ["vectors.model_id = ?", "images.state = 'ok'"]
+        values: list[object] = [model_id]
         if photo_filter.folder is not None:
             clauses.append("substr(images.path, 1, ?) = ?")
             values += [len(photo_filter.folder), photo_filter.folder]

@@ -202,7 +202,7 @@ def models(
         if not named or c.name in named
     ]
     if named and not rows:
-        rows = [(named[0], "(random)", "", "", "", "", "", "")]
+        rows = [(named[0], "(random)", "", "", "", "", "", "")]  # type: ignore[list-item]  # blanks for a row
     for name, pretrained, dim, top1, recall, gflops, cached, note in rows:
         out.print(
             columns.format(name, pretrained, dim, top1, recall, gflops, cached, speeds.get(name, ""), note),
@@ -223,11 +223,12 @@ def _bench_models(names: tuple[str, ...], seconds: float, settings: Settings) ->
 
     from image_recommender.models.recommended import cpu_flags
     from image_recommender.models.spec import ModelSpec
-    from image_recommender.models.torch_model import EngineOptions, load_model, measure_speed
+    from image_recommender.models.torch_model import EngineOptions, LoadedModel, load_model, measure_speed
 
     engine = EngineOptions(settings.engine, settings.openvino_device, settings.engine_cache)
     speeds: dict[str, str] = {}
     runtime = settings.engine
+    model: LoadedModel | None = None
     for name in names:
         err.print(f"imrec: measuring {name} for {seconds:g} s", markup=False)
         spec = ModelSpec(name, "", settings.model_config if name == settings.model_spec.architecture else None)

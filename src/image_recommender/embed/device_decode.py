@@ -56,9 +56,7 @@ def tensor_steps(steps: Sequence[Any]) -> list[TensorStep] | None:
     kept: list[TensorStep] = []
     for step in steps:
         if isinstance(step, transforms.Resize):
-            kept.append(
-                transforms.Resize(step.size, step.interpolation, step.max_size, antialias=True)  # type: ignore[arg-type]
-            )
+            kept.append(transforms.Resize(step.size, step.interpolation, step.max_size, antialias=True))
         elif isinstance(step, transforms.CenterCrop):
             kept.append(step)
         elif not _is_mode_step(step):
@@ -71,7 +69,7 @@ def _decode_jpegs(blobs: list[torch.Tensor], device: str) -> list[torch.Tensor]:
     with warnings.catch_warnings():
         # torchvision 0.29 marks its image codecs deprecated in favour of TorchCodec; they still work.
         warnings.simplefilter("ignore", DeprecationWarning)
-        decoded: list[torch.Tensor] = decode_jpeg(blobs, mode=ImageReadMode.RGB, device=device)  # type: ignore[assignment]
+        decoded: list[torch.Tensor] = decode_jpeg(blobs, mode=ImageReadMode.RGB, device=device)
     return [pixels.to(device) for pixels in decoded]
 
 

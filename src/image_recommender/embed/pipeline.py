@@ -21,7 +21,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -37,11 +37,19 @@ if TYPE_CHECKING:
     import torch
 
     from image_recommender.embed.device_decode import DeviceJpegDecoder
-    from image_recommender.models.torch_model import LoadedModel, PendingVectors
+    from image_recommender.models.torch_model import LoadedModel
 
 FLUSH_SECONDS = 5.0
 LONG_RUN_SECONDS = 3600.0
 ProgressCallback = Callable[[int, int, int], None]
+
+
+class Pending(Protocol):
+    """A batch's vectors, ready now or once the device is done (``PendingVectors`` on CUDA)."""
+
+    def result(self) -> np.ndarray: ...
+
+
 log = logging.getLogger("image_recommender")
 
 
@@ -104,7 +112,7 @@ class _JpegBytes:
     orientation: int
 
 
-Item = tuple[EmbedResult, "torch.Tensor | _JpegBytes | None"]
+Item = tuple[EmbedResult, "torch.Tensor | np.ndarray | _JpegBytes | None"]
 
 
 class DeviceBacklog:
@@ -183,7 +191,7 @@ class _Batch:
     """One model batch as a worker hands it over: crops it decoded, JPEG bytes it did not."""
 
     results: list[EmbedResult]
-    crops: torch.Tensor | None
+    crops: torch.Tensor | np.ndarray | None
     crop_rows: list[int]
     jpegs: torch.Tensor | None
     jpeg_ends: list[int]
@@ -192,7 +200,7 @@ class _Batch:
 
     def pin_memory(self) -> _Batch:
         """Pin the crops for a fast copy; JPEG bytes stay as they are (nvJPEG stages its own)."""
-        if self.crops is not None:
+        if self.crops is not None and not isinstance(self.crops, np.ndarray):
             self.crops = self.crops.pin_memory()
         return self
 
@@ -310,7 +318,7 @@ def _collate_numpy(items: list[Item]) -> _Batch:
     crops = [(row, payload) for row, (_, payload) in enumerate(items) if isinstance(payload, np.ndarray)]
     return _Batch(
         results=[result for result, _ in items],
-        crops=np.stack([crop for _, crop in crops]) if crops else None,  # type: ignore[arg-type]
+        crops=np.stack([crop for _, crop in crops]) if crops else None,
         crop_rows=[row for row, _ in crops],
         jpegs=None,
         jpeg_ends=[],
@@ -351,7 +359,7 @@ class _DeviceStage:
         parts: list[torch.Tensor] = []
         rows: list[int] = []
         if batch.crops is not None:
-            parts.append(batch.crops.to(self.model.device, non_blocking=True))
+            parts.append(torch.as_tensor(batch.crops).to(self.model.device, non_blocking=True))
             rows.extend(batch.crop_rows)
         if self.decoder is not None and batch.jpeg_rows:
             with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext():
@@ -415,7 +423,7 @@ class Writer:
         self.last_flush = time.monotonic()
         self.done = 0
 
-    def add(self, batch: _Batch, rows: list[int], vectors: PendingVectors | None) -> None:
+    def add(self, batch: _Batch, rows: list[int], vectors: Pending | None) -> None:
         self.record(batch.results, dict(zip(rows, vectors.result(), strict=True)) if vectors is not None else {})
 
     def record(self, results: Sequence[EmbedResult], vectors: dict[int, np.ndarray]) -> None:
@@ -464,7 +472,7 @@ def embed_pending(
     writer = Writer(catalog, model, model_id, len(work), options)
     for part in _copies_last(work):
         known = frozenset(catalog.known_fingerprints(model_id))
-        in_flight: tuple[_Batch, list[int], PendingVectors | None] | None = None
+        in_flight: tuple[_Batch, list[int], Pending | None] | None = None
         for batch in _decoders(root, model, part, known, backlog, options):
             pixels, rows = device.pixels(batch)
             queued = (batch, rows, model.start_encoding(pixels) if pixels is not None else None)
@@ -505,7 +513,7 @@ class RunEstimate:
     will show too.
     """
 
-    def __init__(self, total: int, model: LoadedModel | CachedImageModel, steady_batches: int = 2) -> None:
+    def __init__(self, total: int, model: LoadedModel | CachedImageModel | None, steady_batches: int = 2) -> None:
         self.total = total
         self.model = model
         self.steady_batches = steady_batches
@@ -514,7 +522,7 @@ class RunEstimate:
         self._judged = False
 
     def observe(self, done: int, now: float) -> None:
-        if self._judged or done >= self.total:
+        if self._judged or done >= self.total or self.model is None:
             return
         self._batches += 1
         if self._start is None:
@@ -532,6 +540,7 @@ class RunEstimate:
     def describe(self, rate: float, remaining: float) -> str:
         from image_recommender.models.recommended import faster_choice
 
+        assert self.model is not None  # observe() judges only runs with a model
         spec = self.model.spec
         text = (
             f"{self.total} images to embed with {spec.describe()} ({self.model.describe()}) at {rate:.1f} images/s"

@@ -128,11 +128,11 @@ def _decode_batch(
     dataset = DecodeDataset(Path(root), work, known, preprocess, min_side, None, follow)
     items = [dataset[position] for position in range(len(work))]
     crops = [payload for _, payload in items if payload is not None]
-    shape = tuple(crops[0].shape) if crops else (3, min_side, min_side)
+    shape = tuple(np.asarray(crops[0]).shape) if crops else (3, min_side, min_side)
     pixels = np.zeros((len(items), *shape), dtype=np.uint8)
     for row, (_, payload) in enumerate(items):
         if payload is not None:
-            pixels[row] = payload.numpy()
+            pixels[row] = np.asarray(payload)
     return {
         "result": np.array([json.dumps(_result_fields(result)) for result, _ in items]),
         "needs_model": np.array([payload is not None for _, payload in items]),
@@ -234,7 +234,8 @@ def embed_on_ray(
             writer = Writer(catalog, model, model_id, len(work), options)
             seen: set[int] = set()
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                results, vectors = [], {}
+                results: list[EmbedResult] = []
+                vectors: dict[int, np.ndarray] = {}
                 for text, needs, vector in zip(batch["result"], batch["needs_model"], batch["vector"], strict=True):
                     result = _result_from(str(text))
                     if result.image_id in seen:  # a retried task's second answer

@@ -24,6 +24,10 @@ from PIL import Image, UnidentifiedImageError
 from image_recommender.errors import ImageDecodeError
 from image_recommender.paths import handle_is_inside
 
+# What a library holds (any case): HEIC, HEIF and AVIF through pillow-heif.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+)
 # Pillow's own limit (~89 MP) would refuse real 100 MP camera files; above this many pixels
 # (a warning we turn into an error) a file is treated as a decompression bomb.
 MAX_PIXELS = 200_000_000

@@ -333,13 +333,12 @@ class VectorIndex:
         return self.index.index.search(queries, k, params=params)
 
     def _search_params(self, k: int, ef_search: int, nprobe: int) -> faiss.SearchParameters:
-        # faiss's bundled type stubs predate these parameter classes; they are there at run time.
         kind = self.meta.params.kind
         if kind in ("hnsw", "hnsw-sq8"):
-            return faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
+            return faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
         if kind == "ivf-pq":
             probes = min(self.nlist, nprobe or default_nprobe(self.nlist))
-            return faiss.SearchParametersIVF(nprobe=probes)  # type: ignore[attr-defined]
+            return faiss.SearchParametersIVF(nprobe=probes)
         return faiss.SearchParameters()
 
     @property
@@ -351,11 +350,11 @@ class VectorIndex:
 
 def _with_row_files(meta: IndexMeta, stem: str, screened: bool) -> IndexMeta:
     """``meta`` with new, unique names for the row files it lacks (the codes file only when screened)."""
-    names = {
-        "vectors_file": meta.vectors_file or f"{stem}-{uuid.uuid4().hex[:12]}{FLOAT32.suffix}",
-        "codes_file": meta.codes_file or (f"{stem}-{uuid.uuid4().hex[:12]}{SQ8.suffix}" if screened else ""),
-    }
-    return dataclasses.replace(meta, **names)
+    return dataclasses.replace(
+        meta,
+        vectors_file=meta.vectors_file or f"{stem}-{uuid.uuid4().hex[:12]}{FLOAT32.suffix}",
+        codes_file=meta.codes_file or (f"{stem}-{uuid.uuid4().hex[:12]}{SQ8.suffix}" if screened else ""),
+    )
 
 
 def _screen_quantizer(dim: int) -> faiss.IndexScalarQuantizer:

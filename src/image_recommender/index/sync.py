@@ -213,8 +213,12 @@ class LibraryIndex:
         """
         compressed = index.meta.params.kind in COMPRESSED_KINDS
         wanted = max(k + ties, rerank or default_rerank(index.meta.params.kind, index.meta.count))
-        dropped = None if allowed is not None else np.union1d(found.stale, excluded)
-        reachable = len(allowed) if allowed is not None else index.meta.count - len(dropped)
+        dropped = None
+        if allowed is not None:
+            reachable = len(allowed)
+        else:
+            dropped = np.union1d(found.stale, excluded)
+            reachable = index.meta.count - len(dropped)
         probes = nprobe or default_nprobe(index.nlist)
         beam = ef_search or default_ef_search(index.meta.count)
         while True:

@@ -128,7 +128,7 @@ class CachedImageModel:
     def describe(self) -> str:
         return f"{self.engine} on {self.runs_on}, {self.precision}"
 
-    def start_encoding(self, batch: np.ndarray) -> _Ready:
+    def start_encoding(self, batch: Any) -> _Ready:
         """(N, 3, S, S) uint8 crops -> their unit vectors: (x / 255 - mean) / std, the tower, L2."""
         pixels = batch.astype(np.float32) * self._scale - self._shift
         features = self.towers.encode_image(pixels)

@@ -80,6 +80,12 @@ def available_devices() -> list[str]:
     return list(ov.Core().available_devices)
 
 
+def default_engine_cache() -> Path:
+    """Converted models live beside other caches: $XDG_CACHE_HOME/imrec/engines or ~/.cache/imrec/engines."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "imrec" / "engines"
+
+
 def _versions() -> dict[str, str]:
     versions = {}
     for name in _PACKAGES:

@@ -31,9 +31,9 @@ from torchvision.transforms import functional as transforms_functional
 
 from image_recommender.errors import ModelError
 from image_recommender.images.decode import RESIZE_REDUCING_GAP
+from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.quiet import quiet_logging
 from image_recommender.models.spec import ModelSpec
-from image_recommender.settings import default_engine_cache
 
 HUB_CONNECT_TIMEOUT = 3.0
 
