@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from PIL import Image
@@ -61,9 +64,7 @@ def engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("engines")
 
 
-@pytest.fixture
-def model_env(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, str]:
-    """Environment that points imrec at the tiny model; fp32 so vectors compare exactly."""
+def _model_environment(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMREC_")}
     env.update(
         {
@@ -77,6 +78,12 @@ def model_env(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+@pytest.fixture
+def model_env(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, str]:
+    """Environment that points imrec at the tiny model; fp32 so vectors compare exactly."""
+    return _model_environment(tiny_checkpoint, engine_cache)
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +112,39 @@ def library_dir(tmp_path: Path) -> Path:
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def _checked(result: subprocess.CompletedProcess[str], expect: int | None) -> subprocess.CompletedProcess[str]:
+    if expect is not None:
+        assert result.returncode == expect, (
+            f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
 @pytest.fixture
-def imrec(model_env: dict[str, str]) -> Runner:
-    """Run the real CLI in a subprocess; ``expect`` is the exit code the test requires."""
+def imrec(tiny_checkpoint: Path, engine_cache: Path) -> Runner:
+    """Run the CLI in this process, exactly as the console script does (``cli.run``): the same
+    parsing, messages and exit codes, without a new interpreter importing torch per command.
+    ``env`` replaces the environment for the call; ``expect`` is the exit code required."""
+    from image_recommender.cli import run as run_cli
+
+    default_env = _model_environment(tiny_checkpoint, engine_cache)
+
+    def run(
+        *args: object, expect: int | None = 0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        out, err = io.StringIO(), io.StringIO()
+        argv = [str(arg) for arg in args]
+        with mock.patch.dict(os.environ, env or default_env, clear=True), redirect_stdout(out), redirect_stderr(err):
+            code = run_cli(argv)
+        return _checked(subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue()), expect)
+
+    return run
+
+
+@pytest.fixture
+def imrec_process(model_env: dict[str, str]) -> Runner:
+    """Run the real CLI in a subprocess, for what needs a process of its own (locks held by
+    another process, signals, kill -9, import time, memory)."""
 
     def run(
         *args: object, expect: int | None = 0, env: dict[str, str] | None = None
@@ -120,11 +157,7 @@ def imrec(model_env: dict[str, str]) -> Runner:
             stdin=subprocess.DEVNULL,
             timeout=300,
         )
-        if expect is not None:
-            assert result.returncode == expect, (
-                f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-            )
-        return result
+        return _checked(result, expect)
 
     return run
 
@@ -149,11 +182,12 @@ def run_json(runner: Runner, *args: object, env: dict[str, str] | None = None) -
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that start the CLI as a subprocess (each imports torch) or a browser are the slow tier.
+    """Tests that start a process of their own (the CLI or a child imports torch: seconds each)
+    or a browser are the slow tier; the CLI run in-process (``imrec``) is not.
 
     ``pytest -m "not slow"`` runs the in-process rest: the inner loop while developing.
     """
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        if "imrec" in fixtures or "model_env" in fixtures or item.get_closest_marker("browser"):
+        if "imrec_process" in fixtures or "model_env" in fixtures or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)

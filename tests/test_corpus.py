@@ -13,8 +13,10 @@ from image_recommender.images.decode import decode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import corpus
+import pytest
 
 
+@pytest.mark.slow  # renders a phone-like corpus
 def test_phone_library_is_distinct_mixed_and_readable(tmp_path: Path) -> None:
     files = corpus.make_phone_library(PHOTOS, 20, tmp_path / "phone", seed=7, size=(480, 360))
     assert len(files) == 20

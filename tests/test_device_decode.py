@@ -230,6 +230,7 @@ def _mixed_library(root: Path) -> dict[str, str]:
     return kinds
 
 
+@pytest.mark.slow  # starts decode workers and reads hundreds of files: 5 s
 @pytest.mark.parametrize(("backlog", "workers"), [(10_000, 0), (1, 2)])
 def test_device_and_workers_split_one_work_list_without_losing_or_repeating_a_file(
     backlog: int,

@@ -21,12 +21,12 @@ from PIL import Image
 
 from image_recommender import Library
 from image_recommender.catalog.store import Catalog
-from image_recommender.web import app as web_app
 from image_recommender.errors import ImageDecodeError, QueryError, SettingsError
 from image_recommender.images.decode import MAX_RESIZED_PIXELS, decode, probe_whole_jpeg, read_file
 from image_recommender.paths import is_inside
 from image_recommender.scan import is_mass_removal
 from image_recommender.settings import load_settings
+from image_recommender.web import app as web_app
 from image_recommender.web.app import create_app
 from image_recommender.web.safety import allowed_hosts, host_of
 

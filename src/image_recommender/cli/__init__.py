@@ -16,7 +16,7 @@ import typer
 from image_recommender.cli.app import QUICK_EXIT, app, err
 from image_recommender.cli.argv import negative_terms_last, ray_value_given
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
 
 # Each module's commands register on ``app`` when imported; this order is the order ``--help`` lists them in.
 for _group in ("indexing", "searching", "duplicates", "info"):
@@ -30,26 +30,38 @@ class _NoteHandler(logging.Handler):
         err.print(f"imrec: {record.getMessage()}", markup=False)
 
 
-def main() -> None:
+def run(argv: list[str]) -> int:
+    """The command line as the console script runs it, in this process; the exit code.
+
+    Tests call this directly: the same parsing, messages and exit codes as ``imrec``, without
+    a new interpreter importing torch for every command.
+    """
     notes = logging.getLogger("image_recommender")
-    notes.addHandler(_NoteHandler())
+    if not any(isinstance(handler, _NoteHandler) for handler in notes.handlers):
+        notes.addHandler(_NoteHandler())
     notes.setLevel(logging.INFO)
     notes.propagate = False
+    QUICK_EXIT.clear()
     try:
-        code = app(args=ray_value_given(negative_terms_last(sys.argv[1:])), prog_name="imrec", standalone_mode=False)
+        code = app(args=ray_value_given(negative_terms_last(argv)), prog_name="imrec", standalone_mode=False)
     except typer.TyperException as exc:  # a usage mistake: one line, like every other mistake
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         context = getattr(exc, "ctx", None)
         where = f" (see '{context.command_path} --help')" if context is not None else ""
         err.print(f"imrec: error: {message}{where}", markup=False)
-        sys.exit(getattr(exc, "exit_code", 2))
+        return int(getattr(exc, "exit_code", 2))
     except (typer.Abort, KeyboardInterrupt):
         err.print("imrec: interrupted", markup=False)
-        sys.exit(130)
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    code = run(sys.argv[1:])
     if QUICK_EXIT.is_set():
         # A stopped watch has closed its library; the interpreter's teardown of torch's and
         # OpenVINO's threads took 0.3-3.7 s more on a loaded 2-core machine, so skip it.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code if isinstance(code, int) else 0)
-    sys.exit(code if isinstance(code, int) else 0)
+        os._exit(code)
+    sys.exit(code)

@@ -28,6 +28,7 @@ from image_recommender.errors import SettingsError
 @app.command(cls=PlainArguments)
 @friendly
 def duplicates(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     threshold: Annotated[
@@ -60,7 +61,7 @@ def duplicates(
         raise SettingsError("--apply moves duplicates: give --move-to DIR too")
     if undo is not None and move_to is not None:
         raise SettingsError("--undo and --move-to: do one at a time")
-    with open_library(_root(root, library), locals()) as opened:
+    with open_library(_root(root, library), ctx) as opened:
         if undo is not None:
             restored = opened.undo_moves(undo)
             if json_output:

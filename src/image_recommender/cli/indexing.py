@@ -49,6 +49,7 @@ from image_recommender.library import UpdateSummary
 @app.command(cls=PlainArguments)
 @friendly
 def index(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
@@ -78,7 +79,7 @@ def index(
 ) -> None:
     """Scan, embed and index ROOT: the main job, incremental on every later run."""
     with (
-        open_library(_root(root, library), locals(), create=True) as opened,
+        open_library(_root(root, library), ctx, create=True) as opened,
         embed_progress(not quiet and not json_output) as bar,
     ):
         summary = opened.update(retry_failed=retry_failed, progress=bar, add_model=add_model)
@@ -97,6 +98,7 @@ def index(
 @app.command(cls=PlainArguments)
 @friendly
 def scan(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
@@ -112,7 +114,7 @@ def scan(
     json_output: JsonOpt = False,
 ) -> None:
     """Step 1: catalog new, changed and removed files (no model needed)."""
-    with open_library(_root(root, library), locals(), create=True) as opened:
+    with open_library(_root(root, library), ctx, create=True) as opened:
         report = opened.scan()
         filled = opened.fill_metadata() if metadata else 0
     if json_output:
@@ -129,6 +131,7 @@ def scan(
 @app.command(cls=PlainArguments)
 @friendly
 def embed(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
@@ -150,7 +153,7 @@ def embed(
     quiet: QuietOpt = False,
 ) -> None:
     """Step 2: embed new and changed images with the library's model."""
-    with open_library(_root(root, library), locals()) as opened, embed_progress(not quiet and not json_output) as bar:
+    with open_library(_root(root, library), ctx) as opened, embed_progress(not quiet and not json_output) as bar:
         report = opened.embed(retry_failed=retry_failed, progress=bar, add_model=add_model)
     if json_output:
         emit_json(report.as_json())
@@ -161,6 +164,7 @@ def embed(
 @app.command("build-index", cls=PlainArguments)
 @friendly
 def build_index(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
@@ -175,7 +179,7 @@ def build_index(
     json_output: JsonOpt = False,
 ) -> None:
     """Step 3: bring the FAISS index up to date with the catalog's vectors."""
-    with open_library(_root(root, library), locals()) as opened:
+    with open_library(_root(root, library), ctx) as opened:
         report = opened.build_index(rebuild=rebuild)
     if json_output:
         emit_json(report.as_json())
@@ -190,6 +194,7 @@ def build_index(
 @app.command("watch", cls=PlainArguments)
 @friendly
 def watch_command(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     debounce: Annotated[
@@ -218,7 +223,7 @@ def watch_command(
     def complain(problem: ImrecError) -> None:
         err.print(f"imrec: error: {problem}; still watching", markup=False)
 
-    with open_library(_root(root, library), locals(), create=True) as opened:
+    with open_library(_root(root, library), ctx, create=True) as opened:
         if not json_output:
             err.print(f"watching {opened.root} (Ctrl-C stops)", markup=False)
         stop = threading.Event()

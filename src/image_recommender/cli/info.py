@@ -30,6 +30,7 @@ from image_recommender.settings import Settings, load_settings
 @app.command(cls=PlainArguments)
 @friendly
 def status(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
@@ -39,7 +40,7 @@ def status(
     json_output: JsonOpt = False,
 ) -> None:
     """Counts per state, models, index freshness, and every failed file with its reason."""
-    with open_library(_root(root, library), locals()) as opened:
+    with open_library(_root(root, library), ctx) as opened:
         report = opened.status(check)
     if json_output:
         emit_json(report.as_json())
@@ -78,6 +79,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @app.command(cls=PlainArguments)
 @friendly
 def serve(
+    ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     host: Annotated[
@@ -118,7 +120,7 @@ def serve(
         raise LibraryError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
     if host not in LOOPBACK:
         err.print(f"imrec: warning: listening on {host}: anyone who can reach it can browse this library", markup=False)
-    with open_library(_root(root, library), locals()) as opened:
+    with open_library(_root(root, library), ctx) as opened:
         try:
             opened.warm_up()
         except ImrecError as exc:

@@ -227,15 +227,33 @@ FILTER_NAMES = (
 )
 
 
-def result_filters(values: dict[str, Any]) -> dict[str, Any]:
+# Parameters that steer a command itself. Every other parameter of a command is a setting (named
+# like the setting, so it applies) or a result filter; tests/test_cli_options.py checks that no
+# parameter is none of these, so renaming one can never silently stop it from applying.
+CLI_ONLY = frozenset(
+    {
+        "root", "library", "json_output", "quiet", "retry_failed", "add_model", "metadata", "rebuild",
+        "terms", "like", "like_id", "text", "unlike", "not_text", "liked", "include_query",
+        "paths", "paths0", "preview", "show", "copy_to", "link_to", "open_results",
+        "threshold", "keep_under", "move_to", "apply", "undo", "check", "debounce",
+        "host", "port", "all_models", "bench", "seconds",
+    }
+)  # fmt: skip
+
+
+def result_filters(ctx: typer.Context) -> dict[str, Any]:
     """The result filters a search command's flags gave, as ``Library.search`` keyword arguments."""
-    return {name: values[name] for name in FILTER_NAMES}
+    return {name: ctx.params[name] for name in FILTER_NAMES}
 
 
-def open_library(root: Path | None, values: dict[str, Any], create: bool = False) -> Library:
-    """Open the library with every setting a command's flags gave (``None`` = not given)."""
-    overrides = {name: value for name, value in values.items() if name in SETTING_NAMES}
-    opened = Library.open(root, create=create, **overrides)
+def command_settings(ctx: typer.Context) -> dict[str, Any]:
+    """The settings a command's flags gave (``None``: not given), by parameter name."""
+    return {name: value for name, value in ctx.params.items() if name in SETTING_NAMES}
+
+
+def open_library(root: Path | None, ctx: typer.Context, create: bool = False) -> Library:
+    """Open the library with every setting the command's flags gave."""
+    opened = Library.open(root, create=create, **command_settings(ctx))
     if opened.settings.asked_for is not None:
         err.print(f"imrec: using the library at {opened.root} ({opened.settings.asked_for} is inside it)", markup=False)
     return opened

@@ -46,6 +46,7 @@ from image_recommender.search import parse_file_or_id, parse_term
 @app.command(cls=PlainArguments)
 @friendly
 def search(
+    ctx: typer.Context,
     terms: Annotated[
         list[str] | None,
         typer.Argument(
@@ -110,14 +111,15 @@ def search(
     parsed += [parse_term(item, negative=True, kind="text") for item in not_text or []]
     if not parsed:
         raise typer.BadParameter("give an image, --like-id, or --text to search for")
-    with open_library(library, locals()) as opened:
-        response = opened.search(parsed, include_query=include_query, **result_filters(locals()))
+    with open_library(library, ctx) as opened:
+        response = opened.search(parsed, include_query=include_query, **result_filters(ctx))
         render(response, opened, outputs)
 
 
 @app.command(cls=PlainArguments)
 @friendly
 def recommend(
+    ctx: typer.Context,
     liked: Annotated[
         list[str], typer.Argument(metavar="LIKED", help="Image files or ids you like (WEIGHT:TERM weights one).")
     ],
@@ -156,6 +158,6 @@ def recommend(
     """More like these, less like those: the liked images themselves are never returned."""
     outputs = ResultOutputs(json_output, paths, paths0, preview, show, copy_to, link_to, open_results, top_k)
     outputs.check()
-    with open_library(library, locals()) as opened:
-        response = opened.recommend(liked, unlike or [], **result_filters(locals()))
+    with open_library(library, ctx) as opened:
+        response = opened.recommend(liked, unlike or [], **result_filters(ctx))
         render(response, opened, outputs)
