@@ -1,16 +1,18 @@
 """User-facing errors: each carries one line that names the file or value at fault.
 
-The CLI prints ``imrec: error: <message>`` for these and exits non-zero; anything else
-escaping is a bug and keeps its traceback.
+The CLI prints ``imrec: error: <message>`` for these and exits with ``exit_code``; the web
+app answers with ``http_status``. Anything else escaping is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 
 class ImrecError(Exception):
-    """A problem the user can fix; ``exit_code`` is what the CLI returns for it."""
+    """A problem the user can fix; ``exit_code`` is what the CLI returns for it, ``http_status``
+    what the web app answers."""
 
     exit_code = 2
+    http_status = 400
 
 
 class SettingsError(ImrecError):
@@ -19,6 +21,14 @@ class SettingsError(ImrecError):
 
 class LibraryError(ImrecError):
     """The library root or its catalog cannot be used as asked."""
+
+    http_status = 409
+
+
+class CatalogDamagedError(LibraryError):
+    """SQLite cannot read the catalog file (a disk fault, a copy cut short)."""
+
+    http_status = 503
 
 
 class LibraryBusyError(ImrecError):
@@ -49,6 +59,8 @@ class QueryError(ImrecError):
 
 class UnknownImageError(QueryError):
     """A query names an image id the catalog does not hold (or holds no vector for)."""
+
+    http_status = 404
 
 
 class ImageDecodeError(Exception):

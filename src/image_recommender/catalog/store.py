@@ -7,10 +7,11 @@ SQLite cannot read is one ``CatalogDamagedError`` line, never a bare ``sqlite3``
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import astuple
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from image_recommender.catalog.rows import (
     WalkDifferences,
 )
 from image_recommender.catalog.schema import _DROP_WALK_TABLES, _MIGRATIONS, _WALK_TABLES, SCHEMA_VERSION
-from image_recommender.errors import CatalogVersionError, LibraryError
+from image_recommender.errors import CatalogDamagedError, CatalogVersionError, LibraryError, damaged_catalog_message
 from image_recommender.images.metadata import PhotoMetadata, distance_km
 
 if TYPE_CHECKING:
@@ -73,8 +74,36 @@ def blob_to_vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
 
 
+def _readable(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A catalog method whose SQLite errors reach callers as the project's own one-line errors."""
+
+    @functools.wraps(method)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.OperationalError as exc:  # locked, read-only, disk I/O: the file may be fine
+            raise LibraryError(f"the catalog cannot be used right now ({exc})") from None
+        except sqlite3.DatabaseError as exc:  # not a database, malformed: the file is damaged
+            raise CatalogDamagedError(damaged_catalog_message(exc)) from None
+
+    return checked
+
+
+def _damage_as_errors(cls: type) -> type:
+    """Wrap every public method but ``transaction`` (its body's errors are its caller's)."""
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_") and name != "transaction":
+            setattr(cls, name, _readable(member))
+    return cls
+
+
+@_damage_as_errors
 class Catalog:
-    """A connection to one catalog file; every read and write of the catalog goes through here."""
+    """A connection to one catalog file; every read and write of the catalog goes through here.
+
+    A file SQLite cannot read reaches callers as ``CatalogDamagedError`` (one line saying what
+    to do), never as a ``sqlite3`` exception: the CLI and the web app never import sqlite3.
+    """
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
@@ -101,8 +130,10 @@ class Catalog:
             # a thousand 3 KB vectors per query, 40% faster mapped (docs/benchmarks.md, section 7).
             connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             connection.create_function("distance_km", 4, _distance_or_null, deterministic=True)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:
             raise LibraryError(f"{path}: cannot open catalog: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise CatalogDamagedError(f"{path}: {damaged_catalog_message(exc)}") from None
         except OSError as exc:
             raise LibraryError(f"{path.parent}: cannot create catalog folder: {exc.strerror}") from None
         catalog = cls(connection, path)

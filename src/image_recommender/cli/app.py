@@ -7,7 +7,6 @@ commands live in the sibling modules, one per group, and register on ``app``.
 from __future__ import annotations
 
 import functools
-import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -16,7 +15,7 @@ import typer
 from rich.console import Console
 
 from image_recommender import __version__
-from image_recommender.errors import ImrecError, damaged_catalog_message
+from image_recommender.errors import ImrecError
 
 app = typer.Typer(
     name="imrec",
@@ -75,9 +74,6 @@ def friendly(command: Command) -> Command:
         except ImrecError as exc:
             err.print(f"imrec: error: {exc}", markup=False)
             raise typer.Exit(exc.exit_code) from None
-        except sqlite3.DatabaseError as exc:
-            err.print(f"imrec: error: {damaged_catalog_message(exc)}", markup=False)
-            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("imrec: interrupted; everything finished so far is saved", markup=False)
             raise typer.Exit(130) from None

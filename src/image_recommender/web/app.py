@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import re
-import sqlite3
 import tempfile
 import threading
 import zipfile
@@ -33,10 +32,7 @@ from image_recommender.catalog.rows import ImageRow
 from image_recommender.errors import (
     ImageDecodeError,
     ImrecError,
-    LibraryError,
     QueryError,
-    UnknownImageError,
-    damaged_catalog_message,
 )
 from image_recommender.export import ranked_name
 from image_recommender.images.decode import load_image, open_regular_file
@@ -191,14 +187,9 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         with lock:
             yield library
 
-    @app.exception_handler(sqlite3.DatabaseError)
-    def damaged_catalog(_: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
-        return JSONResponse({"detail": damaged_catalog_message(exc)}, status_code=503)
-
     @app.exception_handler(ImrecError)
     def user_error(_: Request, exc: ImrecError) -> JSONResponse:
-        status = 404 if isinstance(exc, UnknownImageError) else 409 if isinstance(exc, LibraryError) else 400
-        return JSONResponse({"detail": api_words(str(exc))}, status_code=status)
+        return JSONResponse({"detail": api_words(str(exc))}, status_code=exc.http_status)
 
     def catalogued(image_id: int) -> tuple[ImageRow, Path]:
         """The image and its file, if the file still resolves inside the library."""

@@ -1,0 +1,67 @@
+"""The house's seams: every command option maps to a setting or is CLI-only, errors carry their
+exit code and HTTP status, and a damaged catalog is the project's own error everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from conftest import Runner
+
+from image_recommender import Library
+from image_recommender.cli import app
+from image_recommender.cli.options import CLI_ONLY, FILTER_NAMES, SETTING_NAMES
+from image_recommender.errors import CatalogDamagedError, ImrecError, LibraryError, QueryError, UnknownImageError
+
+
+def test_every_command_option_is_a_setting_a_filter_or_cli_only() -> None:
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert not CLI_ONLY & SETTING_NAMES
+    for name, command in commands.items():
+        stray = [p.name for p in command.params if p.name not in SETTING_NAMES | set(FILTER_NAMES) | CLI_ONLY]
+        assert not stray, f"imrec {name}: {stray} is neither a setting nor CLI-only: it would silently do nothing"
+
+
+def test_a_setting_given_as_a_flag_applies(imrec: Runner, library_dir: Path) -> None:
+    (library_dir / ".hidden").mkdir()
+    (library_dir / "Wine_by_Jakkub_Mede.jpg").rename(library_dir / ".hidden" / "wine.jpg")
+    plain = imrec("scan", library_dir, "--json").stdout
+    assert '"new": 7' in plain
+    hidden = imrec("scan", library_dir, "--include-hidden", "--json").stdout
+    assert '"new": 1' in hidden
+
+
+def test_errors_carry_their_exit_code_and_http_status() -> None:
+    assert (ImrecError().exit_code, ImrecError().http_status) == (2, 400)
+    assert QueryError().http_status == 400 and UnknownImageError().http_status == 404
+    assert LibraryError().http_status == 409 and CatalogDamagedError().http_status == 503
+
+
+def test_a_damaged_catalog_is_one_line_in_the_cli_and_a_503_on_the_web(
+    imrec: Runner, library_dir: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from image_recommender.catalog import Catalog
+    from image_recommender.web.app import create_app
+
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.scan()
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        assert client.get("/api/status").status_code == 200
+        monkeypatch.setattr(library.catalog, "state_counts", lambda: (_ for _ in ()).throw(CatalogDamagedError("x")))
+        assert client.get("/api/status").status_code == 503  # the error's own status, no isinstance chain
+        path = library.catalog.path
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as handle:  # the header survives, the pages do not
+        handle.seek(100)
+        handle.write(b"\xff" * 20000)
+    with pytest.raises(CatalogDamagedError, match="the catalog is damaged"):
+        Catalog.open(path, create=False).state_counts()
+    result = imrec("status", library_dir, expect=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the catalog is damaged" in lines[0]
