@@ -18,6 +18,8 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -275,7 +277,15 @@ def _decoders(
         prefetch_factor=_prefetch_batches(options.model_batch_size, options.workers),
         persistent_workers=False,
     )
-    yield from loader
+    # torch's DataLoader installs a process-wide SIGCHLD handler and never removes it; a process
+    # that went on to wait for other children (a later subprocess in a watch, a server or a test
+    # run) crashed with a corrupted heap. It is put back after each run.
+    previous = signal.getsignal(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
+    try:
+        yield from loader
+    finally:
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGCHLD, previous)
 
 
 # The dataset the forked decode workers of the torch-free route read (inherited, never pickled).
