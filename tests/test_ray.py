@@ -154,10 +154,11 @@ def test_a_killed_driver_is_continued_by_a_rerun(
 
 
 def test_without_ray_the_flag_is_a_one_line_error(
-    imrec: Runner, model_env: dict[str, str], library_dir: Path, tmp_path: Path
+    imrec_process: Runner, model_env: dict[str, str], library_dir: Path, tmp_path: Path
 ) -> None:
+    """Ray shadowed by a package that fails to import: a process of its own, with that path."""
     shadow = tmp_path / "shadow" / "ray"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('No module named ray')\n")
-    result = imrec("index", library_dir, "--ray", expect=2, env={**model_env, "PYTHONPATH": str(shadow.parent)})
+    result = imrec_process("index", library_dir, "--ray", expect=2, env={**model_env, "PYTHONPATH": str(shadow.parent)})
     assert result.stderr.strip() == "imrec: error: --ray needs Ray: pip install 'image-recommender[ray]'"
