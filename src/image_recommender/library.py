@@ -62,7 +62,7 @@ from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
-    from image_recommender.models.torch_model import LoadedModel
+    from image_recommender.models.torch_model import EngineOptions, LoadedModel
 
 
 # Vectors compared between index and catalog: all of a small index, a sample of a large one
@@ -325,9 +325,9 @@ class Library:
         )
         if s.ray_address:
             from image_recommender.embed.ray import embed_on_ray
-            from image_recommender.models.torch_model import EngineOptions, load_model
+            from image_recommender.models.torch_model import load_model
 
-            engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
+            engine = engine_options(s)
             loader = functools.partial(load_model, spec, s.device, s.precision, s.compile, engine)
             full = self._load_model(spec)  # the model loaded above: Ray ships torch models to its actors
             return embed_on_ray(self.catalog, self.root, full, loader, row.id, work, options, s.ray_address)
@@ -428,9 +428,9 @@ class Library:
                 problem = missing_weights(spec.architecture, spec.pretrained, converted)
                 if problem is not None:
                     raise ModelError(problem)
-            from image_recommender.models.torch_model import EngineOptions, load_model
+            from image_recommender.models.torch_model import load_model
 
-            engine = EngineOptions(s.engine, s.openvino_device, s.engine_cache)
+            engine = engine_options(s)
             self._model = load_model(spec, s.device, s.precision, s.compile, engine)
         return self._model
 
@@ -776,3 +776,10 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, str | os.PathLike):
         return [value]
     return list(value)
+
+
+def engine_options(settings: Settings) -> EngineOptions:
+    """What runs the model, as the settings choose it (one place builds it from them)."""
+    from image_recommender.models.torch_model import EngineOptions
+
+    return EngineOptions(settings.engine, settings.openvino_device, settings.engine_cache)

@@ -223,11 +223,12 @@ def _bench_models(names: tuple[str, ...], seconds: float, settings: Settings) ->
     """images/s of each recommended architecture here, by name; '' says what was measured, and on what."""
     import os
 
+    from image_recommender.library import engine_options
     from image_recommender.models.recommended import cpu_flags
     from image_recommender.models.spec import ModelSpec
-    from image_recommender.models.torch_model import EngineOptions, LoadedModel, load_model, measure_speed
+    from image_recommender.models.torch_model import LoadedModel, load_model, measure_speed
 
-    engine = EngineOptions(settings.engine, settings.openvino_device, settings.engine_cache)
+    engine = engine_options(settings)
     speeds: dict[str, str] = {}
     runtime = settings.engine
     model: LoadedModel | None = None

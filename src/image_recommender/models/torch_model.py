@@ -1,7 +1,8 @@
 """Load an OpenCLIP model once and encode images and texts with it.
 
-This is the one module that imports torch and open_clip, and only when a model is
-really needed. Weights come from a pretrained tag (OpenCLIP's hub download, honouring
+With the device decoder and the Ray stage (embed/), the only code that imports torch, and
+open_clip only here; it is imported only when a model must really run (import-linter keeps
+it so). Weights come from a pretrained tag (OpenCLIP's hub download, honouring
 ``HF_HUB_OFFLINE``) or a local checkpoint file; a custom or tiny architecture is
 registered from a JSON config file.
 """
