@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -130,14 +131,23 @@ def test_an_entry_from_another_engine_version_is_replaced(
     )
 
 
-@pytest.mark.slow  # converts twice
+@pytest.fixture(scope="module")
+def converted_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.ndarray]:
+    """(checkpoint, engine cache holding its conversion, its vectors of the photos): converted once."""
+    folder = tmp_path_factory.mktemp("converted")
+    checkpoint = _seeded_checkpoint(folder, 3)
+    cache = folder / "engines"
+    return checkpoint, cache, _tiny(checkpoint, "openvino", cache).encode_pil(_photos())
+
+
+@pytest.mark.slow  # converts again
 @pytest.mark.parametrize("damage", ["image.bin", "text.xml", "manifest.json", "manifest mean", "manifest key"])
 def test_a_damaged_conversion_is_rebuilt_with_a_note(
-    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture, converted_once: tuple[Path, Path, np.ndarray]
 ) -> None:
+    checkpoint, template, reference = converted_once
     cache = tmp_path / "engines"
-    checkpoint = _seeded_checkpoint(tmp_path, 3)
-    reference = _tiny(checkpoint, "openvino", cache).encode_pil(_photos())
+    shutil.copytree(template, cache)
     (entry,) = cache.iterdir()
     if damage.startswith("manifest "):  # valid JSON, edited: another normalisation, or a field unknown here
         manifest = json.loads((entry / "manifest.json").read_text())
