@@ -389,3 +389,60 @@ def test_serve_command_answers_and_refuses_a_busy_port(imrec: Runner, library_di
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("en-US,en;q=0.9,de;q=0.8", "en"),
+        ("fr-FR,fr;q=0.9,de;q=0.5", "de"),
+        ("fr-FR", "en"),
+        ("", "en"),
+        ("de;q=0, en", "en"),
+        ("en;q=0.2, de-AT;q=0.7", "de"),
+        ("de;q=abc", "en"),
+    ],
+)
+def test_the_page_language_follows_accept_language(header: str, language: str) -> None:
+    from image_recommender.web.app import page_language
+
+    assert page_language(header) == language
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None or not _has_playwright(), reason="needs Debian's chromium and playwright")
+def test_a_german_browser_gets_a_german_page_and_can_switch(model_settings: dict, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    root = tmp_path / "library"
+    shutil.copytree(PHOTOS, root)
+    library = Library.open(root, create=True, **model_settings)
+    library.update()
+    with serving(library) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context(locale="de-DE").new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        message = page.locator("#message")
+        expect(message).to_have_text("Bibliothek: Bilder 1–8 von 8 (suchen oder eines für ähnliche wählen)")
+        assert page.evaluate("document.documentElement.lang") == "de"
+        expect(page.get_by_role("tab", name="Suche")).to_be_visible()
+        expect(page.get_by_role("tab", name="Duplikate")).to_be_visible()
+        expect(page.locator("#text")).to_have_attribute("placeholder", re.compile("^Beschreiben Sie ein Bild"))
+        page.fill("#text", "eine Brücke")
+        page.get_by_role("button", name="Suchen", exact=True).click()
+        expect(message).to_contain_text("„eine Brücke“: 8 Treffer")
+        expect(page.locator("#drop-label")).to_have_text("Suchbild ablegen oder wählen")
+        card = page.locator("#results .card").first
+        expect(card.get_by_role("button", name=re.compile("^Gefällt mir: "))).to_have_count(1)
+        expect(card.locator(".taken")).to_have_attribute("title", re.compile("^Dateidatum .*kein Aufnahmedatum"))
+        page.get_by_role("tab", name="Status").click()
+        expect(page.locator("#status")).to_contain_text("Modell: tiny-clip")
+        # The switch: English, kept for the next visit.
+        page.select_option("#language", "en")
+        expect(page.locator("#status")).to_contain_text("Model: tiny-clip")
+        expect(page.get_by_role("tab", name="Search")).to_be_visible()
+        page.reload()
+        expect(page.get_by_role("tab", name="Search")).to_be_visible()
+        assert page.evaluate("document.documentElement.lang") == "en"
+        browser.close()

@@ -23,7 +23,7 @@ from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -203,8 +203,12 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         return image, Path(os.path.realpath(location))
 
     @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    def page(request: Request) -> HTMLResponse:
+        """The page, in the browser's language (its switch can choose the other)."""
+        language = page_language(request.headers.get("accept-language", ""))
+        html = (STATIC / "index.html").read_text(encoding="utf-8")
+        html = html.replace('<html lang="en">', f'<html lang="{language}">', 1)
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language"})
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
@@ -406,6 +410,27 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+PAGE_LANGUAGES = ("en", "de")
+
+
+def page_language(header: str) -> str:
+    """The page's language from an Accept-Language header: the most wanted one the page speaks
+    (``de-DE,de;q=0.9,en;q=0.8`` is German), English otherwise."""
+    wanted = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, parameters = part.strip().partition(";")
+        quality = 1.0
+        if parameters.strip().startswith("q="):
+            try:
+                quality = float(parameters.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().split("-")[0].lower()
+        if primary in PAGE_LANGUAGES and quality > 0:
+            wanted.append((-quality, position, primary))
+    return min(wanted)[2] if wanted else "en"
 
 
 def _ascii_name(name: str) -> str:

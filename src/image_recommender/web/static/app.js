@@ -61,8 +61,8 @@ function card(result, { refine = true, keeper = false } = {}) {
   const thumb = document.createElement("button");
   thumb.className = "thumb";
   thumb.type = "button";
-  thumb.title = "Show the full image";
-  thumb.setAttribute("aria-label", `Show ${result.path}`);
+  thumb.title = t("show.full");
+  thumb.setAttribute("aria-label", t("show", { path: result.path }));
   const img = document.createElement("img");
   img.loading = "lazy";
   img.alt = result.path;
@@ -81,8 +81,8 @@ function card(result, { refine = true, keeper = false } = {}) {
   if (result.copies?.length) {
     const copies = document.createElement("span");
     copies.className = "copies";
-    copies.textContent = `+${result.copies.length} ${result.copies.length === 1 ? "copy" : "copies"}`;
-    copies.title = `The same file also at:\n${result.copies.join("\n")}`;
+    copies.textContent = t("copies", { n: result.copies.length });
+    copies.title = `${t("copies.title")}\n${result.copies.join("\n")}`;
     figure.append(copies);
   }
   const meta = document.createElement("div");
@@ -96,8 +96,8 @@ function card(result, { refine = true, keeper = false } = {}) {
     taken.dateTime = result.taken_at;
     taken.textContent = takenLabel(result);
     taken.title = result.taken_from === "mtime"
-      ? `file date ${result.taken_at.replace("T", " ")} (the photo has no date taken)`
-      : `taken ${result.taken_at.replace("T", " ")}`;
+      ? t("file.date", { when: result.taken_at.replace("T", " ") })
+      : t("taken", { when: result.taken_at.replace("T", " ") });
     info.append(taken);
   }
   if (result.camera) {
@@ -112,25 +112,25 @@ function card(result, { refine = true, keeper = false } = {}) {
   if (refine) {
     const actions = document.createElement("div");
     actions.className = "actions";
-    const more = iconButton("≈", `More like ${result.path}`, "more", () => moreLike(result.id));
-    const like = iconButton("♥", `Like ${result.path}`, "like", () => toggle(result, "liked"));
-    const dislike = iconButton("✕", `Dislike ${result.path}`, "dislike", () => toggle(result, "disliked"));
+    const more = iconButton("≈", t("more.like", { path: result.path }), "more", () => moreLike(result.id));
+    const like = iconButton("♥", t("like", { path: result.path }), "like", () => toggle(result, "liked"));
+    const dislike = iconButton("✕", t("dislike", { path: result.path }), "dislike", () => toggle(result, "disliked"));
     like.setAttribute("aria-pressed", String(state.liked.has(result.id)));
     dislike.setAttribute("aria-pressed", String(state.disliked.has(result.id)));
     actions.append(more, like, dislike);
     const slash = result.path.lastIndexOf("/");
     if (slash > 0) {
       const folder = result.path.slice(0, slash);
-      actions.append(iconButton("…/", `Search only in ${folder}/`, "folder", () => setFolder(folder)));
+      actions.append(iconButton("…/", t("only.folder", { folder }), "folder", () => setFolder(folder)));
     }
     const pickLabel = document.createElement("label");
     pickLabel.className = "pick-label";
-    pickLabel.title = "Select for download";
+    pickLabel.title = t("select.title");
     const pick = document.createElement("input");
     pick.type = "checkbox";
     pick.className = "pick";
     pick.checked = state.selected.has(result.id);
-    pick.setAttribute("aria-label", `Select ${result.path} for download`);
+    pick.setAttribute("aria-label", t("select", { path: result.path }));
     pick.addEventListener("change", () => {
       if (pick.checked) state.selected.set(result.id, result);
       else state.selected.delete(result.id);
@@ -182,16 +182,18 @@ function filterValues() {
 // null while browsing. Likes and dislikes refine it; they never replace it.
 function querySummary() {
   const query = state.query;
-  if (!query) return state.liked.size ? "Recommended" : "Library";
-  if (query.kind === "image") return `Like ${query.file.name}${query.text ? ` + “${query.text}”` : ""}`;
-  if (query.kind === "more") return `More like #${query.id}`;
-  return `“${query.text}”`;
+  if (!query) return state.liked.size ? t("query.recommended") : t("query.library");
+  if (query.kind === "image") {
+    return `${t("query.image", { name: query.file.name })}${query.text ? ` + ${t("quoted", { text: query.text })}` : ""}`;
+  }
+  if (query.kind === "more") return t("query.more", { id: query.id });
+  return t("quoted", { text: query.text });
 }
 
 function refinementSummary() {
   const parts = [];
-  if (state.liked.size) parts.push(`${state.liked.size} liked`);
-  if (state.disliked.size) parts.push(`${state.disliked.size} disliked`);
+  if (state.liked.size) parts.push(t("n.liked", { n: state.liked.size }));
+  if (state.disliked.size) parts.push(t("n.disliked", { n: state.disliked.size }));
   return parts.join(", ");
 }
 
@@ -201,7 +203,7 @@ function showResults(data) {
   const count = data.results.length;
   const refined = refinementSummary();
   const heading = `${querySummary()}${refined ? ` + ${refined}` : ""}`;
-  setMessage(count ? `${heading}: ${count} result${count === 1 ? "" : "s"} (${data.model})` : `${heading}: no matching images`);
+  setMessage(count ? t("n.results", { heading, n: count, model: data.model }) : t("no.results", { heading }));
 }
 
 function chip(result, kind) {
@@ -213,7 +215,7 @@ function chip(result, kind) {
   const label = document.createElement("span");
   label.textContent = result.path;
   const remove = button("×", "remove", () => toggle(result, kind));
-  remove.setAttribute("aria-label", `Remove ${result.path} from ${kind}`);
+  remove.setAttribute("aria-label", t("remove", { path: result.path, kind: t(kind) }));
   item.append(img, label, remove);
   return item;
 }
@@ -235,10 +237,12 @@ function showSelection() {
   }
   $("#selection").hidden = count === 0;
   $("#selection-count").textContent = count === shown
-    ? `${count} selected`
-    : `${count} selected (${shown ? `${shown} shown here` : "none shown here"})`;
+    ? t("n.selected", { n: count })
+    : shown
+      ? t("n.selected.shown", { n: count, shown })
+      : t("n.selected.none", { n: count });
   const link = $("#download");
-  link.textContent = `Download ${count} selected (zip)`;
+  link.textContent = t("download", { n: count });
   link.href = `/api/download?${new URLSearchParams([...state.selected.keys()].map((id) => ["id", id]))}`;
 }
 
@@ -251,7 +255,7 @@ function clearSelection() {
 function showRefinement() {
   const active = state.liked.size + state.disliked.size > 0;
   $("#refine").hidden = !active;
-  $("#refine-summary").textContent = active ? `Refined by ${refinementSummary()}:` : "";
+  $("#refine-summary").textContent = active ? t("refined.by", { what: refinementSummary() }) : "";
   $("#refine-list").replaceChildren(
     ...[...state.liked.values()].map((result) => chip(result, "liked")),
     ...[...state.disliked.values()].map((result) => chip(result, "disliked")),
@@ -266,7 +270,7 @@ async function runQuery() {
   if (!query && !liked.length) {
     if (disliked.length) {
       $("#results").replaceChildren();
-      setMessage("Dislikes push a search away from images: search, or like an image, to see results.");
+      setMessage(t("dislikes.alone"));
       return;
     }
     return browse();
@@ -278,7 +282,7 @@ async function runQuery() {
   if (query?.kind === "more") params.append("like_id", query.id);
   liked.forEach((id) => params.append("like_id", id));
   disliked.forEach((id) => params.append("unlike_id", id));
-  setMessage("Searching…");
+  setMessage(t("searching"));
   try {
     let data;
     if (query?.kind === "image") {
@@ -296,7 +300,7 @@ async function runQuery() {
       // The results of the query before stay; the file is named once, with what is wrong.
       const name = query.file.name;
       const reason = error.message.startsWith(`${name}: `) ? error.message.slice(name.length + 2) : error.message;
-      setMessage(`${name} is not an image imrec can read (${reason})`, true);
+      setMessage(t("not.an.image", { name, reason }), true);
       setQueryImage(null);
       state.query = state.previous;
     } else {
@@ -316,7 +320,7 @@ function search(event) {
   } else if (text) {
     state.query = { kind: "text", text };
   } else {
-    setMessage("Type a description or pick an image first.", true);
+    setMessage(t("type.first"), true);
     return;
   }
   return runQuery();
@@ -350,7 +354,7 @@ function showFull(result) {
 
 function setQueryImage(file) {
   state.file = file || null;
-  $("#drop-label").textContent = file ? `Query image: ${file.name} (click to change)` : "Drop or pick a query image";
+  $("#drop-label").textContent = file ? t("drop.chosen", { name: file.name }) : t("drop");
   $("#clear-image").hidden = !file;
   if (!file) $("#file").value = "";
 }
@@ -375,16 +379,16 @@ async function browse(offset = 0) {
     $("#results").replaceChildren(...data.images.map((image) => card(image)));
     showSelection();
     const end = offset + data.images.length;
-    setMessage(data.total ? `Library: images ${offset + 1}-${end} of ${data.total} (search, or pick one for more like it)` : "The library is empty: run 'imrec index' first");
+    setMessage(data.total ? t("library.page", { first: offset + 1, last: end, total: data.total }) : t("library.empty"));
   } catch (error) {
     setMessage(error.message, true);
   }
 }
 
 const GROUP_TITLES = {
-  exact: () => "exact copies",
-  near: (group) => `near duplicates (≥ ${(Math.floor(group.score * 1000) / 1000).toFixed(3)})`,
-  burst: () => "similar shots taken seconds apart (kept, never moved)",
+  exact: () => t("group.exact"),
+  near: (group) => t("group.near", { score: (Math.floor(group.score * 1000) / 1000).toFixed(3) }),
+  burst: () => t("group.burst"),
 };
 
 function megabytes(bytes) {
@@ -395,7 +399,7 @@ function megabytes(bytes) {
 function confirmMove(leaving, folder) {
   const dialog = $("#confirm-move");
   const bytes = leaving.reduce((total, image) => total + (image.size || 0), 0);
-  $("#confirm-move-title").textContent = `Move ${leaving.length} file(s) (${megabytes(bytes)}) to ${folder}?`;
+  $("#confirm-move-title").textContent = t("confirm.move", { n: leaving.length, size: megabytes(bytes), folder });
   $("#confirm-move-list").replaceChildren(...leaving.map((image) => {
     const item = document.createElement("li");
     item.textContent = `${image.path} (${megabytes(image.size || 0)})`;
@@ -410,7 +414,7 @@ function duplicateGroup(group, number, threshold, folder) {
   const box = document.createElement("div");
   box.className = "group";
   const title = document.createElement("h3");
-  title.textContent = `Group ${number + 1}: ${GROUP_TITLES[group.kind](group)}`;
+  title.textContent = t("group", { n: number + 1, title: GROUP_TITLES[group.kind](group) });
   const list = document.createElement("ol");
   list.className = "grid";
   let keeper = group.keeper.id;
@@ -419,11 +423,11 @@ function duplicateGroup(group, number, threshold, folder) {
       ...group.images.map((image) => {
         const item = card(image, { refine: false, keeper: image.id === keeper });
         if (group.kind !== "burst" && image.id !== keeper) {
-          const keep = button("Keep this one", "keep", () => {
+          const keep = button(t("keep.this"), "keep", () => {
             keeper = image.id;
             draw();
           });
-          keep.setAttribute("aria-label", `Keep ${image.path}`);
+          keep.setAttribute("aria-label", t("keep", { path: image.path }));
           item.append(keep);
         }
         return item;
@@ -433,7 +437,7 @@ function duplicateGroup(group, number, threshold, folder) {
   draw();
   box.append(title, list);
   if (group.kind !== "burst") {
-    const move = button("Move the others", "move", async () => {
+    const move = button(t("move.others"), "move", async () => {
       const leaving = group.images.filter((image) => image.id !== keeper);
       if (!(await confirmMove(leaving, folder))) return;
       const body = JSON.stringify({ image_ids: group.images.map((image) => image.id), keeper_id: keeper, threshold });
@@ -441,13 +445,13 @@ function duplicateGroup(group, number, threshold, folder) {
         const done = await api("/api/duplicates/resolve", { method: "POST", headers: { "Content-Type": "application/json" }, body });
         box.remove();
         $("#dup-undo").hidden = false;
-        const skipped = done.skipped.length ? `; ${done.skipped.length} left alone: ${done.skipped[0].reason}` : "";
-        setMessage(`Moved ${done.moved} file(s) to ${done.folder}${skipped}`, Boolean(done.skipped.length), "#dup-message");
+        const skipped = done.skipped.length ? t("left.alone", { n: done.skipped.length, reason: done.skipped[0].reason }) : "";
+        setMessage(t("moved", { n: done.moved, folder: done.folder, skipped }), Boolean(done.skipped.length), "#dup-message");
       } catch (error) {
         setMessage(error.message, true, "#dup-message");
       }
     });
-    move.setAttribute("aria-label", `Move the others of group ${number + 1}`);
+    move.setAttribute("aria-label", t("move.others.label", { n: number + 1 }));
     box.append(move);
   }
   return box;
@@ -458,7 +462,7 @@ async function undoMove() {
     const done = await api("/api/duplicates/undo", { method: "POST" });
     $("#dup-undo").hidden = true;
     await loadDuplicates();
-    setMessage(`Put back ${done.moved} file(s)`, false, "#dup-message");
+    setMessage(t("put.back", { n: done.moved }), false, "#dup-message");
   } catch (error) {
     setMessage(error.message, true, "#dup-message");
   }
@@ -466,16 +470,16 @@ async function undoMove() {
 
 async function loadDuplicates(event) {
   event?.preventDefault();
-  setMessage("Looking for duplicates…", false, "#dup-message");
+  setMessage(t("looking"), false, "#dup-message");
   try {
     const threshold = parseFloat($("#threshold").value);
     const data = await api(`/api/duplicates?threshold=${encodeURIComponent($("#threshold").value)}`);
     const groups = data.groups.map((group, number) => duplicateGroup(group, number, threshold, data.folder));
     $("#dup-groups").replaceChildren(...groups);
     const waiting = data.not_embedded
-      ? ` · ${data.not_embedded} image(s) are not embedded yet and cannot be compared: run imrec index`
+      ? t("not.embedded", { n: data.not_embedded })
       : "";
-    const found = groups.length ? `${groups.length} group(s); the outlined image is the keeper` : "No duplicates found";
+    const found = groups.length ? t("n.groups", { n: groups.length }) : t("no.duplicates");
     setMessage(found + waiting, false, "#dup-message");
   } catch (error) {
     setMessage(error.message, true, "#dup-message");
@@ -505,10 +509,16 @@ async function loadStatus() {
     const table = document.createElement("table");
     table.append(...Object.entries(data.counts).map(([key, value]) => row(key, value)));
     const index = data.index
-      ? `${data.index.kind || "none"}, ${data.index.count} vectors, ${data.index.current ? "current" : `out of date (${data.index.stale} stale, ${data.index.unindexed} not indexed)`}`
-      : "none yet";
+      ? t("index.line", {
+          kind: data.index.kind || t("none"),
+          count: data.index.count,
+          state: data.index.current
+            ? t("index.current")
+            : t("index.outdated", { stale: data.index.stale, unindexed: data.index.unindexed }),
+        })
+      : t("none.yet");
     const heading = document.createElement("h3");
-    heading.textContent = "Files that could not be read";
+    heading.textContent = t("unreadable");
     const failures = document.createElement("ul");
     failures.className = "failures";
     failures.append(...data.failures.map((failure) => {
@@ -517,12 +527,12 @@ async function loadStatus() {
       return item;
     }));
     box.replaceChildren(
-      paragraph(`Library ${data.root}`),
+      paragraph(t("status.library", { root: data.root })),
       table,
-      paragraph(`Model: ${data.model || "none"}`),
-      paragraph(`Index: ${index}`),
+      paragraph(t("status.model", { model: data.model || t("none") })),
+      paragraph(t("status.index", { index })),
       heading,
-      data.failures.length ? failures : paragraph("None."),
+      data.failures.length ? failures : paragraph(t("nothing")),
     );
   } catch (error) {
     box.textContent = error.message;
@@ -539,7 +549,25 @@ function show(view) {
   if (view === "duplicates" && !$("#dup-groups").children.length) loadDuplicates();
 }
 
+// The switch re-writes the page in the other language and shows the current view again.
+function switchLanguage(language) {
+  localStorage.setItem("imrec-language", language);
+  translatePage();
+  setQueryImage(state.file);
+  showRefinement();
+  showSelection();
+  if (!$("#view-search").hidden) {
+    if (state.query || state.liked.size) runQuery();
+    else browse();
+  }
+  if (!$("#view-duplicates").hidden && $("#dup-groups").children.length) loadDuplicates();
+  if (!$("#view-status").hidden) loadStatus();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  translatePage();
+  $("#language").value = pageLanguage();
+  $("#language").addEventListener("change", (event) => switchLanguage(event.target.value));
   $("#search-form").addEventListener("submit", search);
   $("#dup-form").addEventListener("submit", loadDuplicates);
   $("#dup-undo").addEventListener("click", undoMove);
