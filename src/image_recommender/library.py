@@ -62,6 +62,7 @@ from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
+    from image_recommender.models.text_tower import TextTower
     from image_recommender.models.torch_model import EngineOptions, LoadedModel
 
 
@@ -140,6 +141,7 @@ class StatusReport:
     index: IndexStatus | None
     failures: list[tuple[str, str]]
     integrity: str | None = None
+    text_model: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         index = None
@@ -154,6 +156,7 @@ class StatusReport:
             "index": index,
             "failures": [{"path": path, "error": error} for path, error in self.failures],
             "integrity": self.integrity,
+            "text_model": self.text_model,
         }
 
 
@@ -164,6 +167,7 @@ class Library:
         self.settings = settings
         self.catalog = catalog
         self._model: LoadedModel | None = None
+        self._tower: tuple[str, TextTower] | None = None
         self._lock_depth = 0
         self._indexes: dict[Path, LibraryIndex] = {}
 
@@ -457,9 +461,39 @@ class Library:
             raise IndexMismatchError(f"model {row.name} now gives {model.dim}-d vectors, the index holds {row.dim}-d")
         return model
 
+    def _text_tower(self, row: ModelRow) -> TextTower | None:
+        """The configured multilingual text tower (``text_model``), or None for the image model's
+        own. A tower made for another image model is refused before it is built."""
+        source = self.settings.text_model
+        if not source:
+            return None
+        if self._tower is None or self._tower[0] != source:
+            from image_recommender.models.text_tower import TextTower, tower_facts
+
+            facts = tower_facts(source)
+            if not facts.fits(row.name, row.pretrained, row.dim):
+                raise ModelError(
+                    f"text model {source} was trained for the image model {facts.describe()}, but this library's"
+                    f" images are {row.name}/{row.pretrained} ({row.dim}-d); leave out --text-model, or use a tower"
+                    " made for this image model"
+                )
+            from image_recommender.models.torch_model import resolve_device
+
+            self._tower = (source, TextTower(facts, resolve_device(self.settings.device)))
+        return self._tower[1]
+
+    def text_tower_name(self) -> str | None:
+        """Which text tower answers text queries: the configured one, else the model's own."""
+        if self.settings.text_model:
+            return self.settings.text_model
+        models = self.catalog.models()
+        return f"{self.query_model().name}'s own" if models else None
+
     def warm_up(self) -> None:
-        """Load the query model now, so the first text or new-image query is fast (web server)."""
-        self._encoder(self.query_model())
+        """Load the query model (and text tower) now, so the first query is fast (web server)."""
+        row = self.query_model()
+        self._encoder(row)
+        self._text_tower(row)
 
     def index_for(self, row: ModelRow) -> LibraryIndex:
         """The model's index, kept per library so a kept-open server loads each committed index
@@ -506,7 +540,9 @@ class Library:
     ) -> np.ndarray:
         """A term's vector: stored where the image is indexed (no model), else computed."""
         if term.kind == "text":
-            return self._encoder(row).encode_texts([term.value])[0]
+            tower = self._text_tower(row)
+            encoder = tower if tower is not None else self._encoder(row)
+            return encoder.encode_texts([term.value])[0]
         if term.kind == "id":
             image = self.catalog.image(int(term.value))
             stored = self.catalog.vector_of_image(int(term.value), row.id) if image else None
@@ -750,7 +786,15 @@ class Library:
         failures = [(image.path, image.error or "") for image in self.catalog.failures()]
         integrity = self._check_indexes() if check else None
         return StatusReport(
-            str(self.root), str(self.catalog.path), counts, models, model_name, index_status, failures, integrity
+            str(self.root),
+            str(self.catalog.path),
+            counts,
+            models,
+            model_name,
+            index_status,
+            failures,
+            integrity,
+            self.text_tower_name(),
         )
 
     def _check_indexes(self) -> str:

@@ -101,6 +101,9 @@ class Settings:
     nprobe: int = 0
     rerank: int = 0
     top_k: int = 10
+    # A multilingual text tower for text queries (M-CLIP: a hub name or a folder); "" = the
+    # image model's own text tower.
+    text_model: str = ""
     rebuild_share: float = 0.10
     include_hidden: bool = False
     follow_symlinks: bool = False

@@ -19,6 +19,7 @@ from image_recommender.cli.options import (
     PrecisionOpt,
     PretrainedOpt,
     RootArg,
+    TextModelOpt,
     _root,
     open_library,
 )
@@ -34,6 +35,7 @@ def status(
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
+    text_model: TextModelOpt = None,
     check: Annotated[
         bool, typer.Option("--check", help="Also verify the catalog file and the index against the catalog.")
     ] = False,
@@ -67,6 +69,8 @@ def _print_status(report: Any) -> None:
             f" ({report.index.stale} stale, {report.index.unindexed} not yet indexed)",
             markup=False,
         )
+    if report.text_model is not None:
+        out.print(f"text queries: {report.text_model}", markup=False)
     for path, error in report.failures:
         out.print(f"failed: {path}: {error}", markup=False)
     if report.integrity is not None:
@@ -102,6 +106,7 @@ def serve(
     device: DeviceOpt = None,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,
+    text_model: TextModelOpt = None,
 ) -> None:
     """Browse, search and refine ROOT in a local web page (JSON API and docs at /docs)."""
     try:

@@ -353,6 +353,16 @@ MinScoreOpt = Annotated[
 ]
 
 
+TextModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--text-model",
+        metavar="NAME|DIR",
+        help="A multilingual text tower for text queries (M-CLIP; e.g. M-CLIP/XLM-Roberta-Large-Vit-L-14)"
+        " [default: the image model's own].",
+        show_default=False,
+    ),
+]
 AllCopiesOpt = Annotated[
     bool,
     typer.Option("--all-copies", help="Show exact copies of a file as results of their own (default: one, +N copies)."),

@@ -1,0 +1,209 @@
+"""A multilingual text tower (M-CLIP's format) built tiny from a config with seeded weights and a
+tokenizer trained here, saved, and loaded back through the loader users get."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Runner, indexed
+
+from image_recommender import Library
+from image_recommender.errors import ModelError
+from image_recommender.models.spec import ModelSpec
+from image_recommender.search import Term
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+WORDS = [
+    "Strand",
+    "Meer",
+    "Sonne",
+    "Hund",
+    "Katze",
+    "Schnee",
+    "Berg",
+    "Brücke",
+    "Straße",
+    "Bäckerei",
+    "Müller",
+    "Öffnungszeiten",
+    "Fahrrad",
+    "rot",
+    "blau",
+    "beach",
+    "sea",
+    "sun",
+    "dog",
+    "cat",
+    "snow",
+    "mountain",
+    "bridge",
+    "street",
+    "bakery",
+    "bicycle",
+    "red",
+    "blue",
+    "grün",
+    "über",
+    "für",
+    "schön",
+]
+
+
+def sentences() -> list[str]:
+    """A few hundred German and English phrases with umlauts and ß, for the tokenizer to learn."""
+    pairs = itertools.product(WORDS, WORDS)
+    return [f"{a} {b} im {a.lower()}" for a, b in itertools.islice(pairs, 0, 900, 3)]
+
+
+def tiny_tower(folder: Path, image_model: str, dim: int = 32, seed: int = 0) -> Path:
+    import torch
+    from safetensors.torch import save_file
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer.train_from_iterator(
+        sentences(), trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>")
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    fast = transformers.XLMRobertaTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        mask_token="<mask>", cls_token="<s>", sep_token="</s>",
+    )  # fmt: skip
+    folder.mkdir(parents=True)
+    fast.save_pretrained(str(folder))
+    config = transformers.XLMRobertaConfig(
+        vocab_size=len(fast), hidden_size=24, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+        max_position_embeddings=160, pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    transformer = transformers.XLMRobertaModel(config)
+    projection = torch.nn.Linear(24, dim)
+    state = {f"transformer.{k}": v.contiguous() for k, v in transformer.state_dict().items()}
+    state |= {f"LinearTransformation.{k}": v.contiguous() for k, v in projection.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "M-CLIP",
+                "modelBase": "tiny-xlm-roberta",
+                "transformerDimSize": 24,
+                "imageDimSize": dim,
+                "transformer_config": config.to_dict(),
+                "image_model": image_model,
+            }
+        )
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tower_library(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> tuple[Path, Path]:
+    from conftest import PHOTOS
+
+    root = tmp_path_factory.mktemp("tower") / "library"
+    root.mkdir()
+    for photo in sorted(PHOTOS.glob("*.jpg")):
+        (root / photo.name).write_bytes(photo.read_bytes())
+    indexed(root, model_settings)
+    name, pretrained = ModelSpec("tiny-clip", str(model_settings["pretrained"])).catalog_key()
+    tower = tiny_tower(root.parent / "tower", f"{name}/{pretrained}")
+    return root, tower
+
+
+def reference(folder: Path, texts: list[str]) -> np.ndarray:
+    """The query vectors computed directly with transformers: mean pooling, the linear map, unit length."""
+    import torch
+    from safetensors.torch import load_file
+
+    config = json.loads((folder / "config.json").read_text())
+    model = transformers.XLMRobertaModel(transformers.XLMRobertaConfig(**config["transformer_config"])).eval()
+    state = load_file(str(folder / "model.safetensors"))
+    model.load_state_dict({k[12:]: v for k, v in state.items() if k.startswith("transformer.")}, strict=False)
+    weight, bias = state["LinearTransformation.weight"], state["LinearTransformation.bias"]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch)[0]
+        mask = batch["attention_mask"].unsqueeze(2).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1)
+        vectors = torch.nn.functional.normalize(pooled @ weight.T + bias, dim=-1)
+    return vectors.numpy()
+
+
+def test_the_query_vector_is_the_tower_s_own(tower_library: tuple[Path, Path]) -> None:
+    from image_recommender.models.text_tower import TextTower, tower_facts
+
+    _, folder = tower_library
+    texts = ["Öffnungszeiten der Bäckerei Müller", "eine Straße im Schnee", "a red bicycle"]
+    ours = TextTower(tower_facts(str(folder))).encode_texts(texts)
+    assert np.sum(ours * reference(folder, texts), axis=1).min() >= 0.9999
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    for text in ("Straße über Öffnungszeiten", "schön grün für Müller"):
+        assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text  # umlauts, ß
+
+
+def test_search_recommend_status_and_the_web_use_the_configured_tower(
+    tower_library: tuple[Path, Path], model_settings: dict
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.models.text_tower import TextTower, tower_facts
+    from image_recommender.web.app import create_app
+
+    root, folder = tower_library
+    query = TextTower(tower_facts(str(folder))).encode_texts(["eine Brücke über dem Meer"])[0]
+    with Library.open(root, **model_settings, text_model=str(folder)) as library:
+        model = library.query_model()
+        labels, vectors = library.catalog.vectors_by_labels(library.catalog.live_labels(model.id).tolist())
+        images = library.catalog.images_by_labels(labels.tolist())
+        expected = [images[int(labels[i])].path for i in np.argsort(-(vectors @ query))[:5]]
+        found = [hit.path for hit in library.search(text="eine Brücke über dem Meer", k=5).results]
+        assert found == expected
+        liked = library.catalog.image_by_path(found[0])
+        assert liked is not None
+        mixed = library.search([Term("id", str(liked.id)), Term("text", "eine Brücke über dem Meer", weight=2.0)], k=3)
+        assert len(mixed.results) == 3 and mixed.query[1] == "+2*'eine Brücke über dem Meer'"
+        assert library.status().text_model == str(folder)
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        answer = client.get("/api/search", params={"text": "eine Brücke über dem Meer", "k": 5}).json()
+        assert [hit["path"] for hit in answer["results"]] == expected
+    with Library.open(root, **model_settings) as library:  # without it: the image model's own tower
+        assert library.status().text_model == "tiny-clip's own"
+        assert [hit.path for hit in library.search(text="eine Brücke über dem Meer", k=5).results] != expected
+
+
+def test_a_tower_for_another_image_model_is_refused_before_it_is_built(
+    tower_library: tuple[Path, Path], model_settings: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.models.text_tower as text_tower
+
+    root, _ = tower_library
+    other = tiny_tower(tmp_path / "l14", "ViT-L-14/openai", dim=768)
+    monkeypatch.setattr(text_tower, "TextTower", lambda *_: pytest.fail("built a tower that does not fit"))
+    with Library.open(root, **model_settings, text_model=str(other)) as library, pytest.raises(ModelError) as refused:
+        library.search(text="Hund im Schnee")
+    message = str(refused.value)
+    assert "trained for the image model ViT-L-14/openai (768-d)" in message and "tiny-clip/file:" in message
+
+
+def test_the_cli_takes_a_text_model(tower_library: tuple[Path, Path], imrec: Runner, tmp_path: Path) -> None:
+    root, folder = tower_library
+    found = json.loads(
+        imrec("search", "--text-model", folder, "Hund im Schnee", "-l", root, "-k", "3", "--json").stdout
+    )
+    assert len(found["results"]) == 3
+    assert f"text queries: {folder}" in imrec("status", root, "--text-model", folder).stdout
+    missing = imrec("search", "--text-model", tmp_path / "nowhere", "Hund", "-l", root, expect=2)
+    assert missing.stderr.strip().startswith("imrec: error: text model") and "no such folder" in missing.stderr
