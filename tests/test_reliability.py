@@ -416,7 +416,18 @@ def test_scan_diff_is_right_for_any_tree(tree: dict[tuple[str, ...], str], data:
 def test_status_json_schema_and_integrity_check(imrec: Runner, library_dir: Path) -> None:
     imrec("index", library_dir, "-q")
     status = json.loads(imrec("status", library_dir, "--json").stdout)
-    assert set(status) == {"root", "catalog", "counts", "models", "model", "index", "failures", "integrity"}
+    assert set(status) == {
+        "root",
+        "catalog",
+        "counts",
+        "models",
+        "model",
+        "index",
+        "failures",
+        "integrity",
+        "text_model",
+    }
+    assert status["text_model"] == "tiny-clip's own"
     assert status["integrity"] is None
     assert "check: ok" in imrec("status", library_dir, "--check").stdout
     assert set(status["counts"]) == {"pending", "ok", "failed", "gone"}
