@@ -146,22 +146,32 @@ def _check_catalog(move: Move, current: Mapping[int, ImageRow], moved: set[int])
 def _verified(image: ImageRow, root: Path, role: str) -> Iterator[tuple[int, int, os.stat_result]]:
     """(folder handle, file handle, stat) of a catalogued file that is still what the catalog says."""
     location = image.location(root)
-    with _folder(location.parent, root) as folder:
-        try:
-            handle = os.open(location.name, _OPEN_FILE, dir_fd=folder)
-        except OSError as exc:
-            reason = "no longer there" if exc.errno == errno.ENOENT else exc.strerror or str(exc)
-            raise _Refused(f"{role} ({image.path}): {reason}; nothing moved") from None
-        try:
-            info = os.fstat(handle)
-            if not stat.S_ISREG(info.st_mode):
-                raise _Refused(f"{role} ({image.path}) is no longer a regular file; nothing moved")
-            unchanged = info.st_size == image.size and info.st_mtime_ns == image.mtime_ns
-            if not unchanged and (info.st_size != image.size or _fingerprint(handle) != image.fingerprint):
-                raise _Refused(f"{role} ({image.path}) changed since the last 'imrec index'; nothing moved")
-            yield folder, handle, info
-        finally:
-            os.close(handle)
+    with (
+        _folder(location.parent, root) as folder,
+        _regular_file(folder, location.name, f"{role} ({image.path}): ", "nothing moved") as (handle, info),
+    ):
+        unchanged = info.st_size == image.size and info.st_mtime_ns == image.mtime_ns
+        if not unchanged and (info.st_size != image.size or _fingerprint(handle) != image.fingerprint):
+            raise _Refused(f"{role} ({image.path}) changed since the last 'imrec index'; nothing moved")
+        yield folder, handle, info
+
+
+@contextlib.contextmanager
+def _regular_file(folder: int, name: str, said: str, outcome: str) -> Iterator[tuple[int, os.stat_result]]:
+    """(handle, stat) of ``name`` in the open ``folder``: never through a link, never blocking, only
+    a regular file; else refused with ``said`` + the reason + ``outcome``."""
+    try:
+        handle = os.open(name, _OPEN_FILE, dir_fd=folder)
+    except OSError as exc:
+        reason = "no longer there" if exc.errno == errno.ENOENT else exc.strerror or str(exc)
+        raise _Refused(f"{said}{reason}; {outcome}") from None
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Refused(f"{said}not a regular file; {outcome}")
+        yield handle, info
+    finally:
+        os.close(handle)
 
 
 def _move_out(move: Move, root: Path, target: Path) -> int:
@@ -414,21 +424,12 @@ def undo_moves(manifest: Path, root: Path) -> MoveReport:
 
 
 def _move_back(entry: _Entry, folder: Path, root: Path) -> int:
-    with _made_folder(folder, entry.moved_to.parent, create=False) as source:
-        try:
-            handle = os.open(entry.moved_to.name, _OPEN_FILE, dir_fd=source)
-        except OSError as exc:
-            reason = "no longer there" if exc.errno == errno.ENOENT else exc.strerror or str(exc)
-            raise _Refused(f"{reason}; not put back") from None
-        try:
-            info = os.fstat(handle)
-            if not stat.S_ISREG(info.st_mode):
-                raise _Refused("not a regular file; not put back")
-            if info.st_size != entry.size or (entry.fingerprint and _fingerprint(handle) != entry.fingerprint):
-                raise _Refused("not the file that was moved (its size or content differ); not put back")
-            with _made_folder(root, entry.back_to.parent) as target:
-                shown = str(root / entry.back_to)
-                _relocate(source, entry.moved_to.name, target, entry.back_to.name, info, shown)
-        finally:
-            os.close(handle)
+    with (
+        _made_folder(folder, entry.moved_to.parent, create=False) as source,
+        _regular_file(source, entry.moved_to.name, "", "not put back") as (handle, info),
+    ):
+        if info.st_size != entry.size or (entry.fingerprint and _fingerprint(handle) != entry.fingerprint):
+            raise _Refused("not the file that was moved (its size or content differ); not put back")
+        with _made_folder(root, entry.back_to.parent) as target:
+            _relocate(source, entry.moved_to.name, target, entry.back_to.name, info, str(root / entry.back_to))
     return info.st_size
