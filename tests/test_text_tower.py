@@ -207,3 +207,15 @@ def test_the_cli_takes_a_text_model(tower_library: tuple[Path, Path], imrec: Run
     assert f"text queries: {folder}" in imrec("status", root, "--text-model", folder).stdout
     missing = imrec("search", "--text-model", tmp_path / "nowhere", "Hund", "-l", root, expect=2)
     assert missing.stderr.strip().startswith("imrec: error: text model") and "no such folder" in missing.stderr
+
+
+def test_models_lists_the_ways_to_search_in_a_language_best_first(imrec: Runner) -> None:
+    german = imrec("models", "--lang", "de").stdout.splitlines()
+    assert german[1].startswith("nllb-clip-large-siglip/mrl") and "0.970" in german[1]
+    assert german[-2].startswith("ViT-L-14/openai") and "(the default)" in german[-2]
+    tower = next(line for line in german if line.startswith("M-CLIP"))
+    assert "0.906" in tower and " yes " in tower and "--text-model M-CLIP/XLM-Roberta-Large-Vit-L-14" in tower
+    english = imrec("models", "--lang", "en").stdout.splitlines()
+    assert english[1].startswith("nllb-clip-large-siglip/mrl") and "0.860" in english[1]
+    refused = imrec("models", "--lang", "fr", expect=2)
+    assert refused.stderr.strip() == "imrec: error: --lang 'fr': published figures exist here for de and en"

@@ -169,8 +169,19 @@ def models(
     device: DeviceOpt = None,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            metavar="de|en",
+            help="The ways to search in this language (multilingual models and text towers), best first.",
+        ),
+    ] = None,
 ) -> None:
     """The recommended models with their published quality, which are cached here, and (--bench) their speed."""
+    if lang is not None:
+        _print_languages(lang)
+        return
     if all_models:
         from image_recommender.models.torch_model import available_models
 
@@ -222,6 +233,30 @@ def models(
     )
     if speeds:
         out.print(f"img/s: {speeds['']}", markup=False)
+
+
+def _print_languages(language: str) -> None:
+    from image_recommender.models.recommended import MULTILINGUAL_SOURCES, by_language
+
+    if language not in ("de", "en"):
+        raise SettingsError(f"--lang {language!r}: published figures exist here for de and en")
+
+    def shown(value: float | None) -> str:
+        return f"{value:.3f}" if value is not None else "-"
+
+    columns = "{:<46}{:>12}{:>10}  {:<18}{}"
+    out.print(columns.format("model or text tower", "XM3600 R@10", "COCO R@10", "keeps ViT-L-14", "how"), markup=False)
+    for choice in by_language(language):
+        keeps = "yes" if choice.keeps_vit_l14 else "re-embed"
+        line = columns.format(
+            choice.name, shown(choice.c3600[language]), shown(choice.coco[language]), keeps, choice.choose
+        )
+        out.print(line, markup=False)
+    out.print(
+        f"R@10: a {language} caption finds its image among the first ten; 'keeps ViT-L-14': an existing"
+        f" ViT-L-14/openai library needs no new embedding; {MULTILINGUAL_SOURCES}",
+        markup=False,
+    )
 
 
 def _bench_models(names: tuple[str, ...], seconds: float, settings: Settings) -> dict[str, str]:

@@ -87,6 +87,81 @@ RECOMMENDED = (
         3510,
     ),
 )
+MULTILINGUAL_SOURCES = (
+    "Crossmodal-3600 and multilingual MS-COCO: OpenCLIP's docs/openclip_multilingual_retrieval_results.csv;"
+    " M-CLIP: Carlsson et al., LREC 2022 (human-translated MS-COCO)"
+)
+
+
+@dataclass(frozen=True)
+class Multilingual:
+    """A way to search in another language and its published image retrieval recall@10 from a
+    caption (None where not published), per language."""
+
+    name: str
+    choose: str  # the flags that pick it
+    c3600: dict[str, float | None]
+    coco: dict[str, float | None]
+    keeps_vit_l14: bool  # an existing ViT-L-14/openai library keeps its image vectors
+
+
+MULTILINGUAL = (
+    Multilingual("ViT-L-14/openai", "(the default)", {"de": 0.39, "en": 0.75}, {"de": 0.55, "en": 0.92}, True),
+    Multilingual(
+        "M-CLIP XLM-R Large for ViT-L-14",
+        "--text-model M-CLIP/XLM-Roberta-Large-Vit-L-14",
+        {"de": None, "en": None},
+        {"de": 0.906, "en": 0.924},
+        True,
+    ),
+    Multilingual(
+        "ViT-L-14/datacomp_xl_s13b_b90k",
+        "--model ViT-L-14 --pretrained datacomp_xl_s13b_b90k",
+        {"de": 0.56, "en": 0.83},
+        {"de": 0.66, "en": 0.95},
+        False,
+    ),
+    Multilingual(
+        "xlm-roberta-base-ViT-B-32/laion5b_s13b_b90k",
+        "--model xlm-roberta-base-ViT-B-32 --pretrained laion5b_s13b_b90k",
+        {"de": 0.93, "en": 0.83},
+        {"de": 0.90, "en": 0.94},
+        False,
+    ),
+    Multilingual(
+        "nllb-clip-base-siglip/mrl",
+        "--model nllb-clip-base-siglip --pretrained mrl",
+        {"de": 0.94, "en": 0.84},
+        {"de": 0.95, "en": 0.97},
+        False,
+    ),
+    Multilingual(
+        "nllb-clip-large-siglip/mrl",
+        "--model nllb-clip-large-siglip --pretrained mrl",
+        {"de": 0.97, "en": 0.86},
+        {"de": 0.95, "en": 0.97},
+        False,
+    ),
+    Multilingual(
+        "ViT-B-16-SigLIP-i18n-256/webli",
+        "--model ViT-B-16-SigLIP-i18n-256 --pretrained webli",
+        {"de": 0.93, "en": 0.83},
+        {"de": 0.92, "en": 0.96},
+        False,
+    ),
+)
+
+
+def by_language(language: str) -> list[Multilingual]:
+    """The multilingual choices, best first for ``language``: by Crossmodal-3600 where published,
+    else by MS-COCO."""
+
+    def quality(choice: Multilingual) -> float:
+        return choice.c3600[language] or choice.coco[language] or 0.0
+
+    return sorted(MULTILINGUAL, key=quality, reverse=True)
+
+
 # Seconds a hub connection may take before the hub counts as unreachable.
 HUB_PROBE_SECONDS = 1.5
 
