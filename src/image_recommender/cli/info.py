@@ -174,7 +174,7 @@ def models(
         typer.Option(
             "--lang",
             metavar="de|en",
-            help="The ways to search in this language (multilingual models and text towers), best first.",
+            help="The ways to search in this language (multilingual models and text towers), best first by MS-COCO recall.",
         ),
     ] = None,
 ) -> None:
