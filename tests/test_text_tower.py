@@ -219,3 +219,17 @@ def test_models_lists_the_ways_to_search_in_a_language_best_first(imrec: Runner)
     assert english[1].startswith("nllb-clip-large-siglip/mrl") and "0.860" in english[1]
     refused = imrec("models", "--lang", "fr", expect=2)
     assert refused.stderr.strip() == "imrec: error: --lang 'fr': published figures exist here for de and en"
+
+
+def test_a_multilingual_openclip_model_without_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import open_clip.hf_model
+
+    from image_recommender.models.torch_model import EngineOptions, load_model
+
+    monkeypatch.setattr(open_clip.hf_model, "transformers", None)  # what open_clip holds when it is not installed
+    with pytest.raises(ModelError) as refused:
+        load_model(ModelSpec("xlm-roberta-base-ViT-B-32", ""), "cpu", "fp32", engine=EngineOptions("torch"))
+    assert str(refused.value) == (
+        "xlm-roberta-base-ViT-B-32 has a Hugging Face text tower and needs transformers:"
+        " pip install 'image-recommender[multilingual]'"
+    )

@@ -35,6 +35,7 @@ from image_recommender.images.decode import RESIZE_REDUCING_GAP
 from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.quiet import quiet_logging
 from image_recommender.models.spec import ModelSpec
+from image_recommender.models.text_tower import MULTILINGUAL_EXTRA_HINT
 
 HUB_CONNECT_TIMEOUT = 3.0
 
@@ -380,6 +381,10 @@ def _load_failure(spec: ModelSpec, exc: Exception) -> ModelError:
     """Say what is wrong with weights that were found but do not load."""
     source = str(spec.weights_file) if spec.weights_file is not None else f"{spec.architecture}/{spec.pretrained}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if "pip install transformers" in str(exc) or (isinstance(exc, ImportError) and "transformers" in str(exc)):
+        return ModelError(
+            f"{spec.architecture} has a Hugging Face text tower and needs transformers: {MULTILINGUAL_EXTRA_HINT}"
+        )
     if "state_dict" in str(exc) or "size mismatch" in str(exc) or "Missing key" in str(exc):
         return ModelError(f"{source}: these weights do not fit the {spec.architecture} architecture ({text[:200]})")
     return ModelError(f"{source}: cannot load the weights ({exc.__class__.__name__}: {text[:200]})")
