@@ -233,3 +233,33 @@ def test_a_multilingual_openclip_model_without_transformers_names_the_extra(monk
         "xlm-roberta-base-ViT-B-32 has a Hugging Face text tower and needs transformers:"
         " pip install 'image-recommender[multilingual]'"
     )
+
+
+def test_a_multilingual_openclip_model_indexes_and_answers_german(tmp_path: Path, library_dir: Path) -> None:
+    """An OpenCLIP architecture whose text tower is a Hugging Face XLM-R (as xlm-roberta-base-ViT-B-32
+    and the NLLB models are), built tiny from local folders, through imrec's own loader."""
+    import open_clip
+    import torch
+
+    tower = tiny_tower(tmp_path / "xlmr", "unused/unused")
+    transformer_config = json.loads((tower / "config.json").read_text())["transformer_config"]
+    (tower / "config.json").write_text(json.dumps(transformer_config))  # a plain Hugging Face model folder
+    config = json.loads((Path(__file__).parent / "data" / "tiny-clip.json").read_text())
+    config["text_cfg"] = {
+        "hf_model_name": str(tower),
+        "hf_tokenizer_name": str(tower),
+        "hf_proj_type": "linear",
+        "hf_pooler_type": "mean_pooler",
+        "context_length": 32,
+    }
+    config_path = tmp_path / "tiny-mclip.json"
+    config_path.write_text(json.dumps(config))
+    open_clip.add_model_config(config_path)
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "tiny-mclip.pt"
+    torch.save(open_clip.create_model("tiny-mclip").state_dict(), checkpoint)
+    settings = {"model_config": config_path, "pretrained": str(checkpoint), "engine": "torch", "workers": 0}
+    with Library.open(library_dir, create=True, **settings) as library:  # type: ignore[arg-type]
+        assert library.update().embedded == 8
+        hits = library.search(text="Hund im Schnee, Straße über der Brücke", k=3).results
+        assert len(hits) == 3 and library.query_model().name == "tiny-mclip"
