@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ KNOWN_TOWERS = {
     "M-CLIP/LABSE-Vit-L-14": ("ViT-L-14", "openai", 768),
 }
 MULTILINGUAL_EXTRA_HINT = "pip install 'image-recommender[multilingual]'"
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Longest query the tower reads, in tokens (XLM-R's limit is 512; queries are short).
 MAX_QUERY_TOKENS = 128
 
@@ -83,7 +85,7 @@ def _folder(source: str) -> Path:
     path = Path(os.path.expanduser(source))
     if path.is_dir():
         return path
-    if os.sep in source and not source.startswith("M-CLIP/"):
+    if not _HUB_NAME.fullmatch(source):  # a path that is not there, not "owner/name"
         raise ModelError(f"text model {source}: no such folder")
     from huggingface_hub import snapshot_download
 
