@@ -15,7 +15,6 @@ yet, OpenVINO missing, a non-square input, the "longest" resize mode) takes the 
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,11 +147,11 @@ def cached_image_model(
     """The converted model for indexing without torch, or None where torch must decide or run it."""
     if engine not in ("auto", "openvino") or device not in ("auto", "cpu") or openvino_device != "CPU":
         return None
-    if engine == "auto" and (nvidia_gpu_present() or importlib.util.find_spec("openvino") is None):
+    if engine == "auto" and nvidia_gpu_present():
         return None
     from image_recommender.models import openvino_engine
 
-    if openvino_engine.openvino_installed() is False:
+    if not openvino_engine.openvino_installed():
         return None
     cached = openvino_engine.find_cached(cache_dir, spec)
     if cached is None:
