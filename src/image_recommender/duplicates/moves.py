@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import stat
@@ -36,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.duplicates.finding import DuplicateGroup
 from image_recommender.errors import LibraryError, SettingsError
+from image_recommender.images.decode import fingerprint_handle
 from image_recommender.paths import handle_is_inside, is_inside
 
 MANIFEST_VERSION = 2
@@ -151,7 +151,7 @@ def _verified(image: ImageRow, root: Path, role: str) -> Iterator[tuple[int, int
         _regular_file(folder, location.name, f"{role} ({image.path}): ", "nothing moved") as (handle, info),
     ):
         unchanged = info.st_size == image.size and info.st_mtime_ns == image.mtime_ns
-        if not unchanged and (info.st_size != image.size or _fingerprint(handle) != image.fingerprint):
+        if not unchanged and (info.st_size != image.size or fingerprint_handle(handle) != image.fingerprint):
             raise _Refused(f"{role} ({image.path}) changed since the last 'imrec index'; nothing moved")
         yield folder, handle, info
 
@@ -269,7 +269,8 @@ def _copy_across(source: int, name: str, target: int, new_name: str, verified: o
         raise _Refused(f"{shown} already exists") from None
     handle = os.open(name, _OPEN_FILE, dir_fd=source)
     try:
-        if (os.fstat(handle).st_ino, os.fstat(handle).st_dev) != (verified.st_ino, verified.st_dev):
+        opened = os.fstat(handle)
+        if (opened.st_ino, opened.st_dev) != (verified.st_ino, verified.st_dev):
             raise _Refused("was replaced while it was being moved; left where it was")
         left = verified.st_size
         while left > 0 and (chunk := os.read(handle, min(left, 1 << 20))):
@@ -292,16 +293,6 @@ def _copy_across(source: int, name: str, target: int, new_name: str, verified: o
     finally:
         os.close(handle)
         os.close(out)
-
-
-def _fingerprint(handle: int) -> str:
-    """The catalog's content fingerprint (BLAKE2b-128 of the whole file), read from an open handle."""
-    digest = hashlib.blake2b(digest_size=16)
-    offset = 0
-    while chunk := os.pread(handle, 1 << 20, offset):
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest()
 
 
 def _write_manifest(path: Path, root: Path, folder: Path, moves: Sequence[Move]) -> None:
@@ -428,7 +419,7 @@ def _move_back(entry: _Entry, folder: Path, root: Path) -> int:
         _made_folder(folder, entry.moved_to.parent, create=False) as source,
         _regular_file(source, entry.moved_to.name, "", "not put back") as (handle, info),
     ):
-        if info.st_size != entry.size or (entry.fingerprint and _fingerprint(handle) != entry.fingerprint):
+        if info.st_size != entry.size or (entry.fingerprint and fingerprint_handle(handle) != entry.fingerprint):
             raise _Refused("not the file that was moved (its size or content differ); not put back")
         with _made_folder(root, entry.back_to.parent) as target:
             _relocate(source, entry.moved_to.name, target, entry.back_to.name, info, str(root / entry.back_to))

@@ -80,6 +80,16 @@ def fingerprint_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def fingerprint_handle(descriptor: int) -> str:
+    """``fingerprint_bytes`` of an open file, read a MiB at a time from its start."""
+    digest = hashlib.blake2b(digest_size=16)
+    offset = 0
+    while chunk := os.pread(descriptor, 1 << 20, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
 def open_regular_file(path: Path, root: Path | None = None) -> tuple[BinaryIO, os.stat_result]:
     """Open ``path`` without blocking and check it on the open handle, so a swap after the check is caught.
 

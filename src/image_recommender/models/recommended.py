@@ -187,9 +187,17 @@ def hub_reachable() -> bool:
     url = urlparse(constants.ENDPOINT)
     try:
         port = url.port or (443 if url.scheme == "https" else 80)
-        with socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_SECONDS):
+    except ValueError:
+        return False
+    return reachable(url.hostname or "", port, HUB_PROBE_SECONDS)
+
+
+def reachable(host: str, port: int, seconds: float) -> bool:
+    """Whether a TCP connection to ``host:port`` opens within ``seconds``."""
+    try:
+        with socket.create_connection((host, port), timeout=seconds):
             return True
-    except (OSError, ValueError):
+    except OSError:
         return False
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from image_recommender.errors import ModelError
+from image_recommender.models.recommended import hub_reachable
 
 # The image model each published tower was trained for: (architecture, weights, dimension).
 KNOWN_TOWERS = {
@@ -89,8 +90,6 @@ def _folder(source: str) -> Path:
         raise ModelError(f"text model {source}: no such folder")
     from huggingface_hub import snapshot_download
 
-    from image_recommender.models.recommended import hub_reachable
-
     offline = not hub_reachable()
     try:
         return Path(snapshot_download(source, local_files_only=offline))
@@ -124,7 +123,7 @@ class TextTower:
                     transformer_config = transformers.AutoConfig.for_model(**base)
                 else:
                     transformer_config = transformers.AutoConfig.from_pretrained(
-                        config.get("modelBase", "xlm-roberta-large"), local_files_only=not _hub_online()
+                        config.get("modelBase", "xlm-roberta-large"), local_files_only=not hub_reachable()
                     )
                 self.transformer = transformers.AutoModel.from_config(transformer_config)
                 width = int(config.get("transformerDimensions") or config.get("transformerDimSize") or 0)
@@ -176,9 +175,3 @@ class TextTower:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
             vectors = torch.nn.functional.normalize(self.projection(pooled), dim=-1)
             return vectors.float().cpu().numpy()
-
-
-def _hub_online() -> bool:
-    from image_recommender.models.recommended import hub_reachable
-
-    return hub_reachable()

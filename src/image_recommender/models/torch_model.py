@@ -15,7 +15,6 @@ import difflib
 import logging
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from image_recommender.errors import ModelError
 from image_recommender.images.decode import RESIZE_REDUCING_GAP
 from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.quiet import quiet_logging
+from image_recommender.models.recommended import reachable
 from image_recommender.models.spec import ModelSpec
 from image_recommender.models.text_tower import MULTILINGUAL_EXTRA_HINT
 
@@ -132,14 +132,6 @@ def _hub_host(spec: ModelSpec) -> tuple[str, int] | None:
     else:
         return None
     return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=HUB_CONNECT_TIMEOUT):
-            return True
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -364,7 +356,7 @@ def _fetch_weights(spec: ModelSpec) -> None:
     """
     host = _hub_host(spec)
     env_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    offline = env_offline or (host is not None and not _reachable(*host))
+    offline = env_offline or (host is not None and not reachable(*host, HUB_CONNECT_TIMEOUT))
     try:
         with _offline_hub(offline), quiet_logging():
             open_clip.download_pretrained(open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained))
