@@ -154,6 +154,31 @@ def test_the_query_vector_is_the_tower_s_own(tower_library: tuple[Path, Path]) -
         assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text  # umlauts, ß
 
 
+def test_on_a_cpu_the_tower_runs_converted_once_and_a_damaged_conversion_is_redone(
+    tower_library: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.models.text_tower as text_tower
+    from image_recommender.models.openvino_text import OpenVinoTextTower
+
+    _, folder = tower_library
+    texts = ["Öffnungszeiten der Bäckerei Müller", "eine Straße im Schnee", "a red bicycle"]
+    facts = text_tower.tower_facts(str(folder))
+    tower = text_tower.load_text_tower(facts, "cpu", "fp32", "auto", "CPU", tmp_path)
+    assert isinstance(tower, OpenVinoTextTower)
+    assert np.sum(tower.encode_texts(texts) * reference(folder, texts), axis=1).min() >= 0.9999
+    assert tower.encode_texts(texts[:1]).shape == (1, 32)  # batch and length are not fixed by the conversion
+    with monkeypatch.context() as patched:  # the second load reads the conversion: no torch tower is built
+        patched.setattr(text_tower, "TextTower", lambda *_: pytest.fail("converted the tower again"))
+        again = text_tower.load_text_tower(facts, "cpu", "fp32", "auto", "CPU", tmp_path)
+        assert np.allclose(again.encode_texts(texts), tower.encode_texts(texts), atol=1e-6)
+    (weights,) = tmp_path.glob("*/text.bin")
+    weights.write_bytes(bytes(weights.stat().st_size))  # the same size, all zeros
+    redone = text_tower.load_text_tower(facts, "cpu", "fp32", "auto", "CPU", tmp_path)
+    assert np.sum(redone.encode_texts(texts) * reference(folder, texts), axis=1).min() >= 0.9999
+    torch_tower = text_tower.load_text_tower(facts, "cpu", "fp32", "torch", "CPU", tmp_path)
+    assert isinstance(torch_tower, text_tower.TextTower)
+
+
 def test_search_recommend_status_and_the_web_use_the_configured_tower(
     tower_library: tuple[Path, Path], model_settings: dict
 ) -> None:

@@ -436,6 +436,15 @@ def test_a_german_browser_gets_a_german_page_and_can_switch(model_settings: dict
         card = page.locator("#results .card").first
         expect(card.get_by_role("button", name=re.compile("^Gefällt mir: "))).to_have_count(1)
         expect(card.locator(".taken")).to_have_attribute("title", re.compile("^Dateidatum .*kein Aufnahmedatum"))
+        # What the server says is said in German too: a file that is no image, a server that is gone.
+        not_an_image = tmp_path / "notiz.jpg"
+        not_an_image.write_text("Einkaufsliste")
+        page.set_input_files("#file", str(not_an_image))
+        expect(message).to_have_text(
+            "notiz.jpg ist kein Bild, das imrec lesen kann (keine Bilddatei oder ein Format, das Pillow nicht lesen kann)"
+        )
+        page.evaluate("api('/api/duplicates/undo', {method: 'POST'}).catch((error) => setMessage(error.message, true))")
+        expect(message).to_have_text("Keine Verschiebung, die sich rückgängig machen ließe")
         page.get_by_role("tab", name="Status").click()
         expect(page.locator("#status")).to_contain_text("Modell: tiny-clip")
         # The switch: English, kept for the next visit.

@@ -62,6 +62,7 @@ from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
+    from image_recommender.models.openvino_text import OpenVinoTextTower
     from image_recommender.models.text_tower import TextTower
     from image_recommender.models.torch_model import EngineOptions, LoadedModel
 
@@ -167,7 +168,7 @@ class Library:
         self.settings = settings
         self.catalog = catalog
         self._model: LoadedModel | None = None
-        self._tower: tuple[str, TextTower] | None = None
+        self._tower: tuple[str, TextTower | OpenVinoTextTower] | None = None
         self._lock_depth = 0
         self._indexes: dict[Path, LibraryIndex] = {}
 
@@ -461,14 +462,14 @@ class Library:
             raise IndexMismatchError(f"model {row.name} now gives {model.dim}-d vectors, the index holds {row.dim}-d")
         return model
 
-    def _text_tower(self, row: ModelRow) -> TextTower | None:
+    def _text_tower(self, row: ModelRow) -> TextTower | OpenVinoTextTower | None:
         """The configured multilingual text tower (``text_model``), or None for the image model's
         own. A tower made for another image model is refused before it is built."""
         source = self.settings.text_model
         if not source:
             return None
         if self._tower is None or self._tower[0] != source:
-            from image_recommender.models.text_tower import TextTower, tower_facts
+            from image_recommender.models.text_tower import load_text_tower, tower_facts
 
             facts = tower_facts(source)
             if not facts.fits(row.name, row.pretrained, row.dim):
@@ -477,9 +478,10 @@ class Library:
                     f" images are {row.name}/{row.pretrained} ({row.dim}-d); leave out --text-model, or use a tower"
                     " made for this image model"
                 )
-            from image_recommender.models.torch_model import resolve_device
-
-            self._tower = (source, TextTower(facts, resolve_device(self.settings.device)))
+            s = self.settings
+            cache = s.engine_cache or default_engine_cache()
+            tower = load_text_tower(facts, s.device, s.precision, s.engine, s.openvino_device, cache)
+            self._tower = (source, tower)
         return self._tower[1]
 
     def text_tower_name(self) -> str | None:
@@ -493,7 +495,9 @@ class Library:
         """Load the query model (and text tower) now, so the first query is fast (web server)."""
         row = self.query_model()
         self._encoder(row)
-        self._text_tower(row)
+        tower = self._text_tower(row)
+        if tower is not None:  # OpenVINO's first inference of a shape costs about 0.4 s more than later ones
+            tower.encode_texts(["warm up"])
 
     def index_for(self, row: ModelRow) -> LibraryIndex:
         """The model's index, kept per library so a kept-open server loads each committed index

@@ -86,7 +86,7 @@ def default_engine_cache() -> Path:
     return Path(base) / "imrec" / "engines"
 
 
-def _versions() -> dict[str, str]:
+def engine_versions() -> dict[str, str]:
     versions = {}
     for name in _PACKAGES:
         try:
@@ -104,7 +104,7 @@ def cache_key(spec: ModelSpec) -> dict[str, Any]:
         "architecture": spec.architecture,
         "weights": spec.catalog_key()[1],
         "config": config,
-        "versions": _versions(),
+        "versions": engine_versions(),
     }
 
 
@@ -113,7 +113,7 @@ def entry_dir(cache_dir: Path, key: dict[str, Any]) -> Path:
     return cache_dir / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', key['architecture'])}-{digest}"
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -131,7 +131,7 @@ class CachedModel:
         return self.folder / f"{tower}.xml"
 
 
-def _manifest_digest(manifest: dict[str, Any]) -> str:
+def manifest_digest(manifest: dict[str, Any]) -> str:
     """What the manifest says (preprocessing, image size, dimension, files), digested: an edit to
     any of it would silently change every embedding."""
     content = {name: value for name, value in manifest.items() if name != "digest"}
@@ -147,21 +147,21 @@ def _read_manifest(folder: Path, key: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(manifest, dict) or manifest.get("key") != key:
         raise ValueError("its manifest does not match this model")
-    if manifest.get("digest") != _manifest_digest(manifest):
+    if manifest.get("digest") != manifest_digest(manifest):
         raise ValueError("its manifest was changed after it was written")
     if set(manifest) != {"key", "files", "image_size", "dim", "preprocess", "digest"}:
         raise ValueError("its manifest holds fields this version does not know")
     return manifest
 
 
-def _verify(folder: Path, manifest: dict[str, Any], tower: str) -> None:
+def verify_files(folder: Path, manifest: dict[str, Any], tower: str) -> None:
     """Raise unless the tower's files have the size and digest recorded when they were written."""
     for suffix in (".xml", ".bin"):
         path = folder / f"{tower}{suffix}"
         expected = manifest["files"][path.name]
         if not path.is_file() or path.stat().st_size != expected["size"]:
             raise ValueError(f"{path.name} is missing or has the wrong size")
-        if _file_digest(path) != expected["sha256"]:
+        if file_digest(path) != expected["sha256"]:
             raise ValueError(f"{path.name} does not match its recorded digest")
 
 
@@ -234,7 +234,7 @@ def _example(model: Any, tower: str, image_size: int) -> Any:
 
 
 @contextlib.contextmanager
-def _quiet_export() -> Iterator[None]:
+def quiet_export() -> Iterator[None]:
     """The exporter prints its progress and warnings; the user sees our one line instead."""
     from image_recommender.models.quiet import quiet_logging
 
@@ -259,7 +259,7 @@ def _export(model: Any, image_size: int, scratch: Path) -> dict[str, Any]:
         onnx_path = scratch / f"{tower}.onnx"
         example = _example(model, tower, image_size)
         batch = torch.export.Dim("batch", min=1, max=4096)
-        with _quiet_export(), torch.inference_mode(False):
+        with quiet_export(), torch.inference_mode(False):
             torch.onnx.export(
                 _tower_module(model, tower),
                 (example,),
@@ -276,7 +276,7 @@ def _export(model: Any, image_size: int, scratch: Path) -> dict[str, Any]:
             leftover.unlink()
         for suffix in (".xml", ".bin"):
             path = scratch / f"{tower}{suffix}"
-            files[path.name] = {"size": path.stat().st_size, "sha256": _file_digest(path)}
+            files[path.name] = {"size": path.stat().st_size, "sha256": file_digest(path)}
     return files
 
 
@@ -289,7 +289,7 @@ def find_cached(cache_dir: Path, spec: ModelSpec) -> CachedModel | None:
         if manifest is None:
             return None
         for tower in TOWERS:
-            _verify(folder, manifest, tower)
+            verify_files(folder, manifest, tower)
         return CachedModel(folder, int(manifest["image_size"]), int(manifest["dim"]), manifest["preprocess"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("converted model in %s is damaged (%s); converting again", folder, exc)
@@ -322,7 +322,7 @@ def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, prepr
         with torch.inference_mode():
             dim = int(model.encode_text(_example(model, "text", image_size)[:1]).shape[-1])
         manifest = {"key": key, "files": files, "image_size": image_size, "dim": dim, "preprocess": preprocess}
-        manifest["digest"] = _manifest_digest(manifest)
+        manifest["digest"] = manifest_digest(manifest)
         (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         try:

@@ -23,12 +23,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from image_recommender.errors import ModelError
 from image_recommender.models.recommended import hub_reachable
+
+if TYPE_CHECKING:
+    from image_recommender.models.openvino_text import OpenVinoTextTower
 
 # The image model each published tower was trained for: (architecture, weights, dimension).
 KNOWN_TOWERS = {
@@ -105,6 +108,8 @@ def _folder(source: str) -> Path:
 class TextTower:
     """A loaded M-CLIP tower: texts in any of its languages -> unit vectors in the image space."""
 
+    engine = "torch"
+
     def __init__(self, facts: TowerFacts, device: str = "cpu") -> None:
         try:
             import torch
@@ -137,6 +142,7 @@ class TextTower:
             raise ModelError(f"text model {facts.folder}: cannot load it ({text[:200]})") from None
         self.transformer.to(device).eval()
         self.projection.to(device).eval()
+        self._query = self.query_module()
 
     def _load_weights(self, torch: Any) -> None:
         folder = self.facts.folder
@@ -161,17 +167,82 @@ class TextTower:
             raise ModelError(f"text model {folder}: its weights do not fit its config")
         self.projection.load_state_dict(projection)
 
+    def query_module(self) -> Any:
+        """The whole query as one module (inputs ``input_ids``, ``attention_mask``): the mean of
+        the transformer's outputs over the attention mask, mapped into the image space, unit length."""
+        import torch
+
+        transformer, projection = self.transformer, self.projection
+
+        class Query(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.transformer, self.projection = transformer, projection
+
+            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+                hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask)[0]
+                mask = attention_mask.unsqueeze(2).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+                return torch.nn.functional.normalize(self.projection(pooled), dim=-1)
+
+        return Query().eval()
+
+    def tokens(self, texts: list[str], kind: str = "pt") -> Any:
+        return self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_QUERY_TOKENS, return_tensors=kind)
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """(N, dim) float32 unit vectors: mean of the transformer's outputs over the attention mask,
-        mapped into the image space."""
+        """(N, dim) float32 unit vectors in the image space."""
         import torch
 
         with torch.inference_mode():
-            tokens = self.tokenizer(
-                texts, padding=True, truncation=True, max_length=MAX_QUERY_TOKENS, return_tensors="pt"
-            ).to(self.device)
-            hidden = self.transformer(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])[0]
-            mask = tokens["attention_mask"].unsqueeze(2).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-            vectors = torch.nn.functional.normalize(self.projection(pooled), dim=-1)
+            tokens = self.tokens(texts).to(self.device)
+            vectors = self._query(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
             return vectors.float().cpu().numpy()
+
+
+def load_text_tower(
+    facts: TowerFacts, device: str, precision: str, engine: str, openvino_device: str, cache_dir: Path
+) -> TextTower | OpenVinoTextTower:
+    """The tower on the engine the settings choose, by the image models' rule: OpenVINO on a CPU
+    where it is installed (converted once, then loaded without building the torch tower), else
+    torch (GPUs, ``engine = torch``)."""
+    from image_recommender.models import openvino_engine
+    from image_recommender.models.cached_engine import cpu_has_bf16, nvidia_gpu_present
+
+    on_cpu = device == "cpu" or (device == "auto" and not nvidia_gpu_present())
+    if engine == "torch" or not on_cpu or (engine == "auto" and not openvino_engine.openvino_installed()):
+        from image_recommender.models.torch_model import resolve_device
+
+        return TextTower(facts, resolve_device(device))
+    openvino_engine.require_openvino()
+    from image_recommender.models import openvino_text
+
+    chosen = precision if precision != "auto" else ("bf16" if cpu_has_bf16() else "fp32")
+    key = openvino_text.tower_key(facts.folder)
+    converted = openvino_text.find_converted(cache_dir, key)
+    if converted is None:
+        tower = TextTower(facts, "cpu")
+        example = tower.tokens(["eine Straße im Schnee", "a dog"])
+        module = tower.query_module()
+        converted = openvino_text.convert(
+            cache_dir, key, module, {"input_ids": example["input_ids"], "attention_mask": example["attention_mask"]}
+        )
+        tokenizer = tower.tokenizer
+        del tower, module
+    else:
+        tokenizer = _tokenizer(facts.folder)
+    return openvino_text.OpenVinoTextTower(converted, tokenizer, MAX_QUERY_TOKENS, openvino_device, chosen)
+
+
+def _tokenizer(folder: Path) -> Any:
+    try:
+        import transformers
+    except ImportError:
+        raise ModelError(f"--text-model needs transformers: {MULTILINGUAL_EXTRA_HINT}") from None
+    from image_recommender.models.quiet import quiet_logging
+
+    try:
+        with quiet_logging():  # transformers warns that "M-CLIP" is no model type it knows
+            return transformers.AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:
+        raise ModelError(f"text model {folder}: cannot load its tokenizer ({str(exc)[:200]})") from None

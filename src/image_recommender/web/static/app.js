@@ -11,11 +11,16 @@ function setMessage(text, isError = false, target = "#message") {
 }
 
 async function api(url, options = {}) {
-  const response = await fetch(url, options);
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch {
+    throw new Error(t("server.gone"));
+  }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail || response.statusText);
-    throw new Error(detail);
+    throw new Error(serverWords(detail));
   }
   return data;
 }
@@ -523,7 +528,7 @@ async function loadStatus() {
     failures.className = "failures";
     failures.append(...data.failures.map((failure) => {
       const item = document.createElement("li");
-      item.textContent = `${failure.path}: ${failure.error}`;
+      item.textContent = `${failure.path}: ${serverWords(failure.error)}`;
       return item;
     }));
     box.replaceChildren(

@@ -31,7 +31,7 @@ const WORDS = {
     "n.selected.shown": "{n} selected ({shown} shown here)", "n.selected.none": "{n} selected (none shown here)",
     "download": "Download {n} selected (zip)",
     "dislikes.alone": "Dislikes push a search away from images: search, or like an image, to see results.",
-    "searching": "Searching…", "not.an.image": "{name} is not an image imrec can read ({reason})",
+    "server.gone": "The imrec server does not answer (is 'imrec serve' still running?)", "searching": "Searching…", "not.an.image": "{name} is not an image imrec can read ({reason})",
     "type.first": "Type a description or pick an image first.",
     "library.page": "Library: images {first}-{last} of {total} (search, or pick one for more like it)",
     "library.empty": "The library is empty: run 'imrec index' first",
@@ -78,7 +78,7 @@ const WORDS = {
     "n.selected": "{n} ausgewählt", "n.selected.shown": "{n} ausgewählt ({shown} hier zu sehen)",
     "n.selected.none": "{n} ausgewählt (keines hier zu sehen)", "download": "{n} ausgewählte herunterladen (Zip)",
     "dislikes.alone": "„Gefällt mir nicht“ schiebt eine Suche von Bildern weg: suchen Sie oder markieren Sie ein Bild mit „Gefällt mir“.",
-    "searching": "Suche läuft …", "not.an.image": "{name} ist kein Bild, das imrec lesen kann ({reason})",
+    "server.gone": "Der imrec-Server antwortet nicht (läuft 'imrec serve' noch?)", "searching": "Suche läuft …", "not.an.image": "{name} ist kein Bild, das imrec lesen kann ({reason})",
     "type.first": "Geben Sie zuerst eine Beschreibung ein oder wählen Sie ein Bild.",
     "library.page": "Bibliothek: Bilder {first}–{last} von {total} (suchen oder eines für ähnliche wählen)",
     "library.empty": "Die Bibliothek ist leer: zuerst 'imrec index' ausführen",
@@ -116,6 +116,56 @@ function t(key, vars = {}) {
     if (one !== undefined) return Number(value) === 1 ? one : many;
     return typeof value === "number" ? value.toLocaleString(language) : String(value ?? "");
   });
+}
+
+// The server speaks English (its API is read by scripts too); what it says and the page shows
+// is put into the page's language here, pattern by pattern, with names and numbers kept.
+// A message not listed stays as the server wrote it.
+const SERVER_WORDS = {
+  de: [
+    [/^no image with id (\d+)$/, "Kein Bild mit der Nummer $1"],
+    [/^image (\d+) does not resolve inside the library$/, "Bild $1 liegt nicht mehr in der Bibliothek"],
+    [/^upload larger than (\d+) MB$/, "Die Datei ist größer als $1 MB"],
+    [/^the uploaded file is empty$/, "Die Datei ist leer"],
+    [/^image (\d+): the file cannot be opened$/, "Bild $1: Die Datei lässt sich nicht öffnen"],
+    [/^image (\d+): (.+) is no longer an image file$/, "Bild $1: $2 ist keine Bilddatei mehr"],
+    [/^the chosen images hold more than (\d+) GB; choose fewer$/, "Die gewählten Bilder sind zusammen größer als $1 GB; bitte weniger wählen"],
+    [/^other downloads are being prepared; try again in a moment$/, "Andere Downloads werden gerade vorbereitet; bitte gleich noch einmal versuchen"],
+    [/^image (\d+): (.+) changed while it was being zipped; try again$/, "Bild $1: $2 hat sich beim Packen geändert; bitte noch einmal versuchen"],
+    [/^(.+): nothing is indexed yet; run '(.+)' first$/, "$1: Noch nichts indiziert; zuerst '$2' ausführen"],
+    [/^(.+): library folder does not exist or is not mounted$/, "$1: Der Bibliotheksordner fehlt oder ist nicht eingehängt"],
+    [/^(.+): another imrec \((.+)\) is updating this library; try again when it is done$/, "$1: Ein anderes imrec ($2) aktualisiert gerade diese Bibliothek; bitte danach noch einmal versuchen"],
+    [/^image id (\d+): no indexed image with that id$/, "Bildnummer $1: Kein indiziertes Bild hat diese Nummer"],
+    [/^empty text query$/, "Die Suche ist leer"],
+    [/^a query needs at least one positive term .*$/, "Eine Suche braucht mindestens etwas, das gefällt (ein Bild oder einen Text)"],
+    [/^the query's terms cancel each other out.*$/, "Was gefällt und was nicht, hebt sich gegenseitig auf; mehr Gewicht auf das legen, was gefällt"],
+    [/^(.+): not a folder in the library (.+)$/, "$1: Kein Ordner in der Bibliothek $2"],
+    [/^recommend needs at least one liked image$/, "Für Empfehlungen muss mindestens ein Bild gefallen"],
+    [/^no date is both on or after (\S+) and before (\S+)$/, "Kein Datum liegt zugleich am oder nach dem $1 und vor dem $2"],
+    [/^camera: give part of a camera's name, e\.g\. '(.+)'$/, "Kamera: einen Teil des Kameranamens angeben, z. B. '$1'"],
+    [/^threshold (\S+): files are moved only for groups at (\S+) or above$/, "Schwelle $1: Dateien werden nur in Gruppen ab $2 verschoben"],
+    [/^a group of (\d+) images: one resolve moves at most (\d+) files$/, "Eine Gruppe von $1 Bildern: Auf einmal werden höchstens $2 Dateien verschoben"],
+    [/^these images are no longer one duplicate group; look for duplicates again$/, "Diese Bilder sind keine Duplikatgruppe mehr; bitte noch einmal nach Duplikaten suchen"],
+    [/^a burst is similar shots, not duplicates: nothing is moved$/, "Eine Serie ähnlicher Aufnahmen ist kein Duplikat: Nichts wird verschoben"],
+    [/^no move to undo$/, "Keine Verschiebung, die sich rückgängig machen ließe"],
+    [/^not an image file, or a format Pillow cannot read$/, "keine Bilddatei oder ein Format, das Pillow nicht lesen kann"],
+    [/^empty file \(0 bytes\)$/, "leere Datei (0 Bytes)"],
+    [/^file too large \(over (\d+) MB\)$/, "Datei zu groß (über $1 MB)"],
+    [/^damaged image: (.+)$/, "beschädigtes Bild: $1"],
+    [/^not enough memory to decode$/, "nicht genug Speicher zum Dekodieren"],
+    [/^permission denied$/, "Zugriff verweigert"],
+    [/^file disappeared before it could be read$/, "Datei verschwand, bevor sie gelesen werden konnte"],
+    [/^possible decompression bomb: (.+)$/, "mögliche Dekompressionsbombe: $1"],
+    [/^extreme shape (\d+)x(\d+) \(aspect ratio (\d+):1\).*$/, "extremes Format $1×$2 (Seitenverhältnis $3:1): zu viele Pixel für das Modell"],
+    [/^(.+): (empty file|file too large|damaged image|not an image file|permission denied|extreme shape)(.*)$/, (_, name, reason, rest) => `${name}: ${serverWords(reason + rest)}`],
+  ],
+};
+
+function serverWords(message) {
+  for (const [pattern, words] of SERVER_WORDS[pageLanguage()] ?? []) {
+    if (pattern.test(message)) return message.replace(pattern, words);
+  }
+  return message;
 }
 
 // The words written into the page itself: data-i18n (text), -placeholder, -title, -label (aria).
