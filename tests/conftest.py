@@ -74,6 +74,7 @@ def _model_environment(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, s
             "IMREC_DEVICE": "cpu",
             "IMREC_WORKERS": "1",
             "IMREC_ENGINE_CACHE": str(engine_cache),
+            "IMREC_OCR": "0",
             "HF_HUB_OFFLINE": "1",
         }
     )
@@ -96,6 +97,7 @@ def model_settings(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, objec
         "device": "cpu",
         "workers": 0,
         "engine_cache": engine_cache,
+        "ocr": False,  # the text pass has tests of its own (test_text_in_pictures.py)
     }
 
 

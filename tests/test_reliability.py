@@ -426,8 +426,10 @@ def test_status_json_schema_and_integrity_check(imrec: Runner, library_dir: Path
         "failures",
         "integrity",
         "text_model",
+        "text",
     }
     assert status["text_model"] == "tiny-clip's own"
+    assert status["text"] == {"read": 0, "total": 8, "with_text": 0, "failed": 0, "on": False, "failures": []}
     assert status["integrity"] is None
     assert "check: ok" in imrec("status", library_dir, "--check").stdout
     assert set(status["counts"]) == {"pending", "ok", "failed", "gone"}

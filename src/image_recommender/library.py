@@ -27,6 +27,7 @@ import numpy as np
 
 from image_recommender.catalog.rows import ImageRow, ModelRow
 from image_recommender.catalog.store import Catalog
+from image_recommender.catalog.words import MIN_WORD, query_words
 from image_recommender.duplicates.finding import DuplicateGroup, find_duplicates
 from image_recommender.duplicates.moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
 from image_recommender.errors import (
@@ -46,6 +47,7 @@ from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
 from image_recommender.paths import catalog_name, is_inside
+from image_recommender.query.words import merge, rank_words_only, word_hits
 from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
 from image_recommender.search import (
@@ -59,6 +61,8 @@ from image_recommender.search import (
     sort_results,
 )
 from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings
+from image_recommender.text.reading import TextProgress, TextReport, read_texts
+from image_recommender.text.recognise import OCR_EXTRA_HINT, TextReader, ocr_available
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
@@ -96,6 +100,10 @@ class UpdateSummary(JsonReport):
     ray_actors: int = 0
     waiting: int = 0
     embedding_images_per_second: float = 0.0
+    text_read: int = 0
+    text_found: int = 0
+    text_failed: int = 0
+    text_skipped: str = ""
 
     def line(self) -> str:
         """The one-line summary. ``images_per_second`` is the whole run's (scan, model load and
@@ -106,10 +114,16 @@ class UpdateSummary(JsonReport):
         stage = f"; embedding alone {self.embedding_images_per_second:.1f} images/s" if self.embedded else ""
         cluster = f", on {self.ray_nodes} Ray node(s) with {self.ray_actors} model actor(s)" if self.ray_nodes else ""
         waiting = f" (+{self.waiting} waiting from an earlier run)" if self.waiting else ""
+        text = ""
+        if self.text_read or self.text_failed:
+            failed = f", {self.text_failed} failed" if self.text_failed else ""
+            text = f"; read text in {self.text_read} ({self.text_found} with text{failed})"
+        elif self.text_skipped:
+            text = f"; text in pictures not read: {self.text_skipped}"
         return (
             f"scanned {self.scanned}, new {self.new}{waiting}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
-            f"index holds {self.indexed} ({self.seconds:.1f} s{rate}{stage}{cluster})"
+            f"index holds {self.indexed}{text} ({self.seconds:.1f} s{rate}{stage}{cluster})"
         )
 
 
@@ -143,6 +157,8 @@ class StatusReport:
     failures: list[tuple[str, str]]
     integrity: str | None = None
     text_model: str | None = None
+    # The text pass: contents read, contents in the library, with text, failed; and whether it is on.
+    text: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         index = None
@@ -158,6 +174,7 @@ class StatusReport:
             "failures": [{"path": path, "error": error} for path, error in self.failures],
             "integrity": self.integrity,
             "text_model": self.text_model,
+            "text": self.text,
         }
 
 
@@ -169,6 +186,7 @@ class Library:
         self.catalog = catalog
         self._model: LoadedModel | None = None
         self._tower: tuple[str, TextTower | OpenVinoTextTower] | None = None
+        self._reader: TextReader | None = None
         self._lock_depth = 0
         self._indexes: dict[Path, LibraryIndex] = {}
 
@@ -378,9 +396,14 @@ class Library:
         return reports[0] if reports else IndexReport()
 
     def update(
-        self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
+        self,
+        retry_failed: bool = False,
+        progress: ProgressCallback | None = None,
+        add_model: bool = False,
+        text_progress: TextProgress | None = None,
     ) -> UpdateSummary:
-        """The main job: scan, embed what is new or changed, update the index."""
+        """The main job: scan, embed what is new or changed, update the index, then read the text
+        in pictures not read yet (searchable by image before that pass ends)."""
         started = time.perf_counter()
         with self._write_lock():
             self._check_ray()
@@ -391,8 +414,13 @@ class Library:
             self.fill_metadata()
             self.catalog.purge_gone()
             indexed = self.build_index()
+            text, skipped = self._read_texts(text_progress)
         seconds = time.perf_counter() - started
         return UpdateSummary(
+            text_read=text.read,
+            text_found=text.with_text,
+            text_failed=text.failed,
+            text_skipped=skipped,
             scanned=scanned.scanned,
             new=scanned.new,
             changed=scanned.changed,
@@ -410,6 +438,24 @@ class Library:
             waiting=waiting,
             embedding_images_per_second=embedded.images_per_second,
         )
+
+    def read_texts(self, progress: TextProgress | None = None) -> TextReport:
+        """Read the text in every picture whose content has none recorded yet (the text pass)."""
+        with self._write_lock():
+            return self._read_texts(progress, required=True)[0]
+
+    def _read_texts(self, progress: TextProgress | None, required: bool = False) -> tuple[TextReport, str]:
+        """The text pass when the ``ocr`` setting asks for it; (its report, why it was skipped)."""
+        if not self.settings.ocr and not required:
+            return TextReport(), ""
+        done, total, _, _ = self.catalog.text_progress()
+        if done == total:
+            return TextReport(), ""
+        if not ocr_available() and not required:
+            return TextReport(), f"rapidocr is not installed ({OCR_EXTRA_HINT})"
+        if self._reader is None:
+            self._reader = TextReader(self.settings.device)
+        return read_texts(self.catalog, self.root, self._reader, progress), ""
 
     # -- models --------------------------------------------------------------------------
 
@@ -597,8 +643,14 @@ class Library:
         radius: str | None = None,
         sort: str = "score",
         all_copies: bool = False,
+        words: str | None = None,
+        use_words: bool = True,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
+
+        A text term also asks the text read in pictures (query/words.py: word matches first,
+        CLIP fills the rest) unless ``use_words`` is False; ``words`` asks that text alone,
+        with no model loaded.
 
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
         ``camera`` (part of its name) and ``near`` ("LAT,LON" within ``radius``, default 1 km)
@@ -614,6 +666,8 @@ class Library:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
         if ef_search is not None and not 1 <= ef_search <= MAX_EF_SEARCH:
             raise QueryError(f"ef_search={ef_search}: the search beam must be 1 to {MAX_EF_SEARCH}")
+        if words is not None:
+            return self._search_words(words, k or self.settings.top_k, photo_filter, sort, all_copies)
         parsed = [term if isinstance(term, Term) else parse_term(term) for term in terms]
         for one in _as_list(image):
             parsed.append(parse_term(os.fspath(one), kind="file"))
@@ -641,8 +695,29 @@ class Library:
             min_score=min_score,
             all_copies=all_copies,
         )
+        texts = [term.value for term in parsed if term.kind == "text" and not term.negative]
+        if use_words and texts:
+            hits = [hit for text in texts for hit in word_hits(self.catalog, text, photo_filter)]
+            if not include_query:
+                hits = [hit for hit in hits if hit.image.id not in exclude]
+            if hits:
+
+                def clip_score(picture: ImageRow) -> float:
+                    stored = self.catalog.vector_of_image(picture.id, row.id)
+                    return float(stored[1] @ query) if stored is not None else 0.0
+
+                results = merge(hits, results, clip_score, k or s.top_k, all_copies)
         current = index.status().current  # the one definition ``imrec status`` uses too
         return SearchResponse([t.describe() for t in parsed], row.name, sort_results(results, sort), images, current)
+
+    def _search_words(
+        self, words: str, k: int, photo_filter: PhotoFilter, sort: str, all_copies: bool
+    ) -> SearchResponse:
+        """The text read in pictures alone: no model, no index."""
+        if not query_words(words):
+            raise QueryError(f"--words {words!r}: give a word of at least {MIN_WORD} letters or digits")
+        results = rank_words_only(word_hits(self.catalog, words, photo_filter), k, all_copies)
+        return SearchResponse([f"words {words!r}"], "text in pictures", sort_results(results, sort))
 
     def _folder_prefix(self, under: str) -> str:
         """``under`` as the catalog's path prefix ("" for the whole library, else "a/b/").
@@ -789,6 +864,15 @@ class Library:
             index_status = self.index_for(row).status()
         failures = [(image.path, image.error or "") for image in self.catalog.failures()]
         integrity = self._check_indexes() if check else None
+        read, total, with_text, text_failed = self.catalog.text_progress()
+        text = {
+            "read": read,
+            "total": total,
+            "with_text": with_text,
+            "failed": text_failed,
+            "on": self.settings.ocr,
+            "failures": [{"path": path, "error": error} for path, error in self.catalog.text_failures()],
+        }
         return StatusReport(
             str(self.root),
             str(self.catalog.path),
@@ -799,6 +883,7 @@ class Library:
             failures,
             integrity,
             self.text_tower_name(),
+            text,
         )
 
     def _check_indexes(self) -> str:

@@ -138,6 +138,7 @@ class SearchResult:
     camera: str | None = None
     taken_from: str | None = None  # "exif", or "mtime" when ``taken_at`` is only the file's time
     copies: tuple[str, ...] = ()  # other paths holding exactly this file (folded into this result)
+    text_match: tuple[str, ...] = ()  # the recognised lines that hold the searched words
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -151,6 +152,7 @@ class SearchResult:
             "taken_from": self.taken_from,
             "camera": self.camera,
             "copies": list(self.copies),
+            "text_match": list(self.text_match) or None,
         }
 
 

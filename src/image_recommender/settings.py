@@ -104,6 +104,8 @@ class Settings:
     # A multilingual text tower for text queries (M-CLIP: a hub name or a folder); "" = the
     # image model's own text tower.
     text_model: str = ""
+    # Read the text in pictures after embedding (rapidocr), for word search; off: no text pass.
+    ocr: bool = True
     rebuild_share: float = 0.10
     include_hidden: bool = False
     follow_symlinks: bool = False

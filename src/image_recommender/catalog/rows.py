@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from image_recommender.catalog.words import TextLine
 from image_recommender.images.metadata import PhotoMetadata
 
 if TYPE_CHECKING:
@@ -110,3 +111,14 @@ class RetiredVector:
     blob: bytes
     width: int | None
     height: int | None
+
+
+@dataclass(frozen=True)
+class WordMatch:
+    """A live image whose recognised text holds the searched words: its lines, the folded text
+    the index matched, and FTS5's bm25 rank (lower is better)."""
+
+    image: ImageRow
+    lines: list[TextLine]
+    folded: str
+    rank: float

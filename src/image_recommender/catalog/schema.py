@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -130,7 +130,31 @@ CREATE TABLE IF NOT EXISTS moved_out(
 """
 
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
+# v6: the text recognised in pictures, once per content (a moved or copied file keeps it): its
+# lines with their boxes and scores as JSON, and a full-text index (FTS5, trigram) over the
+# folded text (catalog/words.py) whose rowid is the texts row's id.
+_SCHEMA_V6 = """
+CREATE TABLE IF NOT EXISTS texts(
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL CHECK (state IN ('ok', 'failed')),
+    lines TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    engine TEXT NOT NULL,
+    read_at REAL NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS text_words USING fts5(body, tokenize='trigram');
+"""
+
+
+_MIGRATIONS: dict[int, str] = {
+    1: _SCHEMA_V1,
+    2: _SCHEMA_V2,
+    3: _SCHEMA_V3,
+    4: _SCHEMA_V4,
+    5: _SCHEMA_V5,
+    6: _SCHEMA_V6,
+}
 
 
 _WALK_TABLES = """

@@ -31,6 +31,7 @@ from image_recommender.cli.options import (
     ModelBatchSizeOpt,
     ModelConfigOpt,
     ModelOpt,
+    OcrOpt,
     PrecisionOpt,
     PretrainedOpt,
     QuietOpt,
@@ -74,15 +75,19 @@ def index(
     include_hidden: IncludeHiddenOpt = None,
     follow_symlinks: FollowSymlinksOpt = None,
     allow_mass_removal: AllowMassRemovalOpt = None,
+    ocr: OcrOpt = None,
     json_output: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Scan, embed and index ROOT: the main job, incremental on every later run."""
+    """Scan, embed and index ROOT, then read the text in its pictures: the main job, incremental on every later run."""
+    shown = not quiet and not json_output
     with (
         open_library(_root(root, library), ctx, create=True) as opened,
-        embed_progress(not quiet and not json_output) as bar,
+        embed_progress(shown) as bar,
+        embed_progress(shown, "reading text") as text_bar,
     ):
-        summary = opened.update(retry_failed=retry_failed, progress=bar, add_model=add_model)
+        reading = (lambda done, total: text_bar(done, total, 0)) if text_bar is not None else None
+        summary = opened.update(retry_failed=retry_failed, progress=bar, add_model=add_model, text_progress=reading)
     if json_output:
         emit_json(summary.as_json())
     elif not quiet:

@@ -71,6 +71,21 @@ def _print_status(report: Any) -> None:
         )
     if report.text_model is not None:
         out.print(f"text queries: {report.text_model}", markup=False)
+    text = report.text
+    if text:
+        failed = f", {text['failed']} failed" if text["failed"] else ""
+        state = "" if text["on"] else "; off (ocr = false)"
+        waiting = (
+            f", {text['total'] - text['read']} waiting: run 'imrec index'"
+            if text["read"] < text["total"] and text["on"]
+            else ""
+        )
+        out.print(
+            f"text in pictures: read {text['read']} of {text['total']} ({text['with_text']} with text{failed}{waiting}){state}",
+            markup=False,
+        )
+        for failure in text["failures"]:
+            out.print(f"text not read: {failure['path']}: {failure['error']}", markup=False)
     for path, error in report.failures:
         out.print(f"failed: {path}: {error}", markup=False)
     if report.integrity is not None:

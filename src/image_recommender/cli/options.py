@@ -180,6 +180,13 @@ EfSearchOpt = Annotated[
 ]
 
 
+OcrOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--ocr/--no-ocr",
+        help="Read the text in pictures after embedding, for word search (default: on; setting ocr).",
+    ),
+]
 IncludeHiddenOpt = Annotated[
     bool | None,
     typer.Option("--include-hidden", help="Also catalog hidden files and folders (names starting with '.')."),
@@ -236,7 +243,7 @@ CLI_ONLY = frozenset(
         "terms", "like", "like_id", "text", "unlike", "not_text", "liked", "include_query",
         "paths", "paths0", "preview", "show", "copy_to", "link_to", "open_results",
         "threshold", "keep_under", "move_to", "apply", "undo", "check", "debounce",
-        "host", "port", "all_models", "bench", "seconds", "lang",
+        "host", "port", "all_models", "bench", "seconds", "lang", "words", "no_words",
     }
 )  # fmt: skip
 

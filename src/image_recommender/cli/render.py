@@ -22,14 +22,14 @@ from image_recommender.search import SearchResult
 
 
 @contextmanager
-def embed_progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]:
+def embed_progress(enabled: bool, label: str = "embedding") -> Iterator[Callable[[int, int, int], None] | None]:
     """A rich bar with images/s, ETA and failures, only on a terminal, shown from the first image on
     (a model that cannot load fails before any bar appears)."""
     if not enabled or not err.is_terminal:
         yield None
         return
     columns = (
-        TextColumn("embedding"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
@@ -42,7 +42,7 @@ def embed_progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | 
         def update(done: int, total: int, failed: int) -> None:
             if not shown:
                 bar = stack.enter_context(Progress(*columns, console=err, transient=True))
-                shown.append((bar, bar.add_task("embed", total=None, failed=0, rate="")))
+                shown.append((bar, bar.add_task(label, total=None, failed=0, rate="")))
             bar, task = shown[0]
             elapsed = bar.tasks[0].elapsed or 0.0
             rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 else ""
@@ -133,7 +133,11 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
         queries = [
             (f"{'unlike' if away else 'like'}:\n{short_path(path.name)}", path) for path, away in response.query_images
         ]
-        results = [(f"#{r.rank}  {r.score:.3f}\n{short_path(r.path)}", library.root / r.path) for r in response.results]
+        results = [
+            (f"#{r.rank}  {r.score:.3f}\n{short_path(r.path)}" + (f"\n{snippet(r.text_match, 28)}" if r.text_match else ""),
+             library.root / r.path)
+            for r in response.results
+        ]  # fmt: skip
         contact_sheet(queries, results, preview, show, title="query: " + " ".join(response.query))
         if preview is not None and not json_output and not (paths or paths0):
             err.print(f"preview written to {preview}", markup=False)
@@ -152,9 +156,17 @@ def print_table(response: SearchResponse) -> None:
     program (an 80-column terminal or a pipe gets every character of it); exact copies are
     named after it, a "~" date is the file's time (no EXIF date)."""
     dated = any(result.taken_at for result in response.results)
-    header = ["rank", "score", "id", *(["taken"] if dated else []), "path"]
+    worded = any(result.text_match for result in response.results)
+    header = ["rank", "score", "id", *(["taken"] if dated else []), *(["words"] if worded else []), "path"]
     rows = [
-        [str(r.rank), f"{r.score:.4f}", str(r.id), *([shown_date(r)] if dated else []), _with_copies(r)]
+        [
+            str(r.rank),
+            f"{r.score:.4f}",
+            str(r.id),
+            *([shown_date(r)] if dated else []),
+            *([snippet(r.text_match)] if worded else []),
+            _with_copies(r),
+        ]
         for r in response.results
     ]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
@@ -169,6 +181,14 @@ def print_table(response: SearchResponse) -> None:
         err.print("no matching images", markup=False)
     if any(r.taken_from == "mtime" for r in response.results):
         err.print("~: the file's date (the photo has no EXIF date taken)", markup=False)
+
+
+def snippet(lines: tuple[str, ...], width: int = 40) -> str:
+    """The matched line(s) on one line, cut to ``width`` characters with an ellipsis."""
+    if not lines:
+        return ""
+    joined = " / ".join(lines)
+    return f"“{joined if len(joined) <= width else joined[: width - 1] + '…'}”"
 
 
 def _with_copies(result: SearchResult) -> str:

@@ -70,6 +70,17 @@ def search(
     not_text: Annotated[
         list[str] | None, typer.Option("--not-text", metavar="TEXT", help="Words to move away from.")
     ] = None,
+    words: Annotated[
+        str | None,
+        typer.Option(
+            "--words",
+            metavar="TEXT",
+            help="Only pictures whose text (read by 'imrec index') holds these words; no model is loaded.",
+        ),
+    ] = None,
+    no_words: Annotated[
+        bool, typer.Option("--no-words", help="Rank a text query by CLIP alone, not by the words read in pictures.")
+    ] = False,
     top_k: TopKOpt = None,
     under: UnderOpt = None,
     after: AfterOpt = None,
@@ -111,10 +122,14 @@ def search(
     parsed += [parse_term(item, kind="text") for item in text or []]
     parsed += [parse_file_or_id(item, negative=True) for item in unlike or []]
     parsed += [parse_term(item, negative=True, kind="text") for item in not_text or []]
-    if not parsed:
-        raise typer.BadParameter("give an image, --like-id, or --text to search for")
+    if words is not None and (parsed or no_words):
+        raise typer.BadParameter("--words searches the text in pictures alone: give it without other terms")
+    if not parsed and words is None:
+        raise typer.BadParameter("give an image, --like-id, --text or --words to search for")
     with open_library(library, ctx) as opened:
-        response = opened.search(parsed, include_query=include_query, **result_filters(ctx))
+        response = opened.search(
+            parsed, include_query=include_query, words=words, use_words=not no_words, **result_filters(ctx)
+        )
         render(response, opened, outputs)
 
 

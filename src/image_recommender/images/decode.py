@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import math
 import os
 import stat
 import warnings
@@ -215,11 +216,14 @@ def exif_orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def decode(data: bytes, min_side: int | None = None, resize_to: int | None = None) -> Decoded:
+def decode(
+    data: bytes, min_side: int | None = None, resize_to: int | None = None, long_side: int | None = None
+) -> Decoded:
     """Decode bytes to an upright RGB image (first frame of animations).
 
     With ``min_side`` a JPEG is decoded at the smallest DCT scale whose shorter side is still
-    at least ``DRAFT_MARGIN * min_side`` pixels, which is several times faster for large photos.
+    at least ``DRAFT_MARGIN * min_side`` pixels, which is several times faster for large photos;
+    with ``long_side``, at the smallest scale whose longer side is still at least that.
     With ``resize_to`` (the side a model scales the short edge to), shapes whose resize would
     explode are refused from the header, before any pixel is decoded.
     """
@@ -235,6 +239,9 @@ def decode(data: bytes, min_side: int | None = None, resize_to: int | None = Non
                 width, height = height, width
             if min_side is not None and image.format == "JPEG":
                 image.draft("RGB", (DRAFT_MARGIN * min_side, DRAFT_MARGIN * min_side))
+            elif long_side is not None and image.format == "JPEG":
+                scale = min(1.0, long_side / max(image.size))
+                image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
             image.seek(0)
             image.load()
             upright = image.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else image

@@ -227,14 +227,20 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         not_text: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
         k: Annotated[int | None, Query(ge=1, le=500)] = None,
         under: Annotated[str | None, Query(max_length=4096)] = None,
+        words: Annotated[str | None, Query(max_length=1000)] = None,
+        no_words: bool = False,
         filters: Annotated[PhotoFilters, Query()] = PhotoFilters(),  # noqa: B008 - FastAPI reads the default
     ) -> dict[str, Any]:
-        """Search by texts and indexed image ids (with negatives), within the photo filters."""
+        """Search by texts and indexed image ids (with negatives), within the photo filters; a text
+        also asks the words read in pictures unless ``no_words``; ``words`` asks those alone."""
         terms = [Term("text", t) for t in text] + [Term("id", str(i)) for i in like_id]
         terms += [Term("id", str(i), negative=True) for i in unlike_id]
         terms += [Term("text", t, negative=True) for t in not_text]
+        if words is not None and terms:
+            raise HTTPException(400, "words searches the text in pictures alone: give it without text or like_id")
         with using() as lib:
-            return _results_json(lib.search(terms, k=k, under=under, **filters.model_dump()))
+            response = lib.search(terms, k=k, under=under, words=words, use_words=not no_words, **filters.model_dump())
+            return _results_json(response)
 
     @app.post("/api/search")
     def search_upload(
@@ -287,9 +293,10 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     def image_info(image_id: ImageId) -> dict[str, Any]:
         with using() as lib:
             image = lib.image(image_id)
+            lines = lib.catalog.text_of(image.fingerprint) if image is not None else None
         if image is None:
             raise HTTPException(404, f"no image with id {image_id}")
-        return _image_json(image)
+        return _image_json(image) | {"text": [line.as_json() for line in lines] if lines is not None else None}
 
     def opened_image(image: ImageRow, path: Path) -> tuple[BinaryIO, os.stat_result, str]:
         """The file opened once and checked on that handle: a regular file inside the library whose
