@@ -4,10 +4,12 @@ Quality: German and English lines rendered onto real photos (signs) and plain ba
 (receipts, screenshots) at several sizes, fonts, angles and contrasts; word recall (the
 share of rendered words of three or more characters that a word search finds: folded, as
 the catalog compares them) and character accuracy (1 - edit distance / length, each rendered
-line against the closest recognised one), with the detector gate and without it (every
-picture read at full size).
-Cost: a library of photos with text in ``--text-share`` of them, read with and without the
-gate (decode included), against ViT-L-14's image tower on the same CPU in the same run.
+line against the closest recognised one), with imrec's reader (the detector at 640 px, lines
+read from the picture at up to 2000 px) and with every picture read at full size (rapidocr's
+own rule: the short side at 736 px).
+Cost: a library of photos with text in ``--text-share`` of them, read both ways (decode
+included); then imrec itself on that library: ``Library.update`` embedding it with ViT-L-14
+(seeded weights) on each engine, and the text pass over it, in the same run.
 
     python benchmarks/bench_text.py --photos ../shared/photos --text-share 0.15
 """
@@ -18,6 +20,7 @@ import argparse
 import itertools
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -33,7 +36,7 @@ from textimages import render  # noqa: E402
 from image_recommender.catalog.words import fold  # noqa: E402
 from image_recommender.images.decode import decode  # noqa: E402
 from image_recommender.models.recommended import cpu_flags  # noqa: E402
-from image_recommender.text.recognise import READ_SIDE, TextReader, for_reading  # noqa: E402
+from image_recommender.text.recognise import DETECT_SIDE, READ_SIDE, TextReader, for_reading  # noqa: E402
 
 LINES = [
     "Straßenbahn nach München Hbf", "Öffnungszeiten: Mo-Fr 9-18 Uhr", "Bäckerei Müller seit 1952",
@@ -77,11 +80,14 @@ def text_pictures(photos: list[Path], count_per_size: int, seed: int = 0) -> lis
 
 
 def quality(
-    reader: TextReader, pictures: list[tuple[Image.Image, list[str], int]], gate: bool
+    reader: TextReader, pictures: list[tuple[Image.Image, list[str], int]], detect_first: bool
 ) -> dict[int, tuple[float, float]]:
     by_size: dict[int, list[tuple[float, float]]] = {}
     for picture, lines, size in pictures:
-        found = [line.text for line in reader.read(for_reading(picture), gate=gate)]
+        small = picture.convert("L")
+        small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.NEAREST)
+        seen = [] if detect_first and reader.detect(small) is None else reader.read(for_reading(picture))
+        found = [line.text for line in seen]
         text = fold("\n".join(found))
         words = [word for line in lines for word in fold(line).split() if len(word.strip(".,:;")) >= 3]
         recall = sum(word.strip(".,:;") in text for word in words) / len(words)
@@ -92,28 +98,56 @@ def quality(
     return {size: (statistics.mean(r for r, _ in v), statistics.mean(a for _, a in v)) for size, v in by_size.items()}
 
 
-def pass_seconds(reader: TextReader, files: list[Path], gate: bool) -> float:
+def pass_seconds(reader: TextReader, files: list[Path], detect_first: bool) -> float:
+    """Seconds to read ``files`` as the text pass does (``detect_first``: the detector on a small
+    decode, a full decode only where it finds text), or each decoded at full reading size."""
     started = time.perf_counter()
     for path in files:
-        reader.read(for_reading(decode(path.read_bytes(), long_side=READ_SIDE).image), gate=gate)
+        data = path.read_bytes()
+        if detect_first:
+            small = decode(data, long_side=DETECT_SIDE, grey=True).image
+            small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.NEAREST)
+            if reader.detect(small) is None:
+                continue
+        reader.read(for_reading(decode(data, long_side=READ_SIDE).image))
     return time.perf_counter() - started
 
 
-def vit_l14_seconds_per_image(count: int = 8) -> float:
-    """ViT-L-14's image tower (seeded weights) on a batch, torch bf16 where native else fp32."""
+def whole_library(files: list[Path], work: Path, engine: str) -> None:
+    """The real thing side by side: ``Library.update`` (scan, embed with ViT-L-14, index; its
+    seeded weights saved as a checkpoint) and then the text pass, on one library."""
     import open_clip
     import torch
 
-    from image_recommender.models.torch_model import native_bf16
+    from image_recommender import Library
 
-    model = open_clip.create_model("ViT-L-14").eval()
-    dtype = torch.bfloat16 if native_bf16("cpu") else torch.float32
-    pixels = torch.randn(count, 3, 224, 224)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype == torch.bfloat16):
-        model.encode_image(pixels[:2])
-        started = time.perf_counter()
-        model.encode_image(pixels)
-    return (time.perf_counter() - started) / count
+    checkpoint = work / "vit-l-14-seeded.pt"
+    if not checkpoint.exists():
+        torch.manual_seed(0)
+        torch.save(open_clip.create_model("ViT-L-14").state_dict(), checkpoint)
+    root = work / f"library-{engine}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    for number, path in enumerate(files):
+        shutil.copy(path, root / f"{number:03d}-{path.name}")
+    settings = {"model": "ViT-L-14", "pretrained": str(checkpoint), "engine": engine, "ocr": False,
+                "engine_cache": work / "engines"}  # fmt: skip
+    with Library.open(root, create=True, **settings) as library:
+        library.update()  # a first run converts the model for OpenVINO once; not what is measured
+    for number, path in enumerate(files):  # the same pictures as new files: embedded again, read again
+        shutil.copy(path, root / f"again-{number:03d}-{path.name}")
+        with open(root / f"again-{number:03d}-{path.name}", "ab") as handle:
+            handle.write(b"\0")
+    with Library.open(root, **settings) as library:
+        summary = library.update()
+        embedding = summary.embedded / summary.embedding_images_per_second
+        report = library.read_texts()
+    print(
+        f"  imrec index, ViT-L-14 on {engine}: embedding {summary.embedded} pictures {embedding:.1f} s"
+        f" ({summary.embedding_images_per_second:.2f}/s); the text pass over {report.read} contents (these and the first run's)"
+        f" {report.seconds:.1f} s ({report.read / report.seconds:.2f}/s, {report.with_text} with text);"
+        f" text pass / embedding = {(report.seconds / report.read) / (embedding / summary.embedded):.2f} per picture"
+    )
 
 
 def main() -> None:
@@ -122,43 +156,47 @@ def main() -> None:
     parser.add_argument("--per-size", type=int, default=6, help="text pictures per text size")
     parser.add_argument("--text-share", type=float, default=0.15)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-text"))
+    parser.add_argument(
+        "--engines", default="openvino,torch", help="engines for the whole-library comparison ('' skips it)"
+    )
+    parser.add_argument("--library-only", action="store_true", help="only the whole-library comparison")
     args = parser.parse_args()
     photos = sorted(args.photos.rglob("*.jpg")) or sorted((ROOT / "tests" / "data" / "photos").glob("*.jpg"))
     print(f"machine: {os.cpu_count()} cores, CPU flags {' '.join(cpu_flags()) or 'none of note'}; {len(photos)} photos")
-    reader = TextReader()
+    reader, full_reader = TextReader(), TextReader(detect_side=None)
     print(f"recogniser: {reader.engine}")
     pictures = text_pictures(photos, args.per_size)
-    gated, full = quality(reader, pictures, True), quality(reader, pictures, False)
-    print(
-        "| text size (px, as rendered) | word recall, gated | word recall, full | char accuracy, gated | char accuracy, full |"
-    )
-    print("|---|---|---|---|---|")
-    for size in SIZES:
-        print(f"| {size} | {gated[size][0]:.3f} | {full[size][0]:.3f} | {gated[size][1]:.3f} | {full[size][1]:.3f} |")
-    print(
-        f"| all | {statistics.mean(v[0] for v in gated.values()):.3f} | {statistics.mean(v[0] for v in full.values()):.3f}"
-        f" | {statistics.mean(v[1] for v in gated.values()):.3f} | {statistics.mean(v[1] for v in full.values()):.3f} |"
-    )
+    if not args.library_only:
+        gated, full = quality(reader, pictures, True), quality(full_reader, pictures, False)
+        print(
+            "| text size (px, as rendered) | word recall, imrec | word recall, full size"
+            " | char accuracy, imrec | char accuracy, full size |"
+        )
+        print("|---|---|---|---|---|")
+        for size in SIZES:
+            print(
+                f"| {size} | {gated[size][0]:.3f} | {full[size][0]:.3f} | {gated[size][1]:.3f} | {full[size][1]:.3f} |"
+            )
+        mean = [statistics.mean(values[n] for values in table.values()) for table in (gated, full) for n in (0, 1)]
+        print(f"| all | {mean[0]:.3f} | {mean[2]:.3f} | {mean[1]:.3f} | {mean[3]:.3f} |")
 
     args.work.mkdir(parents=True, exist_ok=True)
     text_count = max(1, round(len(photos) * args.text_share / (1 - args.text_share)))
     files = list(photos)
-    for number, (picture, _, _) in enumerate(pictures[: text_count * 3 : 3]):
+    step = max(1, len(pictures) // text_count)  # text of every size
+    for number, (picture, _, _) in enumerate(pictures[::step][:text_count]):
         path = args.work / f"text-{number:03d}.jpg"
         picture.save(path, quality=90)
         files.append(path)
-    gated_s, full_s = pass_seconds(reader, files, True), pass_seconds(reader, files, False)
-    embed = vit_l14_seconds_per_image()
-    share = text_count / len(files)
-    print(f"text pass over {len(files)} pictures ({share:.0%} with text), decode included:")
-    print(
-        f"  gated {len(files) / gated_s:.2f} pictures/s ({gated_s / len(files) * 1000:.0f} ms each);"
-        f" every picture read in full {len(files) / full_s:.2f} pictures/s ({full_s / len(files) * 1000:.0f} ms each)"
-    )
-    print(
-        f"  ViT-L-14 image tower (torch, model alone) {embed * 1000:.0f} ms per picture;"
-        f" gated text pass / embedding = {gated_s / len(files) / embed:.2f}"
-    )
+    if not args.library_only:
+        gated_s, full_s = pass_seconds(reader, files, True), pass_seconds(full_reader, files, False)
+        print(f"reading {len(files)} pictures ({text_count / len(files):.0%} with text) one by one, decode included:")
+        print(
+            f"  imrec {len(files) / gated_s:.2f} pictures/s ({gated_s / len(files) * 1000:.0f} ms each); every"
+            f" picture read in full {len(files) / full_s:.2f} pictures/s ({full_s / len(files) * 1000:.0f} ms each)"
+        )
+    for engine in filter(None, args.engines.split(",")):
+        whole_library(files, args.work, engine)
 
 
 if __name__ == "__main__":

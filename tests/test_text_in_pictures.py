@@ -70,6 +70,19 @@ def test_a_text_query_ranks_the_picture_with_the_word_first_and_says_which_line(
 
 
 @slow
+def test_the_contact_sheet_marks_the_matched_line(read_library: Path, imrec: Runner, tmp_path: Path) -> None:
+    import numpy as np
+
+    def highlighter_pixels(sheet: Path) -> int:
+        pixels = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
+        return int((np.abs(pixels - np.array([0xFF, 0xE0, 0x66])).sum(axis=2) < 30).sum())
+
+    imrec("search", "Öffnungszeiten", "-l", read_library, "-k", "3", "--preview", tmp_path / "words.png")
+    imrec("search", "Öffnungszeiten", "--no-words", "-l", read_library, "-k", "3", "--preview", tmp_path / "clip.png")
+    assert highlighter_pixels(tmp_path / "words.png") > 200 and highlighter_pixels(tmp_path / "clip.png") == 0
+
+
+@slow
 @pytest.mark.parametrize(
     ("words", "path", "line"),
     [
@@ -137,9 +150,9 @@ def test_a_moved_file_keeps_its_text_and_a_swapped_one_fails_with_its_reason(
     reads: list[tuple[int, int]] = []
     original = TextReader.read
 
-    def counted(self: TextReader, image: Image.Image, gate: bool = True) -> list:
+    def counted(self: TextReader, image: Image.Image) -> list:
         reads.append(image.size)
-        return original(self, image, gate)
+        return original(self, image)
 
     monkeypatch.setattr(TextReader, "read", counted)
     reading = model_settings | {"ocr": True}
@@ -162,3 +175,72 @@ def test_a_moved_file_keeps_its_text_and_a_swapped_one_fails_with_its_reason(
         assert [hit.path for hit in found] == ["moved/sign.jpg"]
         copies = library.search(words="abgeschlossen", all_copies=True).results
         assert sorted(hit.path for hit in copies) == ["moved/screen-copy.png", "papers/screen.png"]
+
+
+@pytest.mark.browser
+def test_the_page_marks_the_words_and_outlines_their_line(read_library: Path, model_settings: dict) -> None:
+    from playwright.sync_api import expect, sync_playwright
+    from test_web import CHROMIUM, serving
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium")
+    with serving(Library.open(read_library, **model_settings)) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 900}).new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.fill("#text", "Strasse")
+        page.keyboard.press("Enter")
+        first = page.locator("#results .card").first
+        expect(first.locator(".words")).to_have_text("Straße der Einheit 5")
+        expect(first.locator(".words mark")).to_have_text("Straße")  # ss in the query, ß on the receipt
+        first.locator(".thumb").click()
+        box = page.locator("#viewer-boxes polygon")
+        expect(box).to_have_count(1)
+        expect(box.locator("title")).to_have_text("Straße der Einheit 5")
+        shown = page.locator("#viewer-img").bounding_box()
+        outlined = box.bounding_box()
+        assert shown and outlined
+        # The receipt's line starts in its upper left quarter, as rendered there.
+        assert shown["x"] < outlined["x"] < shown["x"] + shown["width"] / 2
+        assert shown["y"] < outlined["y"] < shown["y"] + shown["height"] / 2
+        page.screenshot(path=str(read_library.parent / "words.png"))
+        browser.close()
+
+
+def test_a_kill_during_the_text_pass_loses_one_batch_at_most_and_reads_nothing_twice(
+    tmp_path: Path, model_settings: dict, model_env: dict[str, str]
+) -> None:
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    root = text_library(tmp_path / "library")
+    for number in range(40):  # enough pictures that the pass is still running after its first batch
+        render([f"Beleg {number:03d}", "Straße der Einheit"], 28, canvas=(640, 400)).save(root / f"note-{number}.png")
+    indexed(root, model_settings)  # embedded, no text read yet
+    catalog = root / ".imrec" / "catalog.sqlite3"
+
+    def read_so_far() -> int:
+        with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT count(*) FROM texts").fetchone()[0])
+
+    env = model_env | {"IMREC_OCR": "1"}
+    command = [sys.executable, "-m", "image_recommender", "index", str(root), "--json"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while read_so_far() == 0 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = read_so_far()
+    assert 0 < before < 51, "the kill came after the pass had finished"
+    again = subprocess.run(command, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
+    summary = json.loads(again.stdout)
+    assert before + summary["text_read"] == 51  # 8 photos, 3 papers, 40 notes: each content read once
+    assert read_so_far() == 51
+    with Library.open(root, **model_settings) as library:
+        assert len(library.search(words="Beleg", k=100).results) == 40

@@ -136,12 +136,14 @@ class SearchResponse:
     results: list[SearchResult]
     query_images: list[tuple[Path, bool]] = field(default_factory=list)  # (file, pushed away)
     index_current: bool = True
+    words: list[str] = field(default_factory=list)  # the folded words asked of the text in pictures
 
     def as_json(self) -> dict[str, Any]:
         return {
             "query": self.query,
             "model": self.model,
             "index_current": self.index_current,
+            "words": self.words,
             "results": [r.as_json() for r in self.results],
         }
 
@@ -695,8 +697,8 @@ class Library:
             min_score=min_score,
             all_copies=all_copies,
         )
-        texts = [term.value for term in parsed if term.kind == "text" and not term.negative]
-        if use_words and texts:
+        texts = [term.value for term in parsed if term.kind == "text" and not term.negative] if use_words else []
+        if texts:
             hits = [hit for text in texts for hit in word_hits(self.catalog, text, photo_filter)]
             if not include_query:
                 hits = [hit for hit in hits if hit.image.id not in exclude]
@@ -708,7 +710,10 @@ class Library:
 
                 results = merge(hits, results, clip_score, k or s.top_k, all_copies)
         current = index.status().current  # the one definition ``imrec status`` uses too
-        return SearchResponse([t.describe() for t in parsed], row.name, sort_results(results, sort), images, current)
+        asked = [word for text in texts for word in query_words(text)]
+        return SearchResponse(
+            [t.describe() for t in parsed], row.name, sort_results(results, sort), images, current, asked
+        )
 
     def _search_words(
         self, words: str, k: int, photo_filter: PhotoFilter, sort: str, all_copies: bool
@@ -717,7 +722,8 @@ class Library:
         if not query_words(words):
             raise QueryError(f"--words {words!r}: give a word of at least {MIN_WORD} letters or digits")
         results = rank_words_only(word_hits(self.catalog, words, photo_filter), k, all_copies)
-        return SearchResponse([f"words {words!r}"], "text in pictures", sort_results(results, sort))
+        ranked = sort_results(results, sort)
+        return SearchResponse([f"words {words!r}"], "text in pictures", ranked, words=query_words(words))
 
     def _folder_prefix(self, under: str) -> str:
         """``under`` as the catalog's path prefix ("" for the whole library, else "a/b/").

@@ -87,21 +87,26 @@ def contact_sheet(
     output: Path | None = None,
     show: bool = False,
     title: str | None = None,
+    highlights: Sequence[str] = (),
 ) -> None:
     """Draw query tiles (blue captions) and result tiles (caption: rank, score, folder and name),
     each picture in a square tile with its caption under it, in a grid shaped by the count.
 
     ``queries`` and ``results`` are (caption, image path) pairs; ``title`` shows the whole
-    query, texts included. Writes ``output`` (any format matplotlib knows) and/or opens a window.
+    query, texts included; ``highlights`` (one per result, "" for none: the words read in the
+    picture that matched) are drawn across the tile's top on a highlighter's yellow. Writes
+    ``output`` (any format matplotlib knows) and/or opens a window.
     """
-    tiles = [(caption, path, True) for caption, path in queries] + [(c, p, False) for c, p in results]
+    marked = list(highlights) + [""] * (len(results) - len(highlights))
+    tiles = [(caption, path, True, "") for caption, path in queries]
+    tiles += [(caption, path, False, mark) for (caption, path), mark in zip(results, marked, strict=False)]
     if not tiles:
         raise LibraryError("nothing to preview: the query returned no images")
     rows, columns = grid_shape(len(tiles))
     figure, axes = plt.subplots(rows, columns, figsize=(2.8 * columns, 3.2 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, (caption, path, is_query) in zip(axes.flat, tiles, strict=False):
+    for axis, (caption, path, is_query, mark) in zip(axes.flat, tiles, strict=False):
         picture = _thumbnail(path)
         if picture is not None:
             axis.imshow(picture)
@@ -111,13 +116,16 @@ def contact_sheet(
         axis.set_ylim(THUMB_SIDE, 0)
         color = "tab:blue" if is_query else "black"
         axis.text(0.5, -0.03, caption, fontsize=8, color=color, ha="center", va="top", transform=axis.transAxes)
+        if mark:
+            highlighter = {"facecolor": "#ffe066", "edgecolor": "none", "pad": 1.5}
+            axis.text(0.5, 0.98, mark, fontsize=7, ha="center", va="top", transform=axis.transAxes, bbox=highlighter)
     if title:
         figure.suptitle(title, fontsize=9, wrap=True)
     figure.tight_layout()
     if output is not None:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(output, dpi=100)
+            figure.savefig(output, dpi=100, bbox_inches="tight", pad_inches=0.15)  # captions never cut off
         except OSError as exc:
             plt.close(figure)
             raise LibraryError(f"{output}: cannot write preview: {exc.strerror or exc}") from None

@@ -133,12 +133,11 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
         queries = [
             (f"{'unlike' if away else 'like'}:\n{short_path(path.name)}", path) for path, away in response.query_images
         ]
-        results = [
-            (f"#{r.rank}  {r.score:.3f}\n{short_path(r.path)}" + (f"\n{snippet(r.text_match, 28)}" if r.text_match else ""),
-             library.root / r.path)
-            for r in response.results
-        ]  # fmt: skip
-        contact_sheet(queries, results, preview, show, title="query: " + " ".join(response.query))
+        results = [(f"#{r.rank}  {r.score:.3f}\n{short_path(r.path)}", library.root / r.path) for r in response.results]
+        highlights = [snippet(r.text_match, 28) for r in response.results]
+        contact_sheet(
+            queries, results, preview, show, title="query: " + " ".join(response.query), highlights=highlights
+        )
         if preview is not None and not json_output and not (paths or paths0):
             err.print(f"preview written to {preview}", markup=False)
     _place_and_open(response, library, outputs)

@@ -23,7 +23,7 @@ from image_recommender.catalog.words import TextLine
 from image_recommender.errors import ImageDecodeError
 from image_recommender.images.decode import decode, read_file
 from image_recommender.reports import JsonReport
-from image_recommender.text.recognise import READ_SIDE, TextReader, for_reading
+from image_recommender.text.recognise import DETECT_SIDE, READ_SIDE, TextReader, for_reading
 
 BATCH = 16
 TextProgress = Callable[[int, int], None]
@@ -39,20 +39,38 @@ class TextReport(JsonReport):
     seconds: float = 0.0
 
 
-def _load(image: ImageRow, root: Path) -> tuple[ImageRow, Image.Image | None, str | None]:
-    """The picture at reading size, None when its file changed since embedding, or the reason it failed."""
+@dataclass(frozen=True)
+class _Loaded:
+    """A picture as the detector sees it, with its bytes for a full decode where it finds text;
+    or the reason it could not be read; or neither when its file changed since embedding."""
+
+    image: ImageRow
+    small: Image.Image | None = None
+    data: bytes = b""
+    problem: str | None = None
+
+
+def _load(image: ImageRow, root: Path) -> _Loaded:
     try:
         content = read_file(image.location(root), root)
         if content.fingerprint != image.fingerprint:
-            return image, None, None
-        return image, for_reading(decode(content.data, long_side=READ_SIDE).image), None
+            return _Loaded(image)
+        small = decode(content.data, long_side=DETECT_SIDE, grey=True).image  # the detector needs no colour
+        small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.NEAREST)  # sharp strokes: see recognise.py
+        return _Loaded(image, small, content.data)
     except ImageDecodeError as exc:
-        return image, None, str(exc)
+        return _Loaded(image, problem=str(exc))
 
 
-def _pictures(
-    catalog: Catalog, root: Path, batch: int
-) -> Iterator[list[tuple[ImageRow, Image.Image | None, str | None]]]:
+def _read(reader: TextReader, loaded: _Loaded) -> list[TextLine]:
+    """Detect on the small picture; read one where a line was found from a larger decode."""
+    assert loaded.small is not None
+    if reader.detect(loaded.small) is None:
+        return []
+    return reader.read(for_reading(decode(loaded.data, long_side=READ_SIDE).image))
+
+
+def _pictures(catalog: Catalog, root: Path, batch: int) -> Iterator[list[_Loaded]]:
     """Batches of unread pictures, the next one decoded while the current one is being read."""
     after = 0
     with ThreadPoolExecutor(max_workers=1) as decoder:
@@ -77,15 +95,15 @@ def read_texts(
     done, total, _, _ = catalog.text_progress()
     for pictures in _pictures(catalog, root, batch):
         records: list[tuple[str, str, list[TextLine], str | None]] = []
-        for image, picture, problem in pictures:
-            fingerprint = image.fingerprint or ""
-            if problem is not None:
-                records.append((fingerprint, "failed", [], problem))
+        for loaded in pictures:
+            fingerprint = loaded.image.fingerprint or ""
+            if loaded.problem is not None:
+                records.append((fingerprint, "failed", [], loaded.problem))
                 continue
-            if picture is None:
+            if loaded.small is None:
                 continue  # changed since it was embedded: the next update reads its new content
             try:
-                lines = reader.read(picture)
+                lines = _read(reader, loaded)
             except Exception as exc:  # the recogniser's own failure on one picture, recorded like a decode error
                 records.append(
                     (fingerprint, "failed", [], f"text recognition failed: {exc.__class__.__name__}: {exc}"[:300])

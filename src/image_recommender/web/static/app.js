@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { query: null, previous: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null };
+const state = { query: null, previous: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null, words: null };
 
 function setMessage(text, isError = false, target = "#message") {
   const element = $(target);
@@ -113,6 +113,16 @@ function card(result, { refine = true, keeper = false } = {}) {
   }
   if (!info.children.length && result.width) info.textContent = `${result.width}×${result.height}`;
   meta.append(info);
+  if (result.text_match?.length) {
+    const words = document.createElement("p");
+    words.className = "words";
+    words.title = `${t("words.title")}\n${result.text_match.join("\n")}`;
+    result.text_match.forEach((line, number) => {
+      if (number) words.append(" / ");
+      words.append(highlighted(line));
+    });
+    meta.append(words);
+  }
   item.append(figure, meta);
   if (refine) {
     const actions = document.createElement("div");
@@ -202,7 +212,37 @@ function refinementSummary() {
   return parts.join(", ");
 }
 
+// The words a query asked of the text in pictures come back folded (ß as ss, ä as ae, lower
+// case); in a line as printed, "ss" also matches ß and "ae" ä, "oe" ö, "ue" ü, in any case.
+function wordsPattern(words) {
+  if (!words?.length) return null;
+  const spelled = words.map((word) => word
+    .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    .replace(/ss/g, "(?:ss|ß)").replace(/ae/g, "(?:ae|ä)").replace(/oe/g, "(?:oe|ö)").replace(/ue/g, "(?:ue|ü)"));
+  return new RegExp(`(${spelled.join("|")})`, "giu");
+}
+
+function highlighted(line) {
+  const fragment = document.createDocumentFragment();
+  const pattern = state.words;
+  if (!pattern) {
+    fragment.append(line);
+    return fragment;
+  }
+  line.split(pattern).forEach((part, number) => {
+    if (number % 2) {
+      const mark = document.createElement("mark");
+      mark.textContent = part;
+      fragment.append(mark);
+    } else if (part) {
+      fragment.append(part);
+    }
+  });
+  return fragment;
+}
+
 function showResults(data) {
+  state.words = wordsPattern(data.words);
   const list = $("#results");
   list.replaceChildren(...data.results.map((result) => card(result)));
   const count = data.results.length;
@@ -354,7 +394,26 @@ function showFull(result) {
   $("#viewer-img").src = `/api/images/${result.id}/file`;
   $("#viewer-img").alt = result.path;
   $("#viewer-caption").textContent = `${result.path}${result.width ? ` — ${result.width}×${result.height}` : ""}`;
+  $("#viewer-boxes").replaceChildren();
   $("#viewer").showModal();
+  if (result.text_match?.length) showWordBoxes(result);
+}
+
+// The lines that matched, outlined where they stand in the picture (boxes come in fractions of
+// its width and height, so they fit whatever size it is shown at).
+async function showWordBoxes(result) {
+  const info = await api(`/api/images/${result.id}`).catch(() => null);
+  if (!info?.text || $("#viewer-img").alt !== result.path) return;
+  const svg = "http://www.w3.org/2000/svg";
+  const shapes = info.text.filter((line) => result.text_match.includes(line.text)).map((line) => {
+    const shape = document.createElementNS(svg, "polygon");
+    shape.setAttribute("points", line.box.map(([x, y]) => `${x},${y}`).join(" "));
+    const title = document.createElementNS(svg, "title");
+    title.textContent = line.text;
+    shape.append(title);
+    return shape;
+  });
+  $("#viewer-boxes").replaceChildren(...shapes);
 }
 
 function setQueryImage(file) {
@@ -526,18 +585,23 @@ async function loadStatus() {
     heading.textContent = t("unreadable");
     const failures = document.createElement("ul");
     failures.className = "failures";
-    failures.append(...data.failures.map((failure) => {
+    const textFailures = (data.text?.failures ?? []).map((failure) => ({ ...failure, error: t("text.failed", { reason: serverWords(failure.error) }) }));
+    failures.append(...[...data.failures, ...textFailures].map((failure) => {
       const item = document.createElement("li");
       item.textContent = `${failure.path}: ${serverWords(failure.error)}`;
       return item;
     }));
+    const text = data.text?.total
+      ? t(data.text.on ? "status.text" : "status.text.off", { read: data.text.read, total: data.text.total, found: data.text.with_text })
+      : null;
     box.replaceChildren(
       paragraph(t("status.library", { root: data.root })),
       table,
       paragraph(t("status.model", { model: data.model || t("none") })),
       paragraph(t("status.index", { index })),
+      ...(text ? [paragraph(text)] : []),
       heading,
-      data.failures.length ? failures : paragraph(t("nothing")),
+      data.failures.length || textFailures.length ? failures : paragraph(t("nothing")),
     );
   } catch (error) {
     box.textContent = error.message;

@@ -31,7 +31,7 @@ const WORDS = {
     "n.selected.shown": "{n} selected ({shown} shown here)", "n.selected.none": "{n} selected (none shown here)",
     "download": "Download {n} selected (zip)",
     "dislikes.alone": "Dislikes push a search away from images: search, or like an image, to see results.",
-    "server.gone": "The imrec server does not answer (is 'imrec serve' still running?)", "searching": "Searching…", "not.an.image": "{name} is not an image imrec can read ({reason})",
+    "words.title": "Words read in the picture:", "server.gone": "The imrec server does not answer (is 'imrec serve' still running?)", "searching": "Searching…", "not.an.image": "{name} is not an image imrec can read ({reason})",
     "type.first": "Type a description or pick an image first.",
     "library.page": "Library: images {first}-{last} of {total} (search, or pick one for more like it)",
     "library.empty": "The library is empty: run 'imrec index' first",
@@ -47,6 +47,9 @@ const WORDS = {
     "index.line": "{kind}, {count} vectors, {state}", "none": "none", "none.yet": "none yet",
     "unreadable": "Files that could not be read", "nothing": "None.", "status.library": "Library {root}",
     "status.model": "Model: {model}", "status.index": "Index: {index}",
+    "status.text": "Text in pictures: read in {read} of {total} ({found} with text)",
+    "status.text.off": "Text in pictures: read in {read} of {total} ({found} with text); reading is off (ocr = false)",
+    "text.failed": "text not read: {reason}",
   },
   de: {
     "tab.search": "Suche", "tab.duplicates": "Duplikate", "tab.status": "Status", "language": "Sprache",
@@ -78,7 +81,7 @@ const WORDS = {
     "n.selected": "{n} ausgewählt", "n.selected.shown": "{n} ausgewählt ({shown} hier zu sehen)",
     "n.selected.none": "{n} ausgewählt (keines hier zu sehen)", "download": "{n} ausgewählte herunterladen (Zip)",
     "dislikes.alone": "„Gefällt mir nicht“ schiebt eine Suche von Bildern weg: suchen Sie oder markieren Sie ein Bild mit „Gefällt mir“.",
-    "server.gone": "Der imrec-Server antwortet nicht (läuft 'imrec serve' noch?)", "searching": "Suche läuft …", "not.an.image": "{name} ist kein Bild, das imrec lesen kann ({reason})",
+    "words.title": "Im Bild gelesene Wörter:", "server.gone": "Der imrec-Server antwortet nicht (läuft 'imrec serve' noch?)", "searching": "Suche läuft …", "not.an.image": "{name} ist kein Bild, das imrec lesen kann ({reason})",
     "type.first": "Geben Sie zuerst eine Beschreibung ein oder wählen Sie ein Bild.",
     "library.page": "Bibliothek: Bilder {first}–{last} von {total} (suchen oder eines für ähnliche wählen)",
     "library.empty": "Die Bibliothek ist leer: zuerst 'imrec index' ausführen",
@@ -95,6 +98,9 @@ const WORDS = {
     "index.line": "{kind}, {count} Vektoren, {state}", "none": "keiner", "none.yet": "noch keiner",
     "unreadable": "Dateien, die nicht gelesen werden konnten", "nothing": "Keine.",
     "status.library": "Bibliothek {root}", "status.model": "Modell: {model}", "status.index": "Index: {index}",
+    "status.text": "Text in Bildern: in {read} von {total} gelesen ({found} mit Text)",
+    "status.text.off": "Text in Bildern: in {read} von {total} gelesen ({found} mit Text); Lesen ist aus (ocr = false)",
+    "text.failed": "Text nicht gelesen: {reason}",
   },
 };
 
