@@ -22,8 +22,9 @@ from image_recommender.catalog.words import fold, query_words, whole_words
 from image_recommender.filters import PhotoFilter
 from image_recommender.search import SearchResult
 
-# Word matches looked at per query: a common word in a library of receipts still answers fast.
-MAX_WORD_MATCHES = 2000
+# Word matches looked at per query (the best by bm25): a word on 15,000 receipts of a 100k library
+# answered in 86 ms with 2,000, in about a quarter of that with 500 (docs/benchmarks.md, section 12).
+MAX_WORD_MATCHES = 500
 
 
 @dataclass(frozen=True)
