@@ -51,10 +51,12 @@ from image_recommender.query.words import merge, rank_words_only, word_hits
 from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
 from image_recommender.search import (
+    Crop,
     SearchKnobs,
     SearchResult,
     Term,
     combine,
+    parse_crop,
     parse_file_or_id,
     parse_term,
     search_vectors,
@@ -590,7 +592,10 @@ class Library:
     def _term_vector(
         self, term: Term, row: ModelRow, exclude: list[int], images: list[tuple[Path, bool]]
     ) -> np.ndarray:
-        """A term's vector: stored where the image is indexed (no model), else computed."""
+        """A term's vector: stored where the image is indexed (no model), else computed; a
+        region of a picture (``term.crop``) is always computed from its file."""
+        if term.crop is not None and term.kind != "text":
+            return self._region_vector(term, term.crop, row, exclude, images)
         if term.kind == "text":
             tower = self._text_tower(row)
             encoder = tower if tower is not None else self._encoder(row)
@@ -622,6 +627,30 @@ class Library:
         exclude += self._same_content(content.fingerprint)
         return encoder.encode_pil([picture])[0]
 
+    def _region_vector(
+        self, term: Term, crop: Crop, row: ModelRow, exclude: list[int], images: list[tuple[Path, bool]]
+    ) -> np.ndarray:
+        """The vector of a region of an image term's picture (the upright full-size decode, cut,
+        then the model's own preprocessing); the picture and its copies leave the results."""
+        from image_recommender.images.decode import decode, read_file
+
+        if term.kind == "id":
+            image = self.catalog.image(int(term.value))
+            if image is None or image.state != "ok":
+                raise UnknownImageError(f"image id {term.value}: no indexed image with that id")
+            path, root = image.location(self.root), self.root
+            exclude += [image.id, *self._same_content(image.fingerprint)]
+        else:
+            path, root = Path(term.value), None
+        images.append((path, term.negative))
+        try:
+            content = read_file(path, root)
+            region = crop.cut(decode(content.data).image)
+        except ImageDecodeError as exc:
+            raise QueryError(f"{path}: {exc}") from None
+        exclude += self._same_content(content.fingerprint)
+        return self._encoder(row).encode_pil([region])[0]
+
     def _same_content(self, fingerprint: str | None) -> list[int]:
         """Ids of live images holding exactly this content: a query's copies, left out of its results."""
         return [copy.id for copy in self.catalog.images_with_fingerprint(fingerprint)] if fingerprint else []
@@ -647,12 +676,14 @@ class Library:
         all_copies: bool = False,
         words: str | None = None,
         use_words: bool = True,
+        crop: str | Crop | None = None,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
         A text term also asks the text read in pictures (query/words.py: word matches first,
         CLIP fills the rest) unless ``use_words`` is False; ``words`` asks that text alone,
-        with no model loaded.
+        with no model loaded. ``crop`` ("X,Y,W,H", pixels or fractions) searches by a region of
+        the one query image (a file or an id; the region is embedded from the file).
 
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
         ``camera`` (part of its name) and ``near`` ("LAT,LON" within ``radius``, default 1 km)
@@ -679,6 +710,8 @@ class Library:
             raise QueryError("empty text query")
         if not any(not term.negative for term in parsed):
             raise QueryError("a query needs at least one positive term (an image, an id or a text)")
+        if crop is not None:
+            parsed = _with_crop(parsed, parse_crop(crop) if isinstance(crop, str) else crop)
         row = self.query_model()
         exclude: list[int] = []
         images: list[tuple[Path, bool]] = []
@@ -711,9 +744,8 @@ class Library:
                 results = merge(hits, results, clip_score, k or s.top_k, all_copies)
         current = index.status().current  # the one definition ``imrec status`` uses too
         asked = [word for text in texts for word in query_words(text)]
-        return SearchResponse(
-            [t.describe() for t in parsed], row.name, sort_results(results, sort), images, current, asked
-        )
+        described = [term.describe() for term in parsed]
+        return SearchResponse(described, row.name, sort_results(results, sort), images, current, asked)
 
     def _search_words(
         self, words: str, k: int, photo_filter: PhotoFilter, sort: str, all_copies: bool
@@ -898,6 +930,14 @@ class Library:
             if self.index_for(row).damage_everywhere(INDEX_CHECK_SAMPLE):
                 return f"index of {row.name} differs from the catalog (damaged file); 'imrec index' rebuilds it"
         return "ok"
+
+
+def _with_crop(terms: list[Term], crop: Crop) -> list[Term]:
+    """The terms with ``crop`` on their one positive picture; one line when there is not exactly one."""
+    pictures = [number for number, term in enumerate(terms) if term.kind in ("file", "id") and not term.negative]
+    if len(pictures) != 1:
+        raise QueryError("--crop needs exactly one query image to cut the region from (a file or an id)")
+    return [replace(term, crop=crop) if number == pictures[0] else term for number, term in enumerate(terms)]
 
 
 def _spec_of(row: ModelRow) -> ModelSpec:

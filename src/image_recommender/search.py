@@ -5,6 +5,7 @@ live images for it with exact copies folded into one result.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from PIL import Image
 
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
@@ -29,20 +31,80 @@ _WEIGHT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)):(.+)", re.DOTALL)
 TermKind = Literal["file", "id", "text"]
 
 
+# Smallest region side in pixels: the model scales the region to its input (224 px for
+# ViT-L-14); below this there is nothing left to recognise.
+MIN_REGION_SIDE = 8
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A region of a query picture (``--crop X,Y,W,H``): X, Y, width, height as given, in pixels
+    of the upright picture, or fractions of its width and height when ``fractions``."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    fractions: bool
+    text: str
+
+    def box(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) in pixels of a picture of ``size``; one line when the
+        region does not lie inside it or is too small."""
+        width, height = size
+        scale = (width, height) if self.fractions else (1, 1)
+        left, top = round(self.x * scale[0]), round(self.y * scale[1])
+        right, bottom = round((self.x + self.width) * scale[0]), round((self.y + self.height) * scale[1])
+        if right > width or bottom > height:
+            raise QueryError(f"--crop {self.text}: reaches beyond the picture ({width} x {height} pixels)")
+        if min(right - left, bottom - top) < MIN_REGION_SIDE:
+            raise QueryError(f"--crop {self.text}: the region is under {MIN_REGION_SIDE} pixels on a side")
+        return left, top, right, bottom
+
+    def cut(self, picture: Image.Image) -> Image.Image:
+        return picture.crop(self.box(picture.size))
+
+    def describe(self) -> str:
+        return f"[{self.text}]"
+
+
+def parse_crop(text: str) -> Crop:
+    """``X,Y,W,H``: four numbers, not negative, width and height above 0; all four at most 1
+    means fractions of the picture, else pixels (whole numbers)."""
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(value) for value in values):
+        raise QueryError(f"--crop {text!r}: give X,Y,WIDTH,HEIGHT, in pixels or as fractions 0-1 (e.g. 0.5,0,0.5,1)")
+    x, y, width, height = values
+    if min(x, y) < 0 or width <= 0 or height <= 0:
+        raise QueryError(f"--crop {text!r}: X and Y must not be negative, WIDTH and HEIGHT must be above 0")
+    fractions = max(values) <= 1
+    if fractions and (x + width > 1 + 1e-9 or y + height > 1 + 1e-9):
+        raise QueryError(f"--crop {text!r}: as fractions, X+WIDTH and Y+HEIGHT must be at most 1")
+    if not fractions and not all(value.is_integer() for value in values):
+        raise QueryError(f"--crop {text!r}: pixels are whole numbers (fractions are all between 0 and 1)")
+    return Crop(x, y, width, height, fractions, ",".join(parts))
+
+
 @dataclass(frozen=True)
 class Term:
-    """One part of a query: what it is, how much it counts, and whether it pushes away."""
+    """One part of a query: what it is, how much it counts, whether it pushes away, and for a
+    picture, the region of it that counts (embedded from the file)."""
 
     kind: TermKind
     value: str
     weight: float = 1.0
     negative: bool = False
+    crop: Crop | None = None
 
     def describe(self) -> str:
         sign = "-" if self.negative else "+"
         weight = "" if self.weight == 1.0 else f"{self.weight:g}*"
         shown = f"#{self.value}" if self.kind == "id" else repr(self.value) if self.kind == "text" else self.value
-        return f"{sign}{weight}{shown}"
+        return f"{sign}{weight}{shown}{self.crop.describe() if self.crop is not None else ''}"
 
 
 def _split_weight(raw: str) -> tuple[float, str]:

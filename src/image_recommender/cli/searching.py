@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from image_recommender.cli.app import PlainArguments, app, friendly
+from image_recommender.cli.app import PlainArguments, app, err, friendly
 from image_recommender.cli.options import (
     AfterOpt,
     AllCopiesOpt,
@@ -81,6 +81,15 @@ def search(
     no_words: Annotated[
         bool, typer.Option("--no-words", help="Rank a text query by CLIP alone, not by the words read in pictures.")
     ] = False,
+    crop: Annotated[
+        str | None,
+        typer.Option(
+            "--crop",
+            metavar="X,Y,W,H",
+            help="Search by a region of the query image: pixels of the upright image, or fractions 0-1 (0.5,0,0.5,1"
+            " is the right half).",
+        ),
+    ] = None,
     top_k: TopKOpt = None,
     under: UnderOpt = None,
     after: AfterOpt = None,
@@ -126,9 +135,16 @@ def search(
         raise typer.BadParameter("--words searches the text in pictures alone: give it without other terms")
     if not parsed and words is None:
         raise typer.BadParameter("give an image, --like-id, --text or --words to search for")
+    if crop is not None and like_id and not json_output:
+        err.print("imrec: note: the region is embedded from the image's file, so the model loads", markup=False)
     with open_library(library, ctx) as opened:
         response = opened.search(
-            parsed, include_query=include_query, words=words, use_words=not no_words, **result_filters(ctx)
+            parsed,
+            include_query=include_query,
+            words=words,
+            use_words=not no_words,
+            crop=crop,
+            **result_filters(ctx),
         )
         render(response, opened, outputs)
 

@@ -38,7 +38,7 @@ from image_recommender.export import ranked_name
 from image_recommender.images.decode import load_image, open_regular_file
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
-from image_recommender.search import MAX_IMAGE_ID, Term
+from image_recommender.search import MAX_IMAGE_ID, Term, parse_crop
 from image_recommender.web.safety import SAFE_METHODS, allowed_hosts, api_words, host_of, same_origin
 
 STATIC = Path(__file__).parent / "static"
@@ -229,11 +229,17 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         under: Annotated[str | None, Query(max_length=4096)] = None,
         words: Annotated[str | None, Query(max_length=1000)] = None,
         no_words: bool = False,
+        crop: Annotated[str | None, Query(max_length=100)] = None,
         filters: Annotated[PhotoFilters, Query()] = PhotoFilters(),  # noqa: B008 - FastAPI reads the default
     ) -> dict[str, Any]:
         """Search by texts and indexed image ids (with negatives), within the photo filters; a text
-        also asks the words read in pictures unless ``no_words``; ``words`` asks those alone."""
-        terms = [Term("text", t) for t in text] + [Term("id", str(i)) for i in like_id]
+        also asks the words read in pictures unless ``no_words``; ``words`` asks those alone;
+        ``crop`` ("X,Y,W,H", pixels or fractions) searches by a region of the first liked image."""
+        region = parse_crop(crop) if crop is not None else None
+        if region is not None and not like_id:
+            raise HTTPException(400, "crop needs like_id: the image to cut the region from")
+        liked = [Term("id", str(i), crop=region if number == 0 else None) for number, i in enumerate(like_id)]
+        terms = [Term("text", t) for t in text] + liked
         terms += [Term("id", str(i), negative=True) for i in unlike_id]
         terms += [Term("text", t, negative=True) for t in not_text]
         if words is not None and terms:
@@ -249,9 +255,11 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         like_id: Annotated[list[ListedId], Form()] = [],  # noqa: B006
         unlike_id: Annotated[list[ListedId], Form()] = [],  # noqa: B006
         k: Annotated[int | None, Form(ge=1, le=500)] = None,
+        crop: Annotated[str | None, Form(max_length=100)] = None,
         filters: Annotated[PhotoFilters, Form()] = PhotoFilters(),  # noqa: B008 - FastAPI reads the default
     ) -> dict[str, Any]:
-        """Search by an uploaded image (plus an optional text, liked and disliked ids); never stored."""
+        """Search by an uploaded image, or a region of it (``crop``), plus an optional text, liked
+        and disliked ids; never stored."""
         data = image.file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
@@ -262,14 +270,15 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
             handle.write(data)
             handle.flush()
-            terms = [Term("file", handle.name)] + ([Term("text", text)] if text else [])
+            region = parse_crop(crop) if crop is not None else None
+            terms = [Term("file", handle.name, crop=region)] + ([Term("text", text)] if text else [])
             terms += [Term("id", str(i)) for i in like_id] + [Term("id", str(i), negative=True) for i in unlike_id]
             try:
                 with using() as lib:
                     response = lib.search(terms, k=k, **filters.model_dump())
             except QueryError as exc:
                 raise HTTPException(400, api_words(str(exc).replace(handle.name, name))) from None
-        response.query[0] = f"+{name}"
+        response.query[0] = response.query[0].replace(handle.name, name)
         return _results_json(response)
 
     @app.post("/api/recommend")

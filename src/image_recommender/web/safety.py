@@ -49,7 +49,21 @@ def host_of(header: str) -> str:
 # The CLI's flags that are parameters of the API under another spelling (--taken-on is taken_on):
 # the library's messages name the flag, the API's say the parameter the request used.
 API_PARAMETERS = frozenset(
-    {"after", "before", "taken_on", "camera", "near", "radius", "sort", "min_score", "under", "threshold", "k"}
+    {
+        "after",
+        "before",
+        "taken_on",
+        "camera",
+        "near",
+        "radius",
+        "sort",
+        "min_score",
+        "under",
+        "threshold",
+        "k",
+        "crop",
+        "words",
+    }
 )
 
 
