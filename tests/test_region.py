@@ -16,6 +16,9 @@ from image_recommender.search import parse_crop
 
 LEFT, RIGHT = "Bridge_by_Sander_Klootwijk.jpg", "Kleiber_by_Lukas_Baubkus.jpg"
 
+# Each test runs the model on a region (a library of its own, seconds): the full suite's.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def two_up(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> Path:
@@ -109,3 +112,50 @@ def test_the_api_takes_a_region_of_a_liked_or_an_uploaded_picture(two_up: Path, 
             alone.status_code == 400
             and alone.json()["detail"] == "crop needs like_id: the image to cut the region from"
         )
+
+
+@pytest.mark.browser
+def test_the_page_searches_by_a_region_drawn_and_moved_over_a_picture(two_up: Path, model_settings: dict) -> None:
+    from playwright.sync_api import expect, sync_playwright
+    from test_web import CHROMIUM, serving
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium")
+    with serving(Library.open(two_up, **model_settings)) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.locator("#results .card", has_text="two-up.jpg").locator(".thumb").click()
+        picture = page.locator("#viewer-img")
+        expect(picture).to_be_visible()
+        page.wait_for_function("document.querySelector('#viewer-img').complete")
+        shown = picture.bounding_box()
+        assert shown
+        x, y, width, height = shown["x"], shown["y"], shown["width"], shown["height"]
+        expect(page.locator("#region-search")).to_be_hidden()
+        page.mouse.move(x + 0.02 * width, y + 0.05 * height)  # draw over the left half
+        page.mouse.down()
+        page.mouse.move(x + 0.3 * width, y + 0.5 * height, steps=5)
+        page.mouse.move(x + 0.48 * width, y + 0.95 * height, steps=5)
+        page.mouse.up()
+        region = page.locator("#region")
+        drawn = region.bounding_box()
+        assert drawn and abs(drawn["width"] - 0.46 * width) < 3 and abs(drawn["height"] - 0.9 * height) < 3
+        page.mouse.move(x + 0.25 * width, y + 0.5 * height)  # move it onto the right half
+        page.mouse.down()
+        page.mouse.move(x + 0.75 * width, y + 0.5 * height, steps=8)
+        page.mouse.up()
+        moved = region.bounding_box()
+        assert moved and abs(moved["x"] - (x + 0.52 * width)) < 3 and abs(moved["width"] - drawn["width"]) < 1
+        page.screenshot(path=str(two_up.parent / "region-box.png"))
+        page.get_by_role("button", name="Search this region").click()
+        expect(page.locator("#message")).to_contain_text("Region of two-up.jpg")
+        expect(page.locator("#results .card").first.locator(".path")).to_contain_text(RIGHT)
+        chip = page.locator("#query-region img")
+        expect(chip).to_be_visible()
+        assert (chip.get_attribute("src") or "").startswith("data:image/png")
+        page.screenshot(path=str(two_up.parent / "region.png"))
+        page.get_by_role("button", name="Remove the region query").click()
+        expect(page.locator("#query-region")).to_be_hidden()
+        expect(page.locator("#message")).to_contain_text("Library")
+        browser.close()

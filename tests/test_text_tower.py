@@ -154,6 +154,7 @@ def test_the_query_vector_is_the_tower_s_own(tower_library: tuple[Path, Path]) -
         assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text  # umlauts, ß
 
 
+@pytest.mark.slow  # three OpenVINO conversions of the tower: seconds
 def test_on_a_cpu_the_tower_runs_converted_once_and_a_damaged_conversion_is_redone(
     tower_library: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

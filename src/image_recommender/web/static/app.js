@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { query: null, previous: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null, words: null };
+const state = { query: null, previous: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null, words: null, viewing: null, region: null };
 
 function setMessage(text, isError = false, target = "#message") {
   const element = $(target);
@@ -199,9 +199,11 @@ function querySummary() {
   const query = state.query;
   if (!query) return state.liked.size ? t("query.recommended") : t("query.library");
   if (query.kind === "image") {
-    return `${t("query.image", { name: query.file.name })}${query.text ? ` + ${t("quoted", { text: query.text })}` : ""}`;
+    const name = query.crop ? t("query.region", { name: query.file.name }) : t("query.image", { name: query.file.name });
+    return `${name}${query.text ? ` + ${t("quoted", { text: query.text })}` : ""}`;
   }
   if (query.kind === "more") return t("query.more", { id: query.id });
+  if (query.kind === "region") return t("query.region", { name: query.name });
   return t("quoted", { text: query.text });
 }
 
@@ -309,6 +311,7 @@ function showRefinement() {
 
 async function runQuery() {
   showRefinement();
+  showRegionQuery();
   const query = state.query;
   const liked = [...state.liked.keys()];
   const disliked = [...state.disliked.keys()];
@@ -324,7 +327,8 @@ async function runQuery() {
   for (const [name, value] of Object.entries(filterValues())) params.append(name, value);
   if (state.under) params.append("under", state.under);
   if (query?.text) params.append("text", query.text);
-  if (query?.kind === "more") params.append("like_id", query.id);
+  if (query?.kind === "more" || query?.kind === "region") params.append("like_id", query.id);
+  if (query?.kind === "region") params.append("crop", query.crop);
   liked.forEach((id) => params.append("like_id", id));
   disliked.forEach((id) => params.append("unlike_id", id));
   setMessage(t("searching"));
@@ -333,6 +337,7 @@ async function runQuery() {
     if (query?.kind === "image") {
       const form = new FormData();
       form.append("image", query.file);
+      if (query.crop) form.append("crop", query.crop);
       for (const [key, value] of params) form.append(key, value);
       data = await api("/api/search", { method: "POST", body: form });
     } else {
@@ -391,12 +396,108 @@ function clearRefinement() {
 }
 
 function showFull(result) {
-  $("#viewer-img").src = `/api/images/${result.id}/file`;
-  $("#viewer-img").alt = result.path;
+  openViewer(`/api/images/${result.id}/file`, result.path, { id: result.id, name: result.path });
   $("#viewer-caption").textContent = `${result.path}${result.width ? ` — ${result.width}×${result.height}` : ""}`;
-  $("#viewer-boxes").replaceChildren();
-  $("#viewer").showModal();
   if (result.text_match?.length) showWordBoxes(result);
+}
+
+function openViewer(src, alt, source) {
+  $("#viewer-img").src = src;
+  $("#viewer-img").alt = alt;
+  $("#viewer-caption").textContent = alt;
+  $("#viewer-boxes").replaceChildren();
+  state.viewing = source;
+  setRegion(null);
+  $("#viewer").showModal();
+}
+
+// A region of the picture in the viewer, in fractions of its shown size: drawn by dragging over
+// the picture, moved by dragging it, resized by its corner handle; searched with its thumbnail
+// as the query's chip.
+function setRegion(region) {
+  state.region = region;
+  const box = $("#region");
+  box.hidden = !region;
+  $("#region-search").hidden = !region;
+  if (!region) return;
+  box.style.left = `${region.x * 100}%`;
+  box.style.top = `${region.y * 100}%`;
+  box.style.width = `${region.w * 100}%`;
+  box.style.height = `${region.h * 100}%`;
+}
+
+function startRegionDrag(event) {
+  if (event.button !== 0) return;
+  const figure = $("#viewer-figure").getBoundingClientRect();
+  const at = (x, y) => [Math.min(Math.max((x - figure.left) / figure.width, 0), 1), Math.min(Math.max((y - figure.top) / figure.height, 0), 1)];
+  const [startX, startY] = at(event.clientX, event.clientY);
+  const before = state.region;
+  const mode = event.target.classList.contains("handle") ? "resize" : event.target.id === "region" ? "move" : "draw";
+  event.preventDefault();
+  event.currentTarget.setPointerCapture(event.pointerId);
+  const move = (moved) => {
+    const [x, y] = at(moved.clientX, moved.clientY);
+    if (mode === "draw") {
+      setRegion({ x: Math.min(startX, x), y: Math.min(startY, y), w: Math.abs(x - startX), h: Math.abs(y - startY) });
+    } else if (mode === "move") {
+      const left = Math.min(Math.max(before.x + x - startX, 0), 1 - before.w);
+      const top = Math.min(Math.max(before.y + y - startY, 0), 1 - before.h);
+      setRegion({ ...before, x: left, y: top });
+    } else {
+      setRegion({ ...before, w: Math.max(x - before.x, 0), h: Math.max(y - before.y, 0) });
+    }
+  };
+  const stop = () => {
+    $("#viewer-figure").removeEventListener("pointermove", move);
+    const shown = $("#viewer-img");
+    const region = state.region;
+    if (region && (region.w * shown.width < 8 || region.h * shown.height < 8)) setRegion(mode === "draw" ? null : before);
+  };
+  $("#viewer-figure").addEventListener("pointermove", move);
+  $("#viewer-figure").addEventListener("pointerup", stop, { once: true });
+}
+
+// The region as the API takes it ("X,Y,W,H" fractions, never past the picture's edge) and a
+// thumbnail of it, cut from the picture as shown.
+function regionQuery() {
+  const { x, y, w, h } = state.region;
+  const floor = (value) => Math.floor(value * 10000) / 10000;
+  const crop = [floor(x), floor(y), floor(Math.min(w, 1 - x)), floor(Math.min(h, 1 - y))].join(",");
+  const shown = $("#viewer-img");
+  const canvas = document.createElement("canvas");
+  const width = shown.naturalWidth * w;
+  const height = shown.naturalHeight * h;
+  const scale = Math.min(1, 96 / Math.max(width, height));
+  canvas.width = Math.max(1, Math.round(width * scale));
+  canvas.height = Math.max(1, Math.round(height * scale));
+  canvas.getContext("2d").drawImage(shown, shown.naturalWidth * x, shown.naturalHeight * y, width, height, 0, 0, canvas.width, canvas.height);
+  return { crop, thumb: canvas.toDataURL("image/png") };
+}
+
+function searchRegion() {
+  const { crop, thumb } = regionQuery();
+  const source = state.viewing;
+  state.query = source.file
+    ? { kind: "image", file: source.file, text: $("#text").value.trim(), crop, thumb }
+    : { kind: "region", id: source.id, name: source.name, crop, thumb };
+  $("#viewer").close();
+  return runQuery();
+}
+
+function showRegionQuery() {
+  const query = state.query;
+  const shown = Boolean(query?.crop);
+  $("#query-region").hidden = !shown;
+  if (!shown) return;
+  $("#query-region-img").src = query.thumb;
+  $("#query-region-img").alt = querySummary();
+  $("#query-region-label").textContent = querySummary();
+}
+
+function clearRegion() {
+  const query = state.query;
+  state.query = query?.kind === "image" ? { ...query, crop: undefined, thumb: undefined } : null;
+  runQuery();
 }
 
 // The lines that matched, outlined where they stand in the picture (boxes come in fractions of
@@ -420,6 +521,7 @@ function setQueryImage(file) {
   state.file = file || null;
   $("#drop-label").textContent = file ? t("drop.chosen", { name: file.name }) : t("drop");
   $("#clear-image").hidden = !file;
+  $("#crop-image").hidden = !file;
   if (!file) $("#file").value = "";
 }
 
@@ -645,6 +747,16 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#clear-refine").addEventListener("click", clearRefinement);
   $("#clear-selection").addEventListener("click", clearSelection);
   $("#clear-image").addEventListener("click", clearImage);
+  $("#crop-image").addEventListener("click", () => {
+    if (state.file) openViewer(URL.createObjectURL(state.file), state.file.name, { file: state.file, name: state.file.name });
+  });
+  $("#viewer-figure").addEventListener("pointerdown", startRegionDrag);
+  $("#viewer").addEventListener("close", () => {
+    const shown = $("#viewer-img").src;
+    if (shown.startsWith("blob:")) URL.revokeObjectURL(shown);  // an uploaded picture, shown from memory
+  });
+  $("#region-search").addEventListener("click", searchRegion);
+  $("#clear-region").addEventListener("click", clearRegion);
   const drop = $("#drop");
   drop.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {
