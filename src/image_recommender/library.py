@@ -25,18 +25,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_recommender.catalog.rows import ImageRow, ModelRow
+from image_recommender.albums import MODES, KeptQuery, MirrorReport, check_album_name, check_mirror, sync_mirror
+from image_recommender.catalog.rows import AlbumRow, ImageRow, ModelRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.catalog.words import MIN_WORD, query_words
 from image_recommender.duplicates.finding import DuplicateGroup, find_duplicates
 from image_recommender.duplicates.moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
 from image_recommender.errors import (
     ImageDecodeError,
+    ImrecError,
     IndexMismatchError,
     LibraryBusyError,
     LibraryError,
     ModelError,
     QueryError,
+    SettingsError,
     UnknownImageError,
 )
 from image_recommender.filters import PhotoFilter, check_sort
@@ -106,6 +109,8 @@ class UpdateSummary(JsonReport):
     text_found: int = 0
     text_failed: int = 0
     text_skipped: str = ""
+    albums_mirrored: int = 0
+    album_notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """The one-line summary. ``images_per_second`` is the whole run's (scan, model load and
@@ -122,10 +127,11 @@ class UpdateSummary(JsonReport):
             text = f"; read text in {self.text_read} ({self.text_found} with text{failed})"
         elif self.text_skipped:
             text = f"; text in pictures not read: {self.text_skipped}"
+        albums = f"; {self.albums_mirrored} album folder(s) brought up to date" if self.albums_mirrored else ""
         return (
             f"scanned {self.scanned}, new {self.new}{waiting}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
-            f"index holds {self.indexed}{text} ({self.seconds:.1f} s{rate}{stage}{cluster})"
+            f"index holds {self.indexed}{text}{albums} ({self.seconds:.1f} s{rate}{stage}{cluster})"
         )
 
 
@@ -419,8 +425,11 @@ class Library:
             self.catalog.purge_gone()
             indexed = self.build_index()
             text, skipped = self._read_texts(text_progress)
+            mirrored = self._mirror_albums()
         seconds = time.perf_counter() - started
         return UpdateSummary(
+            albums_mirrored=len(mirrored),
+            album_notes=[f"album {name}: {note}" for name, report in mirrored for note in report.left_alone],
             text_read=text.read,
             text_found=text.with_text,
             text_failed=text.failed,
@@ -460,6 +469,81 @@ class Library:
         if self._reader is None:
             self._reader = TextReader(self.settings.device)
         return read_texts(self.catalog, self.root, self._reader, progress), ""
+
+    # -- smart albums ----------------------------------------------------------------------
+
+    def save_album(
+        self,
+        name: str,
+        terms: Sequence[Term | str],
+        *,
+        k: int | None = None,
+        mirror: str | os.PathLike[str] | None = None,
+        mode: str = "link",
+        **filters: Any,
+    ) -> tuple[AlbumRow, SearchResponse, MirrorReport | None]:
+        """Keep a query under ``name`` (run once now, so a query that cannot run is refused);
+        with ``mirror``, its results are linked (or copied) into that folder now and after
+        every update."""
+        check_album_name(name)
+        if mode not in MODES:
+            raise SettingsError(f"album mode {mode!r}: choose link or copy")
+        parsed = [term if isinstance(term, Term) else parse_term(term) for term in terms]
+        response = self.search(parsed, k=k, **filters)
+        existing = self.catalog.album(name)
+        folder = None
+        if mirror is not None:
+            known = existing is not None and existing.mirror == os.path.abspath(os.path.expanduser(mirror))
+            folder = check_mirror(Path(mirror), self.root, known)
+        kept = KeptQuery(parsed, filters, k)
+        album = self.catalog.save_album(name, kept.to_json(), str(folder) if folder else None, mode if folder else None)
+        report = self._mirror(album, response) if folder is not None else None
+        return album, response, report
+
+    def album_results(self, name: str) -> SearchResponse:
+        """The album's query, run now."""
+        album = self._album(name)
+        kept = KeptQuery.from_json(album.query)
+        return self.search(kept.terms, k=kept.k, **kept.filters)
+
+    def albums(self) -> list[AlbumRow]:
+        return self.catalog.albums()
+
+    def album_query(self, name: str) -> list[str]:
+        """The album's query as a search describes its terms (no model is loaded)."""
+        return [term.describe() for term in KeptQuery.from_json(self._album(name).query).terms]
+
+    def delete_album(self, name: str) -> None:
+        """Forget the album; the files its mirror made stay where they are."""
+        if not self.catalog.delete_album(name):
+            raise QueryError(f"album {name!r}: there is no album of that name ('imrec album list' shows them)")
+
+    def _album(self, name: str) -> AlbumRow:
+        album = self.catalog.album(name)
+        if album is None:
+            raise QueryError(f"album {name!r}: there is no album of that name ('imrec album list' shows them)")
+        return album
+
+    def _mirror(self, album: AlbumRow, response: SearchResponse) -> MirrorReport:
+        assert album.mirror is not None and album.mode is not None
+        report = sync_mirror(
+            Path(album.mirror), album.mode, self.root, response.results, self.catalog.album_files(album.id)
+        )
+        self.catalog.record_album_files(album.id, report.made, report.forgotten)
+        return report
+
+    def _mirror_albums(self) -> list[tuple[str, MirrorReport]]:
+        """Bring every album's mirror folder up to date; an album whose query no longer runs is
+        reported, never a reason for the update to fail."""
+        done = []
+        for album in self.catalog.albums():
+            if album.mirror is None:
+                continue
+            try:
+                done.append((album.name, self._mirror(album, self.album_results(album.name))))
+            except ImrecError as exc:
+                done.append((album.name, MirrorReport(left_alone=[f"not mirrored: {exc}"])))
+        return done
 
     # -- models --------------------------------------------------------------------------
 

@@ -122,3 +122,26 @@ class WordMatch:
     lines: list[TextLine]
     folded: str
     rank: float
+
+
+@dataclass(frozen=True)
+class AlbumRow:
+    """A kept query: its name, the query as JSON, and where its results are mirrored (and how)."""
+
+    id: int
+    name: str
+    query: str
+    mirror: str | None
+    mode: str | None
+
+
+@dataclass(frozen=True)
+class MadeFile:
+    """A file an album made in its mirror folder: its name there, the image, what it points to
+    (a link's target, a copy's source) and the size and time it had when made."""
+
+    name: str
+    image_id: int
+    target: str
+    size: int
+    mtime_ns: int

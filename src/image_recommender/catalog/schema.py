@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -147,6 +147,29 @@ CREATE VIRTUAL TABLE IF NOT EXISTS text_words USING fts5(body, tokenize='trigram
 """
 
 
+# v7: smart albums: a kept query (JSON: terms, filters, k) with an optional mirror folder, and
+# the files an album made there (name, the image, how it was made), so it never touches others.
+_SCHEMA_V7 = """
+CREATE TABLE IF NOT EXISTS albums(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    query TEXT NOT NULL,
+    mirror TEXT,
+    mode TEXT CHECK (mode IN ('link', 'copy')),
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS album_files(
+    album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    image_id INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    PRIMARY KEY(album_id, name)
+);
+"""
+
+
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -154,6 +177,7 @@ _MIGRATIONS: dict[int, str] = {
     4: _SCHEMA_V4,
     5: _SCHEMA_V5,
     6: _SCHEMA_V6,
+    7: _SCHEMA_V7,
 }
 
 

@@ -20,9 +20,11 @@ import numpy as np
 
 from image_recommender.catalog.rows import (
     STATES,
+    AlbumRow,
     EmbedResult,
     FileStat,
     ImageRow,
+    MadeFile,
     ModelRow,
     RetiredVector,
     WalkDifferences,
@@ -664,6 +666,51 @@ class Catalog:
             [match_expression(words), limit, *values],
         )
         return [WordMatch(_image(row[:-3]), _text_lines(row[-3]), row[-2], float(row[-1])) for row in rows]
+
+    # Smart albums (albums.py keeps their mirror folders).
+
+    def save_album(self, name: str, query: str, mirror: str | None, mode: str | None) -> AlbumRow:
+        """Create the album, or change its query and mirror (the files it made stay recorded)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO albums(name, query, mirror, mode, created_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET query = excluded.query, mirror = excluded.mirror, mode = excluded.mode",
+                (name, query, mirror, mode, time.time()),
+            )
+        album = self.album(name)
+        assert album is not None
+        return album
+
+    def album(self, name: str) -> AlbumRow | None:
+        row = self._db.execute("SELECT id, name, query, mirror, mode FROM albums WHERE name = ?", (name,)).fetchone()
+        return AlbumRow(*row) if row else None
+
+    def albums(self) -> list[AlbumRow]:
+        rows = self._db.execute("SELECT id, name, query, mirror, mode FROM albums ORDER BY name")
+        return [AlbumRow(*row) for row in rows]
+
+    def delete_album(self, name: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM albums WHERE name = ?", (name,)).rowcount > 0
+
+    def album_files(self, album_id: int) -> list[MadeFile]:
+        rows = self._db.execute(
+            "SELECT name, image_id, target, size, mtime_ns FROM album_files WHERE album_id = ? ORDER BY name",
+            (album_id,),
+        )
+        return [MadeFile(*row) for row in rows]
+
+    def record_album_files(self, album_id: int, made: Sequence[MadeFile], forgotten: Sequence[str]) -> None:
+        """What one mirror pass made and what it removed or found changed, in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM album_files WHERE album_id = ? AND name = ?", ((album_id, name) for name in forgotten)
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO album_files(album_id, name, image_id, target, size, mtime_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                ((album_id, f.name, f.image_id, f.target, f.size, f.mtime_ns) for f in made),
+            )
 
     def image(self, image_id: int) -> ImageRow | None:
         row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id=?", (image_id,)).fetchone()

@@ -94,6 +94,8 @@ def index(
         out.print(summary.line(), markup=False)
     if not quiet and not json_output:
         warn_unreadable(summary.unreadable)
+        for note in summary.album_notes:
+            err.print(f"imrec: warning: {note}", markup=False)
         if summary.failed:
             err.print(
                 f"{summary.failed} file(s) could not be read; 'imrec status' lists them with reasons", markup=False

@@ -180,6 +180,21 @@ EfSearchOpt = Annotated[
 ]
 
 
+TermsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="TERM",
+        help="Image files or texts, optionally weighted as WEIGHT:TERM (e.g. 2:cat.jpg, -1:dog.jpg, 0.5:snow).",
+        show_default=False,
+    ),
+]
+LikeOpt = Annotated[list[str] | None, typer.Option("--like", metavar="FILE", help="An image file to find more like.")]
+LikeIdOpt = Annotated[list[str] | None, typer.Option("--like-id", metavar="ID", help="An indexed image's id.")]
+TextOpt = Annotated[list[str] | None, typer.Option("--text", metavar="TEXT", help="Words describing what you want.")]
+UnlikeOpt = Annotated[
+    list[str] | None, typer.Option("--unlike", metavar="FILE|ID", help="An image file or id to move away from.")
+]
+NotTextOpt = Annotated[list[str] | None, typer.Option("--not-text", metavar="TEXT", help="Words to move away from.")]
 OcrOpt = Annotated[
     bool | None,
     typer.Option(
@@ -243,7 +258,7 @@ CLI_ONLY = frozenset(
         "terms", "like", "like_id", "text", "unlike", "not_text", "liked", "include_query",
         "paths", "paths0", "preview", "show", "copy_to", "link_to", "open_results",
         "threshold", "keep_under", "move_to", "apply", "undo", "check", "debounce",
-        "host", "port", "all_models", "bench", "seconds", "lang", "words", "no_words", "crop",
+        "host", "port", "all_models", "bench", "seconds", "lang", "words", "no_words", "crop", "name",
     }
 )  # fmt: skip
 

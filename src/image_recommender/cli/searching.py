@@ -18,11 +18,14 @@ from image_recommender.cli.options import (
     EfSearchOpt,
     EngineOpt,
     JsonOpt,
+    LikeIdOpt,
+    LikeOpt,
     LinkToOpt,
     MinScoreOpt,
     ModelConfigOpt,
     ModelOpt,
     NearOpt,
+    NotTextOpt,
     OpenOpt,
     Paths0Opt,
     PathsOpt,
@@ -34,42 +37,48 @@ from image_recommender.cli.options import (
     ShowOpt,
     SortOpt,
     TakenOnOpt,
+    TermsArg,
     TextModelOpt,
+    TextOpt,
     TopKOpt,
     UnderOpt,
+    UnlikeOpt,
     open_library,
     result_filters,
 )
 from image_recommender.cli.render import ResultOutputs, render
-from image_recommender.search import parse_file_or_id, parse_term
+from image_recommender.search import Term, parse_file_or_id, parse_term
+
+
+def query_terms(
+    terms: list[str] | None,
+    like: list[str] | None,
+    like_id: list[str] | None,
+    text: list[str] | None,
+    unlike: list[str] | None,
+    not_text: list[str] | None,
+) -> list[Term]:
+    """The terms a command's arguments and flags give, in the order search and album save take them."""
+    parsed = [parse_term(term) for term in terms or []]
+    parsed += [parse_term(item, kind="file") for item in like or []]
+    parsed += [parse_term(item, kind="id") for item in like_id or []]
+    parsed += [parse_term(item, kind="text") for item in text or []]
+    parsed += [parse_file_or_id(item, negative=True) for item in unlike or []]
+    parsed += [parse_term(item, negative=True, kind="text") for item in not_text or []]
+    return parsed
 
 
 @app.command(cls=PlainArguments)
 @friendly
 def search(
     ctx: typer.Context,
-    terms: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="TERM",
-            help="Image files or texts, optionally weighted as WEIGHT:TERM (e.g. 2:cat.jpg, -1:dog.jpg, 0.5:snow).",
-            show_default=False,
-        ),
-    ] = None,
+    terms: TermsArg = None,
     library: SearchLibraryOpt = None,
-    like: Annotated[
-        list[str] | None, typer.Option("--like", metavar="FILE", help="An image file to find more like.")
-    ] = None,
-    like_id: Annotated[list[str] | None, typer.Option("--like-id", metavar="ID", help="An indexed image's id.")] = None,
-    text: Annotated[
-        list[str] | None, typer.Option("--text", metavar="TEXT", help="Words describing what you want.")
-    ] = None,
-    unlike: Annotated[
-        list[str] | None, typer.Option("--unlike", metavar="FILE|ID", help="An image file or id to move away from.")
-    ] = None,
-    not_text: Annotated[
-        list[str] | None, typer.Option("--not-text", metavar="TEXT", help="Words to move away from.")
-    ] = None,
+    like: LikeOpt = None,
+    like_id: LikeIdOpt = None,
+    text: TextOpt = None,
+    unlike: UnlikeOpt = None,
+    not_text: NotTextOpt = None,
     words: Annotated[
         str | None,
         typer.Option(
@@ -125,12 +134,7 @@ def search(
     """Images like files, ids and texts, and unlike others: the library's search."""
     outputs = ResultOutputs(json_output, paths, paths0, preview, show, copy_to, link_to, open_results, top_k)
     outputs.check()
-    parsed = [parse_term(term) for term in terms or []]
-    parsed += [parse_term(item, kind="file") for item in like or []]
-    parsed += [parse_term(item, kind="id") for item in like_id or []]
-    parsed += [parse_term(item, kind="text") for item in text or []]
-    parsed += [parse_file_or_id(item, negative=True) for item in unlike or []]
-    parsed += [parse_term(item, negative=True, kind="text") for item in not_text or []]
+    parsed = query_terms(terms, like, like_id, text, unlike, not_text)
     if words is not None and (parsed or no_words):
         raise typer.BadParameter("--words searches the text in pictures alone: give it without other terms")
     if not parsed and words is None:
