@@ -143,3 +143,37 @@ def test_a_mirror_folder_swapped_for_a_link_is_not_followed(library: Path, imrec
     summary = imrec("index", library)
     assert "album one: not mirrored:" in summary.stderr and "cannot use it as the album's folder" in summary.stderr
     assert os.listdir(elsewhere) == [name]
+
+
+@pytest.mark.browser
+def test_the_page_and_the_api_list_and_show_albums(library: Path, model_settings: dict) -> None:
+    from fastapi.testclient import TestClient
+    from playwright.sync_api import expect, sync_playwright
+    from test_web import CHROMIUM, serving
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(library, **model_settings) as opened:
+        opened.save_album("Brücken & Meer", ["a bridge"], k=3)
+        client = TestClient(create_app(opened), base_url="http://127.0.0.1:8765")
+        listed = client.get("/api/albums").json()["albums"]
+        assert listed == [{"name": "Brücken & Meer", "query": ["+'a bridge'"], "mirror": None, "mode": None}]
+        shown = client.get("/api/albums/Brücken & Meer").json()
+        assert shown["album"] == "Brücken & Meer" and len(shown["results"]) == 3
+        missing = client.get("/api/albums/nowhere")
+        assert missing.status_code == 400 and "no album of that name" in missing.json()["detail"]
+        expected = [hit["path"] for hit in shown["results"]]
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium")
+    with serving(Library.open(library, **model_settings)) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context(locale="de-DE").new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_role("tab", name="Alben").click()
+        expect(page.locator("#albums li")).to_have_count(1)
+        expect(page.locator("#albums .album-query")).to_have_text("+'a bridge'")
+        page.get_by_role("button", name="Brücken & Meer").click()
+        expect(page.locator("#message")).to_contain_text("Album Brücken & Meer: 3 Treffer")
+        expect(page.locator("#results .card .path")).to_have_count(3)
+        assert [path.get_attribute("title") for path in page.locator("#results .card .path").all()] == expected
+        browser.close()

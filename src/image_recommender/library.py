@@ -496,6 +496,11 @@ class Library:
             known = existing is not None and existing.mirror == os.path.abspath(os.path.expanduser(mirror))
             folder = check_mirror(Path(mirror), self.root, known)
         kept = KeptQuery(parsed, filters, k)
+        if existing is not None and (existing.mirror, existing.mode) != (str(folder) if folder else None, mode):
+            # Another folder (or none, or the other mode): what was made in the old one stays there, unrecorded.
+            self.catalog.record_album_files(
+                existing.id, [], [made.name for made in self.catalog.album_files(existing.id)]
+            )
         album = self.catalog.save_album(name, kept.to_json(), str(folder) if folder else None, mode if folder else None)
         report = self._mirror(album, response) if folder is not None else None
         return album, response, report

@@ -24,7 +24,7 @@ from image_recommender.cli.options import (
     open_library,
 )
 from image_recommender.cli.render import emit_json
-from image_recommender.errors import ImrecError, LibraryError, SettingsError
+from image_recommender.errors import CatalogDamagedError, ImrecError, LibraryError, SettingsError
 from image_recommender.settings import Settings, load_settings
 
 
@@ -42,7 +42,20 @@ def status(
     json_output: JsonOpt = False,
 ) -> None:
     """Counts per state, models, index freshness, and every failed file with its reason."""
-    with open_library(_root(root, library), ctx) as opened:
+    try:
+        opened = open_library(_root(root, library), ctx)
+    except CatalogDamagedError as exc:
+        if not check:
+            raise
+        # Too damaged to open (its table of tables is unreadable): --check still reports, as it does
+        # for a catalog whose damage SQLite's own integrity check finds.
+        damaged = f"catalog damaged: {exc}"
+        if json_output:
+            emit_json({"integrity": damaged})
+        else:
+            out.print(f"check: {damaged}", markup=False)
+        raise typer.Exit(1) from None
+    with opened:
         report = opened.status(check)
     if json_output:
         emit_json(report.as_json())

@@ -288,6 +288,24 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             filters = request.model_dump(include=set(PhotoFilters.model_fields))
             return _results_json(lib.recommend(request.liked, request.disliked, k=request.k, **filters))
 
+    @app.get("/api/albums")
+    def albums() -> dict[str, Any]:
+        """The smart albums: name, query, mirror folder."""
+        with using() as lib:
+            kept = [(album, lib.album_query(album.name)) for album in lib.albums()]
+        return {
+            "albums": [
+                {"name": album.name, "query": query, "mirror": album.mirror, "mode": album.mode}
+                for album, query in kept
+            ]
+        }
+
+    @app.get("/api/albums/{name}")
+    def album(name: Annotated[str, PathParam(max_length=100)]) -> dict[str, Any]:
+        """An album's query, run now."""
+        with using() as lib:
+            return _results_json(lib.album_results(name)) | {"album": name}
+
     @app.get("/api/images")
     def browse(
         offset: Annotated[int, Query(ge=0, le=MAX_IMAGE_ID)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 48

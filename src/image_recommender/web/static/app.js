@@ -204,6 +204,7 @@ function querySummary() {
   }
   if (query.kind === "more") return t("query.more", { id: query.id });
   if (query.kind === "region") return t("query.region", { name: query.name });
+  if (query.kind === "album") return t("query.album", { name: query.name });
   return t("quoted", { text: query.text });
 }
 
@@ -334,7 +335,9 @@ async function runQuery() {
   setMessage(t("searching"));
   try {
     let data;
-    if (query?.kind === "image") {
+    if (query?.kind === "album") {
+      data = await api(`/api/albums/${encodeURIComponent(query.name)}`);
+    } else if (query?.kind === "image") {
       const form = new FormData();
       form.append("image", query.file);
       if (query.crop) form.append("crop", query.crop);
@@ -710,6 +713,32 @@ async function loadStatus() {
   }
 }
 
+// The smart albums kept with 'imrec album save': one button each, its query beside it; a click
+// shows the album's pictures in the search view, where they can be liked, picked and downloaded.
+async function loadAlbums() {
+  try {
+    const data = await api("/api/albums");
+    $("#albums").replaceChildren(...data.albums.map((album) => {
+      const item = document.createElement("li");
+      const open = button(album.name, "album", () => showAlbum(album.name));
+      const query = document.createElement("span");
+      query.className = "album-query";
+      query.textContent = album.query.join(" ") + (album.mirror ? ` → ${album.mirror}` : "");
+      item.append(open, query);
+      return item;
+    }));
+    setMessage(data.albums.length ? "" : t("no.albums"), false, "#albums-message");
+  } catch (error) {
+    setMessage(error.message, true, "#albums-message");
+  }
+}
+
+function showAlbum(name) {
+  state.query = { kind: "album", name };
+  show("search");
+  return runQuery();
+}
+
 function show(view) {
   for (const tab of document.querySelectorAll("[role=tab]")) {
     const active = tab.dataset.view === view;
@@ -717,6 +746,7 @@ function show(view) {
     $(`#view-${tab.dataset.view}`).hidden = !active;
   }
   if (view === "status") loadStatus();
+  if (view === "albums") loadAlbums();
   if (view === "duplicates" && !$("#dup-groups").children.length) loadDuplicates();
 }
 
