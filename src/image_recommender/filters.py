@@ -53,6 +53,7 @@ class PhotoFilter:
     before: str | None = None
     camera: str | None = None
     near: tuple[float, float, float] | None = None  # latitude, longitude, radius in km
+    theme: int | None = None  # a theme's id (the library resolves names)
 
     @classmethod
     def from_options(
@@ -83,7 +84,9 @@ class PhotoFilter:
 
     @property
     def active(self) -> bool:
-        return any(value is not None for value in (self.folder, self.after, self.before, self.camera, self.near))
+        return any(
+            value is not None for value in (self.folder, self.after, self.before, self.camera, self.near, self.theme)
+        )
 
 
 DEFAULT_RADIUS = "1km"

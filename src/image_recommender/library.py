@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_recommender.albums import MODES, KeptQuery, MirrorReport, check_album_name, check_mirror, sync_mirror
-from image_recommender.catalog.rows import AlbumRow, ImageRow, ModelRow
+from image_recommender.catalog.rows import AlbumRow, ImageRow, ModelRow, ThemeRow
 from image_recommender.catalog.store import Catalog
-from image_recommender.catalog.words import MIN_WORD, query_words
+from image_recommender.catalog.words import MIN_WORD, fold, query_words
 from image_recommender.duplicates.finding import DuplicateGroup, find_duplicates
 from image_recommender.duplicates.moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
 from image_recommender.errors import (
@@ -68,6 +68,7 @@ from image_recommender.search import (
 from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings
 from image_recommender.text.reading import TextProgress, TextReport, read_texts
 from image_recommender.text.recognise import OCR_EXTRA_HINT, TextReader, ocr_available
+from image_recommender.themes.computing import compute_themes, needs_computing
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
@@ -470,6 +471,65 @@ class Library:
             self._reader = TextReader(self.settings.device)
         return read_texts(self.catalog, self.root, self._reader, progress), ""
 
+    # -- themes ----------------------------------------------------------------------------
+
+    def themes(self, count: int | None = None, recompute: bool = False) -> list[ThemeRow]:
+        """The library's themes, computed from the stored vectors when there are none yet, when
+        asked (``recompute``, another ``count``), or when the library grew or shrank by a tenth;
+        naming them loads the text tower."""
+        row = self.query_model()
+        themes = self.catalog.themes(row.id)
+        images = len(self.catalog.live_labels(row.id))
+        if recompute or needs_computing(themes, images, count):
+            tower = self._text_tower(row)
+            encoder = tower if tower is not None else self._encoder(row)
+            compute_themes(self.catalog, row.id, encoder.encode_texts, count)
+            themes = self.catalog.themes(row.id)
+        return themes
+
+    def theme(self, name: str) -> ThemeRow:
+        """A theme by id, by the user's name or by its German or English name (any case)."""
+        themes = self.catalog.themes(self.query_model().id)
+        if not themes:
+            raise QueryError("this library has no themes yet: run 'imrec themes' first")
+        wanted = fold(name.strip().lstrip("#"))
+        found = [
+            theme
+            for theme in themes
+            if wanted in (str(theme.id), *(fold(n) for n in (theme.user_name, theme.name_de, theme.name_en) if n))
+        ]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            listed = "; ".join(f"#{theme.id} {theme.name}" for theme in found[:6])
+            raise QueryError(f"theme {name!r} names several themes: {listed}; give its number")
+        known = ", ".join(theme.name for theme in themes[:8])
+        raise QueryError(
+            f"theme {name!r}: no theme of that name or number (themes: {known}{', …' if len(themes) > 8 else ''})"
+        )
+
+    def theme_images(self, name: str, k: int = 48, offset: int = 0) -> list[tuple[ImageRow, float]]:
+        """A theme's images, closest to its centre first."""
+        return self.catalog.theme_images(self.theme(name).id, k, offset)
+
+    def rename_theme(self, name: str, new_name: str | None) -> ThemeRow:
+        """Give a theme the user's own name (None or "": back to its computed one); it is kept
+        when the themes are computed again and the theme still matches."""
+        theme = self.theme(name)
+        cleaned = (new_name or "").strip() or None
+        if cleaned is not None and (len(cleaned) > 100 or any(ord(c) < 32 for c in cleaned)):
+            raise QueryError(f"theme name {new_name!r}: use 1-100 characters without control characters")
+        self.catalog.rename_theme(theme.id, cleaned)
+        return self.theme(str(theme.id))
+
+    def _with_themes(self, results: list[SearchResult]) -> list[SearchResult]:
+        """Results with their theme's name, where the library has themes."""
+        themes = self.catalog.theme_names(self.query_model().id)
+        if not themes or not results:
+            return results
+        of = self.catalog.themes_of([result.id for result in results])
+        return [replace(result, theme=themes.get(of.get(result.id, -1))) for result in results]
+
     # -- smart albums ----------------------------------------------------------------------
 
     def save_album(
@@ -766,6 +826,7 @@ class Library:
         words: str | None = None,
         use_words: bool = True,
         crop: str | Crop | None = None,
+        theme: str | None = None,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
@@ -783,6 +844,8 @@ class Library:
         photo_filter = PhotoFilter.from_options(
             self._folder_prefix(under) if under else None, after, before, taken_on, camera, near, radius
         )
+        if theme is not None:
+            photo_filter = replace(photo_filter, theme=self.theme(theme).id)
         check_sort(sort)  # refused before any work
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
@@ -834,7 +897,8 @@ class Library:
         current = index.status().current  # the one definition ``imrec status`` uses too
         asked = [word for text in texts for word in query_words(text)]
         described = [term.describe() for term in parsed]
-        return SearchResponse(described, row.name, sort_results(results, sort), images, current, asked)
+        ranked = self._with_themes(sort_results(results, sort))
+        return SearchResponse(described, row.name, ranked, images, current, asked)
 
     def _search_words(
         self, words: str, k: int, photo_filter: PhotoFilter, sort: str, all_copies: bool
@@ -844,6 +908,8 @@ class Library:
             raise QueryError(f"--words {words!r}: give a word of at least {MIN_WORD} letters or digits")
         results = rank_words_only(word_hits(self.catalog, words, photo_filter), k, all_copies)
         ranked = sort_results(results, sort)
+        if self.catalog.models():
+            ranked = self._with_themes(ranked)
         return SearchResponse([f"words {words!r}"], "text in pictures", ranked, words=query_words(words))
 
     def _folder_prefix(self, under: str) -> str:

@@ -201,6 +201,7 @@ class SearchResult:
     taken_from: str | None = None  # "exif", or "mtime" when ``taken_at`` is only the file's time
     copies: tuple[str, ...] = ()  # other paths holding exactly this file (folded into this result)
     text_match: tuple[str, ...] = ()  # the recognised lines that hold the searched words
+    theme: str | None = None  # the name of the theme it belongs to, where the library has themes
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -215,6 +216,7 @@ class SearchResult:
             "camera": self.camera,
             "copies": list(self.copies),
             "text_match": list(self.text_match) or None,
+            "theme": self.theme,
         }
 
 

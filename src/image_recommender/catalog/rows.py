@@ -145,3 +145,31 @@ class MadeFile:
     target: str
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ThemeRow:
+    """A theme: its names (German, English; the user's own wins), how sure the naming is (the
+    best name's share of the naming's softmax), the runners-up, its centre, its size, and how
+    many images the library held when it was computed."""
+
+    id: int
+    name_de: str | None
+    name_en: str | None
+    user_name: str | None
+    confidence: float
+    runners_up: str
+    centre: np.ndarray
+    size: int
+    images_then: int
+
+    @property
+    def name(self) -> str:
+        return theme_name(self.user_name, self.name_de, self.name_en)
+
+
+def theme_name(user_name: str | None, name_de: str | None, name_en: str | None) -> str:
+    """What a user sees: their own name, else the German and English one, else "unbenannt"."""
+    if user_name:
+        return user_name
+    return f"{name_de} ({name_en})" if name_de else "unbenannt (unnamed)"

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -170,6 +170,29 @@ CREATE TABLE IF NOT EXISTS album_files(
 """
 
 
+# v8: themes of one model's vectors (k-means centres with their names and how sure the naming
+# is, a name the user gave), each live image in exactly one, with its closeness to the centre.
+_SCHEMA_V8 = """
+CREATE TABLE IF NOT EXISTS themes(
+    id INTEGER PRIMARY KEY,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    name_de TEXT,
+    name_en TEXT,
+    user_name TEXT,
+    confidence REAL NOT NULL,
+    runners_up TEXT NOT NULL,
+    centre BLOB NOT NULL,
+    images_then INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS theme_members(
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    theme_id INTEGER NOT NULL REFERENCES themes(id) ON DELETE CASCADE,
+    closeness REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS theme_members_by_theme ON theme_members(theme_id, closeness);
+"""
+
+
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -178,6 +201,7 @@ _MIGRATIONS: dict[int, str] = {
     5: _SCHEMA_V5,
     6: _SCHEMA_V6,
     7: _SCHEMA_V7,
+    8: _SCHEMA_V8,
 }
 
 

@@ -27,8 +27,10 @@ from image_recommender.catalog.rows import (
     MadeFile,
     ModelRow,
     RetiredVector,
+    ThemeRow,
     WalkDifferences,
     WordMatch,
+    theme_name,
 )
 from image_recommender.catalog.schema import _DROP_WALK_TABLES, _MIGRATIONS, _WALK_TABLES, SCHEMA_VERSION
 from image_recommender.catalog.words import TextLine, fold, match_expression
@@ -94,6 +96,9 @@ def _filter_clauses(photo_filter: PhotoFilter) -> tuple[list[str], list[object]]
         latitude, longitude, radius = photo_filter.near
         clauses.append("distance_km(images.latitude, images.longitude, ?, ?) <= ?")
         values += [latitude, longitude, radius]
+    if photo_filter.theme is not None:
+        clauses.append("images.id IN (SELECT image_id FROM theme_members WHERE theme_id = ?)")
+        values.append(photo_filter.theme)
     return clauses, values
 
 
@@ -666,6 +671,86 @@ class Catalog:
             [match_expression(words), limit, *values],
         )
         return [WordMatch(_image(row[:-3]), _text_lines(row[-3]), row[-2], float(row[-1])) for row in rows]
+
+    # Themes (themes/ computes them from the vectors).
+
+    def replace_themes(
+        self,
+        model_id: int,
+        themes: Sequence[tuple[str | None, str | None, str | None, float, str, np.ndarray]],
+        members: Iterator[tuple[int, int, float]],
+        images_then: int,
+    ) -> None:
+        """Store a computation in one transaction: (name_de, name_en, user_name, confidence,
+        runners_up JSON, centre) per theme, and (image id, theme number, closeness) per image."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM themes WHERE model_id = ?", (model_id,))
+            ids = []
+            for name_de, name_en, user_name, confidence, runners_up, centre in themes:
+                cursor = db.execute(
+                    "INSERT INTO themes(model_id, name_de, name_en, user_name, confidence, runners_up, centre,"
+                    " images_then) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        model_id,
+                        name_de,
+                        name_en,
+                        user_name,
+                        confidence,
+                        runners_up,
+                        vector_to_blob(centre),
+                        images_then,
+                    ),
+                )
+                ids.append(cursor.lastrowid)
+            db.executemany(
+                "INSERT OR REPLACE INTO theme_members(image_id, theme_id, closeness) VALUES (?, ?, ?)",
+                ((image_id, ids[number], closeness) for image_id, number, closeness in members),
+            )
+
+    def themes(self, model_id: int) -> list[ThemeRow]:
+        """The model's themes, largest first, with their live sizes."""
+        rows = self._db.execute(
+            "SELECT themes.id, name_de, name_en, user_name, confidence, runners_up, centre,"
+            " (SELECT count(*) FROM theme_members JOIN images ON images.id = theme_members.image_id"
+            "  WHERE theme_members.theme_id = themes.id AND images.state = 'ok') AS size, images_then"
+            " FROM themes WHERE model_id = ? ORDER BY size DESC, themes.id",
+            (model_id,),
+        )
+        return [
+            ThemeRow(row[0], row[1], row[2], row[3], row[4], row[5], blob_to_vector(row[6]), row[7], row[8])
+            for row in rows
+        ]
+
+    def theme_names(self, model_id: int) -> dict[int, str]:
+        """theme id -> the name a user sees, without counting members (cheap, for every search)."""
+        rows = self._db.execute("SELECT id, user_name, name_de, name_en FROM themes WHERE model_id = ?", (model_id,))
+        return {theme_id: theme_name(user, german, english) for theme_id, user, german, english in rows}
+
+    def theme_images(self, theme_id: int, limit: int, offset: int = 0) -> list[tuple[ImageRow, float]]:
+        """A theme's live images, closest to its centre first."""
+        columns = ", ".join("images." + c for c in _IMAGE_COLUMNS.split(", "))
+        rows = self._db.execute(
+            f"SELECT {columns}, theme_members.closeness FROM theme_members JOIN images ON images.id = theme_members.image_id"
+            " WHERE theme_members.theme_id = ? AND images.state = 'ok' ORDER BY theme_members.closeness DESC, images.id"
+            " LIMIT ? OFFSET ?",
+            (theme_id, limit, offset),
+        )
+        return [(_image(row[:-1]), float(row[-1])) for row in rows]
+
+    def themes_of(self, image_ids: Sequence[int]) -> dict[int, int]:
+        """image id -> theme id for the given images (those in no theme are absent)."""
+        found: dict[int, int] = {}
+        for start in range(0, len(image_ids), 500):
+            chunk = list(image_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._db.execute(f"SELECT image_id, theme_id FROM theme_members WHERE image_id IN ({marks})", chunk)
+            )
+        return found
+
+    def rename_theme(self, theme_id: int, name: str | None) -> bool:
+        with self.transaction() as db:
+            return db.execute("UPDATE themes SET user_name = ? WHERE id = ?", (name, theme_id)).rowcount > 0
 
     # Smart albums (albums.py keeps their mirror folders).
 

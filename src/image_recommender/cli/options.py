@@ -195,6 +195,12 @@ UnlikeOpt = Annotated[
     list[str] | None, typer.Option("--unlike", metavar="FILE|ID", help="An image file or id to move away from.")
 ]
 NotTextOpt = Annotated[list[str] | None, typer.Option("--not-text", metavar="TEXT", help="Words to move away from.")]
+ThemeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--theme", metavar="NAME", help="Only pictures of this theme ('imrec themes' lists them; name or number)."
+    ),
+]
 OcrOpt = Annotated[
     bool | None,
     typer.Option(
@@ -237,6 +243,7 @@ def _root(root: Path | None, library: Path | None) -> Path | None:
 
 FILTER_NAMES = (
     "under",
+    "theme",
     "min_score",
     "after",
     "before",
@@ -258,7 +265,7 @@ CLI_ONLY = frozenset(
         "terms", "like", "like_id", "text", "unlike", "not_text", "liked", "include_query",
         "paths", "paths0", "preview", "show", "copy_to", "link_to", "open_results",
         "threshold", "keep_under", "move_to", "apply", "undo", "check", "debounce",
-        "host", "port", "all_models", "bench", "seconds", "lang", "words", "no_words", "crop", "name",
+        "host", "port", "all_models", "bench", "seconds", "lang", "words", "no_words", "crop", "name", "count", "recompute", "rename",
     }
 )  # fmt: skip
 

@@ -1,0 +1,1 @@
+"""Themes: the library grouped by what its pictures show, from the stored vectors alone."""

@@ -1,0 +1,89 @@
+"""Themes from the stored vectors: every picture in exactly one, named, renamed, filtered by."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, Runner, indexed, indexed_copy
+from PIL import Image
+
+from image_recommender import Library
+from image_recommender.themes.computing import theme_count
+from image_recommender.themes.vocabulary import SUBJECTS
+
+# Each test indexes a library of its own and clusters it: the full suite's.
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def indexed_once(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> Path:
+    """The eight photos, each also at two other sizes (three pictures of each subject)."""
+    root = tmp_path_factory.mktemp("themes") / "library"
+    shutil.copytree(PHOTOS, root)
+    for photo in sorted(PHOTOS.glob("*.jpg")):
+        picture = Image.open(photo).convert("RGB")
+        for side in (320, 200):
+            smaller = picture.copy()
+            smaller.thumbnail((side, side))
+            smaller.save(root / f"{photo.stem}-{side}.jpg", quality=90)
+    return indexed(root, model_settings)
+
+
+@pytest.fixture
+def library(indexed_once: Path, tmp_path: Path) -> Path:
+    return indexed_copy(indexed_once, tmp_path / "library")
+
+
+def test_the_vocabulary_and_the_count() -> None:
+    assert len(SUBJECTS) >= 250 and len({german for german, _ in SUBJECTS}) == len(SUBJECTS)
+    assert ("Strand", "a beach") in SUBJECTS and ("Dokumente", "a document") in SUBJECTS
+    assert [theme_count(n) for n in (2, 10, 200, 10_000, 10**6)] == [2, 2, 10, 71, 200]
+
+
+def test_every_picture_is_in_exactly_one_theme(library: Path, imrec: Runner, model_settings: dict) -> None:
+    listed = json.loads(imrec("themes", library, "--count", "4", "--json").stdout)
+    assert len(listed) == 4 and sum(theme["size"] for theme in listed) == 24
+    with Library.open(library, **model_settings) as opened:
+        ids = [image.id for image in opened.catalog.images("ok")]
+        members = opened.catalog.themes_of(ids)
+        assert sorted(members) == sorted(ids)  # each image once (image_id is the key)
+        for theme in listed:
+            inside = [image.id for image, _ in opened.theme_images(str(theme["id"]), 100)]
+            assert len(inside) == theme["size"] and set(theme["representatives"]) <= set(inside)
+            assert theme["representatives"] == inside[: len(theme["representatives"])]  # closest first
+            assert 0 < theme["confidence"] <= 1 and len(theme["runners_up"]) >= 3
+            assert theme["named"] == (theme["name_de"] is not None)
+            assert theme["name"] == (
+                f"{theme['name_de']} ({theme['name_en']})" if theme["named"] else "unbenannt (unnamed)"
+            )
+        # the three sizes of one photo share its theme: the themes follow what pictures show
+        bridge = {
+            opened.catalog.image_by_path(f"Bridge_by_Sander_Klootwijk{suffix}.jpg").id
+            for suffix in ("", "-320", "-200")
+        }  # type: ignore[union-attr]
+        assert len({members[image_id] for image_id in bridge}) == 1
+
+
+def test_a_renamed_theme_keeps_its_name_and_filters_searches(library: Path, imrec: Runner) -> None:
+    listed = json.loads(imrec("themes", library, "--count", "4", "--json").stdout)
+    chosen = listed[0]
+    said = imrec("themes", library, "--rename", str(chosen["id"]), "Meine Brücken").stdout
+    assert said.strip() == f"theme #{chosen['id']} is now Meine Brücken"
+    again = json.loads(imrec("themes", library, "--count", "4", "--recompute", "--json").stdout)
+    renamed = [theme for theme in again if theme["user_name"] == "Meine Brücken"]
+    assert len(renamed) == 1 and renamed[0]["size"] == chosen["size"]  # computed anew, the name kept
+    found = json.loads(
+        imrec("search", "--text", "x", "--theme", "meine brücken", "-k", "50", "-l", library, "--json").stdout
+    )
+    assert len(found["results"]) == chosen["size"] and {hit["theme"] for hit in found["results"]} == {"Meine Brücken"}
+    shown = imrec("themes", library, "--show", "Meine Brücken", "-k", "2").stdout.splitlines()
+    assert (
+        shown[0].startswith(f"theme #{renamed[0]['id']} Meine Brücken: {chosen['size']} picture(s)") and len(shown) == 3
+    )
+    unknown = imrec("search", "--text", "x", "--theme", "Zebras", "-l", library, expect=2)
+    assert unknown.stderr.startswith("imrec: error: theme 'Zebras': no theme of that name or number (themes: ")
+    refused = imrec("themes", library, "--count", "500", expect=2)
+    assert refused.stderr.strip() == "imrec: error: --count 500: give 2 to 24 themes for 24 images"
