@@ -87,3 +87,51 @@ def test_a_renamed_theme_keeps_its_name_and_filters_searches(library: Path, imre
     assert unknown.stderr.startswith("imrec: error: theme 'Zebras': no theme of that name or number (themes: ")
     refused = imrec("themes", library, "--count", "500", expect=2)
     assert refused.stderr.strip() == "imrec: error: --count 500: give 2 to 24 themes for 24 images"
+
+
+@pytest.mark.browser
+def test_the_page_shows_renames_and_opens_themes(library: Path, model_settings: dict) -> None:
+    from fastapi.testclient import TestClient
+    from playwright.sync_api import expect, sync_playwright
+    from test_web import CHROMIUM, serving
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(library, **model_settings) as opened:
+        themes = opened.themes(count=3)
+        client = TestClient(create_app(opened), base_url="http://127.0.0.1:8765")
+        listed = client.get("/api/themes").json()["themes"]
+        assert [theme["id"] for theme in listed] == [theme.id for theme in themes]
+        assert all(len(theme["representatives"]) == min(4, theme["size"]) for theme in listed)
+        first = client.get(f"/api/themes/{listed[0]['id']}/images", params={"k": 100}).json()
+        assert (
+            len(first["results"]) == listed[0]["size"] and first["results"][0]["score"] >= first["results"][-1]["score"]
+        )
+        elsewhere = client.post(
+            f"/api/themes/{listed[0]['id']}/name", json={"name": "x"}, headers={"Origin": "http://evil.example"}
+        )
+        assert elsewhere.status_code == 403
+        biggest = listed[0]
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium")
+    with serving(Library.open(library, **model_settings)) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 900}).new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_role("tab", name="Themen").click()
+        cards = page.locator("#themes .theme")
+        expect(cards).to_have_count(3)
+        expect(page.locator("#themes-message")).to_have_text("3 Themen, die größten zuerst")
+        expect(cards.first.locator(".theme-count")).to_have_text(f"{biggest['size']} Bilder")
+        field = cards.first.locator("input")
+        field.fill("Lieblingsbilder")
+        cards.first.get_by_role("button", name="Speichern").click()
+        expect(cards.first.locator("input")).to_have_value("Lieblingsbilder")
+        page.screenshot(path=str(library.parent / "themes.png"))
+        page.reload()
+        page.get_by_role("tab", name="Themen").click()
+        expect(page.locator("#themes .theme").first.locator("input")).to_have_value("Lieblingsbilder")
+        page.get_by_role("button", name="Die Bilder von Lieblingsbilder zeigen").click()
+        expect(page.locator("#message")).to_contain_text(f"Thema Lieblingsbilder: {biggest['size']} Treffer")
+        expect(page.locator("#results .card")).to_have_count(biggest["size"])
+        browser.close()

@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from image_recommender.catalog.rows import ImageRow
+from image_recommender.catalog.rows import ImageRow, ThemeRow
 from image_recommender.errors import (
     ImageDecodeError,
     ImrecError,
@@ -64,6 +64,8 @@ ZIP64_FROM = 1 << 31
 
 
 THUMB_SIZES = (128, 256, 512)
+# Pictures a theme card shows.
+THEME_REPRESENTATIVES = 4
 
 
 CACHE_SECONDS = 7 * 24 * 3600
@@ -108,6 +110,13 @@ class PhotoFilters(BaseModel):
     sort: Literal["score", "date"] = "score"
     min_score: float | None = Field(default=None, ge=-1, le=1)
     all_copies: bool = False
+    theme: FilterText = None
+
+
+class ThemeName(BaseModel):
+    """A theme's own name from the user; null or "" gives it back its computed one."""
+
+    name: str | None = Field(default=None, max_length=100)
 
 
 class ResolveRequest(BaseModel):
@@ -305,6 +314,47 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         """An album's query, run now."""
         with using() as lib:
             return _results_json(lib.album_results(name)) | {"album": name}
+
+    def theme_json(lib: Library, theme: ThemeRow) -> dict[str, Any]:
+        shown = lib.theme_images(str(theme.id), THEME_REPRESENTATIVES)
+        return {
+            "id": theme.id, "name": theme.name, "name_de": theme.name_de, "name_en": theme.name_en,
+            "user_name": theme.user_name, "named": theme.name_de is not None, "confidence": round(theme.confidence, 3),
+            "size": theme.size, "representatives": [_image_json(image) for image, _ in shown],
+        }  # fmt: skip
+
+    @app.get("/api/themes")
+    def themes() -> dict[str, Any]:
+        """The library's themes (computed first when there are none, or the library grew by a tenth)."""
+        with using() as lib:
+            return {"themes": [theme_json(lib, theme) for theme in lib.themes()]}
+
+    @app.get("/api/themes/{theme_id}/images")
+    def theme_images(
+        theme_id: ImageId,
+        k: Annotated[int, Query(ge=1, le=500)] = 48,
+        offset: Annotated[int, Query(ge=0, le=MAX_IMAGE_ID)] = 0,
+    ) -> dict[str, Any]:
+        """A theme's pictures, closest to its centre first (score: closeness)."""
+        with using() as lib:
+            theme = lib.theme(str(theme_id))
+            shown = lib.theme_images(str(theme_id), k, offset)
+        results = [
+            _image_json(image) | {"rank": offset + rank, "score": round(closeness, 6), "taken_at": image.taken_at,
+                                  "taken_from": image.taken_from, "camera": image.camera, "theme": theme.name}
+            for rank, (image, closeness) in enumerate(shown, start=1)
+        ]  # fmt: skip
+        return {
+            "theme": {"id": theme.id, "name": theme.name, "size": theme.size},
+            "model": "themes",
+            "results": results,
+        }
+
+    @app.post("/api/themes/{theme_id}/name")
+    def rename_theme(theme_id: ImageId, request: ThemeName) -> dict[str, Any]:
+        """Give a theme the user's own name; it is kept when the themes are computed again."""
+        with using() as lib:
+            return theme_json(lib, lib.rename_theme(str(theme_id), request.name))
 
     @app.get("/api/images")
     def browse(
