@@ -135,3 +135,24 @@ def test_the_page_shows_renames_and_opens_themes(library: Path, model_settings: 
         expect(page.locator("#message")).to_contain_text(f"Thema Lieblingsbilder: {biggest['size']} Treffer")
         expect(page.locator("#results .card")).to_have_count(biggest["size"])
         browser.close()
+
+
+def test_a_new_picture_joins_the_nearest_theme_without_a_recomputation(
+    library: Path, imrec: Runner, model_settings: dict
+) -> None:
+    before = json.loads(imrec("themes", library, "--count", "4", "--json").stdout)
+    Image.open(library / "Kleiber_by_Lukas_Baubkus.jpg").convert("RGB").resize((240, 160)).save(
+        library / "kleiber-new.jpg"
+    )
+    indexed(library, model_settings)  # one picture more: under a tenth, so the themes stay
+    after = json.loads(imrec("themes", library, "--json").stdout)
+    assert [theme["id"] for theme in after] == sorted(
+        (theme["id"] for theme in before), key=[t["id"] for t in after].index
+    )
+    assert sum(theme["size"] for theme in after) == 25
+    with Library.open(library, **model_settings) as opened:
+        new = opened.catalog.image_by_path("kleiber-new.jpg")
+        old = opened.catalog.image_by_path("Kleiber_by_Lukas_Baubkus.jpg")
+        assert new is not None and old is not None
+        members = opened.catalog.themes_of([new.id, old.id])
+        assert members[new.id] == members[old.id]  # the same bird, the same theme

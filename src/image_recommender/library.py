@@ -68,7 +68,7 @@ from image_recommender.search import (
 from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings
 from image_recommender.text.reading import TextProgress, TextReport, read_texts
 from image_recommender.text.recognise import OCR_EXTRA_HINT, TextReader, ocr_available
-from image_recommender.themes.computing import compute_themes, needs_computing
+from image_recommender.themes.computing import compute_themes, join_themes, needs_computing
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
@@ -426,6 +426,7 @@ class Library:
             self.catalog.purge_gone()
             indexed = self.build_index()
             text, skipped = self._read_texts(text_progress)
+            self._join_themes()
             mirrored = self._mirror_albums()
         seconds = time.perf_counter() - started
         return UpdateSummary(
@@ -475,8 +476,8 @@ class Library:
 
     def themes(self, count: int | None = None, recompute: bool = False) -> list[ThemeRow]:
         """The library's themes, computed from the stored vectors when there are none yet, when
-        asked (``recompute``, another ``count``), or when the library grew or shrank by a tenth;
-        naming them loads the text tower."""
+        asked (``recompute``, another ``count``), or when the library grew or shrank by a tenth
+        (naming them loads the text tower); images added since join the nearest theme."""
         row = self.query_model()
         themes = self.catalog.themes(row.id)
         images = len(self.catalog.live_labels(row.id))
@@ -484,8 +485,17 @@ class Library:
             tower = self._text_tower(row)
             encoder = tower if tower is not None else self._encoder(row)
             compute_themes(self.catalog, row.id, encoder.encode_texts, count)
-            themes = self.catalog.themes(row.id)
-        return themes
+        elif join_themes(self.catalog, row.id, themes) == 0:
+            return themes
+        return self.catalog.themes(row.id)
+
+    def _join_themes(self) -> None:
+        """After an update: new images join the nearest existing theme (a full computation waits
+        until the themes are asked for and the library grew by a tenth)."""
+        for model in self.catalog.models():
+            themes = self.catalog.themes(model.id)
+            if themes:
+                join_themes(self.catalog, model.id, themes)
 
     def theme(self, name: str) -> ThemeRow:
         """A theme by id, by the user's name or by its German or English name (any case)."""

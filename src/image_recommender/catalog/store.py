@@ -707,6 +707,23 @@ class Catalog:
                 ((image_id, ids[number], closeness) for image_id, number, closeness in members),
             )
 
+    def labels_without_theme(self, model_id: int) -> np.ndarray:
+        """Live labels of the model's images that belong to no theme (new since the themes were made)."""
+        (joined,) = self._db.execute(
+            "SELECT group_concat(vectors.id) FROM vectors JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.model_id = ? AND images.state = 'ok'"
+            " AND NOT EXISTS (SELECT 1 FROM theme_members WHERE theme_members.image_id = images.id)",
+            (model_id,),
+        ).fetchone()
+        return _joined_labels(joined)
+
+    def add_theme_members(self, members: Iterator[tuple[int, int, float]]) -> None:
+        """(image id, theme id, closeness) for images joining existing themes, in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO theme_members(image_id, theme_id, closeness) VALUES (?, ?, ?)", members
+            )
+
     def themes(self, model_id: int) -> list[ThemeRow]:
         """The model's themes, largest first, with their live sizes."""
         rows = self._db.execute(

@@ -122,6 +122,19 @@ def _kept_names(centres: np.ndarray, previous: list[ThemeRow]) -> dict[int, str]
     return kept
 
 
+def join_themes(catalog: Catalog, model_id: int, themes: list[ThemeRow]) -> int:
+    """Put every live image that belongs to no theme yet (added since the themes were computed)
+    into the theme whose centre is closest; returns how many joined. Cheap: their vectors only."""
+    labels = catalog.labels_without_theme(model_id)
+    if not len(labels) or not themes:
+        return 0
+    centres = np.stack([theme.centre for theme in themes])
+    ids = [theme.id for theme in themes]
+    joined = [(image_id, ids[number], closeness) for image_id, number, closeness in _members(catalog, labels, centres)]
+    catalog.add_theme_members(iter(joined))
+    return len(joined)
+
+
 def _members(catalog: Catalog, labels: np.ndarray, centres: np.ndarray) -> Iterator[tuple[int, int, float]]:
     """(image id, theme number, closeness) for every live image, read in chunks."""
     for start in range(0, len(labels), _CHUNK):
