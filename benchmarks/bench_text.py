@@ -64,7 +64,7 @@ def text_pictures(photos: list[Path], count_per_size: int, seed: int = 0) -> lis
     for size, number in itertools.product(SIZES, range(count_per_size)):
         lines = chance.sample(LINES, 2)
         kind = number % 3
-        angle = chance.choice([0, 0, -4, 3, 8])
+        angle = chance.choice([0, 0, -4, 3, 8, 90, 180])
         if kind == 0 and photos:
             background = Image.open(chance.choice(photos)).convert("RGB")
             background.thumbnail((2400, 2400))

@@ -21,10 +21,12 @@ pytest.importorskip("rapidocr")
 SIGN = ["Bäckerei Müller", "Öffnungszeiten: Mo-Fr 9-18 Uhr"]
 RECEIPT = ["Rechnung Nr. 2024-117", "Straße der Einheit 5", "Summe 42,50 EUR"]
 SCREEN = ["Download abgeschlossen"]
+UPSIDE_DOWN = ["Kassenbon Nummer 4711"]
 
 
 def text_library(root: Path) -> Path:
-    """Eight photos without text, a sign on a photo, a receipt and a screenshot in a folder of their own."""
+    """Eight photos without text, a sign on a photo, and a receipt, a screenshot and an upside-down
+    receipt in a folder of their own."""
     root.mkdir(parents=True)
     for photo in sorted(PHOTOS.glob("*.jpg")):
         shutil.copy2(photo, root / photo.name)
@@ -34,6 +36,9 @@ def text_library(root: Path) -> Path:
     render(SIGN, 22, background=photo.resize((960, 540)), at=(0.1, 0.15)).save(root / "sign.jpg", quality=90)
     render(RECEIPT, 30, canvas=(900, 700), angle=3).save(papers / "receipt.png")
     render(SCREEN, 26, canvas=(1280, 720), paper=(30, 30, 40), ink=(230, 230, 230)).save(papers / "screen.png")
+    render(UPSIDE_DOWN, 30, canvas=(900, 600), angle=180).save(
+        papers / "upside-down.png"
+    )  # photographed the wrong way up
     return root
 
 
@@ -92,6 +97,7 @@ def test_the_contact_sheet_marks_the_matched_line(read_library: Path, imrec: Run
         ("Öffnungs", "sign.jpg", "Öffnungszeiten: Mo-Fr 9-18 Uhr"),  # a prefix
         ("baeckerei mueller", "sign.jpg", "Bäckerei Müller"),  # umlauts written out, two words
         ("DOWNLOAD", "papers/screen.png", "Download abgeschlossen"),  # light text on dark, any case
+        ("Kassenbon 4711", "papers/upside-down.png", "Kassenbon Nummer 4711"),  # turned 180 degrees
     ],
 )
 def test_words_find_their_picture(read_library: Path, imrec: Runner, words: str, path: str, line: str) -> None:
@@ -121,7 +127,7 @@ def test_status_and_the_api_show_the_text(read_library: Path, imrec: Runner, mod
     from image_recommender.web.app import create_app
 
     status = json.loads(imrec("status", read_library, "--json").stdout)["text"]
-    assert status["read"] == status["total"] == 11 and status["with_text"] == 3
+    assert status["read"] == status["total"] == 12 and status["with_text"] == 4
     with Library.open(read_library, **model_settings) as library:
         client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
         receipt = library.catalog.image_by_path("papers/receipt.png")
@@ -158,7 +164,7 @@ def test_a_moved_file_keeps_its_text_and_a_swapped_one_fails_with_its_reason(
     reading = model_settings | {"ocr": True}
     with Library.open(root, **reading) as library:
         report = library.read_texts()
-        assert report.failed == 1 and report.read == 10 and report.with_text == 2
+        assert report.failed == 1 and report.read == 11 and report.with_text == 3
         assert library.status().text["failed"] == 1
         assert library.catalog.text_failures() == [
             ("papers/receipt.png", "not a regular file (a pipe, device or socket)")
@@ -237,10 +243,10 @@ def test_a_kill_during_the_text_pass_loses_one_batch_at_most_and_reads_nothing_t
     process.send_signal(signal.SIGKILL)
     process.wait()
     before = read_so_far()
-    assert 0 < before < 51, "the kill came after the pass had finished"
+    assert 0 < before < 52, "the kill came after the pass had finished"
     again = subprocess.run(command, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
     summary = json.loads(again.stdout)
-    assert before + summary["text_read"] == 51  # 8 photos, 3 papers, 40 notes: each content read once
-    assert read_so_far() == 51
+    assert before + summary["text_read"] == 52  # 8 photos, 4 papers, 40 notes: each content read once
+    assert read_so_far() == 52
     with Library.open(root, **model_settings) as library:
         assert len(library.search(words="Beleg", k=100).results) == 40

@@ -9,9 +9,12 @@ like a line is decoded at up to 2000 px and read: detected again there (boxes fr
 copy, scaled up, crop less exactly: word recall at 16 px 0.09 against 0.17) and each line
 recognised from a crop of it, so small print is read at the resolution it needs. At 640 px
 word recall is at least that of reading every picture at full size at every text size
-measured (docs/benchmarks.md, section 12). OpenVINO runs these models 3x faster than ONNX
-Runtime on a 2-core CPU (detection at 480 px 25 vs 80 ms, a full read 0.34 vs 1.04 s), so
-it is the engine wherever it is installed; ONNX Runtime with CUDA runs them on an NVIDIA GPU.
+measured (docs/benchmarks.md, section 12). Lines upside down or turned a quarter are put
+the right way up by rapidocr's direction classifier before they are read (90 and 180 degrees:
+0 and 1 of 7 words read without it, 7 of 7 with it, at no measurable cost: 68 vs 69 ms for a
+picture of three lines). OpenVINO runs these models 3x faster than ONNX Runtime on a 2-core
+CPU (detection at 480 px 25 vs 80 ms, a full read 0.34 vs 1.04 s), so it is the engine
+wherever it is installed; ONNX Runtime with CUDA runs them on an NVIDIA GPU.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ class TextReader:
         engine, on_gpu = _engine(device)
         models = Path(rapidocr.__file__).parent / "models"
         detector, recogniser = models / "PP-OCRv6_det_small.onnx", models / "PP-OCRv6_rec_small.onnx"
-        if not detector.is_file() or not recogniser.is_file():
+        turner = models / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
+        if not all(path.is_file() for path in (detector, recogniser, turner)):
             raise ModelError(f"rapidocr's models are missing from {models}; reinstall it: {OCR_EXTRA_HINT}")
         kind = EngineType(engine)
         common: dict[str, Any] = {
@@ -90,6 +94,8 @@ class TextReader:
             "Det.model_path": str(detector),
             "Rec.engine_type": kind,
             "Rec.model_path": str(recogniser),
+            "Cls.engine_type": kind,
+            "Cls.model_path": str(turner),
         }
         if engine == "onnxruntime":
             common["EngineConfig.onnxruntime.use_cuda"] = on_gpu
@@ -128,7 +134,7 @@ class TextReader:
     def read(self, image: Image.Image) -> list[TextLine]:
         """The picture's lines, detected (at DETECT_SIDE) and recognised from crops of ``image``,
         which should be at most READ_SIDE on its long side (``for_reading``)."""
-        found: Any = self._reader(_bgr(image), use_det=True, use_cls=False, use_rec=True)
+        found: Any = self._reader(_bgr(image), use_det=True, use_cls=True, use_rec=True)
         if getattr(found, "txts", None) is None or found.boxes is None:
             return []
         return self._lines(found.txts, found.scores, np.asarray(found.boxes), image.size)
