@@ -36,9 +36,8 @@ def text_library(root: Path) -> Path:
     render(SIGN, 22, background=photo.resize((960, 540)), at=(0.1, 0.15)).save(root / "sign.jpg", quality=90)
     render(RECEIPT, 30, canvas=(900, 700), angle=3).save(papers / "receipt.png")
     render(SCREEN, 26, canvas=(1280, 720), paper=(30, 30, 40), ink=(230, 230, 230)).save(papers / "screen.png")
-    render(UPSIDE_DOWN, 30, canvas=(900, 600), angle=180).save(
-        papers / "upside-down.png"
-    )  # photographed the wrong way up
+    # photographed the wrong way up
+    render(UPSIDE_DOWN, 30, canvas=(900, 600), angle=180).save(papers / "upside-down.png")
     return root
 
 
