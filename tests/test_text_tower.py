@@ -180,6 +180,7 @@ def test_on_a_cpu_the_tower_runs_converted_once_and_a_damaged_conversion_is_redo
     assert isinstance(torch_tower, text_tower.TextTower)
 
 
+@pytest.mark.slow  # builds the tower through search, recommend and the web app: seconds
 def test_search_recommend_status_and_the_web_use_the_configured_tower(
     tower_library: tuple[Path, Path], model_settings: dict
 ) -> None:
@@ -261,6 +262,7 @@ def test_a_multilingual_openclip_model_without_transformers_names_the_extra(monk
     )
 
 
+@pytest.mark.slow  # indexes a library with its own model: seconds
 def test_a_multilingual_openclip_model_indexes_and_answers_german(tmp_path: Path, library_dir: Path) -> None:
     """An OpenCLIP architecture whose text tower is a Hugging Face XLM-R (as xlm-roberta-base-ViT-B-32
     and the NLLB models are), built tiny from local folders, through imrec's own loader."""
