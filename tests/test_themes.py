@@ -73,6 +73,7 @@ def test_a_renamed_theme_keeps_its_name_and_filters_searches(library: Path, imre
     said = imrec("themes", library, "--rename", str(chosen["id"]), "Meine Brücken").stdout
     assert said.strip() == f"theme #{chosen['id']} is now Meine Brücken"
     again = json.loads(imrec("themes", library, "--count", "4", "--recompute", "--json").stdout)
+    assert not {theme["id"] for theme in again} & {theme["id"] for theme in listed}  # numbers are never reused
     renamed = [theme for theme in again if theme["user_name"] == "Meine Brücken"]
     assert len(renamed) == 1 and renamed[0]["size"] == chosen["size"]  # computed anew, the name kept
     found = json.loads(

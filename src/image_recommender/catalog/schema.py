@@ -172,9 +172,10 @@ CREATE TABLE IF NOT EXISTS album_files(
 
 # v8: themes of one model's vectors (k-means centres with their names and how sure the naming
 # is, a name the user gave), each live image in exactly one, with its closeness to the centre.
+# Ids are never reused: a number from before a recomputation names no other theme after it.
 _SCHEMA_V8 = """
 CREATE TABLE IF NOT EXISTS themes(
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
     name_de TEXT,
     name_en TEXT,

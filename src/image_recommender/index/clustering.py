@@ -13,7 +13,13 @@ POINTS_PER_CENTRE = 1000
 def kmeans_centres(vectors: np.ndarray, count: int, seed: int = 1234) -> np.ndarray:
     """(count, d) unit centres of ``vectors`` (unit rows): spherical k-means, 20 rounds."""
     trainer = faiss.Kmeans(
-        vectors.shape[1], count, niter=20, seed=seed, spherical=True, max_points_per_centroid=POINTS_PER_CENTRE
+        vectors.shape[1],
+        count,
+        niter=20,
+        seed=seed,
+        spherical=True,
+        max_points_per_centroid=POINTS_PER_CENTRE,
+        min_points_per_centroid=1,  # a small library is clustered as it is, without FAISS's warning on stderr
     )
     trainer.train(np.ascontiguousarray(vectors, dtype=np.float32))
     centres = np.asarray(trainer.centroids, dtype=np.float32)
