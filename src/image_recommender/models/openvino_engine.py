@@ -297,18 +297,36 @@ def find_cached(cache_dir: Path, spec: ModelSpec) -> CachedModel | None:
         return None
 
 
+def scratch_dir(cache_dir: Path, what: str) -> Path:
+    """A new folder in the cache to convert into (renamed into place when complete)."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
+    except OSError as exc:
+        raise ModelError(
+            f"{cache_dir}: cannot store the converted {what} there ({exc.strerror or exc}); set engine_cache"
+            " (IMREC_ENGINE_CACHE) to a writable folder, or use --engine torch"
+        ) from None
+
+
+def commit_entry(scratch: Path, folder: Path, manifest: dict[str, Any]) -> None:
+    """Seal ``manifest`` with its digest into ``scratch`` and move it into place as ``folder``;
+    another process that stored the same entry at the same time wins without an error."""
+    manifest["digest"] = manifest_digest(manifest)
+    (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        scratch.rename(folder)
+    except OSError:
+        if not (folder / MANIFEST).is_file():
+            raise
+
+
 def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, preprocess: dict[str, Any]) -> CachedModel:
     """Convert the loaded torch model's towers and store them as a new cache entry."""
     key = cache_key(spec)
     folder = entry_dir(cache_dir, key)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
-    except OSError as exc:
-        raise ModelError(
-            f"{cache_dir}: cannot store the converted model there ({exc.strerror or exc}); set engine_cache"
-            " (IMREC_ENGINE_CACHE) to a writable folder, or use --engine torch"
-        ) from None
+    scratch = scratch_dir(cache_dir, "model")
     log.info(
         "converting %s for this CPU (OpenVINO), once: %s; later runs reuse it from %s",
         spec.describe(),
@@ -322,14 +340,7 @@ def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, prepr
         with torch.inference_mode():
             dim = int(model.encode_text(_example(model, "text", image_size)[:1]).shape[-1])
         manifest = {"key": key, "files": files, "image_size": image_size, "dim": dim, "preprocess": preprocess}
-        manifest["digest"] = manifest_digest(manifest)
-        (scratch / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            scratch.rename(folder)
-        except OSError:
-            if not (folder / MANIFEST).is_file():  # not another process that converted it at the same time
-                raise
+        commit_entry(scratch, folder, manifest)
     except ModelError:
         raise
     except Exception as exc:

@@ -15,7 +15,6 @@ import importlib.metadata
 import json
 import logging
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -83,14 +82,7 @@ def convert(cache_dir: Path, key: dict[str, Any], module: Any, example: dict[str
     import openvino as ov
 
     folder = openvino_engine.entry_dir(cache_dir, key)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
-    except OSError as exc:
-        raise ModelError(
-            f"{cache_dir}: cannot store the converted text tower there ({exc.strerror or exc}); set engine_cache"
-            " (IMREC_ENGINE_CACHE) to a writable folder, or use --engine torch"
-        ) from None
+    scratch = openvino_engine.scratch_dir(cache_dir, "text tower")
     log.info("converting the text tower %s for this CPU (OpenVINO), once; later queries reuse it", key["folder"])
     try:
         with openvino_engine.quiet_export():
@@ -101,15 +93,7 @@ def convert(cache_dir: Path, key: dict[str, Any], module: Any, example: dict[str
         for suffix in (".xml", ".bin"):
             path = scratch / f"{_TOWER}{suffix}"
             files[path.name] = {"size": path.stat().st_size, "sha256": openvino_engine.file_digest(path)}
-        manifest: dict[str, Any] = {"key": key, "files": files}
-        manifest["digest"] = openvino_engine.manifest_digest(manifest)
-        (scratch / openvino_engine.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            scratch.rename(folder)
-        except OSError:
-            if not (folder / openvino_engine.MANIFEST).is_file():  # not another process converting it too
-                raise
+        openvino_engine.commit_entry(scratch, folder, {"key": key, "files": files})
     except Exception as exc:
         raise ModelError(f"cannot convert the text tower {key['folder']} for OpenVINO ({exc})"[:400]) from None
     finally:
