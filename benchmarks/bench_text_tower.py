@@ -15,7 +15,6 @@ tower maps into its space; its 32-d index search is cheaper than a 768-d one: se
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -34,12 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build_tower(folder: Path, image_model: str = "ViT-L-14/openai", dim: int = 768) -> Path:
     """XLM-R Large's shape with random weights, saved in M-CLIP's layout."""
-    import torch
     import transformers
-    from safetensors.torch import save_file
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_text_tower import tiny_tower  # the tokenizer recipe the tests use
+    from test_text_tower import save_mclip, tiny_tower  # the tokenizer recipe and M-CLIP layout the tests use
 
     tiny_tower(folder / "tokenizer-source", image_model, dim=dim)
     folder.mkdir(exist_ok=True)
@@ -50,24 +47,7 @@ def build_tower(folder: Path, image_model: str = "ViT-L-14/openai", dim: int = 7
         vocab_size=250_002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
         max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
     )  # fmt: skip
-    torch.manual_seed(0)
-    transformer = transformers.XLMRobertaModel(config)
-    state = {f"transformer.{k}": v.contiguous() for k, v in transformer.state_dict().items()}
-    state |= {f"LinearTransformation.{k}": v.contiguous() for k, v in torch.nn.Linear(1024, dim).state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(
-        json.dumps(
-            {
-                "model_type": "M-CLIP",
-                "modelBase": "xlm-roberta-large",
-                "transformerDimSize": 1024,
-                "imageDimSize": dim,
-                "transformer_config": config.to_dict(),
-                "image_model": image_model,
-            }
-        )
-    )
-    return folder
+    return save_mclip(folder, config, "xlm-roberta-large", image_model, dim)
 
 
 def timed_queries(encode: Callable[[list[str]], Any], count: int) -> tuple[float, float]:

@@ -62,8 +62,6 @@ def sentences() -> list[str]:
 
 
 def tiny_tower(folder: Path, image_model: str, dim: int = 32, seed: int = 0) -> Path:
-    import torch
-    from safetensors.torch import save_file
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.Unigram())
@@ -87,9 +85,19 @@ def tiny_tower(folder: Path, image_model: str, dim: int = 32, seed: int = 0) -> 
         vocab_size=len(fast), hidden_size=24, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
         max_position_embeddings=160, pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1,
     )  # fmt: skip
+    return save_mclip(folder, config, "tiny-xlm-roberta", image_model, dim, seed)
+
+
+def save_mclip(folder: Path, config: object, base: str, image_model: str, dim: int, seed: int = 0) -> Path:
+    """An XLM-R of ``config`` with seeded weights and a linear map to ``dim``, saved in M-CLIP's
+    layout (weights ``transformer.*`` and ``LinearTransformation.*``, an M-CLIP config.json)."""
+    import torch
+    from safetensors.torch import save_file
+
     torch.manual_seed(seed)
     transformer = transformers.XLMRobertaModel(config)
-    projection = torch.nn.Linear(24, dim)
+    width = transformer.config.hidden_size
+    projection = torch.nn.Linear(width, dim)
     state = {f"transformer.{k}": v.contiguous() for k, v in transformer.state_dict().items()}
     state |= {f"LinearTransformation.{k}": v.contiguous() for k, v in projection.state_dict().items()}
     save_file(state, str(folder / "model.safetensors"))
@@ -97,10 +105,10 @@ def tiny_tower(folder: Path, image_model: str, dim: int = 32, seed: int = 0) -> 
         json.dumps(
             {
                 "model_type": "M-CLIP",
-                "modelBase": "tiny-xlm-roberta",
-                "transformerDimSize": 24,
+                "modelBase": base,
+                "transformerDimSize": width,
                 "imageDimSize": dim,
-                "transformer_config": config.to_dict(),
+                "transformer_config": transformer.config.to_dict(),
                 "image_model": image_model,
             }
         )

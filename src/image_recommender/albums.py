@@ -61,11 +61,12 @@ class KeptQuery:
         return cls(terms, dict(data.get("filters") or {}), data.get("k"))
 
 
-def check_mirror(folder: Path, root: Path, known: bool) -> Path:
+def check_mirror(folder: Path, root: Path, current: str | None) -> Path:
     """The mirror folder as an absolute path: outside the library (its copies would be indexed
     as duplicates of their originals), a folder, and new or empty unless it is already this
-    album's (``known``)."""
+    album's (``current``: the album's mirror so far)."""
     folder = Path(os.path.abspath(os.path.expanduser(folder)))
+    known = str(folder) == current
     if is_inside(folder, root) or is_inside(root, folder):
         raise SettingsError(f"{folder}: a mirror folder lies outside the library {root} (and does not hold it)")
     if folder.is_symlink():

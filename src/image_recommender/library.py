@@ -470,7 +470,7 @@ class Library:
             return TextReport(), f"rapidocr is not installed ({OCR_EXTRA_HINT})"
         if self._reader is None:
             self._reader = TextReader(self.settings.device)
-        return read_texts(self.catalog, self.root, self._reader, progress), ""
+        return read_texts(self.catalog, self.root, self._reader, progress, counts=(done, total)), ""
 
     # -- themes ----------------------------------------------------------------------------
 
@@ -518,9 +518,10 @@ class Library:
             f"theme {name!r}: no theme of that name or number (themes: {known}{', …' if len(themes) > 8 else ''})"
         )
 
-    def theme_images(self, name: str, k: int = 48, offset: int = 0) -> list[tuple[ImageRow, float]]:
-        """A theme's images, closest to its centre first."""
-        return self.catalog.theme_images(self.theme(name).id, k, offset)
+    def theme_images(self, theme: str | ThemeRow, k: int = 48, offset: int = 0) -> list[tuple[ImageRow, float]]:
+        """A theme's images (by name or number, or one already found), closest to its centre first."""
+        found = theme if isinstance(theme, ThemeRow) else self.theme(theme)
+        return self.catalog.theme_images(found.id, k, offset)
 
     def rename_theme(self, name: str, new_name: str | None) -> ThemeRow:
         """Give a theme the user's own name (None or "": back to its computed one); it is kept
@@ -532,9 +533,9 @@ class Library:
         self.catalog.rename_theme(theme.id, cleaned)
         return self.theme(str(theme.id))
 
-    def _with_themes(self, results: list[SearchResult]) -> list[SearchResult]:
-        """Results with their theme's name, where the library has themes."""
-        themes = self.catalog.theme_names(self.query_model().id)
+    def _with_themes(self, results: list[SearchResult], model_id: int) -> list[SearchResult]:
+        """Results with their theme's name, where the library has themes of that model."""
+        themes = self.catalog.theme_names(model_id)
         if not themes or not results:
             return results
         of = self.catalog.themes_of([result.id for result in results])
@@ -563,15 +564,14 @@ class Library:
         existing = self.catalog.album(name)
         folder = None
         if mirror is not None:
-            known = existing is not None and existing.mirror == os.path.abspath(os.path.expanduser(mirror))
-            folder = check_mirror(Path(mirror), self.root, known)
-        kept = KeptQuery(parsed, filters, k)
-        if existing is not None and (existing.mirror, existing.mode) != (str(folder) if folder else None, mode):
+            folder = str(check_mirror(Path(mirror), self.root, existing.mirror if existing else None))
+        kept_mode = mode if folder else None
+        if existing is not None and (existing.mirror, existing.mode) != (folder, kept_mode):
             # Another folder (or none, or the other mode): what was made in the old one stays there, unrecorded.
             self.catalog.record_album_files(
                 existing.id, [], [made.name for made in self.catalog.album_files(existing.id)]
             )
-        album = self.catalog.save_album(name, kept.to_json(), str(folder) if folder else None, mode if folder else None)
+        album = self.catalog.save_album(name, KeptQuery(parsed, filters, k).to_json(), folder, kept_mode)
         report = self._mirror(album, response) if folder is not None else None
         return album, response, report
 
@@ -907,7 +907,7 @@ class Library:
         current = index.status().current  # the one definition ``imrec status`` uses too
         asked = [word for text in texts for word in query_words(text)]
         described = [term.describe() for term in parsed]
-        ranked = self._with_themes(sort_results(results, sort))
+        ranked = self._with_themes(sort_results(results, sort), row.id)
         return SearchResponse(described, row.name, ranked, images, current, asked)
 
     def _search_words(
@@ -919,7 +919,7 @@ class Library:
         results = rank_words_only(word_hits(self.catalog, words, photo_filter), k, all_copies)
         ranked = sort_results(results, sort)
         if self.catalog.models():
-            ranked = self._with_themes(ranked)
+            ranked = self._with_themes(ranked, self.query_model().id)
         return SearchResponse([f"words {words!r}"], "text in pictures", ranked, words=query_words(words))
 
     def _folder_prefix(self, under: str) -> str:

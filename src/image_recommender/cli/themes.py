@@ -48,7 +48,7 @@ def themes(
         listed = opened.themes(count, recompute)
         if show is not None:
             theme = opened.theme(show)
-            pictures = opened.theme_images(show, top_k)
+            pictures = opened.theme_images(theme, top_k)
             if json_output:
                 emit_json({"theme": theme.id, "name": theme.name, "images": [
                     {"id": image.id, "path": image.path, "closeness": round(closeness, 6)} for image, closeness in pictures
@@ -58,7 +58,7 @@ def themes(
             for image, closeness in pictures:
                 out.print(f"{closeness:.4f}  {image.id:>6}  {image.path}", markup=False)
             return
-        representatives = {theme.id: opened.theme_images(str(theme.id), REPRESENTATIVES) for theme in listed}
+        representatives = {theme.id: opened.theme_images(theme, REPRESENTATIVES) for theme in listed}
     if json_output:
         emit_json([
             {

@@ -134,7 +134,7 @@ class TextTower:
                 width = int(config.get("transformerDimensions") or config.get("transformerDimSize") or 0)
                 self.projection = torch.nn.Linear(width, facts.dim)
                 self._load_weights(torch)
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(facts.folder))
+            self.tokenizer = _tokenizer(facts.folder)
         except ModelError:
             raise
         except Exception as exc:

@@ -88,11 +88,13 @@ def read_texts(
     reader: TextReader,
     progress: TextProgress | None = None,
     batch: int = BATCH,
+    counts: tuple[int, int] | None = None,
 ) -> TextReport:
-    """Read every picture whose content has no text yet; returns what was done."""
+    """Read every picture whose content has no text yet; returns what was done. ``counts``:
+    (contents read, contents in the library) when the caller has just counted them."""
     started = time.perf_counter()
     report = TextReport()
-    done, total, _, _ = catalog.text_progress()
+    done, total = counts if counts is not None else catalog.text_progress()[:2]
     for pictures in _pictures(catalog, root, batch):
         records: list[tuple[str, str, list[TextLine], str | None]] = []
         for loaded in pictures:

@@ -316,7 +316,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             return _results_json(lib.album_results(name)) | {"album": name}
 
     def theme_json(lib: Library, theme: ThemeRow) -> dict[str, Any]:
-        shown = lib.theme_images(str(theme.id), THEME_REPRESENTATIVES)
+        shown = lib.theme_images(theme, THEME_REPRESENTATIVES)
         return {
             "id": theme.id, "name": theme.name, "name_de": theme.name_de, "name_en": theme.name_en,
             "user_name": theme.user_name, "named": theme.name_de is not None, "confidence": round(theme.confidence, 3),
@@ -338,7 +338,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         """A theme's pictures, closest to its centre first (score: closeness)."""
         with using() as lib:
             theme = lib.theme(str(theme_id))
-            shown = lib.theme_images(str(theme_id), k, offset)
+            shown = lib.theme_images(theme, k, offset)
         results = [
             _image_json(image) | {"rank": offset + rank, "score": round(closeness, 6), "taken_at": image.taken_at,
                                   "taken_from": image.taken_from, "camera": image.camera, "theme": theme.name}
