@@ -249,3 +249,19 @@ def test_a_kill_during_the_text_pass_loses_one_batch_at_most_and_reads_nothing_t
     assert read_so_far() == 52
     with Library.open(root, **model_settings) as library:
         assert len(library.search(words="Beleg", k=100).results) == 40
+
+
+@slow
+def test_without_rapidocr_the_summary_says_what_to_install(
+    library_dir: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.library as library_module
+
+    monkeypatch.setattr(library_module, "ocr_available", lambda: False)
+    with Library.open(library_dir, create=True, **(model_settings | {"ocr": True})) as library:
+        summary = library.update()
+    assert summary.text_read == 0
+    assert (
+        "; text in pictures not read: rapidocr is not installed (pip install 'image-recommender[ocr]')"
+        in summary.line()
+    )
