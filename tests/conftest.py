@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -177,6 +178,13 @@ def indexed_copy(source: Path, target: Path) -> Path:
     """A copy of an indexed library (files with their times, catalog and index) for a test to change."""
     shutil.copytree(source, target, symlinks=True)
     return target
+
+
+def back_before_places(db: sqlite3.Connection) -> None:
+    """A catalog's ``images`` table as schemas before 9 had it (for tests that go back further)."""
+    db.execute("DROP INDEX images_place")
+    db.execute("ALTER TABLE images DROP COLUMN place_checked")
+    db.execute("ALTER TABLE images DROP COLUMN place_id")
 
 
 def run_json(runner: Runner, *args: object, env: dict[str, str] | None = None) -> dict:

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS
+from conftest import PHOTOS, back_before_places
 from PIL import Image
 
 from image_recommender.images.decode import HEIF_SUPPORTED
@@ -112,6 +112,7 @@ def test_a_catalog_with_short_years_is_repaired_in_place(tmp_path: Path) -> None
     with sqlite3.connect(path) as db:  # as schema 4 wrote them
         db.execute("UPDATE images SET taken_at='1-01-01T00:00:00' WHERE path='old.jpg'")
         db.execute("UPDATE images SET taken_at='2024-01-01T00:00:00' WHERE path='new.jpg'")
+        back_before_places(db)
         db.execute("PRAGMA user_version=4")
     catalog = Catalog.open(path)
     assert {i.path: i.taken_at for i in catalog.images()} == {

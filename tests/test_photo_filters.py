@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, Runner, indexed, indexed_copy, run_json
+from conftest import PHOTOS, Runner, back_before_places, indexed, indexed_copy, run_json
 from PIL import Image
 from test_metadata import photo_with_exif
 
@@ -140,6 +140,7 @@ def test_bad_filters_are_one_line(dated_library: Path, model_settings: dict, fil
 
 def test_a_library_from_before_metadata_is_filled_from_file_headers(dated_library: Path, model_settings: dict) -> None:
     with sqlite3.connect(dated_library / ".imrec" / "catalog.sqlite3") as db:  # back to schema 3
+        back_before_places(db)
         db.execute("DROP INDEX images_taken_at")
         for column in ("taken_at", "taken_offset", "taken_from", "camera", "latitude", "longitude"):
             db.execute(f"ALTER TABLE images DROP COLUMN {column}")

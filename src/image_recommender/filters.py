@@ -54,6 +54,7 @@ class PhotoFilter:
     camera: str | None = None
     near: tuple[float, float, float] | None = None  # latitude, longitude, radius in km
     theme: int | None = None  # a theme's id (the library resolves names)
+    places: tuple[int, ...] | None = None  # ids of the places named (the library resolves names)
 
     @classmethod
     def from_options(
@@ -85,7 +86,8 @@ class PhotoFilter:
     @property
     def active(self) -> bool:
         return any(
-            value is not None for value in (self.folder, self.after, self.before, self.camera, self.near, self.theme)
+            value is not None
+            for value in (self.folder, self.after, self.before, self.camera, self.near, self.theme, self.places)
         )
 
 

@@ -50,6 +50,7 @@ from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
 from image_recommender.paths import catalog_name, is_inside
+from image_recommender.query.places import resolve_place
 from image_recommender.query.words import merge, rank_words_only, word_hits
 from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
@@ -303,6 +304,23 @@ class Library:
                 filled += len(found)
         return filled
 
+    def fill_places(self, chunk: int = 2048) -> int:
+        """Name the place of every photo whose position was not named yet (offline GeoNames; no
+        re-embedding); returns how many photos were looked up."""
+        named = 0
+        with self._write_lock():
+            while rows := self.catalog.positions_without_place(chunk):
+                from image_recommender.places.geocoding import locate
+
+                found = locate([(latitude, longitude) for _, latitude, longitude in rows])
+                self.catalog.write_places([(row[0], place) for row, place in zip(rows, found, strict=True)])
+                named += len(rows)
+        return named
+
+    def places(self) -> list[tuple[str, str, int]]:
+        """(place, country, photos) of every place the library's photos were taken, most photos first."""
+        return self.catalog.place_counts()
+
     def embed(
         self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
     ) -> EmbedReport:
@@ -423,6 +441,7 @@ class Library:
             scanned = self.scan()
             embedded = self._embed_models(models, retry_failed, progress)
             self.fill_metadata()
+            self.fill_places()
             self.catalog.purge_gone()
             indexed = self.build_index()
             text, skipped = self._read_texts(text_progress)
@@ -533,13 +552,17 @@ class Library:
         self.catalog.rename_theme(theme.id, cleaned)
         return self.theme(str(theme.id))
 
-    def _with_themes(self, results: list[SearchResult], model_id: int) -> list[SearchResult]:
-        """Results with their theme's name, where the library has themes of that model."""
-        themes = self.catalog.theme_names(model_id)
-        if not themes or not results:
+    def _described(self, results: list[SearchResult], model_id: int | None) -> list[SearchResult]:
+        """Results with their place and their theme's name (where the library has themes of that model)."""
+        if not results:
             return results
-        of = self.catalog.themes_of([result.id for result in results])
-        return [replace(result, theme=themes.get(of.get(result.id, -1))) for result in results]
+        ids = [result.id for result in results]
+        places = self.catalog.place_labels(ids)
+        themes = self.catalog.theme_names(model_id) if model_id is not None else {}
+        of = self.catalog.themes_of(ids) if themes else {}
+        return [
+            replace(result, theme=themes.get(of.get(result.id, -1)), place=places.get(result.id)) for result in results
+        ]
 
     # -- smart albums ----------------------------------------------------------------------
 
@@ -837,6 +860,7 @@ class Library:
         use_words: bool = True,
         crop: str | Crop | None = None,
         theme: str | None = None,
+        place: str | None = None,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
@@ -846,7 +870,8 @@ class Library:
         the one query image (a file or an id; the region is embedded from the file).
 
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
-        ``camera`` (part of its name) and ``near`` ("LAT,LON" within ``radius``, default 1 km)
+        ``camera`` (part of its name), ``place`` (a town, region or country by any of its names)
+        and ``near`` ("LAT,LON" within ``radius``, default 1 km)
         restrict the results, inside the index search; ``sort="date"`` orders them by date taken
         (the file's time where the photo has no EXIF date: ``taken_from`` says which). Exact
         copies are one result listing the others, unless ``all_copies``.
@@ -856,6 +881,8 @@ class Library:
         )
         if theme is not None:
             photo_filter = replace(photo_filter, theme=self.theme(theme).id)
+        if place is not None:
+            photo_filter = replace(photo_filter, places=resolve_place(self.catalog, place).ids)
         check_sort(sort)  # refused before any work
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
@@ -907,7 +934,7 @@ class Library:
         current = index.status().current  # the one definition ``imrec status`` uses too
         asked = [word for text in texts for word in query_words(text)]
         described = [term.describe() for term in parsed]
-        ranked = self._with_themes(sort_results(results, sort), row.id)
+        ranked = self._described(sort_results(results, sort), row.id)
         return SearchResponse(described, row.name, ranked, images, current, asked)
 
     def _search_words(
@@ -917,9 +944,7 @@ class Library:
         if not query_words(words):
             raise QueryError(f"--words {words!r}: give a word of at least {MIN_WORD} letters or digits")
         results = rank_words_only(word_hits(self.catalog, words, photo_filter), k, all_copies)
-        ranked = sort_results(results, sort)
-        if self.catalog.models():
-            ranked = self._with_themes(ranked, self.query_model().id)
+        ranked = self._described(sort_results(results, sort), self.query_model().id if self.catalog.models() else None)
         return SearchResponse([f"words {words!r}"], "text in pictures", ranked, words=query_words(words))
 
     def _folder_prefix(self, under: str) -> str:

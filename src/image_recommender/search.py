@@ -202,6 +202,7 @@ class SearchResult:
     copies: tuple[str, ...] = ()  # other paths holding exactly this file (folded into this result)
     text_match: tuple[str, ...] = ()  # the recognised lines that hold the searched words
     theme: str | None = None  # the name of the theme it belongs to, where the library has themes
+    place: str | None = None  # where it was taken: "Westerland, Schleswig-Holstein, Germany"
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -217,6 +218,7 @@ class SearchResult:
             "copies": list(self.copies),
             "text_match": list(self.text_match) or None,
             "theme": self.theme,
+            "place": self.place,
         }
 
 

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -194,6 +194,34 @@ CREATE INDEX IF NOT EXISTS theme_members_by_theme ON theme_members(theme_id, clo
 """
 
 
+# v9: places by name (places/geocoding.py), looked up from a photo's position when it is recorded
+# and for photos recorded before (``place_checked`` 0: not looked up yet; a position far from
+# every town stays without a place). ``place_names`` holds every folded name a place answers to:
+# its town's and big city's spellings, its region's, its country's in English and German, with
+# the entity it names ("Munich, Bavaria, Germany"), so that one name meaning two places is told.
+_SCHEMA_V9 = """
+CREATE TABLE IF NOT EXISTS places(
+    id INTEGER PRIMARY KEY,
+    town TEXT NOT NULL,
+    city TEXT,
+    region TEXT,
+    country TEXT NOT NULL,
+    country_code TEXT NOT NULL,
+    label TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS place_names(
+    name TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('town', 'region', 'country')),
+    entity TEXT NOT NULL,
+    place_id INTEGER NOT NULL REFERENCES places(id) ON DELETE CASCADE,
+    PRIMARY KEY(name, level, place_id)
+) WITHOUT ROWID;
+ALTER TABLE images ADD COLUMN place_id INTEGER REFERENCES places(id);
+ALTER TABLE images ADD COLUMN place_checked INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX images_place ON images(place_id);
+"""
+
+
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -203,6 +231,7 @@ _MIGRATIONS: dict[int, str] = {
     6: _SCHEMA_V6,
     7: _SCHEMA_V7,
     8: _SCHEMA_V8,
+    9: _SCHEMA_V9,
 }
 
 

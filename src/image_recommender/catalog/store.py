@@ -36,6 +36,7 @@ from image_recommender.catalog.schema import _DROP_WALK_TABLES, _MIGRATIONS, _WA
 from image_recommender.catalog.words import TextLine, fold, match_expression
 from image_recommender.errors import CatalogDamagedError, CatalogVersionError, LibraryError, damaged_catalog_message
 from image_recommender.images.metadata import PhotoMetadata, distance_km
+from image_recommender.places.geocoding import Place
 
 if TYPE_CHECKING:
     from image_recommender.filters import PhotoFilter
@@ -54,7 +55,8 @@ _IMAGE_COLUMNS = (
 
 
 _METADATA_UPDATE = (
-    "UPDATE images SET taken_at=?, taken_offset=?, taken_from=?, camera=?, latitude=?, longitude=? WHERE id=?"
+    "UPDATE images SET taken_at=?, taken_offset=?, taken_from=?, camera=?, latitude=?, longitude=?,"
+    " place_id=NULL, place_checked=0 WHERE id=?"
 )
 
 
@@ -99,6 +101,9 @@ def _filter_clauses(photo_filter: PhotoFilter) -> tuple[list[str], list[object]]
     if photo_filter.theme is not None:
         clauses.append("images.id IN (SELECT image_id FROM theme_members WHERE theme_id = ?)")
         values.append(photo_filter.theme)
+    if photo_filter.places is not None:
+        clauses.append(f"images.place_id IN ({','.join('?' * len(photo_filter.places)) or 'NULL'})")
+        values += photo_filter.places
     return clauses, values
 
 
@@ -671,6 +676,89 @@ class Catalog:
             [match_expression(words), limit, *values],
         )
         return [WordMatch(_image(row[:-3]), _text_lines(row[-3]), row[-2], float(row[-1])) for row in rows]
+
+    # Places (places/ names positions; the catalog keeps the names and answers by them).
+
+    def positions_without_place(self, limit: int) -> list[tuple[int, float, float]]:
+        """(id, latitude, longitude) of live photos whose position was not named yet."""
+        rows = self._db.execute(
+            "SELECT id, latitude, longitude FROM images WHERE place_checked = 0 AND state = 'ok'"
+            " AND latitude IS NOT NULL AND longitude IS NOT NULL ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [(int(i), float(lat), float(lon)) for i, lat, lon in rows]
+
+    def write_places(self, found: Sequence[tuple[int, Place | None]]) -> None:
+        """Each photo's place (None: no town near), with every name the place answers to."""
+        with self.transaction() as db:
+            ids: dict[str, int] = {}
+            for _, place in found:
+                if place is None or place.label in ids:
+                    continue
+                row = db.execute("SELECT id FROM places WHERE label = ?", (place.label,)).fetchone()
+                if row is None:
+                    cursor = db.execute(
+                        "INSERT INTO places(town, city, region, country, country_code, label) VALUES (?, ?, ?, ?, ?, ?)",
+                        (place.town, place.city, place.region, place.country, place.country_code, place.label),
+                    )
+                    row = (cursor.lastrowid,)
+                    db.executemany(
+                        "INSERT OR IGNORE INTO place_names(name, level, entity, place_id) VALUES (?, ?, ?, ?)",
+                        [(fold(name), level, entity, row[0]) for name, level, entity in place.names() if fold(name)],
+                    )
+                ids[place.label] = int(row[0])
+            db.executemany(
+                "UPDATE images SET place_id = ?, place_checked = 1 WHERE id = ?",
+                [(ids[place.label] if place else None, image_id) for image_id, place in found],
+            )
+
+    def places_named(self, folded: str) -> list[tuple[int, str, str]]:
+        """(place id, level, entity) of the places holding live photos that answer to a folded name."""
+        rows = self._db.execute(
+            "SELECT place_names.place_id, level, entity FROM place_names WHERE name = ?"
+            " AND EXISTS (SELECT 1 FROM images WHERE images.place_id = place_names.place_id AND images.state = 'ok')",
+            (folded,),
+        )
+        return [(int(place_id), level, entity) for place_id, level, entity in rows]
+
+    def place_name_lengths(self) -> list[int]:
+        """How many words the names of the library's places have (1, 2, ...), for query reading."""
+        rows = self._db.execute(
+            "SELECT DISTINCT length(name) - length(replace(name, ' ', '')) + 1 FROM place_names"
+            " WHERE EXISTS (SELECT 1 FROM images WHERE images.place_id = place_names.place_id AND images.state = 'ok')"
+        )
+        return sorted(int(count) for (count,) in rows)
+
+    def place_counts(self) -> list[tuple[str, str, int]]:
+        """(label, country, live photos) of every place with photos, most photos first."""
+        rows = self._db.execute(
+            "SELECT places.label, places.country, count(*) FROM images JOIN places ON places.id = images.place_id"
+            " WHERE images.state = 'ok' GROUP BY places.id ORDER BY count(*) DESC, places.label"
+        )
+        return [(label, country, int(count)) for label, country, count in rows]
+
+    def place_labels(self, image_ids: Sequence[int]) -> dict[int, str]:
+        """image id -> its place's label, for those with a place."""
+        found: dict[int, str] = {}
+        for start in range(0, len(image_ids), 500):
+            chunk = list(image_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._db.execute(
+                    "SELECT images.id, places.label FROM images JOIN places ON places.id = images.place_id"
+                    f" WHERE images.id IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    def place_progress(self) -> tuple[int, int]:
+        """(live photos with a position, of those still to be named)."""
+        row = self._db.execute(
+            "SELECT count(*), coalesce(sum(place_checked = 0), 0) FROM images"
+            " WHERE state = 'ok' AND latitude IS NOT NULL AND longitude IS NOT NULL"
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     # Themes (themes/ computes them from the vectors).
 

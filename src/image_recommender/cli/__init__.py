@@ -19,7 +19,7 @@ from image_recommender.cli.argv import negative_terms_last, ray_value_given
 __all__ = ["app", "main", "run"]
 
 # Each module's commands register on ``app`` when imported; this order is the order ``--help`` lists them in.
-for _group in ("indexing", "searching", "duplicates", "albums", "themes", "info"):
+for _group in ("indexing", "searching", "duplicates", "albums", "themes", "places", "info"):
     importlib.import_module(f"image_recommender.cli.{_group}")
 
 

@@ -251,6 +251,7 @@ FILTER_NAMES = (
     "camera",
     "near",
     "radius",
+    "place",
     "sort",
     "all_copies",
 )
@@ -352,6 +353,17 @@ NearOpt = Annotated[
     str | None,
     typer.Option(
         "--near", metavar="LAT,LON", help="Only photos taken near this place (decimal degrees, from EXIF GPS)."
+    ),
+]
+
+
+PlaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--place",
+        metavar="NAME",
+        help="Only photos taken in this town, region or country, by any of its names ('Lisbon', 'München',"
+        " 'Essen, Germany'; 'imrec places' lists them).",
     ),
 ]
 

@@ -133,7 +133,13 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
         queries = [
             (f"{'unlike' if away else 'like'}:\n{short_path(path.name)}", path) for path, away in response.query_images
         ]
-        results = [(f"#{r.rank}  {r.score:.3f}\n{short_path(r.path)}", library.root / r.path) for r in response.results]
+        results = [
+            (
+                f"#{r.rank}  {r.score:.3f}{'  ' + short_place(r.place) if r.place else ''}\n{short_path(r.path)}",
+                library.root / r.path,
+            )
+            for r in response.results
+        ]
         highlights = [snippet(r.text_match, 28) for r in response.results]
         contact_sheet(
             queries, results, preview, show, title="query: " + " ".join(response.query), highlights=highlights
@@ -156,13 +162,18 @@ def print_table(response: SearchResponse) -> None:
     named after it, a "~" date is the file's time (no EXIF date)."""
     dated = any(result.taken_at for result in response.results)
     worded = any(result.text_match for result in response.results)
-    header = ["rank", "score", "id", *(["taken"] if dated else []), *(["words"] if worded else []), "path"]
+    placed = any(result.place for result in response.results)
+    header = [
+        "rank", "score", "id", *(["taken"] if dated else []), *(["place"] if placed else []),
+        *(["words"] if worded else []), "path",
+    ]  # fmt: skip
     rows = [
         [
             str(r.rank),
             f"{r.score:.4f}",
             str(r.id),
             *([shown_date(r)] if dated else []),
+            *([short_place(r.place)] if placed else []),
             *([snippet(r.text_match)] if worded else []),
             _with_copies(r),
         ]
@@ -180,6 +191,14 @@ def print_table(response: SearchResponse) -> None:
         err.print("no matching images", markup=False)
     if any(r.taken_from == "mtime" for r in response.results):
         err.print("~: the file's date (the photo has no EXIF date taken)", markup=False)
+
+
+def short_place(label: str | None) -> str:
+    """ "Westerland, Germany": the town and the country of a result's place."""
+    if not label:
+        return ""
+    parts = label.split(", ")
+    return parts[0] if len(parts) == 1 else f"{parts[0]}, {parts[-1]}"
 
 
 def snippet(lines: tuple[str, ...], width: int = 40) -> str:

@@ -99,7 +99,7 @@ FilterText = Annotated[str | None, Field(max_length=100)]
 
 
 class PhotoFilters(BaseModel):
-    """What the CLI's --after/--before/--taken-on/--camera/--near/--radius/--sort/--min-score do."""
+    """What the CLI's --after/--before/--taken-on/--camera/--place/--near/--radius/--sort/--min-score do."""
 
     after: FilterText = None
     before: FilterText = None
@@ -111,6 +111,7 @@ class PhotoFilters(BaseModel):
     min_score: float | None = Field(default=None, ge=-1, le=1)
     all_copies: bool = False
     theme: FilterText = None
+    place: FilterText = None
 
 
 class ThemeName(BaseModel):

@@ -54,6 +54,7 @@ API_PARAMETERS = frozenset(
         "before",
         "taken_on",
         "camera",
+        "place",
         "near",
         "radius",
         "sort",

@@ -111,6 +111,14 @@ function card(result, { refine = true, keeper = false } = {}) {
     camera.textContent = result.camera;
     info.append(camera);
   }
+  if (result.place) {
+    const place = document.createElement("span");
+    place.className = "place";
+    const parts = result.place.split(", ");
+    place.textContent = parts.length > 1 ? `${parts[0]}, ${parts[parts.length - 1]}` : parts[0];
+    place.title = result.place;
+    info.append(place);
+  }
   if (!info.children.length && result.width) info.textContent = `${result.width}×${result.height}`;
   meta.append(info);
   if (result.text_match?.length) {
@@ -188,6 +196,8 @@ function filterValues() {
   }
   const camera = $("#camera").value.trim();
   if (camera) values.camera = camera;
+  const place = $("#place").value.trim();
+  if (place) values.place = place;
   if ($("#sort").value !== "score") values.sort = $("#sort").value;
   if ($("#all-copies").checked) values.all_copies = "true";
   return values;

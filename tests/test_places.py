@@ -1,0 +1,114 @@
+"""Places by name, offline: photos with GPS positions get their town, region and country; --place
+finds them by local, English and transliterated names; a name for two places is told apart."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, Runner, indexed, indexed_copy, run_json
+from PIL import Image
+from test_metadata import photo_with_exif
+from test_photo_filters import as_gps
+
+from image_recommender import Library
+from image_recommender.errors import QueryError
+
+# name: (latitude, longitude); None: no position
+POSITIONS = {
+    "munich-marienplatz.jpg": (48.1374, 11.5755),
+    "munich-garching.jpg": (48.2490, 11.6510),  # a town of its own, 15 km north: Munich is its big city
+    "lisbon-alfama.jpg": (38.7118, -9.1300),
+    "essen-de.jpg": (51.4556, 7.0116),  # Essen, North Rhine-Westphalia
+    "essen-be.jpg": (51.4679, 4.4690),  # Essen, Flanders
+    "north-sea.jpg": (55.50, 5.00),  # 150 km from any coast town
+    "no-gps.jpg": None,
+}
+
+
+def make_library(root: Path) -> Path:
+    root.mkdir()
+    sources = sorted(PHOTOS.glob("*.jpg"))
+    for number, (name, position) in enumerate(POSITIONS.items()):
+        data = photo_with_exif(
+            "2023:05:01 12:00:00", make="Google", model="Pixel 7", gps=position and as_gps(*position)
+        )
+        picture = Image.open(sources[number % len(sources)]).convert("RGB")
+        picture.save(root / name, quality=90, exif=Image.open(io.BytesIO(data)).getexif())
+    return root
+
+
+@pytest.fixture(scope="module")
+def indexed_places(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> Path:
+    return indexed(make_library(tmp_path_factory.mktemp("source") / "places"), model_settings)
+
+
+@pytest.fixture
+def places_library(indexed_places: Path, tmp_path: Path) -> Path:
+    return indexed_copy(indexed_places, tmp_path / "places")
+
+
+def in_place(library: Library, place: str) -> set[str]:
+    return {hit.path for hit in library.search(text="a photo", k=50, place=place).results}
+
+
+def test_a_place_is_found_by_its_local_english_and_transliterated_names(
+    places_library: Path, model_settings: dict
+) -> None:
+    munich = {"munich-marienplatz.jpg", "munich-garching.jpg"}
+    german = munich | {"essen-de.jpg"}
+    with Library.open(places_library, **model_settings) as library:
+        for name in ("München", "Munich", "Muenchen", "MÜNCHEN", "munchen"):
+            assert in_place(library, name) == munich, name
+        assert in_place(library, "Garching") == {"munich-garching.jpg"}
+        for name in ("Lisbon", "Lissabon", "Lisboa"):
+            assert in_place(library, name) == {"lisbon-alfama.jpg"}, name
+        for name in ("Germany", "Deutschland", "Bavaria"):
+            assert in_place(library, name) == (munich if name == "Bavaria" else german), name
+        assert in_place(library, "Essen, Deutschland") == in_place(library, "Essen, Germany") == {"essen-de.jpg"}
+        assert in_place(library, "Essen, Belgien") == {"essen-be.jpg"}
+        with pytest.raises(QueryError, match=r"'Essen' names 2 places: Essen, Flanders, Belgium; Essen, North"):
+            in_place(library, "Essen")
+        with pytest.raises(QueryError, match=r"--place 'Paris': no photos from a place of that name"):
+            in_place(library, "Paris")
+        hits = {hit.path: hit.place for hit in library.search(text="a photo", k=50).results}
+    assert hits["munich-marienplatz.jpg"] == "Munich, Bavaria, Germany"
+    assert hits["munich-garching.jpg"] == "Garching, Munich, Germany"
+    assert hits["north-sea.jpg"] is None and hits["no-gps.jpg"] is None
+
+
+def test_places_lists_counts_and_the_cli_filters_by_place(places_library: Path, imrec: Runner) -> None:
+    listed = run_json(imrec, "places", places_library)
+    assert {entry["place"]: entry["photos"] for entry in listed} == {
+        "Munich, Bavaria, Germany": 1,
+        "Garching, Munich, Germany": 1,
+        "Alfama, Lisbon, Portugal": 1,
+        "Essen, North Rhine-Westphalia, Germany": 1,
+        "Essen, Flanders, Belgium": 1,
+    }
+    found = run_json(imrec, "search", "a photo", "-l", places_library, "--place", "Lissabon")
+    assert [(hit["path"], hit["place"]) for hit in found["results"]] == [
+        ("lisbon-alfama.jpg", "Alfama, Lisbon, Portugal")
+    ]
+    table = imrec("search", "a photo", "-l", places_library, "--place", "munich").stdout
+    assert "Munich, Germany" in table and "Garching, Germany" in table and "essen" not in table
+    refused = imrec("search", "a photo", "-l", places_library, "--place", "Essen", expect=2)
+    assert refused.stdout == "" and "say which, e.g. 'Essen, Belgium'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_an_existing_library_gets_its_places_without_embedding_again(places_library: Path, imrec: Runner) -> None:
+    catalog = places_library / ".imrec" / "catalog.sqlite3"
+    with sqlite3.connect(catalog) as db:  # as a library indexed before places were recorded
+        db.execute("UPDATE images SET place_id = NULL, place_checked = 0")
+        db.execute("DELETE FROM place_names")
+        db.execute("DELETE FROM places")
+        vectors = db.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    summary = run_json(imrec, "index", places_library)
+    assert summary["embedded"] == 0 and summary["reused"] == 0
+    with sqlite3.connect(catalog) as db:
+        assert db.execute("SELECT count(*) FROM vectors").fetchone()[0] == vectors
+        named = dict(db.execute("SELECT path, label FROM images JOIN places ON places.id = images.place_id"))
+    assert named["lisbon-alfama.jpg"] == "Alfama, Lisbon, Portugal" and len(named) == 5
