@@ -55,6 +55,7 @@ class PhotoFilter:
     near: tuple[float, float, float] | None = None  # latitude, longitude, radius in km
     theme: int | None = None  # a theme's id (the library resolves names)
     places: tuple[int, ...] | None = None  # ids of the places named (the library resolves names)
+    every_year: tuple[str, str] | None = None  # ("MM-DD", "MM-DD") inclusive, any year ("Juli", "im Sommer")
 
     @classmethod
     def from_options(
@@ -87,7 +88,16 @@ class PhotoFilter:
     def active(self) -> bool:
         return any(
             value is not None
-            for value in (self.folder, self.after, self.before, self.camera, self.near, self.theme, self.places)
+            for value in (
+                self.folder,
+                self.after,
+                self.before,
+                self.camera,
+                self.near,
+                self.theme,
+                self.places,
+                self.every_year,
+            )
         )
 
 

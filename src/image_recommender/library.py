@@ -18,7 +18,7 @@ import fcntl
 import functools
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +50,8 @@ from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
 from image_recommender.paths import catalog_name, is_inside
-from image_recommender.query.places import resolve_place
+from image_recommender.query.places import place_in_query, resolve_place
+from image_recommender.query.understanding import KINDS, MAX_PLACE_WORDS, Understood, understand
 from image_recommender.query.words import merge, rank_words_only, word_hits
 from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
@@ -147,6 +148,7 @@ class SearchResponse:
     query_images: list[tuple[Path, bool]] = field(default_factory=list)  # (file, pushed away)
     index_current: bool = True
     words: list[str] = field(default_factory=list)  # the folded words asked of the text in pictures
+    understood: Understood | None = None  # how a text query was taken apart
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -154,6 +156,7 @@ class SearchResponse:
             "model": self.model,
             "index_current": self.index_current,
             "words": self.words,
+            "understood": self.understood.as_json() if self.understood is not None else None,
             "results": [r.as_json() for r in self.results],
         }
 
@@ -861,6 +864,7 @@ class Library:
         crop: str | Crop | None = None,
         theme: str | None = None,
         place: str | None = None,
+        literal: bool | Collection[str] = False,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
@@ -868,6 +872,10 @@ class Library:
         CLIP fills the rest) unless ``use_words`` is False; ``words`` asks that text alone,
         with no model loaded. ``crop`` ("X,Y,W,H", pixels or fractions) searches by a region of
         the one query image (a file or an id; the region is embedded from the file).
+
+        A text term's dates, places and negations are understood (query/understanding.py:
+        "Strand Sylt Juli 2019") and shown in ``understood``; ``literal`` (True, or some of
+        "date", "place", "negative") keeps them words. A filter given explicitly wins over words.
 
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
         ``camera`` (part of its name), ``place`` (a town, region or country by any of its names)
@@ -901,6 +909,10 @@ class Library:
             raise QueryError("a query needs at least one positive term (an image, an id or a text)")
         if crop is not None:
             parsed = _with_crop(parsed, parse_crop(crop) if isinstance(crop, str) else crop)
+        ignore = set(KINDS if literal is True else literal or ())
+        ignore |= {"place"} if place is not None else set()
+        ignore |= {"date"} if after or before or taken_on else set()
+        parsed, photo_filter, understood = self._understood(parsed, photo_filter, frozenset(ignore))
         row = self.query_model()
         exclude: list[int] = []
         images: list[tuple[Path, bool]] = []
@@ -935,7 +947,36 @@ class Library:
         asked = [word for text in texts for word in query_words(text)]
         described = [term.describe() for term in parsed]
         ranked = self._described(sort_results(results, sort), row.id)
-        return SearchResponse(described, row.name, ranked, images, current, asked)
+        return SearchResponse(described, row.name, ranked, images, current, asked, understood)
+
+    def _understood(
+        self, terms: list[Term], photo_filter: PhotoFilter, ignore: frozenset[str]
+    ) -> tuple[list[Term], PhotoFilter, Understood | None]:
+        """The first positive text term taken apart (dates, place, negations), as terms and filters."""
+        position = next((i for i, term in enumerate(terms) if term.kind == "text" and not term.negative), None)
+        if position is None:
+            return terms, photo_filter, None
+        term = terms[position]
+        lengths = self.catalog.place_name_lengths()
+        understood = understand(
+            term.value,
+            lambda name: place_in_query(self.catalog, name),
+            min(max(lengths, default=1), MAX_PLACE_WORDS),
+            ignore,
+        )
+        terms = [*terms[:position], replace(term, value=understood.text), *terms[position + 1 :]]
+        terms += [Term("text", word, 1.0, True) for word in understood.negatives]
+        if understood.dates is not None:
+            dates = understood.dates
+            photo_filter = replace(
+                photo_filter,
+                after=f"{dates.after}T00:00:00" if dates.after else photo_filter.after,
+                before=f"{dates.before}T00:00:00" if dates.before else photo_filter.before,
+                every_year=dates.every_year,
+            )
+        if understood.place is not None:
+            photo_filter = replace(photo_filter, places=understood.place.found.ids)
+        return terms, photo_filter, understood
 
     def _search_words(
         self, words: str, k: int, photo_filter: PhotoFilter, sort: str, all_copies: bool

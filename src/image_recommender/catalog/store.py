@@ -101,6 +101,11 @@ def _filter_clauses(photo_filter: PhotoFilter) -> tuple[list[str], list[object]]
     if photo_filter.theme is not None:
         clauses.append("images.id IN (SELECT image_id FROM theme_members WHERE theme_id = ?)")
         values.append(photo_filter.theme)
+    if photo_filter.every_year is not None:
+        first, last = photo_filter.every_year
+        joiner = "AND" if first <= last else "OR"  # a window over New Year: December or January
+        clauses.append(f"(substr(images.taken_at, 6, 5) >= ? {joiner} substr(images.taken_at, 6, 5) <= ?)")
+        values += [first, last]
     if photo_filter.places is not None:
         clauses.append(f"images.place_id IN ({','.join('?' * len(photo_filter.places)) or 'NULL'})")
         values += photo_filter.places

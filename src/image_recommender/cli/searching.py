@@ -92,6 +92,13 @@ def search(
     no_words: Annotated[
         bool, typer.Option("--no-words", help="Rank a text query by CLIP alone, not by the words read in pictures.")
     ] = False,
+    literal: Annotated[
+        bool,
+        typer.Option(
+            "--literal",
+            help="Take a text query word for word: no dates ('Juli 2019'), places ('in Lisbon') or 'nicht X' read from it.",
+        ),
+    ] = False,
     crop: Annotated[
         str | None,
         typer.Option(
@@ -152,8 +159,11 @@ def search(
             words=words,
             use_words=not no_words,
             crop=crop,
+            literal=literal,
             **result_filters(ctx),
         )
+        if response.understood is not None and response.understood.anything:
+            err.print(f"imrec: {response.understood.describe()}", markup=False)
         render(response, opened, outputs)
 
 

@@ -56,3 +56,15 @@ def resolve_place(catalog: Catalog, name: str) -> PlaceMatch:
     if found is None:
         raise QueryError(f"--place {name!r}: no photos from a place of that name ('imrec places' lists them)")
     return found
+
+
+def place_in_query(catalog: Catalog, folded: str) -> PlaceMatch | None:
+    """The places words of a query name (query/understanding.py): every place of that name at
+    the widest level it names ("Essen" in a query with photos from two Essens means both)."""
+    rows = catalog.places_named(folded)
+    if not rows:
+        return None
+    level = next(level for level in _LEVELS if any(row[1] == level for row in rows))
+    chosen = [row for row in rows if row[1] == level]
+    entities = sorted({entity for _, _, entity in chosen})
+    return PlaceMatch(tuple(sorted({place_id for place_id, _, _ in chosen})), " / ".join(entities), level)

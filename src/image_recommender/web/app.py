@@ -112,6 +112,8 @@ class PhotoFilters(BaseModel):
     all_copies: bool = False
     theme: FilterText = None
     place: FilterText = None
+    # What of a text query stays words (the page's removed chips, or all three: "word for word").
+    literal: list[Literal["date", "place", "negative"]] = []
 
 
 class ThemeName(BaseModel):

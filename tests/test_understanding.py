@@ -1,0 +1,196 @@
+"""The one search box: dates, places and negations read from a typed query in German and English,
+and ordinary words left alone (the trap words: "Essen", "Bank", "Bath", "Nice", "May", ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Runner, run_json
+from test_places import indexed_places, places_library  # noqa: F401 - the library fixtures
+
+from image_recommender import Library
+from image_recommender.query.places import PlaceMatch
+from image_recommender.query.understanding import understand
+
+# The library's places in this table (any spelling, folded): what a real catalog answers.
+PLACES = {
+    name: PlaceMatch((number,), entity, "town")
+    for number, (entity, names) in enumerate(
+        {
+            "Westerland, Germany": ["westerland", "sylt"],
+            "Lisbon, Portugal": ["lisbon", "lissabon", "lisboa"],
+            "Munich, Germany": ["munich", "muenchen", "munchen"],
+            "Essen, Germany": ["essen"],
+            "Bath, United Kingdom": ["bath"],
+            "Nice, France": ["nice", "nizza"],
+            "Bank, Azerbaijan": ["bank"],
+            "Paris, France": ["paris"],
+            "New York City, United States": ["new york", "new york city"],
+            "Bad Homburg, Germany": ["bad homburg"],
+        }.items()
+    )
+    for name in names
+}
+
+Y = "every year"
+# query: (CLIP text, place words, dates, negatives); dates: (after, before) or (Y, first, last)
+CASES: dict[str, tuple[str, str | None, tuple[str | None, ...] | None, tuple[str, ...]]] = {
+    # German
+    "Strand Sylt Juli 2019": ("Strand", "Sylt", ("2019-07-01", "2019-08-01"), ()),
+    "Hund im Schnee 2021": ("Hund im Schnee", None, ("2021-01-01", "2022-01-01"), ()),
+    "Weihnachten 2024 nicht Kinder": ("Weihnachten", None, ("2024-12-24", "2024-12-27"), ("Kinder",)),
+    "Sommer 2023 am See": ("Sommer am See", None, ("2023-06-01", "2023-09-01"), ()),
+    "Kirche in Essen": ("Kirche", "Essen", None, ()),
+    "Essen im Restaurant": ("Essen im Restaurant", None, None, ()),
+    "Essen und Trinken": ("Essen und Trinken", None, None, ()),
+    "Bank im Park": ("Bank im Park", None, None, ()),
+    "Parkbank im Herbst": ("Parkbank Herbst", None, (Y, "09-01", "11-30"), ()),
+    "Strand Juli": ("Strand", None, (Y, "07-01", "07-31"), ()),
+    "im Mai am Meer": ("am Meer", None, (Y, "05-01", "05-31"), ()),
+    "Mai 2022 Hochzeit": ("Hochzeit", None, ("2022-05-01", "2022-06-01"), ()),
+    "Hochzeit Mai": ("Hochzeit Mai", None, None, ()),
+    "Berge 2019-2021": ("Berge", None, ("2019-01-01", "2022-01-01"), ()),
+    "Berge 2019 bis 2021": ("Berge", None, ("2019-01-01", "2022-01-01"), ()),
+    "zwischen 2018 und 2020 Schnee": ("Schnee", None, ("2018-01-01", "2021-01-01"), ()),
+    "von 2015 bis 2016 Urlaub": ("Urlaub", None, ("2015-01-01", "2017-01-01"), ()),
+    "Katze seit 2020": ("Katze", None, ("2020-01-01", None), ()),
+    "Auto vor 2010": ("Auto", None, (None, "2010-01-01"), ()),
+    "Auto bis 2010": ("Auto", None, (None, "2011-01-01"), ()),
+    "Hund vor dem Haus": ("Hund vor dem Haus", None, None, ()),
+    "Geburtstag 24.12.2024": ("Geburtstag", None, ("2024-12-24", "2024-12-25"), ()),
+    "Ostern 2023 Eier": ("Ostern Eier", None, ("2023-04-07", "2023-04-11"), ()),
+    "Pfingsten 2022": ("Pfingsten", None, ("2022-06-05", "2022-06-07"), ()),
+    "an Weihnachten Baum": ("Weihnachten Baum", None, (Y, "12-24", "12-26"), ()),
+    "Weihnachtsbaum": ("Weihnachtsbaum", None, None, ()),
+    "Weihnachten Baum": ("Weihnachten Baum", None, None, ()),
+    "Winterlandschaft": ("Winterlandschaft", None, None, ()),
+    "Winter 2020 Schnee": ("Winter Schnee", None, ("2020-12-01", "2021-03-01"), ()),
+    "Silvester 2019 Feuerwerk": ("Silvester Feuerwerk", None, ("2019-12-31", "2020-01-01"), ()),
+    "Frühling 2021 Blumen": ("Frühling Blumen", None, ("2021-03-01", "2021-06-01"), ()),
+    "Urlaub in Lissabon": ("Urlaub", "Lissabon", None, ()),
+    "Urlaub Lissabon 2019": ("Urlaub", "Lissabon", ("2019-01-01", "2020-01-01"), ()),
+    "Marienplatz München": ("Marienplatz", "München", None, ()),
+    "Kinder ohne Hund": ("Kinder", None, None, ("Hund",)),
+    "Garten nicht die Nachbarn": ("Garten", None, None, ("Nachbarn",)),
+    "Strand -Menschen": ("Strand", None, None, ("Menschen",)),
+    'Schild "nicht stören"': ('Schild "nicht stören"', None, None, ()),
+    "Rechnung Nr. 2024-117": ("Rechnung Nr. 2024-117", None, None, ()),
+    "Dom in Paris 1999": ("Dom", "Paris", ("1999-01-01", "2000-01-01"), ()),
+    "Bad Homburg Kurpark": ("Kurpark", "Bad Homburg", None, ()),
+    "Bad renovieren": ("Bad renovieren", None, None, ()),
+    "1080p Bildschirm": ("1080p Bildschirm", None, None, ()),
+    "2019": ("2019", None, ("2019-01-01", "2020-01-01"), ()),
+    # English
+    "beach Lisbon summer 2023": ("beach summer", "Lisbon", ("2023-06-01", "2023-09-01"), ()),
+    "dog in the snow 2021": ("dog in the snow", None, ("2021-01-01", "2022-01-01"), ()),
+    "nice beach": ("nice beach", None, None, ()),
+    "beach in Nice": ("beach", "Nice", None, ()),
+    "a bath with bubbles": ("a bath with bubbles", None, None, ()),
+    "Roman baths in Bath": ("Roman baths", "Bath", None, ()),
+    "bank holiday": ("bank holiday", None, None, ()),
+    "may the force be with you": ("may the force be with you", None, None, ()),
+    "wedding May 2019": ("wedding", None, ("2019-05-01", "2019-06-01"), ()),
+    "protest march": ("protest march", None, None, ()),
+    "in March snow": ("snow", None, (Y, "03-01", "03-31"), ()),
+    "August heat": ("August heat", None, None, ()),
+    "beach July": ("beach", None, (Y, "07-01", "07-31"), ()),
+    "christmas tree": ("christmas tree", None, None, ()),
+    "Christmas 2022 family": ("Christmas family", None, ("2022-12-24", "2022-12-27"), ()),
+    "Christmas Eve 2021": ("Christmas Eve", None, ("2021-12-24", "2021-12-25"), ()),
+    "at Christmas": ("Christmas", None, (Y, "12-24", "12-26"), ()),
+    "winter landscape": ("winter landscape", None, None, ()),
+    "in the summer lake": ("summer lake", None, (Y, "06-01", "08-31"), ()),
+    "summer of 2019": ("summer", None, ("2019-06-01", "2019-09-01"), ()),
+    "fall 2018 leaves": ("fall leaves", None, ("2018-09-01", "2018-12-01"), ()),
+    "waterfall": ("waterfall", None, None, ()),
+    "cars before 2000": ("cars", None, (None, "2000-01-01"), ()),
+    "cats since 2020": ("cats", None, ("2020-01-01", None), ()),
+    "between 2010 and 2012 concerts": ("concerts", None, ("2010-01-01", "2013-01-01"), ()),
+    "2019-07 trip": ("trip", None, ("2019-07-01", "2019-08-01"), ()),
+    "party 2024-12-31": ("party", None, ("2024-12-31", "2025-01-01"), ()),
+    "Easter 2024": ("Easter", None, ("2024-03-29", "2024-04-02"), ()),
+    "Times Square New York 2015": ("Times Square", "New York", ("2015-01-01", "2016-01-01"), ()),
+    "kids not dogs": ("kids", None, None, ("dogs",)),
+    "city without cars": ("city", None, None, ("cars",)),
+    "mountains -snow -people": ("mountains", None, None, ("snow", "people")),
+    "not the kids": ("not the kids", None, None, ()),
+    "-dog": ("-dog", None, None, ()),
+    "Munich": ("Munich", "Munich", None, ()),
+    "Paris Hilton": ("Hilton", "Paris", None, ()),
+    "the year 1850": ("the year 1850", None, ("1850-01-01", "1851-01-01"), ()),
+    "room 101": ("room 101", None, None, ()),
+    "size 3000": ("size 3000", None, None, ()),
+}
+
+
+def dates_of(understood) -> tuple[str | None, ...] | None:  # type: ignore[no-untyped-def]
+    if understood.dates is None:
+        return None
+    if understood.dates.every_year:
+        return (Y, *understood.dates.every_year)
+    return (understood.dates.after, understood.dates.before)
+
+
+def test_the_table_has_sixty_queries_in_each_language_mix() -> None:
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize("query", list(CASES))
+def test_a_query_is_understood_as_a_person_means_it(query: str) -> None:
+    text, place, dates, negatives = CASES[query]
+    understood = understand(query, PLACES.get)
+    assert understood.text == text
+    assert (understood.place.words if understood.place else None) == place
+    assert dates_of(understood) == dates
+    assert understood.negatives == negatives
+
+
+def test_literal_and_ignored_kinds_keep_the_words() -> None:
+    assert understand("Strand Sylt Juli 2019", PLACES.get, ignore=frozenset({"date", "place", "negative"})).text == (
+        "Strand Sylt Juli 2019"
+    )
+    kept = understand("Strand Sylt Juli 2019 nicht Kinder", PLACES.get, ignore=frozenset({"place"}))
+    assert kept.text == "Strand Sylt" and kept.place is None and kept.negatives == ("Kinder",)
+
+
+def test_the_line_says_what_was_understood_in_the_query_language() -> None:
+    assert understand("Strand Sylt Juli 2019", PLACES.get).describe() == (
+        "verstanden: Text 'Strand', Ort Sylt, Juli 2019"
+    )
+    assert understand("beach in Lisbon not people", PLACES.get).describe() == (
+        "understood: text 'beach', place Lisbon, not 'people'"
+    )
+
+
+def test_words_become_filters_only_for_the_librarys_own_places(places_library: Path, model_settings: dict) -> None:
+    with Library.open(places_library, **model_settings) as library:
+        found = library.search(text="Kirche in München 2023", k=50)
+        assert {hit.path for hit in found.results} == {"munich-marienplatz.jpg", "munich-garching.jpg"}
+        assert found.understood is not None and found.understood.text == "Kirche"
+        assert found.query == ["+'Kirche'"]
+        nothing = library.search(text="Kirche in München 2019", k=50)
+        assert nothing.results == []
+        paris = library.search(text="Eiffelturm Paris", k=50)  # no photos from Paris: the word stays a word
+        assert paris.understood is not None and paris.understood.place is None and len(paris.results) == 7
+        food = library.search(text="Essen im Restaurant", k=50)  # an everyday word without "in": food
+        assert food.understood is not None and food.understood.place is None and len(food.results) == 7
+        both = library.search(text="Bahnhof in Essen", k=50)  # a place in the query: both towns of that name
+        assert {hit.path for hit in both.results} == {"essen-de.jpg", "essen-be.jpg"}
+        literal = library.search(text="Kirche in München 2019", k=50, literal=True)
+        assert len(literal.results) == 7 and literal.query == ["+'Kirche in München 2019'"]
+        flag_wins = library.search(text="Kirche in München", k=50, place="Lisbon")
+        assert [hit.path for hit in flag_wins.results] == ["lisbon-alfama.jpg"]
+        negated = library.search(text="Kirche nicht Kinder", k=50)
+        assert negated.query == ["+'Kirche'", "-'Kinder'"]
+
+
+def test_the_cli_shows_how_the_query_was_understood(places_library: Path, imrec: Runner) -> None:
+    shown = imrec("search", "Kirche in Lissabon Mai 2023", "-l", places_library)
+    assert "imrec: verstanden: Text 'Kirche', Ort Lissabon, Mai 2023" in shown.stderr
+    assert "lisbon-alfama.jpg" in shown.stdout and "munich" not in shown.stdout
+    data = run_json(imrec, "search", "Kirche in Lissabon Mai 2023", "-l", places_library)
+    assert data["understood"]["place"] == {"words": "Lissabon", "name": "Lisbon, Lisbon, Portugal", "level": "town"}
+    assert data["understood"]["dates"]["after"] == "2023-05-01"
+    literal = run_json(imrec, "search", "Kirche in Lissabon Mai 2023", "-l", places_library, "--literal")
+    assert literal["understood"]["place"] is None and len(literal["results"]) == 7
