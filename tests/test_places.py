@@ -112,3 +112,39 @@ def test_an_existing_library_gets_its_places_without_embedding_again(places_libr
         assert db.execute("SELECT count(*) FROM vectors").fetchone()[0] == vectors
         named = dict(db.execute("SELECT path, label FROM images JOIN places ON places.id = images.place_id"))
     assert named["lisbon-alfama.jpg"] == "Alfama, Lisbon, Portugal" and len(named) == 5
+
+
+# The one search box reads places (and dates) from the words: with the library's own places.
+
+
+def test_words_become_filters_only_for_the_librarys_own_places(places_library: Path, model_settings: dict) -> None:
+    with Library.open(places_library, **model_settings) as library:
+        found = library.search(text="Kirche in München 2023", k=50)
+        assert {hit.path for hit in found.results} == {"munich-marienplatz.jpg", "munich-garching.jpg"}
+        assert found.understood is not None and found.understood.text == "Kirche"
+        assert found.query == ["+'Kirche'"]
+        nothing = library.search(text="Kirche in München 2019", k=50)
+        assert nothing.results == []
+        paris = library.search(text="Eiffelturm Paris", k=50)  # no photos from Paris: the word stays a word
+        assert paris.understood is not None and paris.understood.place is None and len(paris.results) == 7
+        food = library.search(text="Essen im Restaurant", k=50)  # an everyday word without "in": food
+        assert food.understood is not None and food.understood.place is None and len(food.results) == 7
+        both = library.search(text="Bahnhof in Essen", k=50)  # a place in the query: both towns of that name
+        assert {hit.path for hit in both.results} == {"essen-de.jpg", "essen-be.jpg"}
+        literal = library.search(text="Kirche in München 2019", k=50, literal=True)
+        assert len(literal.results) == 7 and literal.query == ["+'Kirche in München 2019'"]
+        flag_wins = library.search(text="Kirche in München", k=50, place="Lisbon")
+        assert [hit.path for hit in flag_wins.results] == ["lisbon-alfama.jpg"]
+        negated = library.search(text="Kirche nicht Kinder", k=50)
+        assert negated.query == ["+'Kirche'", "-'Kinder'"]
+
+
+def test_the_cli_shows_how_the_query_was_understood(places_library: Path, imrec: Runner) -> None:
+    shown = imrec("search", "Kirche in Lissabon Mai 2023", "-l", places_library)
+    assert "imrec: verstanden: Text 'Kirche', Ort Lissabon, Mai 2023" in shown.stderr
+    assert "lisbon-alfama.jpg" in shown.stdout and "munich" not in shown.stdout
+    data = run_json(imrec, "search", "Kirche in Lissabon Mai 2023", "-l", places_library)
+    assert data["understood"]["place"] == {"words": "Lissabon", "name": "Lisbon, Lisbon, Portugal", "level": "town"}
+    assert data["understood"]["dates"]["after"] == "2023-05-01"
+    literal = run_json(imrec, "search", "Kirche in Lissabon Mai 2023", "-l", places_library, "--literal")
+    assert literal["understood"]["place"] is None and len(literal["results"]) == 7
