@@ -43,6 +43,7 @@ from image_recommender.errors import (
     UnknownImageError,
 )
 from image_recommender.filters import PhotoFilter, check_sort
+from image_recommender.images.raw import pair_key, photo_pairs
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexReport, IndexSettings, IndexStatus, LibraryIndex
 from image_recommender.models.cached_engine import CachedImageModel, cached_image_model
@@ -563,9 +564,34 @@ class Library:
         places = self.catalog.place_labels(ids)
         themes = self.catalog.theme_names(model_id) if model_id is not None else {}
         of = self.catalog.themes_of(ids) if themes else {}
-        return [
+        described = [
             replace(result, theme=themes.get(of.get(result.id, -1)), place=places.get(result.id)) for result in results
         ]
+        return self._raw_pairs_as_one(described) if self.settings.raw_pairs == "group" else described
+
+    def _raw_pairs_as_one(self, results: list[SearchResult]) -> list[SearchResult]:
+        """A RAW and its JPEG/HEIC sibling as one result at the better rank: the sibling shown
+        (a browser and the contact sheet show it), both files in ``paths``."""
+        stems = {key for key in (pair_key(result.path) for result in results) if key is not None}
+        pairs = photo_pairs(self.catalog.files_named(sorted(stems))) if stems else {}
+        if not pairs:
+            return results
+        merged: list[SearchResult] = []
+        seen: set[str] = set()
+        for result in results:
+            key = pair_key(result.path)
+            if key not in pairs:
+                merged.append(replace(result, rank=len(merged) + 1))
+            elif key not in seen:
+                seen.add(key)
+                shown, raws = pairs[key]
+                merged.append(
+                    replace(
+                        result, rank=len(merged) + 1, id=shown.id, path=shown.path, width=shown.width,
+                        height=shown.height, paths=(shown.path, *(raw.path for raw in raws)),
+                    )
+                )  # fmt: skip
+        return merged
 
     # -- smart albums ----------------------------------------------------------------------
 
@@ -1032,7 +1058,10 @@ class Library:
         models = self.catalog.models()
         row = self.query_model() if models else None
         index = self.index_for(row) if row else None
-        return find_duplicates(self.catalog, index, threshold, self.settings.ef_search, prefer_folder=prefer)
+        return find_duplicates(
+            self.catalog, index, threshold, self.settings.ef_search, prefer_folder=prefer,
+            raw_pairs=self.settings.raw_pairs == "group",
+        )  # fmt: skip
 
     def not_embedded(self) -> int:
         """Catalogued images without a vector yet (duplicates and searches cannot see them)."""

@@ -203,6 +203,7 @@ class SearchResult:
     text_match: tuple[str, ...] = ()  # the recognised lines that hold the searched words
     theme: str | None = None  # the name of the theme it belongs to, where the library has themes
     place: str | None = None  # where it was taken: "Westerland, Schleswig-Holstein, Germany"
+    paths: tuple[str, ...] = ()  # one photo's files: a RAW's JPEG/HEIC sibling (shown) and the RAW
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -219,6 +220,7 @@ class SearchResult:
             "text_match": list(self.text_match) or None,
             "theme": self.theme,
             "place": self.place,
+            "paths": list(self.paths) or [self.path],
         }
 
 

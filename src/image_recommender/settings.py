@@ -106,6 +106,9 @@ class Settings:
     text_model: str = ""
     # Read the text in pictures after embedding (rapidocr), for word search; off: no text pass.
     ocr: bool = True
+    # A RAW and a JPEG/HEIC of the same name in one folder: one photo in results and never each
+    # other's duplicates ("group"), or two files like any others ("separate").
+    raw_pairs: str = "group"
     rebuild_share: float = 0.10
     include_hidden: bool = False
     follow_symlinks: bool = False
@@ -176,6 +179,7 @@ _CHOICES = {
     "decode": DECODE_MODES,
     "engine": ENGINES,
     "index_kind": INDEX_KINDS,
+    "raw_pairs": ("group", "separate"),
 }
 
 

@@ -923,6 +923,18 @@ class Catalog:
         ).fetchone()
         return _image(row) if row else None
 
+    def files_named(self, stems: Sequence[str]) -> list[ImageRow]:
+        """Live images whose path is one of ``stems`` plus a suffix ("a/IMG_1" -> "a/IMG_1.CR2",
+        "a/IMG_1.jpg"): a RAW's siblings, by a range scan of the path index."""
+        found: list[ImageRow] = []
+        for stem in stems:
+            rows = self._db.execute(
+                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND path >= ? AND path < ?",
+                (stem + ".", stem + "/"),
+            )
+            found += [_image(row) for row in rows]
+        return found
+
     def images_with_fingerprint(self, fingerprint: str) -> list[ImageRow]:
         """Live images holding exactly this content."""
         rows = self._db.execute(

@@ -13,6 +13,7 @@ import numpy as np
 
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
+from image_recommender.images.raw import RAW_SUFFIXES, is_raw, pair_key
 from image_recommender.index.kinds import COMPRESSED_KINDS, IndexParams, default_ef_search
 from image_recommender.index.storage import VectorIndex
 from image_recommender.index.sync import LibraryIndex
@@ -54,11 +55,9 @@ class DuplicateGroup:
         return [] if self.kind == "burst" else [image for image in self.images if image.id != self.keeper.id]
 
 
-# Originals before exports: a phone's HEIC (or a camera's RAW) is the picture, a JPEG beside
+# Originals before exports: a camera's RAW, then a phone's HEIC, is the picture; a JPEG beside
 # it is a converted copy even when it has more pixels.
-ORIGINAL_SUFFIXES = frozenset(
-    {".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"}
-)
+ORIGINAL_SUFFIXES = frozenset({".heic", ".heif", ".avif"}) | RAW_SUFFIXES
 
 
 BURST_SECONDS = 10
@@ -70,14 +69,23 @@ DUPLICATES_CHUNK = 1024
 
 
 def choose_keeper(images: Sequence[ImageRow], prefer_folder: str | None = None) -> ImageRow:
-    """The one to keep: inside ``prefer_folder`` (a catalog prefix) first, then an original format
-    (HEIC/RAW), then the most pixels, the earliest date taken, the shortest path."""
+    """The one to keep: inside ``prefer_folder`` (a catalog prefix) first, then a RAW, then another
+    original format (HEIC), then the most pixels, the earliest date taken, the shortest path."""
 
     def rank(image: ImageRow) -> tuple[object, ...]:
         outside = prefer_folder is not None and not image.path.startswith(prefer_folder)
         original = os.path.splitext(image.path)[1].lower() in ORIGINAL_SUFFIXES
         pixels = (image.width or 0) * (image.height or 0)
-        return (outside, not original, -pixels, image.taken_at or "~", image.mtime_ns, len(image.path), image.path)
+        return (
+            outside,
+            not is_raw(image.path),
+            not original,
+            -pixels,
+            image.taken_at or "~",
+            image.mtime_ns,
+            len(image.path),
+            image.path,
+        )
 
     return min(images, key=rank)
 
@@ -142,6 +150,7 @@ def find_duplicates(
     ef_search: int,
     neighbours: int = 16,
     prefer_folder: str | None = None,
+    raw_pairs: bool = True,
 ) -> list[DuplicateGroup]:
     """Exact groups (same content) and near groups, reported apart.
 
@@ -152,7 +161,8 @@ def find_duplicates(
     meets the threshold (exact, from the catalog's vectors), so a chain of look-alikes (A like
     B like C) never puts C under "would move" when C is not itself like the keeper. Images
     left over form groups around their own keeper the same way. A group with two burst shots
-    in it is a burst, kept whole. Images are looked up ``DUPLICATES_CHUNK`` at a time.
+    in it is a burst, kept whole. With ``raw_pairs``, a RAW and its JPEG/HEIC sibling (same
+    folder and name) are one photo, never each other's duplicates. Images are looked up ``DUPLICATES_CHUNK`` at a time.
     """
     exact = [
         DuplicateGroup("exact", group, choose_keeper(group, prefer_folder), 1.0)
@@ -176,18 +186,27 @@ def find_duplicates(
             for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):
                 if other >= 0 and other != label and score >= threshold:
                     pairs.add((min(label, other), max(label, other)))
+    if raw_pairs and pairs:
+        paired = catalog.images_by_labels(sorted({label for pair in pairs for label in pair}))
+        pairs = {(a, b) for a, b in pairs if not _one_photo(paired[a], paired[b])}
     clusters = _union_find_groups(sorted(pairs))
     images = catalog.images_by_labels(sorted({label for members in clusters for label in members}))
     near = []
     for members in clusters:
-        near += _around_keepers(catalog, members, images, threshold, prefer_folder)
+        near += _around_keepers(catalog, members, images, threshold, prefer_folder, raw_pairs)
     return exact + near
 
 
 def _around_keepers(
-    catalog: Catalog, members: list[int], images: dict[int, ImageRow], threshold: float, prefer_folder: str | None
+    catalog: Catalog,
+    members: list[int],
+    images: dict[int, ImageRow],
+    threshold: float,
+    prefer_folder: str | None,
+    raw_pairs: bool,
 ) -> list[DuplicateGroup]:
-    """One cluster of look-alikes cut into groups whose every image meets the threshold with its keeper."""
+    """One cluster of look-alikes cut into groups whose every image meets the threshold with its
+    keeper; with ``raw_pairs``, the keeper's RAW sibling stays with it, in no group."""
     found, vectors = catalog.vectors_by_labels(members)
     vector_of = dict(zip(found.tolist(), vectors, strict=True))
     remaining = [label for label in members if label in vector_of and label in images]
@@ -196,8 +215,13 @@ def _around_keepers(
         keeper = choose_keeper([images[label] for label in remaining], prefer_folder)
         keeper_label = next(label for label in remaining if images[label].id == keeper.id)
         scores = {label: float(vector_of[label] @ vector_of[keeper_label]) for label in remaining}
-        joined = [label for label in remaining if label == keeper_label or scores[label] >= threshold]
-        remaining = [label for label in remaining if label not in joined]
+        sibling = {label for label in remaining if raw_pairs and _one_photo(images[label], keeper)}
+        joined = [
+            label
+            for label in remaining
+            if label == keeper_label or (scores[label] >= threshold and label not in sibling)
+        ]
+        remaining = [label for label in remaining if label not in joined and label not in sibling]
         if len(joined) < 2:
             continue
         group = [images[label] for label in joined]
@@ -205,6 +229,11 @@ def _around_keepers(
         weakest = min(scores[label] for label in joined if label != keeper_label)
         groups.append(DuplicateGroup(kind, group, keeper, weakest))
     return groups
+
+
+def _one_photo(a: ImageRow, b: ImageRow) -> bool:
+    """A RAW and its sibling: same folder and name, one of them RAW."""
+    return pair_key(a.path) == pair_key(b.path) is not None and is_raw(a.path) != is_raw(b.path)
 
 
 def _flat_index(catalog: Catalog, labels: np.ndarray, dim: int) -> VectorIndex:

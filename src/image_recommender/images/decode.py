@@ -23,11 +23,13 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from image_recommender.errors import ImageDecodeError
+from image_recommender.images.raw import RAW_SUFFIXES, decode_raw, may_be_raw
 from image_recommender.paths import handle_is_inside
 
-# What a library holds (any case): HEIC, HEIF and AVIF through pillow-heif.
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+# What a library holds (any case): HEIC, HEIF and AVIF through pillow-heif, camera RAWs through LibRaw.
+IMAGE_SUFFIXES = (
+    frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"})
+    | RAW_SUFFIXES
 )
 # Pillow's own limit (~89 MP) would refuse real 100 MP camera files; above this many pixels
 # (a warning we turn into an error) a file is treated as a decompression bomb.
@@ -230,8 +232,16 @@ def decode(
     with ``long_side``, at the smallest scale whose longer side is still at least that.
     ``grey`` gives luminance only ("L"), a JPEG decoded without its colour (a fifth faster).
     With ``resize_to`` (the side a model scales the short edge to), shapes whose resize would
-    explode are refused from the header, before any pixel is decoded.
+    explode are refused from the header, before any pixel is decoded. A camera RAW gives its
+    embedded preview (images/raw.py).
     """
+    if may_be_raw(data):
+        found = decode_raw(data, min_side or resize_to)
+        if found is not None:
+            picture, width, height = found
+            if resize_to is not None:
+                check_resize_work(width, height, resize_to)
+            return Decoded(picture.convert("L") if grey else picture, width, height)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
