@@ -12,6 +12,7 @@ from conftest import PHOTOS, Runner, indexed, indexed_copy, run_json
 from PIL import Image
 from test_metadata import photo_with_exif
 from test_photo_filters import as_gps
+from test_web import CHROMIUM, _has_playwright, serving
 
 from image_recommender import Library
 from image_recommender.errors import QueryError
@@ -148,3 +149,45 @@ def test_the_cli_shows_how_the_query_was_understood(places_library: Path, imrec:
     assert data["understood"]["dates"]["after"] == "2023-05-01"
     literal = run_json(imrec, "search", "Kirche in Lissabon Mai 2023", "-l", places_library, "--literal")
     assert literal["understood"]["place"] is None and len(literal["results"]) == 7
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None or not _has_playwright(), reason="needs Debian's chromium and playwright")
+def test_the_page_shows_what_it_understood_as_chips_to_remove(places_library: Path, model_settings: dict) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    library = Library.open(places_library, **model_settings)
+    with serving(library) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+        page.goto(f"http://127.0.0.1:{port}/")
+        message, cards, chips = (
+            page.locator("#message"),
+            page.locator("#results .card"),
+            page.locator("#understood-list .chip"),
+        )
+        page.fill("#text", "Kirche in München 2023 nicht Kinder")
+        page.press("#text", "Enter")
+        expect(message).to_contain_text("2 results")
+        expect(page.locator("#understood-text")).to_have_text("Understood: “Kirche”")
+        expect(chips).to_have_count(3)
+        expect(chips.nth(0)).to_contain_text("in München")
+        expect(chips.nth(1)).to_contain_text("2023")
+        expect(chips.nth(2)).to_contain_text("not “Kinder”")
+        expect(page.locator("#results .card .place").first).to_contain_text("Germany")
+
+        # The place taken back as words: every photo of 2023 again, the other chips stay.
+        page.get_by_role("button", name="Take “in München” as words again").click()
+        expect(message).to_contain_text("7 results")
+        expect(chips).to_have_count(2)
+        expect(page.locator("#understood-text")).to_have_text("Understood: “Kirche in München”")
+
+        # Word for word: nothing read from the text.
+        page.check("#literal")
+        page.press("#text", "Enter")
+        expect(message).to_contain_text("7 results")
+        expect(page.locator("#understood")).to_be_hidden()
+        assert cards.count() == 7
+        browser.close()

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { query: null, previous: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null, words: null, viewing: null, region: null };
+const state = { query: null, previous: null, liked: new Map(), disliked: new Map(), file: null, selected: new Map(), under: null, words: null, viewing: null, region: null, literal: new Set() };
 
 function setMessage(text, isError = false, target = "#message") {
   const element = $(target);
@@ -257,12 +257,42 @@ function highlighted(line) {
 
 function showResults(data) {
   state.words = wordsPattern(data.words);
+  showUnderstood(data.understood);
   const list = $("#results");
   list.replaceChildren(...data.results.map((result) => card(result)));
   const count = data.results.length;
   const refined = refinementSummary();
   const heading = `${querySummary()}${refined ? ` + ${refined}` : ""}`;
   setMessage(count ? t("n.results", { heading, n: count, model: data.model }) : t("no.results", { heading }));
+}
+
+// How the text was read: each date, place and "not" is a chip; removing one takes those words
+// as words again (the search runs once more with that kind literal).
+function showUnderstood(understood) {
+  const parts = [];
+  if (understood?.place) parts.push(["place", t("understood.place", { name: understood.place.words }), understood.place.name]);
+  if (understood?.dates) {
+    const when = understood.dates.every_year ? t("understood.every.year", { words: understood.dates.words }) : understood.dates.words;
+    const span = [understood.dates.after, understood.dates.before].map((day) => day ?? "…").join(" – ");
+    parts.push(["date", t("understood.date", { when }), understood.dates.every_year ? understood.dates.every_year.join(" – ") : span]);
+  }
+  for (const word of understood?.negatives ?? []) parts.push(["negative", t("understood.not", { word }), ""]);
+  $("#understood").hidden = parts.length === 0;
+  $("#understood-text").textContent = parts.length ? t("understood.text", { text: understood.text }) : "";
+  $("#understood-list").replaceChildren(...parts.map(([kind, label, title]) => {
+    const item = document.createElement("li");
+    item.className = `chip understood-${kind}`;
+    const text = document.createElement("span");
+    text.textContent = label;
+    text.title = title;
+    const remove = button("×", "remove", () => {
+      state.literal.add(kind);
+      return runQuery();
+    });
+    remove.setAttribute("aria-label", t("understood.remove", { what: label }));
+    item.append(text, remove);
+    return item;
+  }));
 }
 
 function chip(result, kind) {
@@ -339,6 +369,8 @@ async function runQuery() {
   for (const [name, value] of Object.entries(filterValues())) params.append(name, value);
   if (state.under) params.append("under", state.under);
   if (query?.text) params.append("text", query.text);
+  const literal = $("#literal").checked ? ["date", "place", "negative"] : [...state.literal];
+  if (query?.text) literal.forEach((kind) => params.append("literal", kind));
   if (query?.kind === "more" || query?.kind === "region") params.append("like_id", query.id);
   if (query?.kind === "region") params.append("crop", query.crop);
   liked.forEach((id) => params.append("like_id", id));
@@ -385,6 +417,7 @@ function search(event) {
     state.query = { kind: "image", file: state.file, text };
   } else if (text) {
     state.query = { kind: "text", text };
+    state.literal.clear();
   } else {
     setMessage(t("type.first"), true);
     return;
