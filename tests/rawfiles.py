@@ -50,6 +50,7 @@ def write_dng(
     orientation: int = 1,
     make: str = "Imrec",
     model: str = "Test DNG",
+    taken: str = "2021:08:15 10:30:00",
 ) -> Path:
     """``picture`` as a DNG: its Bayer mosaic (RGGB, 16-bit) and, unless ``preview_size`` is
     (0, 0), a JPEG preview of that size (default: full size) in IFD0."""
@@ -72,7 +73,7 @@ def write_dng(
     header = 8
 
     # Layout: header, IFD0 (+values), raw IFD (+values), JPEG bytes, raw bytes.
-    def ifd0(raw_ifd_at: int, jpeg_at: int) -> list[tuple[int, int, int, bytes]]:
+    def ifd0(raw_ifd_at: int, jpeg_at: int, exif_at: int) -> list[tuple[int, int, int, bytes]]:
         common = [
             _entry(271, _ASCII, make.encode()),
             _entry(272, _ASCII, model.encode()),
@@ -88,7 +89,7 @@ def write_dng(
             ),
             _entry(50728, _RATIONAL, [1, 1, 1, 1, 1, 1]),  # AsShotNeutral
             _entry(50778, _SHORT, [21]),  # CalibrationIlluminant1: D65
-            _entry(36867, _ASCII, b"2021:08:15 10:30:00"),  # DateTimeOriginal (read from IFD0 by LibRaw)
+            _entry(34665, _LONG, [exif_at]),  # the Exif IFD: when it was taken
         ]
         if not jpeg:
             return [*common, _entry(254, _LONG, [1]), _entry(256, _LONG, [1]), _entry(257, _LONG, [1])]
@@ -127,14 +128,16 @@ def write_dng(
         ]
 
     # Two passes: sizes first (offsets do not change an IFD's size), then the real offsets.
-    first, first_values = _ifd(ifd0(0, 0), header, 0)
+    first, first_values = _ifd(ifd0(0, 0, 0), header, 0)
     raw_at_ifd = header + len(first) + len(first_values)
     second, second_values = _ifd(raw_ifd(0), raw_at_ifd, 0)
-    jpeg_at = raw_at_ifd + len(second) + len(second_values)
+    exif_at = raw_at_ifd + len(second) + len(second_values)
+    exif, exif_values = _ifd([_entry(36867, _ASCII, taken.encode())], exif_at, 0)  # DateTimeOriginal
+    jpeg_at = exif_at + len(exif) + len(exif_values)
     raw_at = jpeg_at + len(jpeg) + (len(jpeg) % 2)
-    first, first_values = _ifd(ifd0(raw_at_ifd, jpeg_at), header, 0)
+    first, first_values = _ifd(ifd0(raw_at_ifd, jpeg_at, exif_at), header, 0)
     second, second_values = _ifd(raw_ifd(raw_at), raw_at_ifd, 0)
-    blob = b"II*\0" + struct.pack("<I", header) + first + first_values + second + second_values
+    blob = b"II*\0" + struct.pack("<I", header) + first + first_values + second + second_values + exif + exif_values
     blob += jpeg + (b"\0" if len(jpeg) % 2 else b"") + raw_bytes
     path.write_bytes(blob)
     return path

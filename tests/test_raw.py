@@ -4,6 +4,7 @@ results and never each other's duplicates; the duplicates keeper is the RAW."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def test_a_dng_is_indexed_from_its_preview_upright(raw_library: Path, model_sett
         jpeg_vector = library.catalog.vector_of_image(jpeg_id, model)[1]  # type: ignore[index]
         assert float(raw_vector @ jpeg_vector) > 0.99
         assert rows["IMG_0001.DNG"].camera == "Imrec Test DNG"  # from the RAW's own EXIF
+        assert (rows["IMG_0001.DNG"].taken_at, rows["IMG_0001.DNG"].taken_from) == ("2021-08-15T10:30:00", "exif")
         developed = decode((raw_library / "IMG_0002.dng").read_bytes(), 224)  # preview 64x36: developed
         assert min(developed.image.size) >= 135 and developed.width == 480
 
@@ -67,6 +69,22 @@ def test_a_raw_and_its_jpeg_are_one_result(raw_library: Path, imrec: Runner, mod
     with Library.open(raw_library, raw_pairs="separate", **model_settings) as library:
         apart = library.search(image=raw_library / "IMG_0001.JPG", include_query=True)
     assert {"IMG_0001.JPG", "IMG_0001.DNG"} <= {hit.path for hit in apart.results}
+
+
+def test_the_page_shows_a_raw_as_a_rendering_and_serves_its_file(raw_library: Path, model_settings: dict) -> None:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(raw_library, **model_settings) as library:
+        raw_id = next(row.id for row in library.catalog.images() if row.path == "IMG_0002.dng")
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        shown = client.get(f"/api/images/{raw_id}/thumb", params={"size": 2048})
+        assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+        width, height = Image.open(SOURCES[1]).size
+        assert Image.open(io.BytesIO(shown.content)).size == (width // 2, height // 2)  # developed at half size
+        original = client.get(f"/api/images/{raw_id}/file")
+        assert original.status_code == 200 and original.content == (raw_library / "IMG_0002.dng").read_bytes()
 
 
 def test_duplicates_keep_the_raw_and_never_pair_it_with_its_jpeg(raw_library: Path, imrec: Runner) -> None:

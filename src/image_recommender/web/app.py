@@ -36,6 +36,7 @@ from image_recommender.errors import (
 )
 from image_recommender.export import ranked_name
 from image_recommender.images.decode import load_image, open_regular_file
+from image_recommender.images.raw import may_be_raw
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
 from image_recommender.search import MAX_IMAGE_ID, Term, parse_crop
@@ -63,7 +64,8 @@ MAX_SPOOLED_BYTES = 8 << 30
 ZIP64_FROM = 1 << 31
 
 
-THUMB_SIZES = (128, 256, 512)
+# 2048: the viewer's picture of what a browser cannot show itself (RAW, HEIC, TIFF).
+THUMB_SIZES = (128, 256, 512, 2048)
 # Pictures a theme card shows.
 THEME_REPRESENTATIVES = 4
 
@@ -531,7 +533,8 @@ def _image_type(handle: Any) -> str | None:
         with Image.open(handle) as picture:
             kind = picture.format
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
+        handle.seek(0)
+        return "application/octet-stream" if may_be_raw(handle.read(16)) else None  # a CR3, RAF, ORF, RW2
     finally:
         handle.seek(0)
     return IMAGE_TYPES.get(kind or "")

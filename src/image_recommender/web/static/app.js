@@ -444,8 +444,12 @@ function clearRefinement() {
   return runQuery();
 }
 
+// Files a browser shows as they are; the rest (RAW, HEIC, TIFF) as the server's large rendering.
+const BROWSER_SHOWS = /\.(jpe?g|png|gif|webp|bmp|avif)$/i;
+
 function showFull(result) {
-  openViewer(`/api/images/${result.id}/file`, result.path, { id: result.id, name: result.path });
+  const src = BROWSER_SHOWS.test(result.path) ? `/api/images/${result.id}/file` : `/api/images/${result.id}/thumb?size=2048`;
+  openViewer(src, result.path, { id: result.id, name: result.path });
   $("#viewer-caption").textContent = `${result.path}${result.width ? ` — ${result.width}×${result.height}` : ""}`;
   if (result.text_match?.length) showWordBoxes(result);
 }
