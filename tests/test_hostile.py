@@ -357,6 +357,7 @@ def test_a_catalogued_file_replaced_after_indexing_is_not_served(
                 )
 
 
+@pytest.mark.slow  # seconds: the fast tier stays under a minute
 def test_thumbnail_decodes_are_bounded(
     model_settings: dict, library_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,6 +28,8 @@ POSITIONS = {
     "no-gps.jpg": None,
 }
 
+pytestmark = pytest.mark.slow  # each builds a library of its own
+
 
 def make_library(root: Path) -> Path:
     root.mkdir()

