@@ -20,6 +20,7 @@ _END_OF_CALENDAR = "9999-12-31T24:00:00"
 
 
 SORT_ORDERS = ("score", "date")
+KINDS = ("image", "video")
 
 
 def date_range(text: str, option: str) -> tuple[str, str]:
@@ -56,6 +57,7 @@ class PhotoFilter:
     theme: int | None = None  # a theme's id (the library resolves names)
     places: tuple[int, ...] | None = None  # ids of the places named (the library resolves names)
     every_year: tuple[str, str] | None = None  # ("MM-DD", "MM-DD") inclusive, any year ("Juli", "im Sommer")
+    kind: str | None = None  # "image" or "video"
 
     @classmethod
     def from_options(
@@ -97,6 +99,7 @@ class PhotoFilter:
                 self.theme,
                 self.places,
                 self.every_year,
+                self.kind,
             )
         )
 
@@ -126,6 +129,11 @@ def parse_radius(text: str) -> float:
         raise QueryError(f"--radius {text!r}: give a distance such as 5km or 500m")
     amount = float(match.group(1))
     return amount / 1000 if (match.group(2) or "km").lower() == "m" else amount
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise QueryError(f"--kind {kind!r}: choose image or video")
 
 
 def check_sort(order: str) -> None:

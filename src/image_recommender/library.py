@@ -42,7 +42,7 @@ from image_recommender.errors import (
     SettingsError,
     UnknownImageError,
 )
-from image_recommender.filters import PhotoFilter, check_sort
+from image_recommender.filters import PhotoFilter, check_kind, check_sort
 from image_recommender.images.raw import pair_key, photo_pairs
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexReport, IndexSettings, IndexStatus, LibraryIndex
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from image_recommender.models.openvino_text import OpenVinoTextTower
     from image_recommender.models.text_tower import TextTower
     from image_recommender.models.torch_model import EngineOptions, LoadedModel
+    from image_recommender.video.embedding import VideoReport
 
 
 # Vectors compared between index and catalog: all of a small index, a sample of a large one
@@ -115,6 +116,11 @@ class UpdateSummary(JsonReport):
     text_skipped: str = ""
     albums_mirrored: int = 0
     album_notes: list[str] = field(default_factory=list)
+    videos: int = 0
+    video_frames: int = 0
+    video_frames_decoded: int = 0
+    videos_reused: int = 0
+    videos_failed: int = 0
 
     def line(self) -> str:
         """The one-line summary. ``images_per_second`` is the whole run's (scan, model load and
@@ -132,6 +138,11 @@ class UpdateSummary(JsonReport):
         elif self.text_skipped:
             text = f"; text in pictures not read: {self.text_skipped}"
         albums = f"; {self.albums_mirrored} album folder(s) brought up to date" if self.albums_mirrored else ""
+        if self.videos or self.videos_reused or self.videos_failed:
+            albums = (
+                f"; videos: {self.videos} embedded ({self.video_frames} frames kept of {self.video_frames_decoded}"
+                f" decoded), {self.videos_reused} reused, {self.videos_failed} failed{albums}"
+            )
         return (
             f"scanned {self.scanned}, new {self.new}{waiting}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
@@ -389,6 +400,31 @@ class Library:
             return embed_on_ray(self.catalog, self.root, full, loader, row.id, work, options, s.ray_address)
         return embed_pending(self.catalog, self.root, model, row.id, work, options)
 
+    def _embed_videos(self, models: list[tuple[ModelSpec, ModelRow | None]]) -> VideoReport:
+        """The video pass for each model (video/embedding.py); the model loads only for videos to embed."""
+        from image_recommender.video.embedding import VideoReport, embed_videos
+
+        report = VideoReport()
+        for spec, known in models:
+            row = known or self.catalog.find_model(*spec.catalog_key())
+            if not self.catalog.videos_to_embed(row.id if row is not None else -1):
+                continue
+            spec.check_weights_file()
+            model = self._image_model(spec)
+            row = self.catalog.ensure_model(
+                *spec.catalog_key(),
+                dim=model.dim,
+                weights=spec.pretrained,
+                config=str(spec.config) if spec.config else None,
+            )
+            s = self.settings
+            batch = s.model_batch_size or model.default_batch_size
+            done = embed_videos(self.catalog, self.root, row.id, model.encode_pil, batch, s.follow_symlinks)
+            for name in ("videos", "frames", "reused", "failed", "decoded"):
+                setattr(report, name, getattr(report, name) + getattr(done, name))
+            report.seconds += done.seconds
+        return report
+
     def _check_ray(self) -> None:
         """With a Ray address set, Ray must be installed: said before any work starts."""
         if self.settings.ray_address:
@@ -444,6 +480,7 @@ class Library:
             waiting = self.catalog.state_counts()["pending"]
             scanned = self.scan()
             embedded = self._embed_models(models, retry_failed, progress)
+            videos = self._embed_videos(models)
             self.fill_metadata()
             self.fill_places()
             self.catalog.purge_gone()
@@ -455,6 +492,11 @@ class Library:
         return UpdateSummary(
             albums_mirrored=len(mirrored),
             album_notes=[f"album {name}: {note}" for name, report in mirrored for note in report.left_alone],
+            videos=videos.videos,
+            video_frames=videos.frames,
+            video_frames_decoded=videos.decoded,
+            videos_reused=videos.reused,
+            videos_failed=videos.failed,
             text_read=text.read,
             text_found=text.with_text,
             text_failed=text.failed,
@@ -891,6 +933,7 @@ class Library:
         theme: str | None = None,
         place: str | None = None,
         literal: bool | Collection[str] = False,
+        kind: str | None = None,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
@@ -904,7 +947,7 @@ class Library:
         "date", "place", "negative") keeps them words. A filter given explicitly wins over words.
 
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
-        ``camera`` (part of its name), ``place`` (a town, region or country by any of its names)
+        ``kind`` ("image" or "video"), ``camera`` (part of its name), ``place`` (a town, region or country by any of its names)
         and ``near`` ("LAT,LON" within ``radius``, default 1 km)
         restrict the results, inside the index search; ``sort="date"`` orders them by date taken
         (the file's time where the photo has no EXIF date: ``taken_from`` says which). Exact
@@ -917,6 +960,9 @@ class Library:
             photo_filter = replace(photo_filter, theme=self.theme(theme).id)
         if place is not None:
             photo_filter = replace(photo_filter, places=resolve_place(self.catalog, place).ids)
+        if kind is not None:
+            check_kind(kind)
+            photo_filter = replace(photo_filter, kind=kind)
         check_sort(sort)  # refused before any work
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")

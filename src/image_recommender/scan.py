@@ -13,6 +13,7 @@ from image_recommender.catalog.rows import FileStat
 from image_recommender.catalog.store import Catalog
 from image_recommender.errors import LibraryError, MassRemovalError
 from image_recommender.images.decode import IMAGE_SUFFIXES
+from image_recommender.images.media import VIDEO_SUFFIXES
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.reports import JsonReport
 from image_recommender.settings import STATE_DIR_NAME
@@ -21,6 +22,9 @@ MASS_REMOVAL_SHARE = 0.5
 MASS_REMOVAL_MIN_FILES = 100
 # Walked files handed to the catalog at a time.
 WALK_BATCH = 10_000
+
+# What a library holds: pictures (RAW included) and videos.
+_LIBRARY_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 
 @dataclass
@@ -81,7 +85,7 @@ def walk_images(
                 continue
             if stat.S_ISDIR(info.st_mode):
                 stack.append((entry.path, relative + "/"))
-            elif stat.S_ISREG(info.st_mode) and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            elif stat.S_ISREG(info.st_mode) and os.path.splitext(name)[1].lower() in _LIBRARY_SUFFIXES:
                 path, raw = catalog_name(relative)
                 yield FileStat(path=path, raw_path=raw, size=info.st_size, mtime_ns=info.st_mtime_ns)
 

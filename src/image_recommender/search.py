@@ -204,6 +204,7 @@ class SearchResult:
     theme: str | None = None  # the name of the theme it belongs to, where the library has themes
     place: str | None = None  # where it was taken: "Westerland, Schleswig-Holstein, Germany"
     paths: tuple[str, ...] = ()  # one photo's files: a RAW's JPEG/HEIC sibling (shown) and the RAW
+    timestamp: float | None = None  # a video's best-matching moment, in seconds from its start
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -221,6 +222,8 @@ class SearchResult:
             "theme": self.theme,
             "place": self.place,
             "paths": list(self.paths) or [self.path],
+            "kind": "video" if self.timestamp is not None else "image",
+            "timestamp": None if self.timestamp is None else round(self.timestamp, 3),
         }
 
 
@@ -273,9 +276,10 @@ def search_vectors(
         if min_score is not None:
             candidates = [item for item in candidates if item[0] >= min_score]
         images = catalog.images_by_labels([label for _, label in candidates])
-        found = [(score, images[label]) for score, label in candidates if label in images]
+        labelled = [(score, images[label], label) for score, label in candidates if label in images]
         # Best first; equal scores (an exact copy and its original) by image id, whatever the index kind.
-        found.sort(key=lambda item: (-round(item[0], 6), item[1].id))
+        labelled.sort(key=lambda item: (-round(item[0], 6), item[1].id, item[2]))
+        found, moments = _best_frames(catalog, labelled)
         ranked = [(score, image, ()) for score, image in found] if all_copies else _fold_copies(found)
         exhausted = len(candidates) < wanted + TIE_MARGIN
         if len(ranked) >= k or exhausted or wanted >= MAX_FOLD_WANTED:
@@ -293,9 +297,27 @@ def search_vectors(
             image.camera,
             image.taken_from,
             copies,
+            timestamp=moments.get(image.id),
         )
         for rank, (score, image, copies) in enumerate(ranked[:k], start=1)
     ]
+
+
+def _best_frames(
+    catalog: Catalog, labelled: list[tuple[float, ImageRow, int]]
+) -> tuple[list[tuple[float, ImageRow]], dict[int, float]]:
+    """One entry per picture or video (best first): a video's best frame stands for it and
+    gives its moment (image id -> seconds)."""
+    seen: set[int] = set()
+    best: list[tuple[float, ImageRow]] = []
+    labels: dict[int, int] = {}
+    for score, image, label in labelled:
+        if image.id not in seen:
+            seen.add(image.id)
+            best.append((score, image))
+            labels[image.id] = label
+    times = catalog.frame_times(list(labels.values()))
+    return best, {image_id: times[label] for image_id, label in labels.items() if label in times}
 
 
 def _fold_copies(found: list[tuple[float, ImageRow]]) -> list[tuple[float, ImageRow, tuple[str, ...]]]:

@@ -16,8 +16,12 @@ from watchdog.observers import Observer
 
 from image_recommender.errors import ImrecError, LibraryError
 from image_recommender.images.decode import IMAGE_SUFFIXES
+from image_recommender.images.media import VIDEO_SUFFIXES
 from image_recommender.library import Library, UpdateSummary
 from image_recommender.settings import STATE_DIR_NAME
+
+# What a library holds: pictures (RAW included) and videos.
+_LIBRARY_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 
 class _DirtyFlag(FileSystemEventHandler):
@@ -34,7 +38,7 @@ class _DirtyFlag(FileSystemEventHandler):
             path = os.fsdecode(raw) if raw else ""
             if not path or path.startswith(self.state_dir):
                 continue
-            if event.is_directory or os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES:
+            if event.is_directory or os.path.splitext(path)[1].lower() in _LIBRARY_SUFFIXES:
                 self.dirty.set()
                 return
 

@@ -105,6 +105,23 @@ class EmbedResult:
 
 
 @dataclass(frozen=True)
+class VideoResult:
+    """One video's outcome for one model: its frames (seconds, vector bytes) or why it failed;
+    ``note`` says what was left out (frames after damage) while the video stays searchable."""
+
+    image_id: int
+    fingerprint: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    width: int | None = None
+    height: int | None = None
+    frames: tuple[tuple[float, bytes], ...] = ()
+    metadata: PhotoMetadata | None = None
+    note: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class RetiredVector:
     """A vector whose file changed during this run, kept for files that now hold its content."""
 

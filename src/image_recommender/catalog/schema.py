@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -222,6 +222,40 @@ CREATE INDEX images_place ON images(place_id);
 """
 
 
+# v10: videos. A video is one row of ``images`` with one vector per kept frame: ``vectors`` gets
+# the frame's number and time (seconds; NULL for a picture), and one vector per (image, model,
+# frame). Labels (``vectors.id``) are never reused: the rebuilt table keeps the old sequence.
+# The seed view shows a video's first frame.
+_SCHEMA_V10 = """
+DROP VIEW IF EXISTS seed_images;
+CREATE TEMP TABLE kept_sequence AS SELECT seq FROM sqlite_sequence WHERE name = 'vectors';
+CREATE TABLE vectors_v10(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    frame INTEGER NOT NULL DEFAULT 0,
+    seconds REAL,
+    UNIQUE(image_id, model_id, frame)
+);
+INSERT INTO vectors_v10(id, image_id, model_id, fingerprint, vector)
+    SELECT id, image_id, model_id, fingerprint, vector FROM vectors;
+DROP TABLE vectors;
+ALTER TABLE vectors_v10 RENAME TO vectors;
+UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM temp.kept_sequence), 0)) WHERE name = 'vectors';
+DROP TABLE temp.kept_sequence;
+CREATE INDEX vectors_model_fingerprint ON vectors(model_id, fingerprint);
+CREATE INDEX vectors_model_image ON vectors(model_id, image_id);
+CREATE VIEW seed_images AS
+    SELECT images.id AS id, images.path AS filepath, vectors.vector AS vector_blob,
+           vectors.id AS faiss_index_offset, models.name AS model
+    FROM images
+    LEFT JOIN vectors ON vectors.image_id = images.id AND vectors.frame = 0
+    LEFT JOIN models ON models.id = vectors.model_id;
+"""
+
+
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -232,6 +266,7 @@ _MIGRATIONS: dict[int, str] = {
     7: _SCHEMA_V7,
     8: _SCHEMA_V8,
     9: _SCHEMA_V9,
+    10: _SCHEMA_V10,
 }
 
 

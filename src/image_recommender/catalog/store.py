@@ -28,6 +28,7 @@ from image_recommender.catalog.rows import (
     ModelRow,
     RetiredVector,
     ThemeRow,
+    VideoResult,
     WalkDifferences,
     WordMatch,
     theme_name,
@@ -35,6 +36,7 @@ from image_recommender.catalog.rows import (
 from image_recommender.catalog.schema import _DROP_WALK_TABLES, _MIGRATIONS, _WALK_TABLES, SCHEMA_VERSION
 from image_recommender.catalog.words import TextLine, fold, match_expression
 from image_recommender.errors import CatalogDamagedError, CatalogVersionError, LibraryError, damaged_catalog_message
+from image_recommender.images.media import is_video
 from image_recommender.images.metadata import PhotoMetadata, distance_km
 from image_recommender.places.geocoding import Place
 
@@ -101,6 +103,9 @@ def _filter_clauses(photo_filter: PhotoFilter) -> tuple[list[str], list[object]]
     if photo_filter.theme is not None:
         clauses.append("images.id IN (SELECT image_id FROM theme_members WHERE theme_id = ?)")
         values.append(photo_filter.theme)
+    if photo_filter.kind is not None:
+        clauses.append("is_video(images.path) = ?")
+        values.append(photo_filter.kind == "video")
     if photo_filter.every_year is not None:
         first, last = photo_filter.every_year
         joiner = "AND" if first <= last else "OR"  # a window over New Year: December or January
@@ -179,6 +184,7 @@ class Catalog:
             # a thousand 3 KB vectors per query, 40% faster mapped (docs/benchmarks.md, section 7).
             connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             connection.create_function("distance_km", 4, _distance_or_null, deterministic=True)
+            connection.create_function("is_video", 1, is_video, deterministic=True)
         except sqlite3.OperationalError as exc:
             raise LibraryError(f"{path}: cannot open catalog: {exc}") from None
         except sqlite3.DatabaseError as exc:
@@ -434,12 +440,13 @@ class Catalog:
     # -- embed -----------------------------------------------------------------------------
 
     def work_for_model(self, model_id: int) -> list[tuple[ImageRow, str | None]]:
-        """Images that need a (new) vector from this model, with the fingerprint of the one held."""
+        """Pictures that need a (new) vector from this model, with the fingerprint of the one held
+        (videos are the video pass's: ``videos_to_embed``)."""
         rows = self._db.execute(
             f"SELECT {', '.join('images.' + c for c in _IMAGE_COLUMNS.split(', '))}, vectors.fingerprint"
             " FROM images LEFT JOIN vectors ON vectors.image_id = images.id AND vectors.model_id = ?"
-            " WHERE images.state = 'pending' OR (images.state = 'ok' AND vectors.id IS NULL)"
-            " ORDER BY images.id",
+            " WHERE (images.state = 'pending' OR (images.state = 'ok' AND vectors.id IS NULL))"
+            " AND NOT is_video(images.path) ORDER BY images.id",
             (model_id,),
         )
         return [(_image(row[:-1]), row[-1]) for row in rows]
@@ -582,13 +589,103 @@ class Catalog:
             chunk = keys[start : start + 900]
             yield from self._db.execute(sql.format(",".join("?" * len(chunk))), chunk)
 
-    def vector_of_image(self, image_id: int, model_id: int) -> tuple[int, np.ndarray] | None:
+    def vector_of_image(
+        self, image_id: int, model_id: int, seconds: float | None = None
+    ) -> tuple[int, np.ndarray] | None:
+        """(label, vector) of a picture, or of a video's frame nearest ``seconds`` (default: its first)."""
         row = self._db.execute(
             "SELECT vectors.id, vectors.vector FROM vectors JOIN images ON images.id = vectors.image_id"
-            " WHERE vectors.image_id=? AND vectors.model_id=? AND images.state='ok'",
-            (image_id, model_id),
+            " WHERE vectors.image_id=? AND vectors.model_id=? AND images.state='ok'"
+            " ORDER BY abs(coalesce(vectors.seconds, 0) - ?), vectors.frame LIMIT 1",
+            (image_id, model_id, seconds or 0.0),
         ).fetchone()
         return (row[0], blob_to_vector(row[1])) if row else None
+
+    def frame_times(self, labels: Sequence[int]) -> dict[int, float]:
+        """label -> the time (seconds) of the video frame it is; pictures' labels are absent."""
+        return {
+            int(label): float(seconds)
+            for label, seconds in self._iter_keys(
+                "SELECT id, seconds FROM vectors WHERE seconds IS NOT NULL AND id IN ({})", labels
+            )
+        }
+
+    def live_picture_labels(self, model_id: int) -> np.ndarray:
+        """Sorted labels of live pictures' vectors, without video frames (duplicates, themes)."""
+        (joined,) = self._db.execute(
+            "SELECT group_concat(vectors.id) FROM vectors JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.model_id = ? AND images.state = 'ok' AND vectors.seconds IS NULL",
+            (model_id,),
+        ).fetchone()
+        return np.sort(_joined_labels(joined))
+
+    # Videos (video/ samples and embeds them): one vector per kept frame, written per video.
+
+    def videos_to_embed(self, model_id: int) -> list[ImageRow]:
+        """Videos that need frames from this model: new, changed, or never embedded with it."""
+        rows = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE is_video(path) AND (state = 'pending' OR (state = 'ok'"
+            " AND NOT EXISTS (SELECT 1 FROM vectors WHERE vectors.image_id = images.id AND vectors.model_id = ?)))"
+            " ORDER BY id",
+            (model_id,),
+        )
+        return [_image(row) for row in rows]
+
+    def frames_of_content(
+        self, model_id: int, fingerprint: str
+    ) -> tuple[list[tuple[float, bytes]], int | None, int | None] | None:
+        """(frames as (seconds, vector), width, height) stored for a video's content (a moved or
+        copied video), or None."""
+        holder = self._db.execute(
+            "SELECT vectors.image_id, images.width, images.height FROM vectors"
+            " JOIN images ON images.id = vectors.image_id"
+            " WHERE vectors.model_id = ? AND vectors.fingerprint = ? AND vectors.seconds IS NOT NULL LIMIT 1",
+            (model_id, fingerprint),
+        ).fetchone()
+        if holder is None:
+            return None
+        rows = self._db.execute(
+            "SELECT seconds, vector FROM vectors WHERE model_id = ? AND image_id = ? ORDER BY frame",
+            (model_id, holder[0]),
+        )
+        return [(float(seconds), bytes(vector)) for seconds, vector in rows], holder[1], holder[2]
+
+    def write_video(self, model_id: int, video: VideoResult) -> None:
+        """One video's frames and what it says about itself, in one transaction (a kill loses
+        at most this video's frames); a failure is recorded with its reason."""
+        now = time.time()
+        with self.transaction() as db:
+            self._bump_generation()
+            if video.error is not None:
+                db.execute(
+                    "UPDATE images SET state='failed', error=?, updated_at=? WHERE id=? AND state != 'gone'",
+                    (video.error, now, video.image_id),
+                )
+                return
+            db.execute("DELETE FROM vectors WHERE image_id = ? AND model_id = ?", (video.image_id, model_id))
+            db.executemany(
+                "INSERT INTO vectors(image_id, model_id, fingerprint, vector, frame, seconds) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (video.image_id, model_id, video.fingerprint, blob, number, seconds)
+                    for number, (seconds, blob) in enumerate(video.frames)
+                ],
+            )
+            db.execute(
+                "UPDATE images SET state='ok', error=?, fingerprint=?, size=?, mtime_ns=?, width=?, height=?,"
+                " updated_at=? WHERE id=?",
+                (
+                    video.note,
+                    video.fingerprint,
+                    video.size,
+                    video.mtime_ns,
+                    video.width,
+                    video.height,
+                    now,
+                    video.image_id,
+                ),
+            )
+            if video.metadata is not None:
+                db.execute(_METADATA_UPDATE, (*astuple(video.metadata), video.image_id))
 
     def labels_of_images(self, image_ids: Sequence[int], model_id: int) -> np.ndarray:
         rows = self._iter_keys(
@@ -615,6 +712,7 @@ class Catalog:
         rows = self._db.execute(
             f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ("
             " SELECT min(images.id) FROM images WHERE images.state = 'ok' AND images.fingerprint IS NOT NULL"
+            " AND NOT is_video(images.path)"
             " AND NOT EXISTS (SELECT 1 FROM texts WHERE texts.fingerprint = images.fingerprint)"
             " GROUP BY images.fingerprint HAVING min(images.id) > ?"
             " ORDER BY min(images.id) LIMIT ?) ORDER BY id",
@@ -643,7 +741,8 @@ class Catalog:
         total, read, with_text, failed = self._db.execute(
             "SELECT count(*), count(texts.id), count(CASE WHEN texts.lines != '[]' THEN 1 END),"
             " count(CASE WHEN texts.state = 'failed' THEN 1 END)"
-            " FROM (SELECT DISTINCT fingerprint FROM images WHERE state = 'ok' AND fingerprint IS NOT NULL) AS live"
+            " FROM (SELECT DISTINCT fingerprint FROM images WHERE state = 'ok' AND fingerprint IS NOT NULL"
+            " AND NOT is_video(path)) AS live"
             " LEFT JOIN texts ON texts.fingerprint = live.fingerprint"
         ).fetchone()
         return int(read), int(total), int(with_text), int(failed)
@@ -801,10 +900,11 @@ class Catalog:
             )
 
     def labels_without_theme(self, model_id: int) -> np.ndarray:
-        """Live labels of the model's images that belong to no theme (new since the themes were made)."""
+        """Live labels of the model's pictures that belong to no theme (new since the themes were
+        made); videos are in no theme."""
         (joined,) = self._db.execute(
             "SELECT group_concat(vectors.id) FROM vectors JOIN images ON images.id = vectors.image_id"
-            " WHERE vectors.model_id = ? AND images.state = 'ok'"
+            " WHERE vectors.model_id = ? AND images.state = 'ok' AND vectors.seconds IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM theme_members WHERE theme_members.image_id = images.id)",
             (model_id,),
         ).fetchone()

@@ -252,6 +252,7 @@ FILTER_NAMES = (
     "near",
     "radius",
     "place",
+    "kind",
     "sort",
     "all_copies",
 )
@@ -353,6 +354,16 @@ NearOpt = Annotated[
     str | None,
     typer.Option(
         "--near", metavar="LAT,LON", help="Only photos taken near this place (decimal degrees, from EXIF GPS)."
+    ),
+]
+
+
+KindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kind",
+        metavar="image|video",
+        help="Only pictures, or only videos (a video is one result, at its best moment).",
     ),
 ]
 

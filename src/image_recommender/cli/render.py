@@ -209,10 +209,18 @@ def snippet(lines: tuple[str, ...], width: int = 40) -> str:
     return f"“{joined if len(joined) <= width else joined[: width - 1] + '…'}”"
 
 
+def moment(seconds: float) -> str:
+    """ "1:23" (or "1:02:03"): a time in a video as players show it."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 def _with_copies(result: SearchResult) -> str:
+    path = result.path if result.timestamp is None else f"{result.path} @ {moment(result.timestamp)}"
     if not result.copies:
-        return result.path
-    return f"{result.path} (+{len(result.copies)} {'copy' if len(result.copies) == 1 else 'copies'})"
+        return path
+    return f"{path} (+{len(result.copies)} {'copy' if len(result.copies) == 1 else 'copies'})"
 
 
 def _place_and_open(response: SearchResponse, library: Library, outputs: ResultOutputs) -> None:

@@ -171,7 +171,8 @@ def find_duplicates(
     if index is None:
         return exact
     copies = [image.id for group in exact for image in group.images if image.id != group.keeper.id]
-    labels = np.setdiff1d(catalog.live_labels(index.model.id), catalog.labels_of_images(copies, index.model.id))
+    # Pictures only: a video is never a near duplicate because of one similar frame.
+    labels = np.setdiff1d(catalog.live_picture_labels(index.model.id), catalog.labels_of_images(copies, index.model.id))
     if len(labels) < 2:
         return exact
     committed = index.committed() or _flat_index(catalog, labels, index.model.dim)

@@ -55,7 +55,7 @@ def compute_themes(
     seed: int = 0,
 ) -> int:
     """Compute and store the model's themes; returns how many."""
-    labels = catalog.live_labels(model_id)
+    labels = catalog.live_picture_labels(model_id)
     images = len(labels)
     if images < 2:
         raise QueryError("themes need at least 2 indexed images; run 'imrec index' first")

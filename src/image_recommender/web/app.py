@@ -114,6 +114,7 @@ class PhotoFilters(BaseModel):
     all_copies: bool = False
     theme: FilterText = None
     place: FilterText = None
+    kind: Literal["image", "video"] | None = None
     # What of a text query stays words (the page's removed chips, or all three: "word for word").
     literal: list[Literal["date", "place", "negative"]] = []
 

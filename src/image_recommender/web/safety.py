@@ -55,6 +55,7 @@ API_PARAMETERS = frozenset(
         "taken_on",
         "camera",
         "place",
+        "kind",
         "near",
         "radius",
         "sort",

@@ -1,0 +1,1 @@
+"""Videos in the library: frames worth embedding (``sampling``), and the pass that embeds them (``embedding``)."""

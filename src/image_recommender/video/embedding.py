@@ -1,0 +1,123 @@
+"""The video pass: each new or changed video's kept frames embedded and written as one unit.
+
+It runs after the pictures are embedded, with the model already loaded. A video is read once
+to fingerprint it; a video whose content the catalog already holds (moved, copied, touched)
+takes those frames' vectors without decoding. Otherwise its frames are sampled
+(``sampling.py``), embedded ``batch`` at a time, and written with the video's facts in one
+transaction: a kill loses at most the video in flight. A video damaged part-way keeps the
+frames before the damage (its row says so); one that gives no frame fails with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from image_recommender.catalog.rows import ImageRow, VideoResult
+from image_recommender.catalog.store import Catalog, vector_to_blob
+from image_recommender.errors import ImageDecodeError
+from image_recommender.images.decode import fingerprint_handle, open_regular_file
+from image_recommender.reports import JsonReport
+from image_recommender.video.sampling import sample_video, video_metadata
+
+Encode = Callable[[Sequence[Image.Image]], np.ndarray]
+VideoProgress = Callable[[int, int, str], None]
+
+
+@dataclass
+class VideoReport(JsonReport):
+    """One video pass: videos embedded (and their frames), reused, failed; frames decoded."""
+
+    videos: int = 0
+    frames: int = 0
+    reused: int = 0
+    failed: int = 0
+    decoded: int = 0
+    seconds: float = 0.0
+
+
+def embed_videos(
+    catalog: Catalog,
+    root: Path,
+    model_id: int,
+    encode: Encode,
+    batch: int,
+    follow_symlinks: bool,
+    progress: VideoProgress | None = None,
+) -> VideoReport:
+    """Embed every video that has no frames from this model yet."""
+    report = VideoReport()
+    started = time.perf_counter()
+    work = catalog.videos_to_embed(model_id)
+    for done, row in enumerate(work):
+        if progress is not None:
+            progress(done, len(work), row.path)
+        result, decoded = _one_video(catalog, root, row, model_id, encode, batch, follow_symlinks)
+        catalog.write_video(model_id, result)
+        report.decoded += decoded
+        if result.error is not None:
+            report.failed += 1
+        elif decoded:
+            report.videos += 1
+            report.frames += len(result.frames)
+        else:
+            report.reused += 1
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _one_video(
+    catalog: Catalog,
+    root: Path,
+    row: ImageRow,
+    model_id: int,
+    encode: Encode,
+    batch: int,
+    follow_symlinks: bool,
+) -> tuple[VideoResult, int]:
+    """(what to write for the video, frames decoded: 0 when its frames were reused)."""
+    try:
+        handle, info = open_regular_file(row.location(root), None if follow_symlinks else root)
+    except OSError as exc:
+        return VideoResult(row.id, error=f"cannot open: {exc.strerror or exc}"), 0
+    except ImageDecodeError as exc:
+        return VideoResult(row.id, error=str(exc)), 0
+    with handle:
+        fingerprint = fingerprint_handle(handle.fileno())
+        held = catalog.frames_of_content(model_id, fingerprint)
+        try:
+            if held:
+                stored, width, height = held
+                handle.seek(0)
+                metadata = video_metadata(handle, info.st_mtime_ns)
+                reused = VideoResult(
+                    row.id, fingerprint, info.st_size, info.st_mtime_ns, width, height, tuple(stored), metadata
+                )
+                return reused, 0
+            handle.seek(0)
+            sampled = sample_video(handle, info.st_mtime_ns)
+        except ImageDecodeError as exc:
+            return VideoResult(row.id, error=str(exc)), 0
+    pictures = [picture for _, picture in sampled.frames]
+    vectors = np.concatenate([encode(pictures[start : start + batch]) for start in range(0, len(pictures), batch)])
+    frames = tuple(
+        (seconds, vector_to_blob(vector)) for (seconds, _), vector in zip(sampled.frames, vectors, strict=True)
+    )
+    note = f"frames after {sampled.frames[-1][0]:.1f} s left out: {sampled.problem}" if sampled.problem else None
+    result = VideoResult(
+        row.id,
+        fingerprint,
+        info.st_size,
+        info.st_mtime_ns,
+        sampled.width,
+        sampled.height,
+        frames,
+        sampled.metadata,
+        note,
+    )
+    return result, sampled.decoded

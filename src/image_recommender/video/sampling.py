@@ -1,0 +1,223 @@
+"""Which moments of a video to embed: one frame per scene, more in long scenes, bounded.
+
+The video is decoded once (PyAV, which bundles FFmpeg; the decoder's own threads), skipping
+the frames no other frame refers to (half the frames of a B-frame stream, never a cut of more
+than a few frames). Each decoded frame gives a 64x36 luma signature read straight from its Y
+plane (no colour conversion: 833 vs 875 frames/s for decoding alone on a 1080p stream, measured
+on the machine of docs/benchmarks.md), and a cut is a mean absolute signature difference above
+``CUT_DIFFERENCE`` (of 255). Only the frames kept are converted to RGB pictures.
+
+A frame is kept at every cut and every ``SCENE_SECONDS`` within a scene, never closer than
+``MIN_GAP_SECONDS`` to the one before (at most 30 a minute); a long video widens that gap so
+that no video gives more than ``MAX_FRAMES`` vectors. Frames come back upright (the container's
+display rotation applied), timed in seconds from the start.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from image_recommender.errors import ImageDecodeError
+from image_recommender.images.metadata import PhotoMetadata
+
+# Mean absolute difference of two 64x36 luma signatures (0-255) that marks a cut: a cut between
+# two photos measures 30-90, a pan or zoom within one shot 2-8 (tests/test_video.py, benchmarks).
+CUT_DIFFERENCE = 18.0
+SCENE_SECONDS = 10.0
+MIN_GAP_SECONDS = 2.0
+MAX_FRAMES = 1000
+# Frames larger than this (width x height) are refused before decoding: 8K is 33 MP.
+MAX_FRAME_PIXELS = 40_000_000
+# A kept frame is handed to the model at most this long on its longer side (the model resizes anyway).
+KEPT_LONG_SIDE = 1024
+_SIGNATURE = (36, 64)
+_ISO6709 = re.compile(r"([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
+
+
+@dataclass
+class SampledVideo:
+    """The kept frames (seconds, upright picture), what the container says, and why it ended
+    early where it did (``problem``: frames up to the damage are kept)."""
+
+    frames: list[tuple[float, Image.Image]] = field(default_factory=list)
+    duration: float = 0.0
+    width: int = 0
+    height: int = 0
+    decoded: int = 0
+    metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
+    problem: str | None = None
+
+
+def sample_video(handle: BinaryIO, mtime_ns: int | None) -> SampledVideo:
+    """The frames worth embedding, read from an open file; a file that is no video (or has no
+    video stream) raises ``ImageDecodeError`` with the reason."""
+    import av
+
+    try:
+        container = av.open(handle, mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise ImageDecodeError(f"not a video file, or one FFmpeg cannot read: {_reason(exc)}") from None
+    with container:
+        if not container.streams.video:
+            raise ImageDecodeError("no video stream in the file")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width * height > MAX_FRAME_PIXELS or width <= 0 or height <= 0:
+            raise ImageDecodeError(f"video frames of {width}x{height} are too large (or empty)")
+        duration = _duration(container, stream)
+        sampled = SampledVideo(duration=duration, metadata=_metadata(container, stream, mtime_ns))
+        stream.thread_type = "AUTO"
+        stream.codec_context.skip_frame = "NONREF"
+        gap = max(MIN_GAP_SECONDS, duration / MAX_FRAMES) if duration > 0 else MIN_GAP_SECONDS
+        try:
+            _keep_frames(container.decode(stream), sampled, gap)
+        except (av.FFmpegError, ValueError, OSError, MemoryError) as exc:
+            sampled.problem = f"damaged after {sampled.frames[-1][0]:.1f} s: {_reason(exc)}" if sampled.frames else None
+            if not sampled.frames:
+                raise ImageDecodeError(f"damaged video: {_reason(exc)}") from None
+    if not sampled.frames:
+        raise ImageDecodeError("no frame could be decoded")
+    first = sampled.frames[0][1]
+    sampled.width, sampled.height = _upright_size(width, height, first)
+    sampled.duration = max(sampled.duration, sampled.frames[-1][0])
+    return sampled
+
+
+def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float) -> None:
+    """Keep a frame at each cut and every ``SCENE_SECONDS`` of a scene, at least ``gap`` apart (a
+    scene that starts too soon after the last kept frame is kept as soon as the gap has passed)."""
+    previous: np.ndarray | None = None
+    last_kept = -math.inf
+    scene_start = 0.0
+    owed = False
+    for frame in frames:
+        sampled.decoded += 1
+        seconds = float(frame.time or 0.0)
+        signature = _signature(frame)
+        if previous is None or float(np.abs(signature - previous).mean()) > CUT_DIFFERENCE:
+            scene_start, owed = seconds, True
+        elif seconds - max(last_kept, scene_start) >= SCENE_SECONDS:
+            owed = True
+        previous = signature
+        if owed and seconds - last_kept >= gap and len(sampled.frames) < MAX_FRAMES:
+            sampled.frames.append((seconds, _picture(frame)))
+            last_kept, owed = seconds, False
+
+
+def _signature(frame: Any) -> np.ndarray:
+    """A 64x36 grid of the luma plane (or of a grey conversion for formats without one)."""
+    plane = frame.planes[0]
+    luma: np.ndarray
+    if frame.format.name.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")):
+        luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    else:
+        luma = frame.to_ndarray(format="gray")
+    rows = np.linspace(0, luma.shape[0] - 1, _SIGNATURE[0]).astype(int)
+    columns = np.linspace(0, luma.shape[1] - 1, _SIGNATURE[1]).astype(int)
+    return luma[np.ix_(rows, columns)].astype(np.float32)
+
+
+def _picture(frame: Any) -> Image.Image:
+    """The frame as an upright RGB picture, at most ``KEPT_LONG_SIDE`` on its longer side."""
+    width, height = frame.width, frame.height
+    scale = min(1.0, KEPT_LONG_SIDE / max(width, height))
+    picture = frame.to_image(width=max(1, round(width * scale)), height=max(1, round(height * scale)))
+    rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+    return picture.rotate(rotation, expand=True) if rotation else picture
+
+
+def _upright_size(width: int, height: int, first: Image.Image) -> tuple[int, int]:
+    turned = (first.width > first.height) != (width > height)
+    return (height, width) if turned else (width, height)
+
+
+def _duration(container: Any, stream: Any) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return 0.0
+
+
+def _metadata(container: Any, stream: Any, mtime_ns: int | None) -> PhotoMetadata:
+    """Recording time (the container's ``creation_time``, UTC, else the file's time), camera
+    (Apple's and Android's make/model tags), position (ISO 6709 ``location``)."""
+    tags = {**dict(stream.metadata), **dict(container.metadata)} if container is not None else {}
+    lowered = {key.lower(): str(value) for key, value in tags.items()}
+    taken_at, taken_offset, taken_from = None, None, None
+    created = lowered.get("creation_time") or lowered.get("com.apple.quicktime.creationdate")
+    if created:
+        try:
+            moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+            if moment.year > 1970:  # 1904 or 1970: an unset QuickTime date
+                taken_at = moment.strftime("%Y-%m-%dT%H:%M:%S")
+                offset = moment.strftime("%z")
+                taken_offset = f"{offset[:3]}:{offset[3:]}" if offset else None
+                taken_from = "video"
+        except ValueError:
+            pass
+    if taken_at is None and mtime_ns is not None:
+        taken_at = datetime.fromtimestamp(mtime_ns / 1e9).strftime("%Y-%m-%dT%H:%M:%S")
+        taken_from = "mtime"
+    make = lowered.get("com.apple.quicktime.make") or lowered.get("com.android.manufacturer")
+    model = lowered.get("com.apple.quicktime.model") or lowered.get("com.android.model")
+    camera = " ".join(part for part in (make, model) if part)[:100] or None
+    latitude = longitude = None
+    location = lowered.get("location") or lowered.get("com.apple.quicktime.location.iso6709")
+    if location and (match := _ISO6709.match(location)):
+        latitude, longitude = float(match[1]), float(match[2])
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            latitude = longitude = None
+    return PhotoMetadata(taken_at, taken_offset, taken_from, camera, latitude, longitude)
+
+
+def video_metadata(handle: BinaryIO, mtime_ns: int | None) -> PhotoMetadata:
+    """What the container says (no frame decoded); the file's time where it says nothing."""
+    import av
+
+    try:
+        with av.open(handle, mode="r", metadata_errors="ignore") as container:
+            if container.streams.video:
+                return _metadata(container, container.streams.video[0], mtime_ns)
+    except (av.FFmpegError, ValueError, OSError):
+        pass
+    return _metadata(None, None, mtime_ns)
+
+
+def frame_at(handle: BinaryIO, seconds: float, long_side: int = KEPT_LONG_SIDE) -> Image.Image:
+    """The upright frame shown at ``seconds`` (the nearest decodable one at or after the keyframe before it)."""
+    import av
+
+    try:
+        with av.open(handle, mode="r", metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise ImageDecodeError("no video stream in the file")
+            stream = container.streams.video[0]
+            if stream.codec_context.width * stream.codec_context.height > MAX_FRAME_PIXELS:
+                raise ImageDecodeError("video frames too large")
+            if stream.time_base is not None and seconds > 0:
+                container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
+            chosen = None
+            for decoded, frame in enumerate(container.decode(stream)):
+                chosen = frame
+                if (frame.time or 0.0) >= seconds - 1e-3 or decoded > 600:
+                    break
+            if chosen is None:
+                raise ImageDecodeError("no frame could be decoded")
+            picture = _picture(chosen)
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise ImageDecodeError(f"damaged video: {_reason(exc)}") from None
+    picture.thumbnail((long_side, long_side))
+    return picture
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
