@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import PHOTOS, Runner, indexed, indexed_copy, run_json
 from PIL import Image
+from test_web import CHROMIUM, _has_playwright, serving
 from videos import make_video
 
 from image_recommender import Library
@@ -77,3 +78,57 @@ def test_a_moved_video_keeps_its_frames_and_a_truncated_one_fails_cleanly(video_
     assert "broken.mp4" in status
     found = run_json(imrec, "search", SCENES[2], "-l", video_library, "-k", "1")
     assert found["results"][0]["path"] == "trips/holiday.mp4" and 4 <= found["results"][0]["timestamp"] < 6
+
+
+def test_the_file_is_served_in_ranges_and_the_thumb_at_the_moment(video_library: Path, model_settings: dict) -> None:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(video_library, **model_settings) as library:
+        video_id = next(row.id for row in library.catalog.images() if row.path == "holiday.mp4")
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        whole = (video_library / "holiday.mp4").read_bytes()
+        part = client.get(f"/api/images/{video_id}/file", headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == whole[100:200]
+        assert part.headers["content-range"] == f"bytes 100-199/{len(whole)}"
+        assert part.headers["content-type"] == "video/mp4"
+        tail = client.get(f"/api/images/{video_id}/file", headers={"Range": "bytes=-50"})
+        assert tail.status_code == 206 and tail.content == whole[-50:]
+        assert client.get(f"/api/images/{video_id}/file", headers={"Range": f"bytes={len(whole)}-"}).status_code == 416
+        found = client.get("/api/search", params={"text": "a photo", "kind": "video", "k": 5}).json()["results"]
+        holiday = next(hit for hit in found if hit["path"] == "holiday.mp4")
+        assert holiday["thumb"] == f"/api/images/{video_id}/thumb?t={holiday['timestamp']}"
+        frames = {t: client.get(f"/api/images/{video_id}/thumb", params={"t": t}) for t in (0.5, 2.5, 4.5)}
+        assert all(response.status_code == 200 for response in frames.values())
+        assert len({response.content for response in frames.values()}) == 3  # three scenes, three pictures
+        more = client.get("/api/search", params={"like_id": video_id, "at": 2.5, "k": 3}).json()
+        assert "holiday.mp4" not in [hit["path"] for hit in more["results"]] and more["query"] == [f"+#{video_id}@2.5s"]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None or not _has_playwright(), reason="needs Debian's chromium and playwright")
+def test_the_page_plays_the_video_from_its_moment(video_library: Path, model_settings: dict) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    library = Library.open(video_library, **model_settings)
+    expected = library.search(image=SCENES[2], k=1).results[0].timestamp
+    assert expected is not None
+    with serving(library) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.set_input_files("#file", str(SCENES[2]))
+        first = page.locator("#results .card").first
+        expect(first.locator(".path")).to_have_text("holiday.mp4")
+        expect(first.locator(".moment")).to_contain_text("▶ 0:04")
+        first.locator("button.thumb").click()
+        player = page.locator("#viewer-video")
+        expect(player).to_be_visible()
+        page.wait_for_function("document.querySelector('#viewer-video').readyState >= 1", timeout=15000)
+        position = page.evaluate("document.querySelector('#viewer-video').currentTime")
+        assert abs(position - expected) <= 1.0, (position, expected)
+        expect(page.locator("#viewer-caption")).to_contain_text("holiday.mp4 @ 0:04")
+        browser.close()

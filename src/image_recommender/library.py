@@ -43,6 +43,7 @@ from image_recommender.errors import (
     UnknownImageError,
 )
 from image_recommender.filters import PhotoFilter, check_kind, check_sort
+from image_recommender.images.media import is_video
 from image_recommender.images.raw import pair_key, photo_pairs
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexReport, IndexSettings, IndexStatus, LibraryIndex
@@ -855,7 +856,7 @@ class Library:
             return encoder.encode_texts([term.value])[0]
         if term.kind == "id":
             image = self.catalog.image(int(term.value))
-            stored = self.catalog.vector_of_image(int(term.value), row.id) if image else None
+            stored = self.catalog.vector_of_image(int(term.value), row.id, term.at) if image else None
             if image is None or stored is None:
                 raise UnknownImageError(f"image id {term.value}: no indexed image with that id")
             exclude += [image.id, *self._same_content(image.fingerprint)]
@@ -891,6 +892,8 @@ class Library:
             image = self.catalog.image(int(term.value))
             if image is None or image.state != "ok":
                 raise UnknownImageError(f"image id {term.value}: no indexed image with that id")
+            if is_video(image.path):
+                raise QueryError(f"image id {term.value} is a video: search by a region of a picture")
             path, root = image.location(self.root), self.root
             exclude += [image.id, *self._same_content(image.fingerprint)]
         else:

@@ -43,10 +43,11 @@ CAPTION_CHARS = 34
 MOST_COLUMNS = 8
 
 
-def _thumbnail(path: Path) -> Image.Image | None:
-    """The picture fitted into a square tile (white around it), so every caption sits at the same height."""
+def _thumbnail(source: Path | Image.Image) -> Image.Image | None:
+    """The picture (a file, or a picture already made: a video's frame) fitted into a square tile
+    (white around it), so every caption sits at the same height."""
     try:
-        picture = load_image(path, THUMB_SIDE)
+        picture = source.copy() if isinstance(source, Image.Image) else load_image(source, THUMB_SIDE)
     except ImageDecodeError:
         return None
     picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
@@ -82,8 +83,8 @@ def grid_shape(count: int, most: int = MOST_COLUMNS) -> tuple[int, int]:
 
 
 def contact_sheet(
-    queries: Sequence[tuple[str, Path]],
-    results: Sequence[tuple[str, Path]],
+    queries: Sequence[tuple[str, Path | Image.Image]],
+    results: Sequence[tuple[str, Path | Image.Image]],
     output: Path | None = None,
     show: bool = False,
     title: str | None = None,
@@ -92,7 +93,7 @@ def contact_sheet(
     """Draw query tiles (blue captions) and result tiles (caption: rank, score, folder and name),
     each picture in a square tile with its caption under it, in a grid shaped by the count.
 
-    ``queries`` and ``results`` are (caption, image path) pairs; ``title`` shows the whole
+    ``queries`` and ``results`` are (caption, image path or picture) pairs; ``title`` shows the whole
     query, texts included; ``highlights`` (one per result, "" for none: the words read in the
     picture that matched) are drawn across the tile's top on a highlighter's yellow. Writes
     ``output`` (any format matplotlib knows) and/or opens a window.

@@ -99,12 +99,14 @@ class Term:
     weight: float = 1.0
     negative: bool = False
     crop: Crop | None = None
+    at: float | None = None  # for a video's id: the moment (seconds) whose frame counts
 
     def describe(self) -> str:
         sign = "-" if self.negative else "+"
         weight = "" if self.weight == 1.0 else f"{self.weight:g}*"
         shown = f"#{self.value}" if self.kind == "id" else repr(self.value) if self.kind == "text" else self.value
-        return f"{sign}{weight}{shown}{self.crop.describe() if self.crop is not None else ''}"
+        moment = f"@{self.at:g}s" if self.at is not None else ""
+        return f"{sign}{weight}{shown}{moment}{self.crop.describe() if self.crop is not None else ''}"
 
 
 def _split_weight(raw: str) -> tuple[float, str]:
@@ -142,13 +144,31 @@ def parse_term(raw: str, negative: bool = False, kind: TermKind | None = None) -
     if kind == "file" and not os.path.isfile(value):
         hint = " (to search for these words, use --text)" if guessed else ""
         raise QueryError(f"{value}: no such image file{hint}")
+    at = None
     if kind == "id":
+        value, _, moment = value.partition("@")
         if not value.strip().isdigit():
             raise QueryError(f"{value!r}: an image id is a whole number (see 'imrec search --json' output)")
         value = _image_id(value)
+        at = parse_moment(moment) if moment else None
     if kind == "text" and not value.strip():
         raise QueryError("empty text query")
-    return Term(kind, value, weight, negative)
+    return Term(kind, value, weight, negative, at=at)
+
+
+_MOMENT = re.compile(r"(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?)")
+
+
+def parse_moment(text: str) -> float:
+    """ "83.5", "1:23" or "1:02:03" as seconds: the moment of a video (``--like-id 42@1:23``)."""
+    match = _MOMENT.fullmatch(text.strip())
+    if match is None:
+        raise QueryError(f"@{text}: give a video's moment as seconds (83.5) or minutes:seconds (1:23)")
+    parts = [float(part) for part in match.groups() if part is not None]
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
 
 
 def _looks_like_a_path(value: str) -> bool:

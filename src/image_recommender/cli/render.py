@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
@@ -19,6 +19,9 @@ from image_recommender.cli.app import err, out
 from image_recommender.errors import LibraryError, SettingsError
 from image_recommender.library import Library, SearchResponse
 from image_recommender.search import SearchResult
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @contextmanager
@@ -207,6 +210,20 @@ def snippet(lines: tuple[str, ...], width: int = 40) -> str:
         return ""
     joined = " / ".join(lines)
     return f"“{joined if len(joined) <= width else joined[: width - 1] + '…'}”"
+
+
+def _video_still(library: Library, path: str, seconds: float) -> Path | Image.Image:
+    """A video result's frame at its moment, for the contact sheet (the path: drawn "unreadable")."""
+    from image_recommender.errors import ImageDecodeError
+    from image_recommender.images.decode import open_regular_file
+    from image_recommender.video.sampling import frame_at
+
+    try:
+        handle, _ = open_regular_file(library.root / path, library.root)
+        with handle:
+            return frame_at(handle, seconds, long_side=512)
+    except (OSError, ImageDecodeError):
+        return library.root / path
 
 
 def moment(seconds: float) -> str:

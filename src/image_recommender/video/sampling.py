@@ -220,4 +220,6 @@ def frame_at(handle: BinaryIO, seconds: float, long_side: int = KEPT_LONG_SIDE) 
 
 
 def _reason(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+    """FFmpeg's own words ("Invalid data found when processing input"), without errno or file name."""
+    text = getattr(exc, "strerror", None) or str(exc).strip()
+    return text.splitlines()[0][:200] if text else exc.__class__.__name__

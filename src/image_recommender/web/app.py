@@ -36,6 +36,7 @@ from image_recommender.errors import (
 )
 from image_recommender.export import ranked_name
 from image_recommender.images.decode import load_image, open_regular_file
+from image_recommender.images.media import is_video
 from image_recommender.images.raw import may_be_raw
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
@@ -152,13 +153,15 @@ def _image_json(image: ImageRow) -> dict[str, Any]:
         "error": image.error,
         "thumb": f"/api/images/{image.id}/thumb",
         "file": f"/api/images/{image.id}/file",
+        "kind": "video" if is_video(image.path) else "image",
     }
 
 
 def _results_json(response: SearchResponse) -> dict[str, Any]:
     data = response.as_json()
     for result in data["results"]:
-        result["thumb"] = f"/api/images/{result['id']}/thumb"
+        moment = f"?t={result['timestamp']}" if result.get("timestamp") is not None else ""
+        result["thumb"] = f"/api/images/{result['id']}/thumb{moment}"
         result["file"] = f"/api/images/{result['id']}/file"
     return data
 
@@ -245,6 +248,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         words: Annotated[str | None, Query(max_length=1000)] = None,
         no_words: bool = False,
         crop: Annotated[str | None, Query(max_length=100)] = None,
+        at: Annotated[float | None, Query(ge=0, le=1e7, description="the first like_id's moment, for a video")] = None,
         filters: Annotated[PhotoFilters, Query()] = PhotoFilters(),  # noqa: B008 - FastAPI reads the default
     ) -> dict[str, Any]:
         """Search by texts and indexed image ids (with negatives), within the photo filters; a text
@@ -253,7 +257,10 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         region = parse_crop(crop) if crop is not None else None
         if region is not None and not like_id:
             raise HTTPException(400, "crop needs like_id: the image to cut the region from")
-        liked = [Term("id", str(i), crop=region if number == 0 else None) for number, i in enumerate(like_id)]
+        liked = [
+            Term("id", str(i), crop=region if number == 0 else None, at=at if number == 0 else None)
+            for number, i in enumerate(like_id)
+        ]
         terms = [Term("text", t) for t in text] + liked
         terms += [Term("id", str(i), negative=True) for i in unlike_id]
         terms += [Term("text", t, negative=True) for t in not_text]
@@ -381,6 +388,17 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             raise HTTPException(404, f"no image with id {image_id}")
         return _image_json(image) | {"text": [line.as_json() for line in lines] if lines is not None else None}
 
+    def video_frame(path: Path, seconds: float) -> Image.Image:
+        """A video's frame at ``seconds``, read from the file opened once inside the library."""
+        from image_recommender.video.sampling import frame_at
+
+        try:
+            handle, _ = open_regular_file(path, library.root)
+        except OSError as exc:
+            raise ImageDecodeError(f"cannot open: {exc.strerror or exc}") from None
+        with handle:
+            return frame_at(handle, seconds)
+
     def opened_image(image: ImageRow, path: Path) -> tuple[BinaryIO, os.stat_result, str]:
         """The file opened once and checked on that handle: a regular file inside the library whose
         header names an image format; else the request fails with 404 (gone) or 403 (not an image)."""
@@ -390,24 +408,38 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             raise HTTPException(404, f"image {image.id}: the file cannot be opened") from None
         except ImageDecodeError:
             raise HTTPException(403, f"image {image.id}: {image.path} is no longer an image file") from None
-        media_type = _image_type(handle)
+        media_type = _video_type(handle) if is_video(image.path) else _image_type(handle)
         if media_type is None:
             handle.close()
             raise HTTPException(403, f"image {image.id}: {image.path} is no longer an image file")
         return handle, info, media_type
 
     @app.get("/api/images/{image_id}/file")
-    def image_file(image_id: ImageId) -> StreamingResponse:
-        """The original file, opened once and checked on that open handle: a regular file holding an image."""
+    def image_file(request: Request, image_id: ImageId) -> StreamingResponse:
+        """The original file, opened once and checked on that open handle: a regular file holding an
+        image or a video. A ``Range`` of bytes is answered with that part (206), so a player seeks."""
         image, path = catalogued(image_id)
         handle, info, media_type = opened_image(image, path)  # the response closes it
         headers = {
             "Cache-Control": f"private, max-age={CACHE_SECONDS}",
             "ETag": f'"{image.fingerprint}"',
-            "Content-Length": str(info.st_size),
+            "Accept-Ranges": "bytes",
             "X-Content-Type-Options": "nosniff",
         }
-        return StreamingResponse(_chunks(handle), media_type=media_type, headers=headers)
+        wanted = request.headers.get("range")
+        if wanted is None:
+            headers["Content-Length"] = str(info.st_size)
+            return StreamingResponse(_chunks(handle), media_type=media_type, headers=headers)
+        span = _byte_range(wanted, info.st_size)
+        if span is None:
+            handle.close()
+            raise HTTPException(416, f"range {wanted[:40]!r} is not within the file's {info.st_size} bytes")
+        first, last = span
+        headers["Content-Range"] = f"bytes {first}-{last}/{info.st_size}"
+        headers["Content-Length"] = str(last - first + 1)
+        return StreamingResponse(
+            _span(handle, first, last - first + 1), status_code=206, media_type=media_type, headers=headers
+        )
 
     @app.get("/api/download")
     def download(id: Annotated[list[ListedId], Query(min_length=1, max_length=MAX_ZIP_FILES)]) -> StreamingResponse:
@@ -447,11 +479,19 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         )
 
     @app.get("/api/images/{image_id}/thumb")
-    def image_thumb(request: Request, image_id: ImageId, size: int = 256) -> Response:
+    def image_thumb(
+        request: Request,
+        image_id: ImageId,
+        size: int = 256,
+        t: Annotated[float | None, Query(ge=0, le=1e7, description="a video's moment, in seconds")] = None,
+    ) -> Response:
+        """A JPEG of the picture (or of a video's frame at ``t`` seconds, default its start), cached."""
         if size not in THUMB_SIZES:
             raise HTTPException(400, f"size must be one of {', '.join(map(str, THUMB_SIZES))}")
         image, path = catalogued(image_id)
-        tag = hashlib.blake2b(f"{image.fingerprint}:{image.size}:{image.mtime_ns}".encode(), digest_size=8).hexdigest()
+        moment = round(t or 0.0, 3) if is_video(image.path) else None
+        key = f"{image.fingerprint}:{image.size}:{image.mtime_ns}:{moment}"
+        tag = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         headers = {
             "Cache-Control": f"private, max-age={CACHE_SECONDS}",
             "ETag": f'"{tag}-{size}"',
@@ -463,7 +503,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         if not cached.exists():
             try:
                 with thumb_decodes:
-                    picture = load_image(path, size, root=library.root)
+                    picture = load_image(path, size, root=library.root) if moment is None else video_frame(path, moment)
             except ImageDecodeError as exc:
                 raise HTTPException(422, f"{image.path}: {exc}") from None
             picture.thumbnail((size, size))
@@ -539,6 +579,46 @@ def _image_type(handle: Any) -> str | None:
     finally:
         handle.seek(0)
     return IMAGE_TYPES.get(kind or "")
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """One range of a ``Range`` header as (first, last) byte, inclusive; None when it is malformed,
+    asks for several ranges, or lies outside the file."""
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or not (match[1] or match[2]) or size == 0:
+        return None
+    if not match[1]:  # the last N bytes
+        return max(0, size - int(match[2])), size - 1
+    first = int(match[1])
+    last = min(int(match[2]), size - 1) if match[2] else size - 1
+    return (first, last) if first <= last else None
+
+
+def _span(handle: Any, first: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes from ``first`` of the checked handle, a MiB at a time."""
+    with handle:
+        descriptor = handle.fileno()
+        while length > 0 and (chunk := os.pread(descriptor, min(1 << 20, length), first)):
+            yield chunk
+            first += len(chunk)
+            length -= len(chunk)
+
+
+def _video_type(handle: Any) -> str | None:
+    """The content type of the video container the file's header names, or None if it is none."""
+    head = handle.read(64)
+    handle.seek(0)
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return "video/quicktime" if brand == b"qt  " else "video/3gpp" if brand.startswith(b"3g") else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm" if b"webm" in head else "video/x-matroska"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    return None
 
 
 def _chunks(handle: Any, size: int = 1 << 20, done: Callable[[], None] | None = None) -> Iterator[bytes]:

@@ -71,7 +71,7 @@ function card(result, { refine = true, keeper = false } = {}) {
   const img = document.createElement("img");
   img.loading = "lazy";
   img.alt = result.path;
-  img.src = `/api/images/${result.id}/thumb`;
+  img.src = result.thumb ?? `/api/images/${result.id}/thumb`;
   thumb.append(img);
   thumb.addEventListener("click", () => showFull(result));
   const figure = document.createElement("div");
@@ -82,6 +82,13 @@ function card(result, { refine = true, keeper = false } = {}) {
     score.className = "score";
     score.textContent = result.score === undefined ? "keep" : result.score.toFixed(3);
     figure.append(score);
+  }
+  if (result.kind === "video") {
+    const badge = document.createElement("span");
+    badge.className = "moment";
+    badge.textContent = `▶ ${moment(result.timestamp ?? 0)}`;
+    badge.title = t("video.at", { when: moment(result.timestamp ?? 0) });
+    figure.append(badge);
   }
   if (result.copies?.length) {
     const copies = document.createElement("span");
@@ -135,7 +142,7 @@ function card(result, { refine = true, keeper = false } = {}) {
   if (refine) {
     const actions = document.createElement("div");
     actions.className = "actions";
-    const more = iconButton("≈", t("more.like", { path: result.path }), "more", () => moreLike(result.id));
+    const more = iconButton("≈", t("more.like", { path: result.path }), "more", () => moreLike(result.id, result.timestamp));
     const like = iconButton("♥", t("like", { path: result.path }), "like", () => toggle(result, "liked"));
     const dislike = iconButton("✕", t("dislike", { path: result.path }), "dislike", () => toggle(result, "disliked"));
     like.setAttribute("aria-pressed", String(state.liked.has(result.id)));
@@ -372,6 +379,7 @@ async function runQuery() {
   const literal = $("#literal").checked ? ["date", "place", "negative"] : [...state.literal];
   if (query?.text) literal.forEach((kind) => params.append("literal", kind));
   if (query?.kind === "more" || query?.kind === "region") params.append("like_id", query.id);
+  if (query?.kind === "more" && query.at != null) params.append("at", query.at);
   if (query?.kind === "region") params.append("crop", query.crop);
   liked.forEach((id) => params.append("like_id", id));
   disliked.forEach((id) => params.append("unlike_id", id));
@@ -425,8 +433,8 @@ function search(event) {
   return runQuery();
 }
 
-function moreLike(id) {
-  state.query = { kind: "more", id };
+function moreLike(id, at = null) {
+  state.query = { kind: "more", id, at };
   return runQuery();
 }
 
@@ -447,7 +455,30 @@ function clearRefinement() {
 // Files a browser shows as they are; the rest (RAW, HEIC, TIFF) as the server's large rendering.
 const BROWSER_SHOWS = /\.(jpe?g|png|gif|webp|bmp|avif)$/i;
 
+// "1:23" (or "1:02:03"): a moment of a video as players show it.
+function moment(seconds) {
+  const whole = Math.floor(seconds);
+  const [hours, minutes, rest] = [Math.floor(whole / 3600), Math.floor((whole % 3600) / 60), whole % 60];
+  const pad = (n) => String(n).padStart(2, "0");
+  return hours ? `${hours}:${pad(minutes)}:${pad(rest)}` : `${minutes}:${pad(rest)}`;
+}
+
+// A video opens in the player at its moment (the server answers byte ranges, so it can seek).
+function playVideo(result) {
+  const player = $("#viewer-video");
+  $("#viewer-figure").hidden = true;
+  $(".region-bar").hidden = true;
+  player.hidden = false;
+  const start = result.timestamp ?? 0;
+  player.onloadedmetadata = () => { player.currentTime = start; };
+  player.src = `/api/images/${result.id}/file`;
+  $("#viewer-caption").textContent = `${result.path} @ ${moment(start)}`;
+  state.viewing = null;
+  $("#viewer").showModal();
+}
+
 function showFull(result) {
+  if (result.kind === "video") return playVideo(result);
   const src = BROWSER_SHOWS.test(result.path) ? `/api/images/${result.id}/file` : `/api/images/${result.id}/thumb?size=2048`;
   openViewer(src, result.path, { id: result.id, name: result.path });
   $("#viewer-caption").textContent = `${result.path}${result.width ? ` — ${result.width}×${result.height}` : ""}`;
@@ -455,6 +486,9 @@ function showFull(result) {
 }
 
 function openViewer(src, alt, source) {
+  $("#viewer-figure").hidden = false;
+  $(".region-bar").hidden = false;
+  $("#viewer-video").hidden = true;
   $("#viewer-img").src = src;
   $("#viewer-img").alt = alt;
   $("#viewer-caption").textContent = alt;
@@ -897,6 +931,10 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#viewer-figure").addEventListener("pointerdown", startRegionDrag);
   $("#viewer").addEventListener("close", () => {
+    const player = $("#viewer-video");
+    player.pause();
+    player.removeAttribute("src");
+    player.load();
     const shown = $("#viewer-img").src;
     if (shown.startsWith("blob:")) URL.revokeObjectURL(shown);  // an uploaded picture, shown from memory
   });
