@@ -225,6 +225,7 @@ class SearchResult:
     place: str | None = None  # where it was taken: "Westerland, Schleswig-Holstein, Germany"
     paths: tuple[str, ...] = ()  # one photo's files: a RAW's JPEG/HEIC sibling (shown) and the RAW
     timestamp: float | None = None  # a video's best-matching moment, in seconds from its start
+    duration: float | None = None  # a video's length in seconds
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -244,6 +245,7 @@ class SearchResult:
             "paths": list(self.paths) or [self.path],
             "kind": "video" if self.timestamp is not None else "image",
             "timestamp": None if self.timestamp is None else round(self.timestamp, 3),
+            "duration": None if self.duration is None else round(self.duration, 3),
         }
 
 
@@ -318,6 +320,7 @@ def search_vectors(
             image.taken_from,
             copies,
             timestamp=moments.get(image.id),
+            duration=image.duration,
         )
         for rank, (score, image, copies) in enumerate(ranked[:k], start=1)
     ]

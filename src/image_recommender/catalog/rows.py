@@ -68,6 +68,7 @@ class ImageRow:
     camera: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    duration: float | None = None  # a video's length in seconds
 
     def location(self, root: Path) -> Path:
         """The file on disk, exact even for names that are not valid UTF-8."""
@@ -119,6 +120,7 @@ class VideoResult:
     metadata: PhotoMetadata | None = None
     note: str | None = None
     error: str | None = None
+    duration: float | None = None
 
 
 @dataclass(frozen=True)

@@ -225,8 +225,9 @@ CREATE INDEX images_place ON images(place_id);
 # v10: videos. A video is one row of ``images`` with one vector per kept frame: ``vectors`` gets
 # the frame's number and time (seconds; NULL for a picture), and one vector per (image, model,
 # frame). Labels (``vectors.id``) are never reused: the rebuilt table keeps the old sequence.
-# The seed view shows a video's first frame.
+# The seed view shows a video's first frame; ``images.duration`` is a video's length in seconds.
 _SCHEMA_V10 = """
+ALTER TABLE images ADD COLUMN duration REAL;
 DROP VIEW IF EXISTS seed_images;
 CREATE TEMP TABLE kept_sequence AS SELECT seq FROM sqlite_sequence WHERE name = 'vectors';
 CREATE TABLE vectors_v10(

@@ -52,7 +52,7 @@ _MODEL_COLUMNS = "id, name, pretrained, dim, weights, config"
 
 _IMAGE_COLUMNS = (
     "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error,"
-    " taken_at, taken_offset, taken_from, camera, latitude, longitude"
+    " taken_at, taken_offset, taken_from, camera, latitude, longitude, duration"
 )
 
 
@@ -633,11 +633,11 @@ class Catalog:
 
     def frames_of_content(
         self, model_id: int, fingerprint: str
-    ) -> tuple[list[tuple[float, bytes]], int | None, int | None] | None:
-        """(frames as (seconds, vector), width, height) stored for a video's content (a moved or
-        copied video), or None."""
+    ) -> tuple[list[tuple[float, bytes]], int | None, int | None, float | None] | None:
+        """(frames as (seconds, vector), width, height, duration) stored for a video's content (a
+        moved or copied video), or None."""
         holder = self._db.execute(
-            "SELECT vectors.image_id, images.width, images.height FROM vectors"
+            "SELECT vectors.image_id, images.width, images.height, images.duration FROM vectors"
             " JOIN images ON images.id = vectors.image_id"
             " WHERE vectors.model_id = ? AND vectors.fingerprint = ? AND vectors.seconds IS NOT NULL LIMIT 1",
             (model_id, fingerprint),
@@ -648,7 +648,7 @@ class Catalog:
             "SELECT seconds, vector FROM vectors WHERE model_id = ? AND image_id = ? ORDER BY frame",
             (model_id, holder[0]),
         )
-        return [(float(seconds), bytes(vector)) for seconds, vector in rows], holder[1], holder[2]
+        return [(float(seconds), bytes(vector)) for seconds, vector in rows], holder[1], holder[2], holder[3]
 
     def write_video(self, model_id: int, video: VideoResult) -> None:
         """One video's frames and what it says about itself, in one transaction (a kill loses

@@ -92,11 +92,19 @@ def _one_video(
         held = catalog.frames_of_content(model_id, fingerprint)
         try:
             if held:
-                stored, width, height = held
+                stored, width, height, duration = held
                 handle.seek(0)
                 metadata = video_metadata(handle, info.st_mtime_ns)
                 reused = VideoResult(
-                    row.id, fingerprint, info.st_size, info.st_mtime_ns, width, height, tuple(stored), metadata
+                    row.id,
+                    fingerprint,
+                    info.st_size,
+                    info.st_mtime_ns,
+                    width,
+                    height,
+                    tuple(stored),
+                    metadata,
+                    duration=duration,
                 )
                 return reused, 0
             handle.seek(0)
@@ -108,7 +116,7 @@ def _one_video(
     frames = tuple(
         (seconds, vector_to_blob(vector)) for (seconds, _), vector in zip(sampled.frames, vectors, strict=True)
     )
-    note = f"frames after {sampled.frames[-1][0]:.1f} s left out: {sampled.problem}" if sampled.problem else None
+    note = sampled.problem  # searchable by the frames before the damage, and says so
     result = VideoResult(
         row.id,
         fingerprint,

@@ -2,10 +2,10 @@
 
 The video is decoded once (PyAV, which bundles FFmpeg; the decoder's own threads), skipping
 the frames no other frame refers to (half the frames of a B-frame stream, never a cut of more
-than a few frames). Each decoded frame gives a 64x36 luma signature read straight from its Y
+than a few frames). Each decoded frame gives a 32x18 luma signature (block means) read straight from its Y
 plane (no colour conversion: 833 vs 875 frames/s for decoding alone on a 1080p stream, measured
 on the machine of docs/benchmarks.md), and a cut is a mean absolute signature difference above
-``CUT_DIFFERENCE`` (of 255). Only the frames kept are converted to RGB pictures.
+``CUT_DIFFERENCE`` (of 255) and ``CUT_RATIO`` times the recent differences (so a pan is no cut). Only the frames kept are converted to RGB pictures.
 
 A frame is kept at every cut and every ``SCENE_SECONDS`` within a scene, never closer than
 ``MIN_GAP_SECONDS`` to the one before (at most 30 a minute); a long video widens that gap so
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,17 +30,23 @@ from PIL import Image
 from image_recommender.errors import ImageDecodeError
 from image_recommender.images.metadata import PhotoMetadata
 
-# Mean absolute difference of two 64x36 luma signatures (0-255) that marks a cut: a cut between
-# two photos measures 30-90, a pan or zoom within one shot 2-8 (tests/test_video.py, benchmarks).
+# Mean absolute difference of two 32x18 luma signatures (0-255) that marks a cut, at least, and
+# at least CUT_RATIO times the median of the last CUT_HISTORY differences (a steady pan over fine
+# texture moves the signature by 4-9 every frame, a cut between two photos by 35-80: measured on
+# tests/test_video_sampling.py's pans).
 CUT_DIFFERENCE = 18.0
+CUT_RATIO = 3.0
+CUT_HISTORY = 8
 SCENE_SECONDS = 10.0
 MIN_GAP_SECONDS = 2.0
 MAX_FRAMES = 1000
+# Decoding that stops this long before the duration the container gives: a truncated file.
+TRUNCATED_SECONDS = 1.0
 # Frames larger than this (width x height) are refused before decoding: 8K is 33 MP.
 MAX_FRAME_PIXELS = 40_000_000
 # A kept frame is handed to the model at most this long on its longer side (the model resizes anyway).
 KEPT_LONG_SIDE = 1024
-_SIGNATURE = (36, 64)
+_SIGNATURE = (18, 32)
 _ISO6709 = re.compile(r"([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 
 
@@ -52,6 +60,7 @@ class SampledVideo:
     width: int = 0
     height: int = 0
     decoded: int = 0
+    until: float = 0.0  # the time of the last frame decoded
     metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
     problem: str | None = None
 
@@ -80,14 +89,18 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None) -> SampledVideo:
         try:
             _keep_frames(container.decode(stream), sampled, gap)
         except (av.FFmpegError, ValueError, OSError, MemoryError) as exc:
-            sampled.problem = f"damaged after {sampled.frames[-1][0]:.1f} s: {_reason(exc)}" if sampled.frames else None
+            sampled.problem = f"only the first {sampled.until:.1f} s could be read: {_reason(exc)}"
             if not sampled.frames:
                 raise ImageDecodeError(f"damaged video: {_reason(exc)}") from None
     if not sampled.frames:
         raise ImageDecodeError("no frame could be decoded")
+    if sampled.problem is None and duration - sampled.until > TRUNCATED_SECONDS:
+        sampled.problem = (
+            f"only the first {sampled.until:.1f} s could be read: the file ends before its {duration:.1f} s"
+        )
     first = sampled.frames[0][1]
     sampled.width, sampled.height = _upright_size(width, height, first)
-    sampled.duration = max(sampled.duration, sampled.frames[-1][0])
+    sampled.duration = max(sampled.duration if sampled.problem is None else sampled.until, sampled.frames[-1][0])
     return sampled
 
 
@@ -95,34 +108,46 @@ def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float) -> No
     """Keep a frame at each cut and every ``SCENE_SECONDS`` of a scene, at least ``gap`` apart (a
     scene that starts too soon after the last kept frame is kept as soon as the gap has passed)."""
     previous: np.ndarray | None = None
+    recent: deque[float] = deque(maxlen=CUT_HISTORY)
     last_kept = -math.inf
     scene_start = 0.0
     owed = False
     for frame in frames:
         sampled.decoded += 1
         seconds = float(frame.time or 0.0)
+        sampled.until = seconds
         signature = _signature(frame)
-        if previous is None or float(np.abs(signature - previous).mean()) > CUT_DIFFERENCE:
+        change = float(np.abs(signature - previous).mean()) if previous is not None else math.inf
+        if change > max(CUT_DIFFERENCE, CUT_RATIO * (statistics.median(recent) if recent else 0.0)):
             scene_start, owed = seconds, True
         elif seconds - max(last_kept, scene_start) >= SCENE_SECONDS:
             owed = True
         previous = signature
+        if math.isfinite(change):
+            recent.append(change)
         if owed and seconds - last_kept >= gap and len(sampled.frames) < MAX_FRAMES:
             sampled.frames.append((seconds, _picture(frame)))
             last_kept, owed = seconds, False
 
 
 def _signature(frame: Any) -> np.ndarray:
-    """A 64x36 grid of the luma plane (or of a grey conversion for formats without one)."""
+    """The luma plane (or a grey conversion for formats without one) as a 32x18 grid of block
+    means: a pan or zoom moves it little, a cut changes it (a grid of single samples would see
+    a fine texture's pan as a cut)."""
     plane = frame.planes[0]
     luma: np.ndarray
     if frame.format.name.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")):
         luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
     else:
         luma = frame.to_ndarray(format="gray")
-    rows = np.linspace(0, luma.shape[0] - 1, _SIGNATURE[0]).astype(int)
-    columns = np.linspace(0, luma.shape[1] - 1, _SIGNATURE[1]).astype(int)
-    return luma[np.ix_(rows, columns)].astype(np.float32)
+    rows, columns = _SIGNATURE
+    step = max(1, min(luma.shape[0] // (rows * 4), luma.shape[1] // (columns * 4)))
+    thinned = luma[::step, ::step]
+    height, width = (thinned.shape[0] // rows) * rows, (thinned.shape[1] // columns) * columns
+    if height == 0 or width == 0:  # a frame smaller than the grid: its pixels as they are
+        return np.resize(thinned.astype(np.float32), _SIGNATURE)
+    blocks = thinned[:height, :width].reshape(rows, height // rows, columns, width // columns)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
 def _picture(frame: Any) -> Image.Image:
