@@ -21,7 +21,12 @@ SCENES = SOURCES[:3]  # the video's scenes, 2 s each: 0-2, 2-4, 4-6 s
 
 def make_library(root: Path) -> Path:
     root.mkdir()
-    make_video(root / "holiday.mp4", [Image.open(path) for path in SCENES], creation_time="2022-07-14T10:00:00Z")
+    make_video(
+        root / "holiday.mp4",
+        [Image.open(path) for path in SCENES],
+        creation_time="2022-07-14T10:00:00Z",
+        location="+48.8584+002.2945/",  # ISO 6709, as phones write it: the Eiffel Tower
+    )
     portrait = Image.open(SOURCES[3]).convert("RGB").resize((180, 320))
     make_video(root / "phone.MOV", [portrait], seconds=1.0, size=(180, 320), rotation=90)
     for source in SOURCES[4:]:
@@ -61,6 +66,24 @@ def test_videos_have_their_facts_and_filters(video_library: Path, model_settings
         assert all(hit.timestamp is None for hit in pictures) and len(pictures) == len(SOURCES) - 4
         july = library.search(text="a photo", k=20, taken_on="2022-07-14").results
         assert [hit.path for hit in july] == ["holiday.mp4"]
+        assert (rows["holiday.mp4"].latitude, rows["holiday.mp4"].longitude) == (48.8584, 2.2945)
+        paris = library.search(text="a photo", k=20, place="Paris").results
+        assert [(hit.path, hit.place, hit.duration) for hit in paris] == [
+            ("holiday.mp4", "Vanves, Paris, France", 6.0)
+        ]
+
+
+def test_a_video_is_an_exact_duplicate_of_its_copy_and_never_a_near_one(video_library: Path, imrec: Runner) -> None:
+    shutil.copy(video_library / "holiday.mp4", video_library / "holiday-copy.mp4")
+    shutil.copy(SCENES[1], video_library / "scene-two.jpg")  # a picture that looks like one of its frames
+    imrec("index", video_library, "-q")
+    groups = run_json(imrec, "duplicates", video_library, "--threshold", "0.5")["groups"]
+    exact = [group for group in groups if group["kind"] == "exact"]
+    assert [sorted(image["path"] for image in group["images"]) for group in exact] == [
+        ["holiday-copy.mp4", "holiday.mp4"]
+    ]
+    near = [image["path"] for group in groups if group["kind"] != "exact" for image in group["images"]]
+    assert not any(path.endswith((".mp4", ".MOV")) for path in near)
 
 
 def test_a_moved_video_keeps_its_frames_and_a_truncated_one_fails_cleanly(video_library: Path, imrec: Runner) -> None:

@@ -672,7 +672,7 @@ class Catalog:
             )
             db.execute(
                 "UPDATE images SET state='ok', error=?, fingerprint=?, size=?, mtime_ns=?, width=?, height=?,"
-                " updated_at=? WHERE id=?",
+                " duration=?, updated_at=? WHERE id=?",
                 (
                     video.note,
                     video.fingerprint,
@@ -680,6 +680,7 @@ class Catalog:
                     video.mtime_ns,
                     video.width,
                     video.height,
+                    video.duration,
                     now,
                     video.image_id,
                 ),

@@ -127,5 +127,6 @@ def _one_video(
         frames,
         sampled.metadata,
         note,
+        duration=sampled.duration,
     )
     return result, sampled.decoded
