@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"nproc {os.cpu_count()}, CPU flags: {cpu_flags()}; rawpy {rawpy.__version__} (LibRaw {rawpy.libraw_version})")
+    print(
+        f"nproc {os.cpu_count()}, CPU flags: {cpu_flags()}; rawpy {rawpy.__version__} (LibRaw {rawpy.libraw_version})"
+    )
     sources = sorted(PHOTOS.glob("*.jpg"))[: args.files]
     rows = []
     with tempfile.TemporaryDirectory() as folder:

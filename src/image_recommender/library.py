@@ -401,6 +401,11 @@ class Library:
             return embed_on_ray(self.catalog, self.root, full, loader, row.id, work, options, s.ray_address)
         return embed_pending(self.catalog, self.root, model, row.id, work, options)
 
+    def embed_videos(self) -> VideoReport:
+        """The video pass alone (``update`` runs it after the pictures): frames of new or changed videos."""
+        with self._write_lock():
+            return self._embed_videos(self.models_to_update())
+
     def _embed_videos(self, models: list[tuple[ModelSpec, ModelRow | None]]) -> VideoReport:
         """The video pass for each model (video/embedding.py); the model loads only for videos to embed."""
         from image_recommender.video.embedding import VideoReport, embed_videos
@@ -421,7 +426,7 @@ class Library:
             s = self.settings
             batch = s.model_batch_size or model.default_batch_size
             done = embed_videos(self.catalog, self.root, row.id, model.encode_pil, batch, s.follow_symlinks)
-            for name in ("videos", "frames", "reused", "failed", "decoded"):
+            for name in ("videos", "frames", "reused", "failed", "decoded", "sampling_seconds", "embedding_seconds"):
                 setattr(report, name, getattr(report, name) + getattr(done, name))
             report.seconds += done.seconds
         return report

@@ -31,7 +31,8 @@ VideoProgress = Callable[[int, int, str], None]
 
 @dataclass
 class VideoReport(JsonReport):
-    """One video pass: videos embedded (and their frames), reused, failed; frames decoded."""
+    """One video pass: videos embedded (and their frames), reused, failed; frames decoded; where
+    the time went (reading and sampling the videos, embedding the kept frames)."""
 
     videos: int = 0
     frames: int = 0
@@ -39,6 +40,34 @@ class VideoReport(JsonReport):
     failed: int = 0
     decoded: int = 0
     seconds: float = 0.0
+    sampling_seconds: float = 0.0
+    embedding_seconds: float = 0.0
+
+
+class _FrameEmbedder:
+    """Kept frames embedded ``batch`` at a time as they are decoded (their pictures then let go)."""
+
+    def __init__(self, encode: Encode, batch: int) -> None:
+        self.encode, self.batch = encode, batch
+        self.waiting: list[Image.Image] = []
+        self.vectors: list[np.ndarray] = []
+        self.seconds = 0.0
+
+    def add(self, _seconds: float, picture: Image.Image) -> None:
+        self.waiting.append(picture)
+        if len(self.waiting) >= self.batch:
+            self._flush()
+
+    def finish(self) -> np.ndarray:
+        self._flush()
+        return np.concatenate(self.vectors) if self.vectors else np.zeros((0, 0), np.float32)
+
+    def _flush(self) -> None:
+        if self.waiting:
+            started = time.perf_counter()
+            self.vectors.append(self.encode(self.waiting))
+            self.waiting = []
+            self.seconds += time.perf_counter() - started
 
 
 def embed_videos(
@@ -57,7 +86,7 @@ def embed_videos(
     for done, row in enumerate(work):
         if progress is not None:
             progress(done, len(work), row.path)
-        result, decoded = _one_video(catalog, root, row, model_id, encode, batch, follow_symlinks)
+        result, decoded = _one_video(catalog, root, row, model_id, encode, batch, follow_symlinks, report)
         catalog.write_video(model_id, result)
         report.decoded += decoded
         if result.error is not None:
@@ -79,8 +108,11 @@ def _one_video(
     encode: Encode,
     batch: int,
     follow_symlinks: bool,
+    report: VideoReport,
 ) -> tuple[VideoResult, int]:
-    """(what to write for the video, frames decoded: 0 when its frames were reused)."""
+    """(what to write for the video, frames decoded: 0 when its frames were reused); the time
+    spent reading and embedding is added to ``report``."""
+    started = time.perf_counter()
     try:
         handle, info = open_regular_file(row.location(root), None if follow_symlinks else root)
     except OSError as exc:
@@ -108,11 +140,13 @@ def _one_video(
                 )
                 return reused, 0
             handle.seek(0)
-            sampled = sample_video(handle, info.st_mtime_ns)
+            embedder = _FrameEmbedder(encode, batch)
+            sampled = sample_video(handle, info.st_mtime_ns, keep=embedder.add)
+            vectors = embedder.finish()
         except ImageDecodeError as exc:
             return VideoResult(row.id, error=str(exc)), 0
-    pictures = [picture for _, picture in sampled.frames]
-    vectors = np.concatenate([encode(pictures[start : start + batch]) for start in range(0, len(pictures), batch)])
+    report.embedding_seconds += embedder.seconds
+    report.sampling_seconds += time.perf_counter() - started - embedder.seconds
     frames = tuple(
         (seconds, vector_to_blob(vector)) for (seconds, _), vector in zip(sampled.frames, vectors, strict=True)
     )

@@ -19,7 +19,7 @@ import math
 import re
 import statistics
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -44,8 +44,9 @@ MAX_FRAMES = 1000
 TRUNCATED_SECONDS = 1.0
 # Frames larger than this (width x height) are refused before decoding: 8K is 33 MP.
 MAX_FRAME_PIXELS = 40_000_000
-# A kept frame is handed to the model at most this long on its longer side (the model resizes anyway).
-KEPT_LONG_SIDE = 1024
+# A kept frame is handed to the model at most this long on its longer side: the models take
+# 224-448 px and resize anyway, and a 768-px frame is 1 MB while it waits for its batch.
+KEPT_LONG_SIDE = 768
 _SIGNATURE = (18, 32)
 _ISO6709 = re.compile(r"([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 
@@ -55,7 +56,8 @@ class SampledVideo:
     """The kept frames (seconds, upright picture), what the container says, and why it ended
     early where it did (``problem``: frames up to the damage are kept)."""
 
-    frames: list[tuple[float, Image.Image]] = field(default_factory=list)
+    frames: list[tuple[float, Image.Image | None]] = field(default_factory=list)
+    first_size: tuple[int, int] = (0, 0)  # the first kept frame's upright size
     duration: float = 0.0
     width: int = 0
     height: int = 0
@@ -65,9 +67,18 @@ class SampledVideo:
     problem: str | None = None
 
 
-def sample_video(handle: BinaryIO, mtime_ns: int | None) -> SampledVideo:
+Keep = Callable[[float, Image.Image], None]
+
+
+class _Handover(Exception):
+    """Carries an exception raised by ``keep`` past the handling of the video's own damage."""
+
+
+def sample_video(handle: BinaryIO, mtime_ns: int | None, keep: Keep | None = None) -> SampledVideo:
     """The frames worth embedding, read from an open file; a file that is no video (or has no
-    video stream) raises ``ImageDecodeError`` with the reason."""
+    video stream) raises ``ImageDecodeError`` with the reason. With ``keep``, each kept frame's
+    picture goes there as soon as it is decoded (``frames`` then holds its time and no picture
+    is kept), so a long video's frames never wait in memory together."""
     import av
 
     try:
@@ -87,7 +98,9 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None) -> SampledVideo:
         stream.codec_context.skip_frame = "NONREF"
         gap = max(MIN_GAP_SECONDS, duration / MAX_FRAMES) if duration > 0 else MIN_GAP_SECONDS
         try:
-            _keep_frames(container.decode(stream), sampled, gap)
+            _keep_frames(container.decode(stream), sampled, gap, keep)
+        except _Handover as handover:
+            raise handover.__cause__ from None  # type: ignore[misc]
         except (av.FFmpegError, ValueError, OSError, MemoryError) as exc:
             sampled.problem = f"only the first {sampled.until:.1f} s could be read: {_reason(exc)}"
             if not sampled.frames:
@@ -98,13 +111,12 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None) -> SampledVideo:
         sampled.problem = (
             f"only the first {sampled.until:.1f} s could be read: the file ends before its {duration:.1f} s"
         )
-    first = sampled.frames[0][1]
-    sampled.width, sampled.height = _upright_size(width, height, first)
+    sampled.width, sampled.height = _upright_size(width, height, sampled.first_size)
     sampled.duration = max(sampled.duration if sampled.problem is None else sampled.until, sampled.frames[-1][0])
     return sampled
 
 
-def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float) -> None:
+def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float, keep: Keep | None) -> None:
     """Keep a frame at each cut and every ``SCENE_SECONDS`` of a scene, at least ``gap`` apart (a
     scene that starts too soon after the last kept frame is kept as soon as the gap has passed)."""
     previous: np.ndarray | None = None
@@ -126,7 +138,15 @@ def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float) -> No
         if math.isfinite(change):
             recent.append(change)
         if owed and seconds - last_kept >= gap and len(sampled.frames) < MAX_FRAMES:
-            sampled.frames.append((seconds, _picture(frame)))
+            picture = _picture(frame)
+            if not sampled.frames:
+                sampled.first_size = picture.size
+            if keep is not None:
+                try:
+                    keep(seconds, picture)
+                except Exception as exc:  # the receiver's failure (the model's), not the video's damage
+                    raise _Handover from exc
+            sampled.frames.append((seconds, None if keep is not None else picture))
             last_kept, owed = seconds, False
 
 
@@ -159,8 +179,8 @@ def _picture(frame: Any) -> Image.Image:
     return picture.rotate(rotation, expand=True) if rotation else picture
 
 
-def _upright_size(width: int, height: int, first: Image.Image) -> tuple[int, int]:
-    turned = (first.width > first.height) != (width > height)
+def _upright_size(width: int, height: int, first: tuple[int, int]) -> tuple[int, int]:
+    turned = (first[0] > first[1]) != (width > height)
     return (height, width) if turned else (width, height)
 
 
