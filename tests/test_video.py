@@ -68,9 +68,7 @@ def test_videos_have_their_facts_and_filters(video_library: Path, model_settings
         assert [hit.path for hit in july] == ["holiday.mp4"]
         assert (rows["holiday.mp4"].latitude, rows["holiday.mp4"].longitude) == (48.8584, 2.2945)
         paris = library.search(text="a photo", k=20, place="Paris").results
-        assert [(hit.path, hit.place, hit.duration) for hit in paris] == [
-            ("holiday.mp4", "Vanves, Paris, France", 6.0)
-        ]
+        assert [(hit.path, hit.place, hit.duration) for hit in paris] == [("holiday.mp4", "Vanves, Paris, France", 6.0)]
 
 
 def test_a_video_is_an_exact_duplicate_of_its_copy_and_never_a_near_one(video_library: Path, imrec: Runner) -> None:
@@ -94,11 +92,16 @@ def test_a_moved_video_keeps_its_frames_and_a_truncated_one_fails_cleanly(video_
     shutil.copy(video_library / "phone.MOV", broken)
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 3])
     (video_library / "late.jpg").write_bytes(data)
+    whole = make_video(
+        video_library.parent / "whole.mp4", [Image.open(path) for path in SCENES], seconds=3, faststart=True
+    )
+    (video_library / "cut.mp4").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     summary = run_json(imrec, "index", video_library)
-    assert summary["videos"] == 0 and summary["videos_reused"] == 1 and summary["videos_failed"] == 1
-    assert summary["new"] == 3 and summary["failed"] == 0
+    assert summary["videos"] == 1 and summary["videos_reused"] == 1 and summary["videos_failed"] == 1
+    assert summary["new"] == 4 and summary["failed"] == 0
     status = imrec("status", video_library).stdout
-    assert "broken.mp4" in status
+    assert "failed: broken.mp4: not a video file, or one FFmpeg cannot read: Invalid data found" in status
+    assert "read in part: cut.mp4: only the first" in status and "videos: 3 " in status
     found = run_json(imrec, "search", SCENES[2], "-l", video_library, "-k", "1")
     assert found["results"][0]["path"] == "trips/holiday.mp4" and 4 <= found["results"][0]["timestamp"] < 6
 

@@ -21,14 +21,16 @@ def make_video(
     codec: str = "libx264",
     creation_time: str | None = None,
     location: str | None = None,
+    faststart: bool = False,
 ) -> Path:
     """Each picture for ``seconds``, panning 10% across; stored turned by ``rotation`` degrees
-    (counter-clockwise display rotation: the upright frames are the pictures as given)."""
+    (counter-clockwise display rotation: the upright frames are the pictures as given);
+    ``faststart`` puts the index first, as streaming sites do (a cut file then still plays)."""
     import av
 
     width, height = size
     stored = (height, width) if rotation in (90, 270) else (width, height)
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as container:
         if creation_time:
             container.metadata["creation_time"] = creation_time
         if location:

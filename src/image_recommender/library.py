@@ -187,6 +187,9 @@ class StatusReport:
     text_model: str | None = None
     # The text pass: contents read, contents in the library, with text, failed; and whether it is on.
     text: dict[str, Any] = field(default_factory=dict)
+    # Videos: how many are live, and those searchable by part of their frames, with why.
+    videos: int = 0
+    partial: list[tuple[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         index = None
@@ -203,6 +206,8 @@ class StatusReport:
             "integrity": self.integrity,
             "text_model": self.text_model,
             "text": self.text,
+            "videos": self.videos,
+            "partial": [{"path": path, "note": note} for path, note in self.partial],
         }
 
 
@@ -1236,6 +1241,8 @@ class Library:
             integrity,
             self.text_tower_name(),
             text,
+            self.catalog.video_count(),
+            [(image.path, image.error or "") for image in self.catalog.read_in_part()],
         )
 
     def _check_indexes(self) -> str:

@@ -1075,5 +1075,15 @@ class Catalog:
         rows = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='failed' ORDER BY path")
         return [_image(row) for row in rows]
 
+    def read_in_part(self) -> list[ImageRow]:
+        """Live files indexed from part of their content (a video that ends early), with the note why."""
+        rows = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND error IS NOT NULL ORDER BY path"
+        )
+        return [_image(row) for row in rows]
+
+    def video_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM images WHERE state='ok' AND is_video(path)").fetchone()[0])
+
     def vector_counts(self) -> dict[int, int]:
         return dict(self._db.execute("SELECT model_id, COUNT(*) FROM vectors GROUP BY model_id").fetchall())

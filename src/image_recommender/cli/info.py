@@ -99,6 +99,10 @@ def _print_status(report: Any) -> None:
         )
         for failure in text["failures"]:
             out.print(f"text not read: {failure['path']}: {failure['error']}", markup=False)
+    if report.videos:
+        out.print(f"videos: {report.videos} (a vector per kept frame)", markup=False)
+    for path, note in report.partial:
+        out.print(f"read in part: {path}: {note}", markup=False)
     for path, error in report.failures:
         out.print(f"failed: {path}: {error}", markup=False)
     if report.integrity is not None:
