@@ -158,3 +158,49 @@ def test_the_page_plays_the_video_from_its_moment(video_library: Path, model_set
         assert abs(position - expected) <= 1.0, (position, expected)
         expect(page.locator("#viewer-caption")).to_contain_text("holiday.mp4 @ 0:04")
         browser.close()
+
+
+def test_a_kill_during_the_video_pass_loses_at_most_the_video_in_flight(
+    tmp_path: Path, model_env: dict[str, str]
+) -> None:
+    import json
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "clips"
+    root.mkdir()
+    pictures = [Image.open(path) for path in SOURCES]
+    for number in range(10):  # enough videos that the pass is still running after its first one
+        scenes = pictures[number % len(pictures) :] + pictures[: number % len(pictures)]
+        make_video(root / f"clip-{number}.mp4", scenes[:6], seconds=3 + number / 10, size=(640, 360))  # all different
+    catalog = root / ".imrec" / "catalog.sqlite3"
+
+    def frames_so_far() -> dict[int, int]:
+        if not catalog.exists():
+            return {}
+        with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
+            try:
+                rows = db.execute("SELECT image_id, count(*) FROM vectors WHERE seconds IS NOT NULL GROUP BY image_id")
+            except sqlite3.OperationalError:  # the catalog is still being created
+                return {}
+            return dict(rows.fetchall())
+
+    command = [sys.executable, "-m", "image_recommender", "index", str(root), "--json"]
+    process = subprocess.Popen(
+        command, env=model_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not frames_so_far() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = frames_so_far()
+    assert 0 < len(before) < 10, "the kill came after the pass had finished"
+    again = subprocess.run(command, env=model_env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
+    summary = json.loads(again.stdout)
+    assert summary["videos"] == 10 - len(before) and summary["videos_failed"] == 0  # none embedded twice
+    after = frames_so_far()
+    assert len(after) == 10 and all(after[video] == count for video, count in before.items())  # none cut short
