@@ -204,3 +204,12 @@ def test_a_kill_during_the_video_pass_loses_at_most_the_video_in_flight(
     assert summary["videos"] == 10 - len(before) and summary["videos_failed"] == 0  # none embedded twice
     after = frames_so_far()
     assert len(after) == 10 and all(after[video] == count for video, count in before.items())  # none cut short
+
+
+def test_embed_alone_embeds_new_videos_too(video_library: Path, imrec: Runner) -> None:
+    make_video(video_library / "new.webm", [Image.open(SCENES[0])], seconds=1, codec="libvpx-vp9")
+    imrec("scan", video_library)
+    report = run_json(imrec, "embed", video_library)
+    assert report["embedded"] == 1 and report["failed"] == 0
+    found = run_json(imrec, "search", SCENES[0], "-l", video_library, "--kind", "video", "-k", "5")
+    assert "new.webm" in [hit["path"] for hit in found["results"]]

@@ -345,14 +345,21 @@ class Library:
     def embed(
         self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
     ) -> EmbedReport:
-        """Embed every new or changed image with the library's model(s); no model load if nothing is new.
+        """Embed every new or changed image and video with the library's model(s); no model load if nothing is new.
 
         The library's models are those it was indexed with; a model named in the settings is
         used when the library holds it, and added beside them only with ``add_model``.
         """
         with self._write_lock():
             self._check_ray()
-            return self._embed_models(self.models_to_update(add_model), retry_failed, progress)
+            models = self.models_to_update(add_model)
+            report = self._embed_models(models, retry_failed, progress)
+            videos = self._embed_videos(models)  # a video counts once, whatever its frames
+            report.embedded += videos.videos
+            report.reused += videos.reused
+            report.failed += videos.failed
+            report.seconds += videos.seconds
+            return report
 
     def _embed_models(
         self,

@@ -154,6 +154,7 @@ def _image_json(image: ImageRow) -> dict[str, Any]:
         "thumb": f"/api/images/{image.id}/thumb",
         "file": f"/api/images/{image.id}/file",
         "kind": "video" if is_video(image.path) else "image",
+        "duration": image.duration,
     }
 
 
