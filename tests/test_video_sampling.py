@@ -42,6 +42,10 @@ def test_a_long_video_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     many = sampled(make_video(tmp_path / "many.mp4", PICTURES * 3, seconds=3, fps=2))
     times = [t for t, _ in many.frames]
     assert len(times) <= 3 and times[-1] > 20  # spread over the whole video, not its first minute
+    monkeypatch.setattr(sampling, "MAX_FRAMES", 1000)
+    monkeypatch.setattr(sampling, "DECODE_BUDGET", 10)
+    thinned = sampled(make_video(tmp_path / "thinned.mp4", PICTURES * 2, seconds=3, fps=10))
+    assert thinned.decoded < 40 and len(thinned.frames) >= 4  # keyframes only past 10 frames; cuts still found
 
 
 def test_frames_come_back_upright_and_bounded_in_size(tmp_path: Path) -> None:

@@ -1,18 +1,21 @@
 """Which moments of a video to embed: one frame per scene, more in long scenes, bounded.
 
-The video is decoded once (PyAV, which bundles FFmpeg; the decoder's own threads). Where its
-keyframes come at least every ``MIN_GAP_SECONDS`` (phones write one a second), only the
-keyframes are decoded: the sampling never keeps two frames closer than that anyway, and a
-10-minute 1080p phone video is read 7x faster (docs/benchmarks.md, section 16). Otherwise every
-frame is, skipping those no other frame refers to (half the frames of a B-frame stream, never a
-cut of more than a few frames). Each decoded frame gives a 32x18 luma signature (block means) read straight from its Y
-plane (no colour conversion: 833 vs 875 frames/s for decoding alone on a 1080p stream, measured
-on the machine of docs/benchmarks.md), and a cut is a mean absolute signature difference above
-``CUT_DIFFERENCE`` (of 255) and ``CUT_RATIO`` times the recent differences (so a pan is no cut). Only the frames kept are converted to RGB pictures.
+The video is decoded once (PyAV, which bundles FFmpeg). Where its keyframes come at least every
+``MIN_GAP_SECONDS`` (phones write one a second), only the keyframes are decoded: the sampling
+never keeps two frames closer than that anyway, and a 10-minute 1080p phone video is read in
+5.5 s instead of 25.6 s (docs/benchmarks.md, section 16). Otherwise every frame is, skipping
+those no other frame refers to (half the frames of a B-frame stream).
+
+Each decoded frame gives a 32x18 luma signature, block means read straight from its Y plane
+(no colour conversion: 815 against 875 frames/s for decoding alone on a 1080p stream here). A
+cut is a mean absolute signature difference above ``CUT_DIFFERENCE`` (of 255) and above
+``CUT_RATIO`` times the recent in-shot differences, so a pan is no cut. Only the frames kept
+are converted to RGB pictures.
 
 A frame is kept at every cut and every ``SCENE_SECONDS`` within a scene, never closer than
 ``MIN_GAP_SECONDS`` to the one before (at most 30 a minute); a long video widens that gap so
-that no video gives more than ``MAX_FRAMES`` vectors. Frames come back upright (the container's
+that no video gives more than ``MAX_FRAMES`` vectors, and past ``DECODE_BUDGET`` frames only
+its keyframes are decoded. Frames come back upright (the container's
 display rotation applied), timed in seconds from the start.
 """
 
@@ -47,6 +50,9 @@ MAX_FRAMES = 1000
 # (it keeps at most one per gap): only they are decoded, about 30 times fewer frames. Their
 # spacing is read from the first minute's packets.
 KEYFRAME_PROBE_SECONDS = 60.0
+# Past this many decoded frames (55 minutes at 30 fps, about 2.5 minutes of decoding here) only
+# keyframes are decoded, so a video of a million frames costs what its keyframes cost.
+DECODE_BUDGET = 100_000
 # Decoding that stops this long before the duration the container gives: a truncated file.
 TRUNCATED_SECONDS = 1.0
 # Frames larger than this (width x height) are refused before decoding: 8K is 33 MP.
@@ -110,7 +116,7 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None, keep: Keep | None = Non
         stream.thread_type = "SLICE" if sampled.keyframes_only else "AUTO"
         stream.codec_context.skip_frame = "NONKEY" if sampled.keyframes_only else "NONREF"
         try:
-            _keep_frames(container.decode(stream), sampled, gap, keep)
+            _keep_frames(container.decode(stream), sampled, gap, keep, stream)
         except _Handover as handover:
             raise handover.__cause__ from None  # type: ignore[misc]
         except (av.FFmpegError, ValueError, OSError, MemoryError) as exc:
@@ -129,9 +135,10 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None, keep: Keep | None = Non
     return sampled
 
 
-def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float, keep: Keep | None) -> None:
+def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float, keep: Keep | None, stream: Any) -> None:
     """Keep a frame at each cut and every ``SCENE_SECONDS`` of a scene, at least ``gap`` apart (a
-    scene that starts too soon after the last kept frame is kept as soon as the gap has passed)."""
+    scene that starts too soon after the last kept frame is kept as soon as the gap has passed);
+    past ``DECODE_BUDGET`` frames, only keyframes are decoded."""
     previous: np.ndarray | None = None
     recent: deque[float] = deque(maxlen=CUT_HISTORY)
     last_kept = -math.inf
@@ -139,6 +146,8 @@ def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float, keep:
     owed = False
     for frame in frames:
         sampled.decoded += 1
+        if sampled.decoded == DECODE_BUDGET and not sampled.keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
         seconds = float(frame.time or 0.0)
         sampled.until = seconds
         signature = _signature(frame)
