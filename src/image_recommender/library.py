@@ -73,6 +73,7 @@ from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_
 from image_recommender.text.reading import TextProgress, TextReport, read_texts
 from image_recommender.text.recognise import OCR_EXTRA_HINT, TextReader, ocr_available
 from image_recommender.themes.computing import compute_themes, join_themes, needs_computing
+from image_recommender.themes.vocabulary import subject_words
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
@@ -1052,9 +1053,10 @@ class Library:
         lengths = self.catalog.place_name_lengths()
         understood = understand(
             term.value,
-            lambda name: place_in_query(self.catalog, name),
+            lambda name, alternates: place_in_query(self.catalog, name, own_names_only=not alternates),
             min(max(lengths, default=1), MAX_PLACE_WORDS),
             ignore,
+            subject_words(),
         )
         terms = [*terms[:position], replace(term, value=understood.text), *terms[position + 1 :]]
         terms += [Term("text", word, 1.0, True) for word in understood.negatives]

@@ -198,7 +198,9 @@ CREATE INDEX IF NOT EXISTS theme_members_by_theme ON theme_members(theme_id, clo
 # and for photos recorded before (``place_checked`` 0: not looked up yet; a position far from
 # every town stays without a place). ``place_names`` holds every folded name a place answers to:
 # its town's and big city's spellings, its region's, its country's in English and German, with
-# the entity it names ("Munich, Bavaria, Germany"), so that one name meaning two places is told.
+# the entity it names ("Munich, Bavaria, Germany"), so that one name meaning two places is told,
+# and whether it is one of GeoNames' alternate names (a query reads those as a place only when
+# typed like one: capitalised, or after "in").
 _SCHEMA_V9 = """
 CREATE TABLE IF NOT EXISTS places(
     id INTEGER PRIMARY KEY,
@@ -214,6 +216,7 @@ CREATE TABLE IF NOT EXISTS place_names(
     level TEXT NOT NULL CHECK (level IN ('town', 'region', 'country')),
     entity TEXT NOT NULL,
     place_id INTEGER NOT NULL REFERENCES places(id) ON DELETE CASCADE,
+    alternate INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(name, level, place_id)
 ) WITHOUT ROWID;
 ALTER TABLE images ADD COLUMN place_id INTEGER REFERENCES places(id);

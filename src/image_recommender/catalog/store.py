@@ -808,8 +808,13 @@ class Catalog:
                     )
                     row = (cursor.lastrowid,)
                     db.executemany(
-                        "INSERT OR IGNORE INTO place_names(name, level, entity, place_id) VALUES (?, ?, ?, ?)",
-                        [(fold(name), level, entity, row[0]) for name, level, entity in place.names() if fold(name)],
+                        "INSERT INTO place_names(name, level, entity, place_id, alternate) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT DO UPDATE SET alternate = min(alternate, excluded.alternate)",
+                        [
+                            (fold(name), level, entity, row[0], alternate)
+                            for name, level, entity, alternate in place.names()
+                            if fold(name)
+                        ],
                     )
                 ids[place.label] = int(row[0])
             db.executemany(
@@ -817,11 +822,13 @@ class Catalog:
                 [(ids[place.label] if place else None, image_id) for image_id, place in found],
             )
 
-    def places_named(self, folded: str) -> list[tuple[int, str, str]]:
-        """(place id, level, entity) of the places holding live photos that answer to a folded name."""
+    def places_named(self, folded: str, own_names_only: bool = False) -> list[tuple[int, str, str]]:
+        """(place id, level, entity) of the places holding live photos that answer to a folded
+        name (with ``own_names_only``, not by one of GeoNames' alternate names)."""
         rows = self._db.execute(
             "SELECT place_names.place_id, level, entity FROM place_names WHERE name = ?"
-            " AND EXISTS (SELECT 1 FROM images WHERE images.place_id = place_names.place_id AND images.state = 'ok')",
+            + (" AND alternate = 0" if own_names_only else "")
+            + " AND EXISTS (SELECT 1 FROM images WHERE images.place_id = place_names.place_id AND images.state = 'ok')",
             (folded,),
         )
         return [(int(place_id), level, entity) for place_id, level, entity in rows]

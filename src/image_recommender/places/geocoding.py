@@ -60,16 +60,19 @@ class Place:
         parts = [self.town, self.city or self.region, self.country]
         return ", ".join(part for index, part in enumerate(parts) if part and part not in parts[:index])
 
-    def names(self) -> list[tuple[str, str, str]]:
-        """(name, level, the entity it names) for every name this place answers to: town and big
-        city with their spellings ("town"), region, country in English and German."""
+    def names(self) -> list[tuple[str, str, str, bool]]:
+        """(name, level, the entity it names, whether it is an alternate name) for every name this
+        place answers to: town and big city by their own names and their spellings ("town"),
+        region, country in GeoNames' and CLDR's English and German."""
         region = ", ".join(part for part in (self.region, self.country) if part)
-        named = [(name, "town", f"{self.town}, {region}") for name in (self.town, *self.town_names)]
+        named = [(self.town, "town", f"{self.town}, {region}", False)]
+        named += [(name, "town", f"{self.town}, {region}", True) for name in self.town_names]
         if self.city:
-            named += [(name, "town", f"{self.city}, {region}") for name in (self.city, *self.city_names)]
+            named.append((self.city, "town", f"{self.city}, {region}", False))
+            named += [(name, "town", f"{self.city}, {region}", True) for name in self.city_names]
         if self.region:
-            named.append((self.region, "region", region))
-        named += [(name, "country", self.country) for name in country_names(self.country_code, self.country)]
+            named.append((self.region, "region", region, False))
+        named += [(name, "country", self.country, False) for name in country_names(self.country_code, self.country)]
         return named
 
 

@@ -58,10 +58,11 @@ def resolve_place(catalog: Catalog, name: str) -> PlaceMatch:
     return found
 
 
-def place_in_query(catalog: Catalog, folded: str) -> PlaceMatch | None:
+def place_in_query(catalog: Catalog, folded: str, own_names_only: bool = False) -> PlaceMatch | None:
     """The places words of a query name (query/understanding.py): every place of that name at
-    the widest level it names ("Essen" in a query with photos from two Essens means both)."""
-    rows = catalog.places_named(folded)
+    the widest level it names ("Essen" in a query with photos from two Essens means both);
+    ``own_names_only`` leaves out GeoNames' alternate names (a word typed in lower case)."""
+    rows = catalog.places_named(folded, own_names_only)
     if not rows:
         return None
     level = next(level for level in _LEVELS if any(row[1] == level for row in rows))

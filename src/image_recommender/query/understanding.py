@@ -18,10 +18,14 @@ words stay words:
   "Ostern"/"Easter" = Good Friday to Easter Monday, "Pfingsten") are dates only with a year
   ("Sommer 2023") or after "im"/"in"/"an"/"zu"/"at"/"on"/"over" ("an Weihnachten"): "winter
   landscape" and "christmas tree" stay pictures. Easter and Whitsun need the year.
-- **Places**: words naming a place the library holds photos from (any of its names, up to four
-  words: "Sylt" needs a town called so) after "in"/"auf"/"aus"/"bei"/"nach"/"at"/"from"/"near"/
-  "around", or anywhere unless they are also everyday words (``EVERYDAY_WORDS``: "Essen",
-  "Bank", "Bath", "Nice", ...): "Essen im Restaurant" stays food, "Kirche in Essen" is a place.
+- **Places**: words naming a place the library holds photos from (up to four words: "Sylt"
+  needs a town called so) after "in"/"auf"/"aus"/"bei"/"nach"/"at"/"from"/"near"/"around", or
+  anywhere unless they are also everyday words (``EVERYDAY_WORDS``: "Essen", "Bank", "Bath",
+  "Nice", ...; and the everyday subjects the caller passes): "Essen im Restaurant" stays food,
+  "Kirche in Essen" is a place. Without such a word, a place's other spellings (GeoNames'
+  alternate names: "München" for Munich) count only when typed capitalised, since among them
+  are everyday words of some language ("time", "more" name towns somewhere); the place's own
+  names (its town, city, region, country) count either way.
 - **Negations**: "nicht X", "not X", "ohne X", "without X", "-X" (X: the next word, articles
   skipped) push X away, like ``--not-text``.
 - Words in double quotes are never interpreted; neither is anything with ``--literal``.
@@ -181,7 +185,8 @@ class Understood:
         return f"{'verstanden' if german else 'understood'}: {', '.join(parts)}"
 
 
-PlaceLookup = Callable[[str], PlaceMatch | None]
+# (folded name, whether it may be one of GeoNames' alternate names) -> the library's place, or None
+PlaceLookup = Callable[[str, bool], PlaceMatch | None]
 
 _TOKEN = re.compile(r'"[^"]*"|\S+')
 _YEAR = re.compile(r"(1[89]\d\d|2[01]\d\d)")
@@ -197,15 +202,19 @@ def understand(
     place_lookup: PlaceLookup,
     longest_place: int = MAX_PLACE_WORDS,
     ignore: frozenset[str] = frozenset(),
+    everyday: frozenset[str] = frozenset(),
 ) -> Understood:
     """``query`` taken apart; ``place_lookup`` answers a folded name with the library's place of
-    that name (or None); kinds in ``ignore`` ("date", "place", "negative") stay words."""
+    that name (or None); kinds in ``ignore`` ("date", "place", "negative") stay words; folded
+    words in ``everyday`` (what pictures show: "regen", "berge", "snow") are places only after
+    "in", "at", ... like ``EVERYDAY_WORDS``."""
     tokens = _TOKEN.findall(query)
     words = [_plain(token) for token in tokens]
     used: list[str | None] = [None] * len(tokens)
     dates = None if "date" in ignore else _find_dates(tokens, words, used)
     negatives = () if "negative" in ignore else _find_negatives(tokens, words, used)
-    place = None if "place" in ignore else _find_place(tokens, words, used, place_lookup, longest_place)
+    common = EVERYDAY_WORDS | everyday
+    place = None if "place" in ignore else _find_place(tokens, words, used, place_lookup, longest_place, common)
     text = " ".join(token for token, kind in zip(tokens, used, strict=True) if kind in (None, _SEEN))
     if not text:  # nothing but dates and places: their names are what to look for ("Weihnachten", "Lisbon")
         text = " ".join(
@@ -396,7 +405,12 @@ def _find_negatives(tokens: list[str], words: list[str], used: list[str | None])
 
 
 def _find_place(
-    tokens: list[str], words: list[str], used: list[str | None], place_lookup: PlaceLookup, longest: int
+    tokens: list[str],
+    words: list[str],
+    used: list[str | None],
+    place_lookup: PlaceLookup,
+    longest: int,
+    common: frozenset[str],
 ) -> PlaceWords | None:
     """The first run of words naming one of the library's places that reads as a place."""
     for start in range(len(tokens)):
@@ -408,9 +422,10 @@ def _find_place(
             if len(name) < 3 or name.isdigit():
                 continue
             led = start > 0 and not used[start - 1] and words[start - 1] in _PLACE_LEADS
-            if not led and name in EVERYDAY_WORDS:
+            if not led and name in common:
                 continue
-            found = place_lookup(name)
+            capitalised = tokens[start][:1].isupper()
+            found = place_lookup(name, led or capitalised)
             if found is None:
                 continue
             first = start - 1 if led else start

@@ -3,6 +3,8 @@ the text tower reads, as "a photo of ..."; the German one is shown beside it).""
 
 from __future__ import annotations
 
+from functools import cache
+
 SUBJECTS: tuple[tuple[str, str], ...] = (
     # nature and landscapes
     ("Strand", "a beach"), ("Meer", "the sea"), ("Küste", "a coast"), ("See", "a lake"), ("Fluss", "a river"),
@@ -77,3 +79,19 @@ SUBJECTS: tuple[tuple[str, str], ...] = (
     ("Festival", "a festival"), ("Ausstellung", "an exhibition"), ("Demonstration", "a demonstration"),
     ("Urlaub", "a holiday"), ("Sommer", "summer"), ("Winter", "winter"), ("Herbst", "autumn"), ("Frühling", "spring"),
 )  # fmt: skip
+
+
+@cache
+def subject_words() -> frozenset[str]:
+    """Every word of the subjects, German and English, folded ("regen", "berge", "snow"): words
+    that describe what pictures show, so the one search box never reads them as a town's name
+    unless a preposition says so ("Regen" is also a town in Bavaria)."""
+    from image_recommender.catalog.words import fold
+
+    articles = {"a", "an", "the", "of", "at", "in", "on", "with", "and", "der", "die", "das", "mit", "und"}
+    return frozenset(
+        word
+        for german, english in SUBJECTS
+        for word in fold(f"{german} {english}").replace("(", " ").replace(")", " ").split()
+        if len(word) >= 3 and word not in articles
+    )
