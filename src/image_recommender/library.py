@@ -140,15 +140,16 @@ class UpdateSummary(JsonReport):
         elif self.text_skipped:
             text = f"; text in pictures not read: {self.text_skipped}"
         albums = f"; {self.albums_mirrored} album folder(s) brought up to date" if self.albums_mirrored else ""
-        if self.videos or self.videos_reused or self.videos_failed:
-            albums = (
-                f"; videos: {self.videos} embedded ({self.video_frames} frames kept of {self.video_frames_decoded}"
-                f" decoded), {self.videos_reused} reused, {self.videos_failed} failed{albums}"
-            )
+        videos = (
+            f"; videos: {self.videos} embedded ({self.video_frames} frames kept of {self.video_frames_decoded}"
+            f" decoded), {self.videos_reused} reused, {self.videos_failed} failed"
+            if self.videos or self.videos_reused or self.videos_failed
+            else ""
+        )
         return (
             f"scanned {self.scanned}, new {self.new}{waiting}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
-            f"index holds {self.indexed}{text}{albums} ({self.seconds:.1f} s{rate}{stage}{cluster})"
+            f"index holds {self.indexed}{text}{videos}{albums} ({self.seconds:.1f} s{rate}{stage}{cluster})"
         )
 
 
@@ -392,9 +393,7 @@ class Library:
             )
         spec.check_weights_file()  # a bad checkpoint fails here, before torch is even imported
         model = self._image_model(spec) if not self.settings.ray_address else self._load_model(spec)
-        row = self.catalog.ensure_model(
-            *key, dim=model.dim, weights=spec.pretrained, config=str(spec.config) if spec.config else None
-        )
+        row = self._model_row(spec, model.dim)
         s = self.settings
         options = EmbedOptions(
             s.batch_size,
@@ -426,23 +425,21 @@ class Library:
         report = VideoReport()
         for spec, known in models:
             row = known or self.catalog.find_model(*spec.catalog_key())
-            if not self.catalog.videos_to_embed(row.id if row is not None else -1):
+            work = self.catalog.videos_to_embed(row.id if row is not None else -1)  # -1: a model new here
+            if not work:
                 continue
             spec.check_weights_file()
             model = self._image_model(spec)
-            row = self.catalog.ensure_model(
-                *spec.catalog_key(),
-                dim=model.dim,
-                weights=spec.pretrained,
-                config=str(spec.config) if spec.config else None,
-            )
+            row = self._model_row(spec, model.dim)
             s = self.settings
             batch = s.model_batch_size or model.default_batch_size
-            done = embed_videos(self.catalog, self.root, row.id, model.encode_pil, batch, s.follow_symlinks)
-            for name in ("videos", "frames", "reused", "failed", "decoded", "sampling_seconds", "embedding_seconds"):
-                setattr(report, name, getattr(report, name) + getattr(done, name))
-            report.seconds += done.seconds
+            report += embed_videos(self.catalog, self.root, row.id, work, model.encode_pil, batch, s.follow_symlinks)
         return report
+
+    def _model_row(self, spec: ModelSpec, dim: int) -> ModelRow:
+        """The catalog's row for the model about to embed (made the first time it does)."""
+        config = str(spec.config) if spec.config else None
+        return self.catalog.ensure_model(*spec.catalog_key(), dim=dim, weights=spec.pretrained, config=config)
 
     def _check_ray(self) -> None:
         """With a Ray address set, Ray must be installed: said before any work starts."""
@@ -1050,11 +1047,10 @@ class Library:
         if position is None:
             return terms, photo_filter, None
         term = terms[position]
-        lengths = self.catalog.place_name_lengths()
         understood = understand(
             term.value,
             lambda name, alternates: place_in_query(self.catalog, name, own_names_only=not alternates),
-            min(max(lengths, default=1), MAX_PLACE_WORDS),
+            MAX_PLACE_WORDS,
             ignore,
             subject_words(),
         )

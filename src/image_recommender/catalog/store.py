@@ -811,9 +811,9 @@ class Catalog:
                         "INSERT INTO place_names(name, level, entity, place_id, alternate) VALUES (?, ?, ?, ?, ?)"
                         " ON CONFLICT DO UPDATE SET alternate = min(alternate, excluded.alternate)",
                         [
-                            (fold(name), level, entity, row[0], alternate)
+                            (folded, level, entity, row[0], alternate)
                             for name, level, entity, alternate in place.names()
-                            if fold(name)
+                            if (folded := fold(name))
                         ],
                     )
                 ids[place.label] = int(row[0])
@@ -833,14 +833,6 @@ class Catalog:
         )
         return [(int(place_id), level, entity) for place_id, level, entity in rows]
 
-    def place_name_lengths(self) -> list[int]:
-        """How many words the names of the library's places have (1, 2, ...), for query reading."""
-        rows = self._db.execute(
-            "SELECT DISTINCT length(name) - length(replace(name, ' ', '')) + 1 FROM place_names"
-            " WHERE EXISTS (SELECT 1 FROM images WHERE images.place_id = place_names.place_id AND images.state = 'ok')"
-        )
-        return sorted(int(count) for (count,) in rows)
-
     def place_counts(self) -> list[tuple[str, str, int]]:
         """(label, country, live photos) of every place with photos, most photos first."""
         rows = self._db.execute(
@@ -851,26 +843,13 @@ class Catalog:
 
     def place_labels(self, image_ids: Sequence[int]) -> dict[int, str]:
         """image id -> its place's label, for those with a place."""
-        found: dict[int, str] = {}
-        for start in range(0, len(image_ids), 500):
-            chunk = list(image_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self._db.execute(
-                    "SELECT images.id, places.label FROM images JOIN places ON places.id = images.place_id"
-                    f" WHERE images.id IN ({marks})",
-                    chunk,
-                )
+        return dict(
+            self._iter_keys(
+                "SELECT images.id, places.label FROM images JOIN places ON places.id = images.place_id"
+                " WHERE images.id IN ({})",
+                image_ids,
             )
-        return found
-
-    def place_progress(self) -> tuple[int, int]:
-        """(live photos with a position, of those still to be named)."""
-        row = self._db.execute(
-            "SELECT count(*), coalesce(sum(place_checked = 0), 0) FROM images"
-            " WHERE state = 'ok' AND latitude IS NOT NULL AND longitude IS NOT NULL"
-        ).fetchone()
-        return int(row[0]), int(row[1])
+        )
 
     # Themes (themes/ computes them from the vectors).
 
@@ -957,14 +936,7 @@ class Catalog:
 
     def themes_of(self, image_ids: Sequence[int]) -> dict[int, int]:
         """image id -> theme id for the given images (those in no theme are absent)."""
-        found: dict[int, int] = {}
-        for start in range(0, len(image_ids), 500):
-            chunk = list(image_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self._db.execute(f"SELECT image_id, theme_id FROM theme_members WHERE image_id IN ({marks})", chunk)
-            )
-        return found
+        return dict(self._iter_keys("SELECT image_id, theme_id FROM theme_members WHERE image_id IN ({})", image_ids))
 
     def rename_theme(self, theme_id: int, name: str | None) -> bool:
         with self.transaction() as db:

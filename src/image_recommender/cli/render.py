@@ -215,14 +215,11 @@ def snippet(lines: tuple[str, ...], width: int = 40) -> str:
 def _video_still(library: Library, path: str, seconds: float) -> Path | Image.Image:
     """A video result's frame at its moment, for the contact sheet (the path: drawn "unreadable")."""
     from image_recommender.errors import ImageDecodeError
-    from image_recommender.images.decode import open_regular_file
     from image_recommender.video.sampling import frame_at
 
     try:
-        handle, _ = open_regular_file(library.root / path, library.root)
-        with handle:
-            return frame_at(handle, seconds, long_side=512)
-    except (OSError, ImageDecodeError):
+        return frame_at(library.root / path, library.root, seconds, long_side=512)
+    except ImageDecodeError:
         return library.root / path
 
 

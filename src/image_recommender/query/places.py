@@ -36,16 +36,14 @@ def find_place(catalog: Catalog, name: str) -> PlaceMatch | None:
         rows = [row for row in rows if row[0] in answering]
     if not rows:
         return None
-    level = next(level for level in _LEVELS if any(row[1] == level for row in rows))
-    chosen = [row for row in rows if row[1] == level]
-    entities = sorted({entity for _, _, entity in chosen})
+    ids, entities, level = _widest(rows)
     if len(entities) > 1:
         country = entities[0].rsplit(", ", 1)[-1]
         raise QueryError(
             f"place {name!r} names {len(entities)} places: {'; '.join(entities[:6])}"
             f"{'; …' if len(entities) > 6 else ''}; say which, e.g. '{head.strip()}, {country}'"
         )
-    return PlaceMatch(tuple(sorted({place_id for place_id, _, _ in chosen})), entities[0], level)
+    return PlaceMatch(ids, entities[0], level)
 
 
 def resolve_place(catalog: Catalog, name: str) -> PlaceMatch:
@@ -65,7 +63,13 @@ def place_in_query(catalog: Catalog, folded: str, own_names_only: bool = False) 
     rows = catalog.places_named(folded, own_names_only)
     if not rows:
         return None
+    ids, entities, level = _widest(rows)
+    return PlaceMatch(ids, " / ".join(entities), level)
+
+
+def _widest(rows: list[tuple[int, str, str]]) -> tuple[tuple[int, ...], list[str], str]:
+    """Of (place id, level, entity) rows, those at the widest level present: their place ids,
+    the entities they name (sorted) and the level."""
     level = next(level for level in _LEVELS if any(row[1] == level for row in rows))
     chosen = [row for row in rows if row[1] == level]
-    entities = sorted({entity for _, _, entity in chosen})
-    return PlaceMatch(tuple(sorted({place_id for place_id, _, _ in chosen})), " / ".join(entities), level)
+    return tuple(sorted({place_id for place_id, _, _ in chosen})), sorted({entity for _, _, entity in chosen}), level

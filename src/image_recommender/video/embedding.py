@@ -43,6 +43,21 @@ class VideoReport(JsonReport):
     sampling_seconds: float = 0.0
     embedding_seconds: float = 0.0
 
+    def __iadd__(self, other: VideoReport) -> VideoReport:
+        """Add another model's pass (a library with several models runs one for each)."""
+        for name in (
+            "videos",
+            "frames",
+            "reused",
+            "failed",
+            "decoded",
+            "seconds",
+            "sampling_seconds",
+            "embedding_seconds",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
 
 class _FrameEmbedder:
     """Kept frames embedded ``batch`` at a time as they are decoded (their pictures then let go)."""
@@ -74,15 +89,15 @@ def embed_videos(
     catalog: Catalog,
     root: Path,
     model_id: int,
+    work: Sequence[ImageRow],
     encode: Encode,
     batch: int,
     follow_symlinks: bool,
     progress: VideoProgress | None = None,
 ) -> VideoReport:
-    """Embed every video that has no frames from this model yet."""
+    """Embed the videos of ``work`` (the catalog's ``videos_to_embed`` for this model)."""
     report = VideoReport()
     started = time.perf_counter()
-    work = catalog.videos_to_embed(model_id)
     for done, row in enumerate(work):
         if progress is not None:
             progress(done, len(work), row.path)

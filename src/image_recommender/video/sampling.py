@@ -28,12 +28,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
 
 from image_recommender.errors import ImageDecodeError
+from image_recommender.images.decode import open_regular_file
 from image_recommender.images.metadata import PhotoMetadata
 
 # Mean absolute difference of two 32x18 luma signatures (0-255) that marks a cut, at least, and
@@ -100,12 +102,8 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None, keep: Keep | None = Non
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise ImageDecodeError(f"not a video file, or one FFmpeg cannot read: {_reason(exc)}") from None
     with container:
-        if not container.streams.video:
-            raise ImageDecodeError("no video stream in the file")
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
         width, height = stream.codec_context.width, stream.codec_context.height
-        if width * height > MAX_FRAME_PIXELS or width <= 0 or height <= 0:
-            raise ImageDecodeError(f"video frames of {width}x{height} are too large (or empty)")
         duration = _duration(container, stream)
         sampled = SampledVideo(duration=duration, metadata=_metadata(container, stream, mtime_ns))
         gap = max(MIN_GAP_SECONDS, duration / MAX_FRAMES) if duration > 0 else MIN_GAP_SECONDS
@@ -285,17 +283,30 @@ def video_metadata(handle: BinaryIO, mtime_ns: int | None) -> PhotoMetadata:
     return _metadata(None, None, mtime_ns)
 
 
-def frame_at(handle: BinaryIO, seconds: float, long_side: int = KEPT_LONG_SIDE) -> Image.Image:
-    """The upright frame shown at ``seconds`` (the nearest decodable one at or after the keyframe before it)."""
+def _video_stream(container: Any) -> Any:
+    """The container's first video stream, refused when there is none or its frames are empty
+    or larger than ``MAX_FRAME_PIXELS`` (before any frame is decoded)."""
+    if not container.streams.video:
+        raise ImageDecodeError("no video stream in the file")
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width * height > MAX_FRAME_PIXELS or width <= 0 or height <= 0:
+        raise ImageDecodeError(f"video frames of {width}x{height} are too large (or empty)")
+    return stream
+
+
+def frame_at(path: Path, root: Path | None, seconds: float, long_side: int = KEPT_LONG_SIDE) -> Image.Image:
+    """The upright frame shown at ``seconds`` (the nearest decodable one at or after the keyframe
+    before it), of the file opened once and checked on its handle to lie inside ``root``."""
     import av
 
     try:
-        with av.open(handle, mode="r", metadata_errors="ignore") as container:
-            if not container.streams.video:
-                raise ImageDecodeError("no video stream in the file")
-            stream = container.streams.video[0]
-            if stream.codec_context.width * stream.codec_context.height > MAX_FRAME_PIXELS:
-                raise ImageDecodeError("video frames too large")
+        handle, _ = open_regular_file(path, root)
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        with handle, av.open(handle, mode="r", metadata_errors="ignore") as container:
+            stream = _video_stream(container)
             if stream.time_base is not None and seconds > 0:
                 container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
             chosen = None

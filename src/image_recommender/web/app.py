@@ -41,6 +41,7 @@ from image_recommender.images.raw import may_be_raw
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
 from image_recommender.search import MAX_IMAGE_ID, Term, parse_crop
+from image_recommender.video.sampling import frame_at
 from image_recommender.web.safety import SAFE_METHODS, allowed_hosts, api_words, host_of, same_origin
 
 STATIC = Path(__file__).parent / "static"
@@ -389,17 +390,6 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             raise HTTPException(404, f"no image with id {image_id}")
         return _image_json(image) | {"text": [line.as_json() for line in lines] if lines is not None else None}
 
-    def video_frame(path: Path, seconds: float) -> Image.Image:
-        """A video's frame at ``seconds``, read from the file opened once inside the library."""
-        from image_recommender.video.sampling import frame_at
-
-        try:
-            handle, _ = open_regular_file(path, library.root)
-        except OSError as exc:
-            raise ImageDecodeError(f"cannot open: {exc.strerror or exc}") from None
-        with handle:
-            return frame_at(handle, seconds)
-
     def opened_image(image: ImageRow, path: Path) -> tuple[BinaryIO, os.stat_result, str]:
         """The file opened once and checked on that handle: a regular file inside the library whose
         header names an image format; else the request fails with 404 (gone) or 403 (not an image)."""
@@ -504,7 +494,11 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         if not cached.exists():
             try:
                 with thumb_decodes:
-                    picture = load_image(path, size, root=library.root) if moment is None else video_frame(path, moment)
+                    picture = (
+                        load_image(path, size, root=library.root)
+                        if moment is None
+                        else frame_at(path, library.root, moment)
+                    )
             except ImageDecodeError as exc:
                 raise HTTPException(422, f"{image.path}: {exc}") from None
             picture.thumbnail((size, size))
