@@ -37,6 +37,22 @@ def test_every_scene_gets_a_frame_and_a_long_scene_more(tmp_path: Path) -> None:
     assert all(b - a >= sampling.MIN_GAP_SECONDS - 1e-6 for a, b in itertools.pairwise(times))
 
 
+def test_a_fast_pan_is_one_shot_not_a_run_of_cuts(tmp_path: Path) -> None:
+    wide = PICTURES[1].resize((1280, 180))  # fine texture (a dragonfly on leaves), panned 24 px a frame
+    path = tmp_path / "pan.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for number in range(40):
+            frame = np.asarray(wide.crop((24 * number, 0, 24 * number + 320, 180)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    # Each frame moves the signature by 17-28, above CUT_DIFFERENCE, but steadily: no cut, one frame.
+    assert [round(t) for t, _ in sampled(path).frames] == [0]
+
+
 def test_a_long_video_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sampling, "MAX_FRAMES", 3)
     many = sampled(make_video(tmp_path / "many.mp4", PICTURES * 3, seconds=3, fps=2))
