@@ -58,6 +58,28 @@ def test_folding_lets_german_spellings_meet() -> None:
     assert query_words('"Rechnung" Nr 2024-117 zu') == ["rechnung", "2024-117"]
 
 
+def test_the_gate_finds_the_boxes_rapidocr_finds_before_and_after_its_model_is_compiled_for_the_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from image_recommender.text import recognise
+
+    monkeypatch.setattr(recognise, "STATIC_AFTER", 2)  # the second 640 x 352 picture gets its own model
+    reader, rapidocr_own = recognise.TextReader(), recognise.TextReader()
+    rapidocr_own._detector = None  # rapidocr's own call: colour input, its normalisation, any shape
+    photo = Image.open(sorted(PHOTOS.glob("*.jpg"))[0]).resize((960, 540))
+    for picture, has_text in ((render(SIGN, 22, background=photo, at=(0.1, 0.15)), True), (photo, False)):
+        grey = picture.convert("L")
+        grey.thumbnail((recognise.DETECT_SIDE, recognise.DETECT_SIDE), Image.Resampling.NEAREST)
+        expected, any_shape, own_shape = rapidocr_own.detect(grey), reader.detect(grey), reader.detect(grey)
+        if not has_text:
+            assert expected is None and any_shape is None and own_shape is None
+            continue
+        assert expected is not None and any_shape is not None and own_shape is not None
+        assert len(expected) == len(any_shape) == len(own_shape) == 2  # the sign's two lines
+        expected, any_shape, own_shape = (boxes[boxes[:, 0, 1].argsort()] for boxes in (expected, any_shape, own_shape))
+        assert abs(any_shape - expected).max() <= 1 and abs(own_shape - expected).max() <= 1
+
+
 @slow
 def test_a_text_query_ranks_the_picture_with_the_word_first_and_says_which_line(
     read_library: Path, imrec: Runner
