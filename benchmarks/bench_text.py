@@ -8,8 +8,9 @@ line against the closest recognised one), with imrec's reader (the detector at 6
 read from the picture at up to 2000 px) and with every picture read at full size (rapidocr's
 own rule: the short side at 736 px).
 Cost: a library of photos with text in ``--text-share`` of them, read both ways (decode
-included); then imrec itself on that library: ``Library.update`` embedding it with ViT-L-14
-(seeded weights) on each engine, and the text pass over it, in the same run.
+included); then imrec itself on that library: ``Library.update`` on fresh copies of it with
+ViT-L-14 (seeded weights) on each engine, with text recognition off and on, alternating, in
+the same run: what recognition adds to the whole index time, against the embedding time.
 
     python benchmarks/bench_text.py --photos ../shared/photos --text-share 0.15
 """
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from textimages import render  # noqa: E402
 
 from image_recommender.catalog.words import fold  # noqa: E402
-from image_recommender.images.decode import decode  # noqa: E402
+from image_recommender.images.decode import decode, grey_thumbnail  # noqa: E402
 from image_recommender.models.recommended import cpu_flags  # noqa: E402
 from image_recommender.text.recognise import DETECT_SIDE, READ_SIDE, TextReader, for_reading  # noqa: E402
 
@@ -84,8 +85,7 @@ def quality(
 ) -> dict[int, tuple[float, float]]:
     by_size: dict[int, list[tuple[float, float]]] = {}
     for picture, lines, size in pictures:
-        small = picture.convert("L")
-        small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.NEAREST)
+        small = grey_thumbnail(picture, DETECT_SIDE)
         seen = [] if detect_first and reader.detect(small) is None else reader.read(for_reading(picture))
         found = [line.text for line in seen]
         text = fold("\n".join(found))
@@ -105,17 +105,17 @@ def pass_seconds(reader: TextReader, files: list[Path], detect_first: bool) -> f
     for path in files:
         data = path.read_bytes()
         if detect_first:
-            small = decode(data, long_side=DETECT_SIDE, grey=True).image
-            small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.NEAREST)
+            small = grey_thumbnail(decode(data, long_side=DETECT_SIDE, grey=True).image, DETECT_SIDE)
             if reader.detect(small) is None:
                 continue
         reader.read(for_reading(decode(data, long_side=READ_SIDE).image))
     return time.perf_counter() - started
 
 
-def whole_library(files: list[Path], work: Path, engine: str) -> None:
-    """The real thing side by side: ``Library.update`` (scan, embed with ViT-L-14, index; its
-    seeded weights saved as a checkpoint) and then the text pass, on one library."""
+def whole_library(files: list[Path], work: Path, engine: str, rounds: int) -> None:
+    """The real thing side by side: ``Library.update`` (scan, embed with ViT-L-14, its seeded
+    weights saved as a checkpoint, index, and with recognition on, the text pass) on fresh
+    copies of one library, recognition off and on in alternating order; medians."""
     import open_clip
     import torch
 
@@ -125,28 +125,34 @@ def whole_library(files: list[Path], work: Path, engine: str) -> None:
     if not checkpoint.exists():
         torch.manual_seed(0)
         torch.save(open_clip.create_model("ViT-L-14").state_dict(), checkpoint)
-    root = work / f"library-{engine}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    for number, path in enumerate(files):
-        shutil.copy(path, root / f"{number:03d}-{path.name}")
-    settings = {"model": "ViT-L-14", "pretrained": str(checkpoint), "engine": engine, "ocr": False,
-                "engine_cache": work / "engines"}  # fmt: skip
-    with Library.open(root, create=True, **settings) as library:
+    settings = {"model": "ViT-L-14", "pretrained": str(checkpoint), "engine": engine, "engine_cache": work / "engines"}
+
+    def fresh(name: str) -> Path:
+        root = work / name
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        for number, path in enumerate(files):
+            shutil.copy(path, root / f"{number:03d}-{path.name}")
+        return root
+
+    with Library.open(fresh("warm-up"), create=True, **settings, ocr=False) as library:
         library.update()  # a first run converts the model for OpenVINO once; not what is measured
-    for number, path in enumerate(files):  # the same pictures as new files: embedded again, read again
-        shutil.copy(path, root / f"again-{number:03d}-{path.name}")
-        with open(root / f"again-{number:03d}-{path.name}", "ab") as handle:
-            handle.write(b"\0")
-    with Library.open(root, **settings) as library:
-        summary = library.update()
-        embedding = summary.embedded / summary.embedding_images_per_second
-        report = library.read_texts()
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    ruled_out = found = 0
+    for round_number in range(rounds):
+        for ocr in (False, True) if round_number % 2 == 0 else (True, False):
+            with Library.open(fresh(f"library-{engine}-{ocr}"), create=True, **settings, ocr=ocr) as library:
+                summary = library.update()
+            runs[ocr].append((summary.seconds, summary.embedded / summary.embedding_images_per_second))
+            if ocr:
+                ruled_out, found = summary.text_ruled_out_while_embedding, summary.text_found
+    without, embedding = (statistics.median(values) for values in zip(*runs[False], strict=True))
+    with_text, embedding_with_gate = (statistics.median(values) for values in zip(*runs[True], strict=True))
     print(
-        f"  imrec index, ViT-L-14 on {engine}: embedding {summary.embedded} pictures {embedding:.1f} s"
-        f" ({summary.embedding_images_per_second:.2f}/s); the text pass over {report.read} contents (these and the first run's)"
-        f" {report.seconds:.1f} s ({report.read / report.seconds:.2f}/s, {report.with_text} with text);"
-        f" text pass / embedding = {(report.seconds / report.read) / (embedding / summary.embedded):.2f} per picture"
+        f"  imrec index of {len(files)} pictures, ViT-L-14 on {engine}, medians of {rounds}: without text"
+        f" {without:.1f} s (embedding {embedding:.1f} s), with text {with_text:.1f} s (embedding with the detector's"
+        f" question {embedding_with_gate:.1f} s; {ruled_out} ruled out there, {found} read with text);"
+        f" recognition adds {(with_text - without) / embedding:.2f}x the embedding time"
     )
 
 
@@ -160,6 +166,7 @@ def main() -> None:
         "--engines", default="openvino,torch", help="engines for the whole-library comparison ('' skips it)"
     )
     parser.add_argument("--library-only", action="store_true", help="only the whole-library comparison")
+    parser.add_argument("--rounds", type=int, default=3, help="index runs each way for the whole-library comparison")
     args = parser.parse_args()
     photos = sorted(args.photos.rglob("*.jpg")) or sorted((ROOT / "tests" / "data" / "photos").glob("*.jpg"))
     print(f"machine: {os.cpu_count()} cores, CPU flags {' '.join(cpu_flags()) or 'none of note'}; {len(photos)} photos")
@@ -196,7 +203,7 @@ def main() -> None:
             f" picture read in full {len(files) / full_s:.2f} pictures/s ({full_s / len(files) * 1000:.0f} ms each)"
         )
     for engine in filter(None, args.engines.split(",")):
-        whole_library(files, args.work, engine)
+        whole_library(files, args.work, engine, args.rounds)
 
 
 if __name__ == "__main__":

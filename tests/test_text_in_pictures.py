@@ -58,6 +58,7 @@ def test_folding_lets_german_spellings_meet() -> None:
     assert query_words('"Rechnung" Nr 2024-117 zu') == ["rechnung", "2024-117"]
 
 
+@slow
 def test_the_gate_finds_the_boxes_rapidocr_finds_before_and_after_its_model_is_compiled_for_the_shape(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -271,6 +272,34 @@ def test_a_kill_during_the_text_pass_loses_one_batch_at_most_and_reads_nothing_t
     assert read_so_far() == 52
     with Library.open(root, **model_settings) as library:
         assert len(library.search(words="Beleg", k=100).results) == 40
+
+
+@slow
+def test_pictures_without_a_line_are_ruled_out_on_the_embedding_decode_and_only_the_rest_decoded_again(
+    tmp_path: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from image_recommender.text import reading
+
+    root = text_library(tmp_path / "library")
+    decoded: list[int | None] = []
+    real_decode = reading.decode
+
+    def counted(data: bytes, **sizes: int) -> object:
+        decoded.append(sizes.get("long_side"))
+        return real_decode(data, **sizes)
+
+    monkeypatch.setattr(reading, "decode", counted)  # the text pass's own decodes
+    with Library.open(root, create=True, **(model_settings | {"ocr": True})) as library:
+        summary = library.update()
+        assert (summary.text_read, summary.text_found, summary.text_ruled_out_while_embedding) == (12, 4, 8)
+        assert decoded == [reading.READ_SIDE] * 4  # each picture with text once, to be read; no photo again
+        for words, path in (
+            ("Öffnungszeiten", "sign.jpg"),
+            ("Rechnung", "papers/receipt.png"),
+            ("abgeschlossen", "papers/screen.png"),
+            ("Kassenbon", "papers/upside-down.png"),
+        ):
+            assert [result.path for result in library.search(words=words).results] == [path]
 
 
 @slow

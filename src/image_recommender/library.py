@@ -70,7 +70,7 @@ from image_recommender.search import (
     sort_results,
 )
 from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings
-from image_recommender.text.reading import TextProgress, TextReport, read_texts
+from image_recommender.text.reading import TextGate, TextProgress, TextReport, read_texts
 from image_recommender.text.recognise import OCR_EXTRA_HINT, TextReader, ocr_available
 from image_recommender.themes.computing import compute_themes, join_themes, needs_computing
 from image_recommender.themes.vocabulary import subject_words
@@ -116,6 +116,7 @@ class UpdateSummary(JsonReport):
     text_found: int = 0
     text_failed: int = 0
     text_skipped: str = ""
+    text_ruled_out_while_embedding: int = 0
     albums_mirrored: int = 0
     album_notes: list[str] = field(default_factory=list)
     videos: int = 0
@@ -368,6 +369,7 @@ class Library:
         models: list[tuple[ModelSpec, ModelRow | None]],
         retry_failed: bool,
         progress: ProgressCallback | None,
+        gate: TextGate | None = None,
     ) -> EmbedReport:
         from image_recommender.embed.pipeline import EmbedReport
 
@@ -375,11 +377,14 @@ class Library:
             self.catalog.retry_failed()
         report = EmbedReport()
         for spec, row in models:
-            report += self._embed_with(spec, row, progress)
+            report += self._embed_with(spec, row, progress, gate)
         return report
 
-    def _embed_with(self, spec: ModelSpec, row: ModelRow | None, progress: ProgressCallback | None) -> EmbedReport:
-        """Embed the work of one model; its weights are looked at only when there is work."""
+    def _embed_with(
+        self, spec: ModelSpec, row: ModelRow | None, progress: ProgressCallback | None, gate: TextGate | None
+    ) -> EmbedReport:
+        """Embed the work of one model; its weights are looked at only when there is work. With a
+        ``gate``, the text detector looks at each picture the workers decode (text/reading.py)."""
         from image_recommender.embed.pipeline import EmbedOptions, EmbedReport, embed_pending
 
         work = self.catalog.work_for_model(row.id if row is not None else -1)
@@ -402,6 +407,8 @@ class Library:
             s.decode,
             progress,
             s.follow_symlinks,
+            grey_side=gate.side if gate is not None else 0,
+            look=gate,
         )
         if s.ray_address:
             from image_recommender.embed.ray import embed_on_ray
@@ -495,13 +502,14 @@ class Library:
             models = self.models_to_update(add_model)  # a refused model is refused before the scan changes anything
             waiting = self.catalog.state_counts()["pending"]
             scanned = self.scan()
-            embedded = self._embed_models(models, retry_failed, progress)
+            gate = self._text_gate()
+            embedded = self._embed_models(models, retry_failed, progress, gate)
             videos = self._embed_videos(models)
             self.fill_metadata()
             self.fill_places()
             self.catalog.purge_gone()
             indexed = self.build_index()
-            text, skipped = self._read_texts(text_progress)
+            text, skipped = self._read_texts(text_progress, gate=gate)
             self._join_themes()
             mirrored = self._mirror_albums()
         seconds = time.perf_counter() - started
@@ -515,6 +523,7 @@ class Library:
             videos_failed=videos.failed,
             text_read=text.read,
             text_found=text.with_text,
+            text_ruled_out_while_embedding=text.ruled_out_while_embedding,
             text_failed=text.failed,
             text_skipped=skipped,
             scanned=scanned.scanned,
@@ -540,18 +549,36 @@ class Library:
         with self._write_lock():
             return self._read_texts(progress, required=True)[0]
 
-    def _read_texts(self, progress: TextProgress | None, required: bool = False) -> tuple[TextReport, str]:
-        """The text pass when the ``ocr`` setting asks for it; (its report, why it was skipped)."""
+    def _read_texts(
+        self, progress: TextProgress | None, required: bool = False, gate: TextGate | None = None
+    ) -> tuple[TextReport, str]:
+        """The text pass when the ``ocr`` setting asks for it; (its report, why it was skipped).
+        ``gate``: the one the embedding pass just asked (what it found is not asked again)."""
         if not self.settings.ocr and not required:
             return TextReport(), ""
         done, total, _, _ = self.catalog.text_progress()
-        if done == total:
+        if done == total and gate is None:
             return TextReport(), ""
         if not ocr_available() and not required:
             return TextReport(), f"rapidocr is not installed ({OCR_EXTRA_HINT})"
+        reader = self._text_reader()
+        return read_texts(self.catalog, self.root, reader, progress, counts=(done, total), gate=gate), ""
+
+    def _text_reader(self) -> TextReader:
         if self._reader is None:
             self._reader = TextReader(self.settings.device)
-        return read_texts(self.catalog, self.root, self._reader, progress, counts=(done, total)), ""
+        return self._reader
+
+    def _text_gate(self) -> TextGate | None:
+        """The text detector for the embedding pass to ask, when a text pass follows it (``ocr``
+        on, rapidocr installed, its models set up: a failure there is the text pass's to report)
+        and there are pictures to embed (the models load only then)."""
+        if not self.settings.ocr or not ocr_available() or not self.catalog.state_counts()["pending"]:
+            return None
+        try:
+            return TextGate(self.catalog, self._text_reader())
+        except ModelError:
+            return None
 
     # -- themes ----------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 1. The work list is the catalog's rows to embed, with what the catalog already knows.
 2. Decoders (worker processes) read each file once, fingerprint it, and either skip it (the
    catalog already holds a vector for that exact content: a move, copy or touch) or decode
-   and preprocess it. With a GPU decoder, baseline JPEGs travel as bytes and are decoded
+   and preprocess it (and, when asked, keep a small grey copy of it for the text detector,
+   so the text pass need not decode the file again). With a GPU decoder, baseline JPEGs travel as bytes and are decoded
    there instead: those the DCT draft cannot shrink always, the others while the GPU keeps
    up (a shared backlog count), so the GPU's decoder and the CPU cores work at once.
 3. Device batches: the model's process decodes the batch's JPEGs (on their own CUDA stream)
@@ -30,7 +31,7 @@ import numpy as np
 from image_recommender.catalog.rows import EmbedResult, ImageRow, RetiredVector
 from image_recommender.catalog.store import Catalog
 from image_recommender.errors import ImageDecodeError
-from image_recommender.images.decode import decode, probe_whole_jpeg, read_file
+from image_recommender.images.decode import decode, grey_thumbnail, probe_whole_jpeg, read_file
 from image_recommender.images.metadata import read_metadata
 from image_recommender.models.cached_engine import CachedImageModel
 from image_recommender.reports import JsonReport
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 FLUSH_SECONDS = 5.0
 LONG_RUN_SECONDS = 3600.0
 ProgressCallback = Callable[[int, int, int], None]
+# What looks at the grey copies of the pictures a run decoded: (fingerprint, copy) pairs.
+GreyLook = Callable[[list[tuple[str, np.ndarray]]], None]
 
 
 class Pending(Protocol):
@@ -93,9 +96,10 @@ class EmbedReport(JsonReport):
 @dataclasses.dataclass(frozen=True)
 class EmbedOptions:
     """How one embedding run works: transaction size, batch size, workers, decode route, progress,
-    whether files may resolve outside the library (``follow_symlinks``), and how many draftable
+    whether files may resolve outside the library (``follow_symlinks``), how many draftable
     JPEGs may wait for the device's decoder before the workers decode the next ones themselves
-    (``device_backlog``; 0: two model batches)."""
+    (``device_backlog``; 0: two model batches), and what looks at a grey copy, ``grey_side``
+    px on its long side, of each picture the workers decode (``look``: the text detector)."""
 
     batch_size: int = 256
     model_batch_size: int = 32
@@ -104,6 +108,8 @@ class EmbedOptions:
     progress: ProgressCallback | None = None
     follow_symlinks: bool = False
     device_backlog: int = 0
+    grey_side: int = 0
+    look: GreyLook | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +120,8 @@ class _JpegBytes:
     orientation: int
 
 
-Item = tuple[EmbedResult, "torch.Tensor | np.ndarray | _JpegBytes | None"]
+# A file's result row, what the model computes its vector from, and its grey copy if one was asked for.
+Item = tuple[EmbedResult, "torch.Tensor | np.ndarray | _JpegBytes | None", "np.ndarray | None"]
 
 
 class DeviceBacklog:
@@ -154,6 +161,7 @@ class DecodeDataset:
         min_side: int,
         backlog: DeviceBacklog | None,
         follow_symlinks: bool,
+        grey_side: int = 0,
     ) -> None:
         self.root = root
         self.work = work
@@ -162,30 +170,33 @@ class DecodeDataset:
         self.min_side = min_side
         self.backlog = backlog
         self.follow_symlinks = follow_symlinks
+        self.grey_side = grey_side
 
     def __len__(self) -> int:
         return len(self.work)
 
     def __getitem__(self, position: int) -> Item:
-        """The file's catalog row without its vector, plus what to compute it from (if needed)."""
+        """The file's catalog row without its vector, plus what to compute it from (if needed) and
+        its grey copy (a picture decoded here, when ``grey_side`` asks for one)."""
         image, held = self.work[position]
         try:
             content = read_file(image.location(self.root), None if self.follow_symlinks else self.root)
             metadata = read_metadata(content.data, content.mtime_ns)
             found = EmbedResult(image.id, content.fingerprint, content.size, content.mtime_ns, metadata=metadata)
             if content.fingerprint == held or content.fingerprint in self.known:
-                return dataclasses.replace(found, reuse_from=content.fingerprint), None
+                return dataclasses.replace(found, reuse_from=content.fingerprint), None, None
             whole = probe_whole_jpeg(content.data, self.min_side) if self.backlog is not None else None
             if whole is not None and self.backlog is not None and self.backlog.claim(force=not whole.draftable):
                 sized = dataclasses.replace(found, width=whole.width, height=whole.height)
-                return sized, _JpegBytes(content.data, whole.orientation)
+                return sized, _JpegBytes(content.data, whole.orientation), None
             decoded = decode(content.data, self.min_side, resize_to=self.min_side)
+            grey = np.asarray(grey_thumbnail(decoded.image, self.grey_side)) if self.grey_side else None
             tensor = self.preprocess(decoded.image)
         except ImageDecodeError as exc:
-            return EmbedResult(image.id, error=str(exc)), None
+            return EmbedResult(image.id, error=str(exc)), None, None
         except (OSError, ValueError, RuntimeError) as exc:
-            return EmbedResult(image.id, error=f"cannot preprocess: {exc}"), None
-        return dataclasses.replace(found, width=decoded.width, height=decoded.height), tensor
+            return EmbedResult(image.id, error=f"cannot preprocess: {exc}"), None, None
+        return dataclasses.replace(found, width=decoded.width, height=decoded.height), tensor, grey
 
 
 @dataclasses.dataclass
@@ -199,6 +210,7 @@ class _Batch:
     jpeg_ends: list[int]
     jpeg_rows: list[int]
     orientations: list[int]
+    greys: list[tuple[int, np.ndarray]] = dataclasses.field(default_factory=list)
 
     def pin_memory(self) -> _Batch:
         """Pin the crops for a fast copy; JPEG bytes stay as they are (nvJPEG stages its own)."""
@@ -218,8 +230,8 @@ def _collate(items: list[Item]) -> _Batch:
     """Stack the crops and concatenate the JPEG bytes of a batch (in the worker, so the main process stays free)."""
     import torch
 
-    crops = [(row, payload) for row, (_, payload) in enumerate(items) if isinstance(payload, torch.Tensor)]
-    jpegs = [(row, payload) for row, (_, payload) in enumerate(items) if isinstance(payload, _JpegBytes)]
+    crops = [(row, payload) for row, (_, payload, _) in enumerate(items) if isinstance(payload, torch.Tensor)]
+    jpegs = [(row, payload) for row, (_, payload, _) in enumerate(items) if isinstance(payload, _JpegBytes)]
     ends = np.cumsum([len(payload.data) for _, payload in jpegs]).tolist()
     flat = None
     if jpegs:
@@ -228,14 +240,19 @@ def _collate(items: list[Item]) -> _Batch:
             buffer[start : start + len(payload.data)] = np.frombuffer(payload.data, np.uint8)
         flat = torch.from_numpy(buffer)
     return _Batch(
-        results=[result for result, _ in items],
+        results=[result for result, _, _ in items],
         crops=torch.stack([crop for _, crop in crops]) if crops else None,
         crop_rows=[row for row, _ in crops],
         jpegs=flat,
         jpeg_ends=ends,
         jpeg_rows=[row for row, _ in jpegs],
         orientations=[payload.orientation for _, payload in jpegs],
+        greys=_greys(items),
     )
+
+
+def _greys(items: list[Item]) -> list[tuple[int, np.ndarray]]:
+    return [(row, grey) for row, (_, _, grey) in enumerate(items) if grey is not None]
 
 
 # Images prepared ahead of the model: 4 batches a worker keep 2 CPU cores busy on small
@@ -261,7 +278,14 @@ def _decoders(
 ) -> Iterator[_Batch]:
     """Stage 2 as a stream of model batches, decoded by ``options.workers`` processes (0: in this one)."""
     dataset = DecodeDataset(
-        root, work, known, model.pixel_transform, model.image_size, backlog, options.follow_symlinks
+        root,
+        work,
+        known,
+        model.pixel_transform,
+        model.image_size,
+        backlog,
+        options.follow_symlinks,
+        options.grey_side if options.look is not None else 0,
     )
     if isinstance(model, CachedImageModel):
         yield from _numpy_batches(dataset, options.model_batch_size, options.workers)
@@ -325,15 +349,16 @@ def _numpy_batches(dataset: DecodeDataset, batch_size: int, workers: int) -> Ite
 
 
 def _collate_numpy(items: list[Item]) -> _Batch:
-    crops = [(row, payload) for row, (_, payload) in enumerate(items) if isinstance(payload, np.ndarray)]
+    crops = [(row, payload) for row, (_, payload, _) in enumerate(items) if isinstance(payload, np.ndarray)]
     return _Batch(
-        results=[result for result, _ in items],
+        results=[result for result, _, _ in items],
         crops=np.stack([crop for _, crop in crops]) if crops else None,
         crop_rows=[row for row, _ in crops],
         jpegs=None,
         jpeg_ends=[],
         jpeg_rows=[],
         orientations=[],
+        greys=_greys(items),
     )
 
 
@@ -435,6 +460,10 @@ class Writer:
 
     def add(self, batch: _Batch, rows: list[int], vectors: Pending | None) -> None:
         self.record(batch.results, dict(zip(rows, vectors.result(), strict=True)) if vectors is not None else {})
+        if self.options.look is not None and batch.greys:
+            results = batch.results
+            copies = [(results[row].fingerprint or "", grey) for row, grey in batch.greys if results[row].error is None]
+            self.options.look(copies)
 
     def record(self, results: Sequence[EmbedResult], vectors: dict[int, np.ndarray]) -> None:
         """Take one batch's results, with the model's vector for each row that needed one."""

@@ -127,15 +127,15 @@ def _decode_batch(
     ]
     dataset = DecodeDataset(Path(root), work, known, preprocess, min_side, None, follow)
     items = [dataset[position] for position in range(len(work))]
-    crops = [payload for _, payload in items if payload is not None]
+    crops = [payload for _, payload, _ in items if payload is not None]
     shape = tuple(np.asarray(crops[0]).shape) if crops else (3, min_side, min_side)
     pixels = np.zeros((len(items), *shape), dtype=np.uint8)
-    for row, (_, payload) in enumerate(items):
+    for row, (_, payload, _) in enumerate(items):
         if payload is not None:
             pixels[row] = np.asarray(payload)
     return {
-        "result": np.array([json.dumps(_result_fields(result)) for result, _ in items]),
-        "needs_model": np.array([payload is not None for _, payload in items]),
+        "result": np.array([json.dumps(_result_fields(result)) for result, _, _ in items]),
+        "needs_model": np.array([payload is not None for _, payload, _ in items]),
         "pixels": pixels,
     }
 

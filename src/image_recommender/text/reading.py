@@ -5,6 +5,15 @@ loses at most the batch in flight), and a picture's text follows its content: a 
 copied file is not read again. A file that cannot be read or decoded is recorded with its
 reason, like an embedding failure; one changed since it was embedded is left for the next
 update (its new content gets read then).
+
+Most pictures hold no text, and for them the whole cost is the detector's question "is there
+a line of text here?" and the decode it needs. The embedding pass decodes every new picture
+anyway, so it keeps a grey copy of each and the ``TextGate`` asks the question on that copy:
+a picture without a line is recorded as read (no text) right there, one with a line is read
+by the text pass without being asked again. Decoding a photo a second time for the question
+cost 29 ms of the 74 ms the pass spent on a photo (docs/benchmarks.md, section 12). Pictures
+the embedding pass did not decode itself (decoded on a GPU or on Ray, or embedded by an
+earlier run) are asked by the text pass, on a small decode of their own.
 """
 
 from __future__ import annotations
@@ -15,62 +24,105 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.catalog.words import TextLine
 from image_recommender.errors import ImageDecodeError
-from image_recommender.images.decode import decode, read_file
+from image_recommender.images.decode import decode, grey_thumbnail, read_file
 from image_recommender.reports import JsonReport
 from image_recommender.text.recognise import DETECT_SIDE, READ_SIDE, TextReader, for_reading
 
 BATCH = 16
 TextProgress = Callable[[int, int], None]
+TextRecord = tuple[str, str, list[TextLine], str | None]
 
 
 @dataclass
 class TextReport(JsonReport):
-    """What one text pass did: pictures read, how many hold text, failures, seconds."""
+    """What one text pass did: pictures read (``ruled_out_while_embedding`` of them found without
+    text on the embedding pass's copy), how many hold text, failures, seconds."""
 
     read: int = 0
     with_text: int = 0
     failed: int = 0
     seconds: float = 0.0
+    ruled_out_while_embedding: int = 0
+
+
+class TextGate:
+    """The detector's question, asked during the embedding pass on its grey copy of each picture
+    it decoded (``EmbedOptions.look``): no line of text, and the picture is recorded as read
+    (one transaction per model batch); a line, and the text pass reads it without asking again.
+
+    A picture the detector fails on is left to the text pass, which asks again from the file.
+    """
+
+    side = DETECT_SIDE
+
+    def __init__(self, catalog: Catalog, reader: TextReader) -> None:
+        self.catalog = catalog
+        self.reader = reader
+        self.with_lines: set[str] = set()
+        self.without_lines = 0
+        self._asked: set[str] = set()
+
+    def __call__(self, copies: list[tuple[str, np.ndarray]]) -> None:
+        records: list[TextRecord] = []
+        for fingerprint, grey in copies:
+            if not fingerprint or fingerprint in self._asked:
+                continue  # a copy of a picture asked already, or a second model's run over the same pictures
+            self._asked.add(fingerprint)
+            try:
+                found = self.reader.detect(Image.fromarray(grey))
+            except Exception:  # the recogniser's own failure: the text pass asks again and records why
+                continue
+            if found is None:
+                records.append((fingerprint, "ok", [], None))
+            else:
+                self.with_lines.add(fingerprint)
+        if records:
+            self.catalog.store_texts(records, self.reader.engine)
+            self.without_lines += len(records)
 
 
 @dataclass(frozen=True)
 class _Loaded:
-    """A picture as the detector sees it, with its bytes for a full decode where it finds text;
-    or the reason it could not be read; or neither when its file changed since embedding."""
+    """A picture as the detector sees it (``small``; None where the embedding pass's copy was
+    seen to hold a line) with its bytes for a larger decode; or the reason it could not be
+    read; or ``changed`` when its file changed since it was embedded."""
 
     image: ImageRow
     small: Image.Image | None = None
     data: bytes = b""
     problem: str | None = None
+    changed: bool = False
 
 
-def _load(image: ImageRow, root: Path) -> _Loaded:
+def _load(image: ImageRow, root: Path, detected: bool) -> _Loaded:
     try:
         content = read_file(image.location(root), root)
         if content.fingerprint != image.fingerprint:
-            return _Loaded(image)
+            return _Loaded(image, changed=True)
+        if detected:
+            return _Loaded(image, data=content.data)
         small = decode(content.data, long_side=DETECT_SIDE, grey=True).image  # the detector needs no colour
-        small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.NEAREST)  # sharp strokes: see recognise.py
-        return _Loaded(image, small, content.data)
+        return _Loaded(image, grey_thumbnail(small, DETECT_SIDE), content.data)
     except ImageDecodeError as exc:
         return _Loaded(image, problem=str(exc))
 
 
 def _read(reader: TextReader, loaded: _Loaded) -> list[TextLine]:
-    """Detect on the small picture; read one where a line was found from a larger decode."""
-    assert loaded.small is not None
-    if reader.detect(loaded.small) is None:
+    """Ask the detector on the small picture (unless it was seen to hold a line); read one with
+    a line from a larger decode."""
+    if loaded.small is not None and reader.detect(loaded.small) is None:
         return []
     return reader.read(for_reading(decode(loaded.data, long_side=READ_SIDE).image))
 
 
-def _pictures(catalog: Catalog, root: Path, batch: int) -> Iterator[list[_Loaded]]:
+def _pictures(catalog: Catalog, root: Path, batch: int, detected: set[str]) -> Iterator[list[_Loaded]]:
     """Batches of unread pictures, the next one decoded while the current one is being read."""
     after = 0
     with ThreadPoolExecutor(max_workers=1) as decoder:
@@ -79,7 +131,7 @@ def _pictures(catalog: Catalog, root: Path, batch: int) -> Iterator[list[_Loaded
             if not rows:
                 return
             after = rows[-1].id
-            yield list(decoder.map(lambda row: _load(row, root), rows))
+            yield list(decoder.map(lambda row: _load(row, root, row.fingerprint in detected), rows))
 
 
 def read_texts(
@@ -89,20 +141,24 @@ def read_texts(
     progress: TextProgress | None = None,
     batch: int = BATCH,
     counts: tuple[int, int] | None = None,
+    gate: TextGate | None = None,
 ) -> TextReport:
     """Read every picture whose content has no text yet; returns what was done. ``counts``:
-    (contents read, contents in the library) when the caller has just counted them."""
+    (contents read, contents in the library) when the caller has just counted them; ``gate``:
+    the one the embedding pass asked, whose pictures without a line count as read here."""
     started = time.perf_counter()
     report = TextReport()
+    if gate is not None:
+        report.read = report.ruled_out_while_embedding = gate.without_lines
     done, total = counts if counts is not None else catalog.text_progress()[:2]
-    for pictures in _pictures(catalog, root, batch):
-        records: list[tuple[str, str, list[TextLine], str | None]] = []
+    for pictures in _pictures(catalog, root, batch, gate.with_lines if gate is not None else set()):
+        records: list[TextRecord] = []
         for loaded in pictures:
             fingerprint = loaded.image.fingerprint or ""
             if loaded.problem is not None:
                 records.append((fingerprint, "failed", [], loaded.problem))
                 continue
-            if loaded.small is None:
+            if loaded.changed:
                 continue  # changed since it was embedded: the next update reads its new content
             try:
                 lines = _read(reader, loaded)
