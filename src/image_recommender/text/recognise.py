@@ -19,6 +19,7 @@ wherever it is installed; ONNX Runtime with CUDA runs them on an NVIDIA GPU.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import logging
@@ -114,17 +115,20 @@ class TextReader:
         try:
             detection = {"Det.limit_type": "max", "Det.limit_side_len": detect_side} if detect_side else {}
             self._reader = RapidOCR(params=common | detection)
-            self._detector = _Detector(detector, threads, self._postprocess()) if engine == "openvino" else None
+            self._detector = (
+                _Detector(_shape_models(detector, threads), *self._own_detector()) if engine == "openvino" else None
+            )
         except Exception as exc:
             raise ModelError(f"cannot set up text recognition ({exc.__class__.__name__}: {exc})"[:300]) from None
         version = importlib.metadata.version("rapidocr")
         self.engine = f"rapidocr {version} PP-OCRv6 on {engine}{' (CUDA)' if on_gpu else ''}"
 
-    def _postprocess(self) -> Any:
-        """rapidocr's box finding for its detector's output (it sets its detector up on first use)."""
+    def _own_detector(self) -> tuple[Any, Any]:
+        """rapidocr's detector model (compiled for any input shape) and its box finding for the
+        model's output; rapidocr sets its detector up on first use."""
         self._reader(np.zeros((DETECT_STRIDE, DETECT_STRIDE, 3), np.uint8), use_det=True, use_cls=False, use_rec=False)
         detector: Any = self._reader.text_det
-        return detector.postprocess_op
+        return detector.session, detector.postprocess_op
 
     def detect(self, image: Image.Image) -> np.ndarray | None:
         """The boxes (N, 4, 2; the picture's pixels) the detector finds in the picture, best
@@ -179,23 +183,14 @@ class _Detector:
     compiled for any input shape; on one 640 x 480 photo that is 6.3 ms of preparation and
     20.6 ms of model. Here the grey picture is normalised once in float32 (the model's three
     channels are the same grey) and, for the few shapes a library's photos come in, the model
-    runs compiled for exactly that shape: 15.1 ms (static) against 20.6 ms (dynamic) at 640 x
-    480, 11.1 against 15.3 at 640 x 352. Compiling a shape costs about 250 ms, so a shape gets
-    its own model only once it has been seen STATIC_AFTER times, and at most STATIC_SHAPES do
-    (a folder of odd-sized screenshots keeps the one for any shape). The boxes are found by
-    rapidocr's own post-processing, so they are the boxes its reader would find.
+    runs compiled for exactly that shape (``_ShapeModels``); any other shape runs on rapidocr's
+    own compiled model. The boxes are found by rapidocr's own post-processing, so they are the
+    boxes its reader would find.
     """
 
-    def __init__(self, model: Path, threads: int | None, postprocess: Any) -> None:
-        import openvino
-
-        self._core = openvino.Core()
-        if threads:
-            self._core.set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
-        self._model = model
-        self._any_shape = self._core.compile_model(str(model), "CPU").create_infer_request()
-        self._by_shape: dict[tuple[int, int], Any] = {}
-        self._seen: Counter[tuple[int, int]] = Counter()
+    def __init__(self, shapes: _ShapeModels, any_shape: Any, postprocess: Any) -> None:
+        self._shapes = shapes
+        self._any_shape = any_shape
         self._postprocess = postprocess
 
     def boxes(self, image: Image.Image) -> np.ndarray:
@@ -211,21 +206,52 @@ class _Detector:
         pixels[0, 0] -= 1.0  # (x / 255 - 0.5) / 0.5: the model's normalisation
         pixels[0, 1] = pixels[0, 0]
         pixels[0, 2] = pixels[0, 0]
-        request = self._request((size[1], size[0]))
-        request.infer([pixels])
-        found, _ = self._postprocess(request.get_output_tensor().data, (height, width))
+        request = self._shapes.request((size[1], size[0]))
+        if request is None:
+            output = np.asarray(self._any_shape(pixels))
+        else:
+            request.infer([pixels])
+            output = np.asarray(request.get_output_tensor().data)
+        found, _ = self._postprocess(output, (height, width))
         return np.asarray(found)
 
-    def _request(self, shape: tuple[int, int]) -> Any:
-        if shape in self._by_shape:
-            return self._by_shape[shape]
-        self._seen[shape] += 1
-        if self._seen[shape] < STATIC_AFTER or len(self._by_shape) >= STATIC_SHAPES:
-            return self._any_shape
-        model = self._core.read_model(str(self._model))
-        model.reshape([1, 3, *shape])
-        self._by_shape[shape] = self._core.compile_model(model, "CPU").create_infer_request()
-        return self._by_shape[shape]
+
+class _ShapeModels:
+    """The detector model compiled for exactly one input shape, for the shapes seen most.
+
+    Static: 15.1 ms against 20.6 ms (any shape) at 640 x 480, 11.1 against 15.3 at 640 x 352.
+    Compiling a shape costs about 250 ms, so a shape gets its own model only once it has been
+    seen STATIC_AFTER times, and at most STATIC_SHAPES do. There is one of these a process
+    (``_shape_models``) and its models live as long as it: a library server or a watch opens
+    readers again and again, and freeing such models once made a later torch run in the same
+    process crash (rapidocr's own models, freed with their reader, never did).
+    """
+
+    def __init__(self, model: Path, threads: int | None) -> None:
+        import openvino
+
+        self._core = openvino.Core()
+        if threads:
+            self._core.set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
+        self._model = model
+        self._compiled: dict[tuple[int, int], tuple[Any, Any]] = {}  # (height, width) -> (model, its request)
+        self._seen: Counter[tuple[int, int]] = Counter()
+
+    def request(self, shape: tuple[int, int]) -> Any | None:
+        """The inference request compiled for ``shape`` (height, width); None: use any-shape's."""
+        if shape not in self._compiled:
+            self._seen[shape] += 1
+            if self._seen[shape] < STATIC_AFTER or len(self._compiled) >= STATIC_SHAPES:
+                return None
+            model = self._core.read_model(str(self._model))
+            model.reshape([1, 3, *shape])
+            self._compiled[shape] = (model, self._core.compile_model(model, "CPU").create_infer_request())
+        return self._compiled[shape][1]
+
+
+@functools.cache
+def _shape_models(model: Path, threads: int | None) -> _ShapeModels:
+    return _ShapeModels(model, threads)
 
 
 def for_reading(image: Image.Image) -> Image.Image:
