@@ -112,10 +112,11 @@ def pass_seconds(reader: TextReader, files: list[Path], detect_first: bool) -> f
     return time.perf_counter() - started
 
 
-def whole_library(files: list[Path], work: Path, engine: str, rounds: int) -> None:
+def whole_library(files: list[Path], work: Path, engine: str, rounds: int, copies: int) -> None:
     """The real thing side by side: ``Library.update`` (scan, embed with ViT-L-14, its seeded
     weights saved as a checkpoint, index, and with recognition on, the text pass) on fresh
-    copies of one library, recognition off and on in alternating order; medians."""
+    copies of one library, recognition off and on in alternating order; medians. ``copies``:
+    each file that many times, a byte apart (new contents: embedded and read again)."""
     import open_clip
     import torch
 
@@ -131,8 +132,12 @@ def whole_library(files: list[Path], work: Path, engine: str, rounds: int) -> No
         root = work / name
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir()
-        for number, path in enumerate(files):
-            shutil.copy(path, root / f"{number:03d}-{path.name}")
+        for copy in range(copies):
+            for number, path in enumerate(files):
+                target = root / f"{copy}-{number:03d}-{path.name}"
+                shutil.copy(path, target)
+                with open(target, "ab") as handle:
+                    handle.write(b"\0" * copy)
         return root
 
     with Library.open(fresh("warm-up"), create=True, **settings, ocr=False) as library:
@@ -149,7 +154,7 @@ def whole_library(files: list[Path], work: Path, engine: str, rounds: int) -> No
     without, embedding = (statistics.median(values) for values in zip(*runs[False], strict=True))
     with_text, embedding_with_gate = (statistics.median(values) for values in zip(*runs[True], strict=True))
     print(
-        f"  imrec index of {len(files)} pictures, ViT-L-14 on {engine}, medians of {rounds}: without text"
+        f"  imrec index of {len(files) * copies} pictures, ViT-L-14 on {engine}, medians of {rounds}: without text"
         f" {without:.1f} s (embedding {embedding:.1f} s), with text {with_text:.1f} s (embedding with the detector's"
         f" question {embedding_with_gate:.1f} s; {ruled_out} ruled out there, {found} read with text);"
         f" recognition adds {(with_text - without) / embedding:.2f}x the embedding time"
@@ -163,10 +168,14 @@ def main() -> None:
     parser.add_argument("--text-share", type=float, default=0.15)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-text"))
     parser.add_argument(
-        "--engines", default="openvino,torch", help="engines for the whole-library comparison ('' skips it)"
+        "--engines",
+        default="openvino",
+        help="engines for the whole-library comparison ('' skips it); one a process: after indexing with"
+        " OpenVINO, a torch run in the same process crashed in torch's DataLoader (also before the text pass)",
     )
     parser.add_argument("--library-only", action="store_true", help="only the whole-library comparison")
     parser.add_argument("--rounds", type=int, default=3, help="index runs each way for the whole-library comparison")
+    parser.add_argument("--copies", type=int, default=1, help="each picture this many times (new contents) in it")
     args = parser.parse_args()
     photos = sorted(args.photos.rglob("*.jpg")) or sorted((ROOT / "tests" / "data" / "photos").glob("*.jpg"))
     print(f"machine: {os.cpu_count()} cores, CPU flags {' '.join(cpu_flags()) or 'none of note'}; {len(photos)} photos")
@@ -203,7 +212,7 @@ def main() -> None:
             f" picture read in full {len(files) / full_s:.2f} pictures/s ({full_s / len(files) * 1000:.0f} ms each)"
         )
     for engine in filter(None, args.engines.split(",")):
-        whole_library(files, args.work, engine, args.rounds)
+        whole_library(files, args.work, engine, args.rounds, args.copies)
 
 
 if __name__ == "__main__":

@@ -222,9 +222,8 @@ class _ShapeModels:
     Static: 15.1 ms against 20.6 ms (any shape) at 640 x 480, 11.1 against 15.3 at 640 x 352.
     Compiling a shape costs about 250 ms, so a shape gets its own model only once it has been
     seen STATIC_AFTER times, and at most STATIC_SHAPES do. There is one of these a process
-    (``_shape_models``) and its models live as long as it: a library server or a watch opens
-    readers again and again, and freeing such models once made a later torch run in the same
-    process crash (rapidocr's own models, freed with their reader, never did).
+    (``_shape_models``), its models kept as long as it lives: a process that opens libraries
+    again and again (a server, a watch, the tests) compiles each shape once.
     """
 
     def __init__(self, model: Path, threads: int | None) -> None:
