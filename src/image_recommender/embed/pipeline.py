@@ -4,9 +4,10 @@
 2. Decoders (worker processes) read each file once, fingerprint it, and either skip it (the
    catalog already holds a vector for that exact content: a move, copy or touch) or decode
    and preprocess it (and, when asked, keep a small grey copy of it for the text detector,
-   so the text pass need not decode the file again). With a GPU decoder, baseline JPEGs travel as bytes and are decoded
-   there instead: those the DCT draft cannot shrink always, the others while the GPU keeps
-   up (a shared backlog count), so the GPU's decoder and the CPU cores work at once.
+   so the text pass need not decode the file again). With a GPU decoder, baseline JPEGs
+   travel as bytes and are decoded there instead: those the DCT draft cannot shrink always,
+   the others while the GPU keeps up (a shared backlog count), so the GPU's decoder and the
+   CPU cores work at once.
 3. Device batches: the model's process decodes the batch's JPEGs (on their own CUDA stream)
    and queues the model, so one batch computes while the next is decoded.
 4. The writer attaches vectors and commits one transaction per ``batch_size`` rows, so a
