@@ -407,7 +407,6 @@ class Library:
             s.decode,
             progress,
             s.follow_symlinks,
-            grey_side=gate.side if gate is not None else 0,
             look=gate,
         )
         if s.ray_address:

@@ -46,8 +46,15 @@ if TYPE_CHECKING:
 FLUSH_SECONDS = 5.0
 LONG_RUN_SECONDS = 3600.0
 ProgressCallback = Callable[[int, int, int], None]
-# What looks at the grey copies of the pictures a run decoded: (fingerprint, copy) pairs.
-GreyLook = Callable[[list[tuple[str, np.ndarray]]], None]
+
+
+class GreyLook(Protocol):
+    """What looks at a grey copy, ``side`` px on its long side, of each picture a run decodes
+    (the text detector): called with each batch's (fingerprint, copy) pairs."""
+
+    side: int
+
+    def __call__(self, copies: list[tuple[str, np.ndarray]]) -> None: ...
 
 
 class Pending(Protocol):
@@ -99,8 +106,8 @@ class EmbedOptions:
     """How one embedding run works: transaction size, batch size, workers, decode route, progress,
     whether files may resolve outside the library (``follow_symlinks``), how many draftable
     JPEGs may wait for the device's decoder before the workers decode the next ones themselves
-    (``device_backlog``; 0: two model batches), and what looks at a grey copy, ``grey_side``
-    px on its long side, of each picture the workers decode (``look``: the text detector)."""
+    (``device_backlog``; 0: two model batches), and what looks at a grey copy of each picture
+    the workers decode (``look``: the text detector)."""
 
     batch_size: int = 256
     model_batch_size: int = 32
@@ -109,7 +116,6 @@ class EmbedOptions:
     progress: ProgressCallback | None = None
     follow_symlinks: bool = False
     device_backlog: int = 0
-    grey_side: int = 0
     look: GreyLook | None = None
 
 
@@ -286,7 +292,7 @@ def _decoders(
         model.image_size,
         backlog,
         options.follow_symlinks,
-        options.grey_side if options.look is not None else 0,
+        options.look.side if options.look is not None else 0,
     )
     if isinstance(model, CachedImageModel):
         yield from _numpy_batches(dataset, options.model_batch_size, options.workers)
