@@ -66,7 +66,7 @@ def test_the_gate_finds_the_boxes_rapidocr_finds_before_and_after_its_model_is_c
 
     monkeypatch.setattr(recognise, "STATIC_AFTER", 2)  # the second 640 x 352 picture gets its own model
     reader, rapidocr_own = recognise.TextReader(), recognise.TextReader()
-    rapidocr_own._detector = None  # rapidocr's own call: colour input, its normalisation, any shape
+    rapidocr_own._openvino = False  # rapidocr's own call: colour input, its normalisation, any shape
     photo = Image.open(sorted(PHOTOS.glob("*.jpg"))[0]).resize((960, 540))
     for picture, has_text in ((render(SIGN, 22, background=photo, at=(0.1, 0.15)), True), (photo, False)):
         grey = picture.convert("L")
@@ -79,6 +79,22 @@ def test_the_gate_finds_the_boxes_rapidocr_finds_before_and_after_its_model_is_c
         assert len(expected) == len(any_shape) == len(own_shape) == 2  # the sign's two lines
         expected, any_shape, own_shape = (boxes[boxes[:, 0, 1].argsort()] for boxes in (expected, any_shape, own_shape))
         assert abs(any_shape - expected).max() <= 1 and abs(own_shape - expected).max() <= 1
+
+
+def test_photos_without_text_are_asked_without_setting_the_recogniser_up() -> None:
+    import numpy as np
+
+    from image_recommender.images.decode import decode, grey_thumbnail
+    from image_recommender.text import recognise
+
+    reader = recognise.TextReader()
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        grey = np.asarray(grey_thumbnail(decode(path.read_bytes(), long_side=640, grey=True).image, 640))
+        assert not reader.holds_line(grey)
+    assert reader._set_up is None  # nothing to read: rapidocr's recogniser and classifier never compiled
+    sign = grey_thumbnail(render(SIGN, 22, background=Image.open(path).resize((960, 540))).convert("L"), 640)
+    assert reader.holds_line(np.asarray(sign))
+    assert reader.read(sign) and reader._set_up is not None
 
 
 @slow

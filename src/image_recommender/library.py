@@ -117,6 +117,8 @@ class UpdateSummary(JsonReport):
     text_failed: int = 0
     text_skipped: str = ""
     text_ruled_out_while_embedding: int = 0
+    text_seconds: float = 0.0
+    text_seconds_while_embedding: float = 0.0
     albums_mirrored: int = 0
     album_notes: list[str] = field(default_factory=list)
     videos: int = 0
@@ -137,7 +139,12 @@ class UpdateSummary(JsonReport):
         text = ""
         if self.text_read or self.text_failed:
             failed = f", {self.text_failed} failed" if self.text_failed else ""
-            text = f"; read text in {self.text_read} ({self.text_found} with text{failed})"
+            during = (
+                f", {self.text_seconds_while_embedding:.1f} s of it asking during embedding"
+                if self.text_seconds_while_embedding >= 0.05
+                else ""
+            )
+            text = f"; read text in {self.text_read} ({self.text_found} with text{failed}; {self.text_seconds:.1f} s{during})"
         elif self.text_skipped:
             text = f"; text in pictures not read: {self.text_skipped}"
         albums = f"; {self.albums_mirrored} album folder(s) brought up to date" if self.albums_mirrored else ""
@@ -523,6 +530,8 @@ class Library:
             text_read=text.read,
             text_found=text.with_text,
             text_ruled_out_while_embedding=text.ruled_out_while_embedding,
+            text_seconds=text.seconds,
+            text_seconds_while_embedding=text.asked_while_embedding,
             text_failed=text.failed,
             text_skipped=skipped,
             scanned=scanned.scanned,
@@ -540,7 +549,9 @@ class Library:
             ray_nodes=embedded.ray_nodes,
             ray_actors=embedded.ray_actors,
             waiting=waiting,
-            embedding_images_per_second=embedded.images_per_second,
+            embedding_images_per_second=_rate(
+                embedded.embedded + embedded.reused, embedded.seconds - text.asked_while_embedding
+            ),
         )
 
     def read_texts(self, progress: TextProgress | None = None) -> TextReport:
@@ -1290,6 +1301,10 @@ def _with_crop(terms: list[Term], crop: Crop) -> list[Term]:
     if len(pictures) != 1:
         raise QueryError("--crop needs exactly one query image to cut the region from (a file or an id)")
     return [replace(term, crop=crop) if number == pictures[0] else term for number, term in enumerate(terms)]
+
+
+def _rate(done: int, seconds: float) -> float:
+    return done / seconds if seconds > 0 else 0.0
 
 
 def _spec_of(row: ModelRow) -> ModelSpec:

@@ -43,19 +43,23 @@ TextRecord = tuple[str, str, list[TextLine], str | None]
 @dataclass
 class TextReport(JsonReport):
     """What one text pass did: pictures read (``ruled_out_while_embedding`` of them found without
-    text on the embedding pass's copy), how many hold text, failures, seconds."""
+    text on the embedding pass's copy), how many hold text, failures, and its seconds: all of
+    them, ``asked_while_embedding`` of them spent by the gate inside the embedding pass."""
 
     read: int = 0
     with_text: int = 0
     failed: int = 0
     seconds: float = 0.0
     ruled_out_while_embedding: int = 0
+    asked_while_embedding: float = 0.0
 
 
 class TextGate:
     """The detector's question, asked during the embedding pass on its grey copy of each picture
-    it decoded (``EmbedOptions.look``): no line of text, and the picture is recorded as read
-    (one transaction per model batch); a line, and the text pass reads it without asking again.
+    it decoded (``EmbedOptions.look``): first at a glance (a thumbnail), then at DETECT_SIDE for
+    the pictures the glance could not rule out (``TextReader.holds_line``). No line of text, and
+    the picture is recorded as read (one transaction per model batch); a line, and the text
+    pass reads it without asking again.
 
     A picture the detector fails on is left to the text pass, which asks again from the file.
     """
@@ -67,25 +71,28 @@ class TextGate:
         self.reader = reader
         self.with_lines: set[str] = set()
         self.without_lines = 0
+        self.seconds = 0.0
         self._asked: set[str] = set()
 
     def __call__(self, copies: list[tuple[str, np.ndarray]]) -> None:
+        started = time.perf_counter()
         records: list[TextRecord] = []
         for fingerprint, grey in copies:
             if not fingerprint or fingerprint in self._asked:
                 continue  # a copy of a picture asked already, or a second model's run over the same pictures
             self._asked.add(fingerprint)
             try:
-                found = self.reader.detect(Image.fromarray(grey))
+                found = self.reader.holds_line(grey)
             except Exception:  # the recogniser's own failure: the text pass asks again and records why
                 continue
-            if found is None:
-                records.append((fingerprint, "ok", [], None))
-            else:
+            if found:
                 self.with_lines.add(fingerprint)
+            else:
+                records.append((fingerprint, "ok", [], None))
         if records:
             self.catalog.store_texts(records, self.reader.engine)
             self.without_lines += len(records)
+        self.seconds += time.perf_counter() - started
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,7 @@ def _load(image: ImageRow, root: Path, detected: bool) -> _Loaded:
 def _read(reader: TextReader, loaded: _Loaded) -> list[TextLine]:
     """Ask the detector on the small picture (unless it was seen to hold a line); read one with
     a line from a larger decode."""
-    if loaded.small is not None and reader.detect(loaded.small) is None:
+    if loaded.small is not None and not reader.holds_line(np.asarray(loaded.small)):
         return []
     return reader.read(for_reading(decode(loaded.data, long_side=READ_SIDE).image))
 
@@ -150,6 +157,7 @@ def read_texts(
     report = TextReport()
     if gate is not None:
         report.read = report.ruled_out_while_embedding = gate.without_lines
+        report.asked_while_embedding = gate.seconds
     done, total = counts if counts is not None else catalog.text_progress()[:2]
     for pictures in _pictures(catalog, root, batch, gate.with_lines if gate is not None else set()):
         records: list[TextRecord] = []
@@ -175,5 +183,5 @@ def read_texts(
         done += len(records)
         if progress is not None:
             progress(done, total)
-    report.seconds = time.perf_counter() - started
+    report.seconds = time.perf_counter() - started + report.asked_while_embedding
     return report

@@ -84,7 +84,7 @@ class TextReader:
         if not _installed("rapidocr"):
             raise ModelError(f"reading text in pictures needs rapidocr: {OCR_EXTRA_HINT}")
         import rapidocr
-        from rapidocr import EngineType, RapidOCR
+        from rapidocr import EngineType
 
         engine, on_gpu = _engine(device)
         models = Path(rapidocr.__file__).parent / "models"
@@ -112,23 +112,35 @@ class TextReader:
         elif threads:
             common["EngineConfig.openvino.inference_num_threads"] = threads
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        try:
-            detection = {"Det.limit_type": "max", "Det.limit_side_len": detect_side} if detect_side else {}
-            self._reader = RapidOCR(params=common | detection)
-            self._detector = (
-                _Detector(_shape_models(detector, threads), *self._own_detector()) if engine == "openvino" else None
-            )
-        except Exception as exc:
-            raise ModelError(f"cannot set up text recognition ({exc.__class__.__name__}: {exc})"[:300]) from None
+        self._params = common | ({"Det.limit_type": "max", "Det.limit_side_len": detect_side} if detect_side else {})
+        self._openvino = engine == "openvino"
+        self._model_file = detector
+        self._set_up: Any = None
+        self._detector: _Detector | None = None
         version = importlib.metadata.version("rapidocr")
         self.engine = f"rapidocr {version} PP-OCRv6 on {engine}{' (CUDA)' if on_gpu else ''}"
 
-    def _own_detector(self) -> tuple[Any, Any]:
-        """rapidocr's detector model (compiled for any input shape) and its box finding for the
-        model's output; rapidocr sets its detector up on first use."""
-        self._reader(np.zeros((DETECT_STRIDE, DETECT_STRIDE, 3), np.uint8), use_det=True, use_cls=False, use_rec=False)
-        detector: Any = self._reader.text_det
-        return detector.session, detector.postprocess_op
+    @property
+    def _reader(self) -> Any:
+        """rapidocr's reader, set up on first use (1.1 s for its three models on 2 cores)."""
+        if self._set_up is None:
+            from rapidocr import RapidOCR
+
+            try:
+                self._set_up = RapidOCR(params=self._params)
+                if self._openvino:
+                    self._detector = _question(self._model_file).detector
+            except Exception as exc:
+                raise ModelError(f"cannot set up text recognition ({exc.__class__.__name__}: {exc})"[:300]) from None
+        return self._set_up
+
+    def holds_line(self, grey: np.ndarray) -> bool:
+        """Whether a grey picture (DETECT_SIDE on its long side) holds a line of text, as
+        ``detect`` says; on OpenVINO without setting up the recogniser (``_Question``), so that
+        a run whose pictures hold no text never pays for it."""
+        if self._openvino:
+            return _question(self._model_file).holds_line(grey)
+        return self.detect(Image.fromarray(grey)) is not None
 
     def detect(self, image: Image.Image) -> np.ndarray | None:
         """The boxes (N, 4, 2; the picture's pixels) the detector finds in the picture, best
@@ -139,17 +151,12 @@ class TextReader:
         detector also marks textured regions of photos (foliage, water, stone), but as roughly
         square boxes: on 29 photos without text 9 had such boxes (side ratio 1.0-1.8), while
         no rendered line's box was below 2.1; reading those photos is skipped."""
+        reader = self._reader
         if self._detector is not None:
             boxes: Any = self._detector.boxes(image)
         else:
-            boxes = getattr(self._reader(_bgr(image), use_det=True, use_cls=False, use_rec=False), "boxes", None)
-        if boxes is None or len(boxes) == 0:
-            return None
-        corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
-        widths = np.linalg.norm(corners[:, 1] - corners[:, 0], axis=1)
-        heights = np.linalg.norm(corners[:, 3] - corners[:, 0], axis=1)
-        lines = np.maximum(widths, heights) >= MIN_LINE_SHAPE * np.maximum(np.minimum(widths, heights), 1.0)
-        return corners if lines.any() else None
+            boxes = getattr(reader(_bgr(image), use_det=True, use_cls=False, use_rec=False), "boxes", None)
+        return _lines_among(boxes)
 
     def read(self, image: Image.Image) -> list[TextLine]:
         """The picture's lines, detected (at DETECT_SIDE) and recognised from crops of ``image``,
@@ -184,7 +191,7 @@ class _Detector:
     20.6 ms of model. Here the grey picture is normalised once in float32 (the model's three
     channels are the same grey) and, for the few shapes a library's photos come in, the model
     runs compiled for exactly that shape (``_ShapeModels``); any other shape runs on rapidocr's
-    own compiled model. The boxes are found by rapidocr's own post-processing, so they are the
+    model compiled for any shape. The boxes are found by rapidocr's own post-processing, so they are the
     boxes its reader would find.
     """
 
@@ -226,12 +233,10 @@ class _ShapeModels:
     again and again (a server, a watch, the tests) compiles each shape once.
     """
 
-    def __init__(self, model: Path, threads: int | None) -> None:
+    def __init__(self, model: Path) -> None:
         import openvino
 
         self._core = openvino.Core()
-        if threads:
-            self._core.set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
         self._model = model
         self._compiled: dict[tuple[int, int], tuple[Any, Any]] = {}  # (height, width) -> (model, its request)
         self._seen: Counter[tuple[int, int]] = Counter()
@@ -248,9 +253,52 @@ class _ShapeModels:
         return self._compiled[shape][1]
 
 
+class _Question:
+    """ "Is there a line of text here?": the detector at DETECT_SIDE (rapidocr's model of any
+    shape, and of exactly the shape for shapes seen often) with rapidocr's own box finding, set
+    up from rapidocr's own configuration: 0.8 s, where rapidocr's reader with its recogniser
+    and direction classifier takes 1.1 s more, which a run whose pictures hold no text never
+    pays now. The reader detects with the same ``detector``.
+    """
+
+    def __init__(self, model: Path) -> None:
+        import openvino
+        import rapidocr.main
+        from omegaconf import OmegaConf
+        from rapidocr.ch_ppocr_det.utils import DBPostProcess
+
+        settings = OmegaConf.load(rapidocr.main.DEFAULT_CFG_PATH).Det
+        found_by = DBPostProcess(
+            thresh=settings.thresh, box_thresh=settings.box_thresh, max_candidates=settings.max_candidates,
+            unclip_ratio=settings.unclip_ratio, use_dilation=settings.use_dilation, score_mode=settings.score_mode,
+        )  # fmt: skip
+        any_shape = openvino.Core().compile_model(str(model), "CPU")
+        self.detector = _Detector(_shape_models(model), lambda pixels: any_shape(pixels)[0], found_by)
+
+    def holds_line(self, grey: np.ndarray) -> bool:
+        return _lines_among(self.detector.boxes(Image.fromarray(grey))) is not None
+
+
 @functools.cache
-def _shape_models(model: Path, threads: int | None) -> _ShapeModels:
-    return _ShapeModels(model, threads)
+def _question(model: Path) -> _Question:
+    """One ``_Question`` a process, kept (like ``_shape_models``): a server or a watch sets it up once."""
+    return _Question(model)
+
+
+def _lines_among(boxes: Any) -> np.ndarray | None:
+    """The boxes (N, 4, 2) if one of them is shaped like a line of text, else None (see ``TextReader.detect``)."""
+    if boxes is None or len(boxes) == 0:
+        return None
+    corners = np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
+    widths = np.linalg.norm(corners[:, 1] - corners[:, 0], axis=1)
+    heights = np.linalg.norm(corners[:, 3] - corners[:, 0], axis=1)
+    lines = np.maximum(widths, heights) >= MIN_LINE_SHAPE * np.maximum(np.minimum(widths, heights), 1.0)
+    return corners if lines.any() else None
+
+
+@functools.cache
+def _shape_models(model: Path) -> _ShapeModels:
+    return _ShapeModels(model)
 
 
 def for_reading(image: Image.Image) -> Image.Image:
