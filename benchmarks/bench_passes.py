@@ -68,6 +68,8 @@ def compare(source: Path, work: Path, env: dict[str, str], rounds: int) -> dict[
 
 def word_recall(library: Path, texts: dict[str, list[str]]) -> tuple[float, float, int, int]:
     """(share of rendered words found in the catalog, the same reading every text picture, found, words)."""
+    from PIL import Image
+
     from image_recommender import Library
     from image_recommender.text.recognise import TextReader, for_reading
 
@@ -80,8 +82,6 @@ def word_recall(library: Path, texts: dict[str, list[str]]) -> tuple[float, floa
             ]
             image = opened.catalog.image_by_path(name)
             stored = opened.catalog.text_of(image.fingerprint if image is not None else None) or []
-            from PIL import Image
-
             read = reader.read(for_reading(Image.open(library / name).convert("RGB")))
             in_index, in_full = fold(" ".join(line.text for line in stored)), fold(" ".join(line.text for line in read))
             indexed += sum(word in in_index for word in words)
