@@ -56,10 +56,9 @@ class TextReport(JsonReport):
 
 class TextGate:
     """The detector's question, asked during the embedding pass on its grey copy of each picture
-    it decoded (``EmbedOptions.look``): first at a glance (a thumbnail), then at DETECT_SIDE for
-    the pictures the glance could not rule out (``TextReader.holds_line``). No line of text, and
-    the picture is recorded as read (one transaction per model batch); a line, and the text
-    pass reads it without asking again.
+    it decoded (``EmbedOptions.look``, ``TextReader.holds_line``): no line of text, and the
+    picture is recorded as read (one transaction per model batch); a line, and the text pass
+    reads it without asking again. ``seconds``: what asking took, holding the embedder up.
 
     A picture the detector fails on is left to the text pass, which asks again from the file.
     """

@@ -116,7 +116,6 @@ class TextReader:
         self._openvino = engine == "openvino"
         self._model_file = detector
         self._set_up: Any = None
-        self._detector: _Detector | None = None
         version = importlib.metadata.version("rapidocr")
         self.engine = f"rapidocr {version} PP-OCRv6 on {engine}{' (CUDA)' if on_gpu else ''}"
 
@@ -128,18 +127,12 @@ class TextReader:
 
             try:
                 self._set_up = RapidOCR(params=self._params)
-                if self._openvino:
-                    self._detector = _question(self._model_file).detector
             except Exception as exc:
                 raise ModelError(f"cannot set up text recognition ({exc.__class__.__name__}: {exc})"[:300]) from None
         return self._set_up
 
     def holds_line(self, grey: np.ndarray) -> bool:
-        """Whether a grey picture (DETECT_SIDE on its long side) holds a line of text, as
-        ``detect`` says; on OpenVINO without setting up the recogniser (``_Question``), so that
-        a run whose pictures hold no text never pays for it."""
-        if self._openvino:
-            return _question(self._model_file).holds_line(grey)
+        """Whether a grey picture (DETECT_SIDE on its long side) holds a line of text (``detect``)."""
         return self.detect(Image.fromarray(grey)) is not None
 
     def detect(self, image: Image.Image) -> np.ndarray | None:
@@ -151,11 +144,10 @@ class TextReader:
         detector also marks textured regions of photos (foliage, water, stone), but as roughly
         square boxes: on 29 photos without text 9 had such boxes (side ratio 1.0-1.8), while
         no rendered line's box was below 2.1; reading those photos is skipped."""
-        reader = self._reader
-        if self._detector is not None:
-            boxes: Any = self._detector.boxes(image)
+        if self._openvino:  # without setting up the recogniser: a run whose pictures hold no text never pays for it
+            boxes: Any = _question(self._model_file).detector.boxes(image)
         else:
-            boxes = getattr(reader(_bgr(image), use_det=True, use_cls=False, use_rec=False), "boxes", None)
+            boxes = getattr(self._reader(_bgr(image), use_det=True, use_cls=False, use_rec=False), "boxes", None)
         return _lines_among(boxes)
 
     def read(self, image: Image.Image) -> list[TextLine]:
@@ -191,8 +183,8 @@ class _Detector:
     20.6 ms of model. Here the grey picture is normalised once in float32 (the model's three
     channels are the same grey) and, for the few shapes a library's photos come in, the model
     runs compiled for exactly that shape (``_ShapeModels``); any other shape runs on rapidocr's
-    model compiled for any shape. The boxes are found by rapidocr's own post-processing, so they are the
-    boxes its reader would find.
+    model compiled for any shape. The boxes are found by rapidocr's own post-processing, so
+    they are the boxes its reader would find.
     """
 
     def __init__(self, shapes: _ShapeModels, any_shape: Any, postprocess: Any) -> None:
@@ -254,11 +246,10 @@ class _ShapeModels:
 
 
 class _Question:
-    """ "Is there a line of text here?": the detector at DETECT_SIDE (rapidocr's model of any
-    shape, and of exactly the shape for shapes seen often) with rapidocr's own box finding, set
-    up from rapidocr's own configuration: 0.8 s, where rapidocr's reader with its recogniser
-    and direction classifier takes 1.1 s more, which a run whose pictures hold no text never
-    pays now. The reader detects with the same ``detector``.
+    """The detector that ``TextReader.detect`` asks on OpenVINO, set up alone: rapidocr's model
+    of any shape (and of exactly the shape for shapes seen often) with rapidocr's own box
+    finding, configured from rapidocr's own configuration file. 0.8 s, where rapidocr's reader
+    with its recogniser and direction classifier takes 1.1 s more.
     """
 
     def __init__(self, model: Path) -> None:
@@ -274,9 +265,6 @@ class _Question:
         )  # fmt: skip
         any_shape = openvino.Core().compile_model(str(model), "CPU")
         self.detector = _Detector(_shape_models(model), lambda pixels: any_shape(pixels)[0], found_by)
-
-    def holds_line(self, grey: np.ndarray) -> bool:
-        return _lines_among(self.detector.boxes(Image.fromarray(grey))) is not None
 
 
 @functools.cache
