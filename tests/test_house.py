@@ -10,17 +10,33 @@ import typer
 from conftest import Runner
 
 from image_recommender import Library
-from image_recommender.cli import app
+from image_recommender.cli import COMMAND_GROUPS, GROUPS, app, load_commands
 from image_recommender.cli.options import CLI_ONLY, FILTER_NAMES, SETTING_NAMES
 from image_recommender.errors import CatalogDamagedError, ImrecError, LibraryError, QueryError, UnknownImageError
 
 
 def test_every_command_option_is_a_setting_a_filter_or_cli_only() -> None:
+    load_commands([])
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     assert not CLI_ONLY & SETTING_NAMES
     for name, command in commands.items():
         stray = [p.name for p in command.params if p.name not in SETTING_NAMES | set(FILTER_NAMES) | CLI_ONLY]
         assert not stray, f"imrec {name}: {stray} is neither a setting nor CLI-only: it would silently do nothing"
+
+
+def test_each_command_is_found_in_the_group_that_defines_it_and_help_keeps_the_groups_order() -> None:
+    load_commands(["search"])  # one group first, as a cold 'imrec search' loads it
+    load_commands(["--help"])
+    defined = {
+        info.name or str(getattr(info.callback, "__name__", "")).replace("_", "-"): str(
+            getattr(info.callback, "__module__", "")
+        ).rpartition(".")[2]
+        for info in app.registered_commands
+    }
+    order = [GROUPS.index(group) for group in defined.values()]
+    assert order == sorted(order)
+    defined.update({str(info.name): "albums" for info in app.registered_groups})
+    assert defined == COMMAND_GROUPS
 
 
 def test_a_setting_given_as_a_flag_applies(imrec: Runner, library_dir: Path) -> None:

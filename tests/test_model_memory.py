@@ -13,7 +13,7 @@ from conftest import PHOTOS, TINY_CONFIG, Runner, run_json
 from PIL import Image
 
 from image_recommender import Library
-from image_recommender.cli.app import app
+from image_recommender.cli import app, load_commands
 from image_recommender.cli.argv import negative_terms_last
 from image_recommender.errors import IndexMismatchError, ModelError
 from image_recommender.models.spec import ModelSpec
@@ -121,6 +121,7 @@ def test_negative_weights_as_documented(imrec: Runner, library_dir: Path) -> Non
 def test_help_is_complete_and_plain() -> None:
     import typer.main
 
+    load_commands([])
     group = typer.main.get_command(app)
     for name, command in group.commands.items():  # type: ignore[attr-defined]
         assert command.help and "seed" not in command.help.lower(), name

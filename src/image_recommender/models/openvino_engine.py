@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -87,6 +86,8 @@ def default_engine_cache() -> Path:
 
 
 def engine_versions() -> dict[str, str]:
+    import importlib.metadata  # 20 ms: only a conversion or a cache lookup needs it, not every command
+
     versions = {}
     for name in _PACKAGES:
         try:
