@@ -81,3 +81,41 @@ def test_a_damaged_catalog_is_one_line_in_the_cli_and_a_503_on_the_web(
     result = imrec("status", library_dir, expect=2)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "the catalog is damaged" in lines[0]
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Each module of the package -> the package's modules it imports, at the top or inside a function."""
+    import ast
+
+    source = Path(__file__).resolve().parent.parent / "src"
+    modules = {}
+    for path in source.rglob("*.py"):
+        parts = list(path.relative_to(source).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges[name] |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    if target in modules or node.module in modules:
+                        edges[name].add(target if target in modules else node.module)
+    return edges
+
+
+def test_no_module_imports_itself_back_through_any_chain() -> None:
+    edges = _module_imports()
+    circles = []
+    for start in edges:
+        seen, todo = set(), list(edges[start])
+        while todo:
+            name = todo.pop()
+            if name == start:
+                circles.append(start)
+                break
+            if name not in seen:
+                seen.add(name)
+                todo.extend(edges[name])
+    assert not circles, f"modules that import themselves back: {sorted(circles)}"

@@ -236,7 +236,7 @@ def decode(
     embedded preview (images/raw.py).
     """
     if may_be_raw(data):
-        found = decode_raw(data, min_side or resize_to)
+        found = decode_raw(data, min_side or resize_to, lambda jpeg: decode(jpeg).image)
         if found is not None:
             picture, width, height = found
             if resize_to is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -78,10 +78,13 @@ def may_be_raw(data: bytes) -> bool:
     return data.startswith(_SIGNATURES) or data[4:12] == b"ftypcrx "
 
 
-def decode_raw(data: bytes, min_side: int | None) -> tuple[Image.Image, int, int] | None:
+def decode_raw(
+    data: bytes, min_side: int | None, decode_jpeg: Callable[[bytes], Image.Image]
+) -> tuple[Image.Image, int, int] | None:
     """(upright preview or development, full upright width, height); None when LibRaw does not
     read the bytes (a plain TIFF, or a RAW too damaged for it). The preview is used unless its shorter side is below
-    ``min_side`` (the model's input side)."""
+    ``min_side`` (the model's input side). ``decode_jpeg`` decodes a JPEG preview as every JPEG is
+    decoded (images/decode.py passes its own, so this module does not import it back)."""
     import rawpy
 
     try:
@@ -89,7 +92,7 @@ def decode_raw(data: bytes, min_side: int | None) -> tuple[Image.Image, int, int
             sizes = raw.sizes
             flip = sizes.flip
             width, height = (sizes.height, sizes.width) if flip in (5, 6) else (sizes.width, sizes.height)
-            preview = _preview(raw, rawpy)
+            preview = _preview(raw, rawpy, decode_jpeg)
             if preview is not None and min(preview.size) >= (min_side or 0):
                 return preview, width, height
             if sizes.raw_width * sizes.raw_height > MAX_PHOTOSITES:
@@ -100,17 +103,15 @@ def decode_raw(data: bytes, min_side: int | None) -> tuple[Image.Image, int, int
         return None  # not a RAW LibRaw can read: Pillow gets the bytes (and names what is wrong)
 
 
-def _preview(raw: object, rawpy: object) -> Image.Image | None:
+def _preview(raw: object, rawpy: object, decode_jpeg: Callable[[bytes], Image.Image]) -> Image.Image | None:
     """The embedded preview, upright; None when the RAW has none (or one LibRaw cannot give)."""
-    from image_recommender.images.decode import decode
-
     try:
         thumb = raw.extract_thumb()  # type: ignore[attr-defined]
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):  # type: ignore[attr-defined]
         return None
     turn = _UPRIGHT.get(raw.sizes.flip)  # type: ignore[attr-defined]
     if thumb.format == rawpy.ThumbFormat.JPEG:  # type: ignore[attr-defined]
-        picture = decode(thumb.data).image
+        picture = decode_jpeg(thumb.data)
         if _says_orientation(thumb.data):  # LibRaw writes the RAW's orientation into the JPEG it hands over
             return picture
     else:

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+# What to install for models whose text side is a Hugging Face tower (M-CLIP, --text-model).
+MULTILINGUAL_EXTRA_HINT = "pip install 'image-recommender[multilingual]'"
+
 RESULTS_SOURCE = "OpenCLIP's published zero-shot results (open_clip docs/openclip_*_results.csv)"
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_recommender.errors import ModelError
-from image_recommender.models.recommended import hub_reachable
+from image_recommender.models.recommended import MULTILINGUAL_EXTRA_HINT, hub_reachable
 
 if TYPE_CHECKING:
     from image_recommender.models.openvino_text import OpenVinoTextTower
@@ -39,7 +39,6 @@ KNOWN_TOWERS = {
     "M-CLIP/XLM-Roberta-Large-Vit-B-32": ("ViT-B-32", "openai", 512),
     "M-CLIP/LABSE-Vit-L-14": ("ViT-L-14", "openai", 768),
 }
-MULTILINGUAL_EXTRA_HINT = "pip install 'image-recommender[multilingual]'"
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Longest query the tower reads, in tokens (XLM-R's limit is 512; queries are short).
 MAX_QUERY_TOKENS = 128

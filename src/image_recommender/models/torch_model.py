@@ -33,9 +33,8 @@ from image_recommender.errors import ModelError
 from image_recommender.images.decode import RESIZE_REDUCING_GAP
 from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.quiet import quiet_logging
-from image_recommender.models.recommended import reachable
+from image_recommender.models.recommended import MULTILINGUAL_EXTRA_HINT, reachable
 from image_recommender.models.spec import ModelSpec
-from image_recommender.models.text_tower import MULTILINGUAL_EXTRA_HINT
 
 HUB_CONNECT_TIMEOUT = 3.0
 
