@@ -47,7 +47,12 @@ from image_recommender.images.media import is_video
 from image_recommender.images.raw import pair_key, photo_pairs
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexReport, IndexSettings, IndexStatus, LibraryIndex
-from image_recommender.models.cached_engine import CachedImageModel, cached_image_model
+from image_recommender.models.cached_engine import (
+    CachedImageModel,
+    CachedTextModel,
+    cached_image_model,
+    cached_text_model,
+)
 from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
@@ -228,6 +233,7 @@ class Library:
         self.settings = settings
         self.catalog = catalog
         self._model: LoadedModel | None = None
+        self._texts: CachedTextModel | None = None
         self._tower: tuple[str, TextTower | OpenVinoTextTower] | None = None
         self._reader: TextReader | None = None
         self._lock_depth = 0
@@ -601,7 +607,7 @@ class Library:
         images = len(self.catalog.live_labels(row.id))
         if recompute or needs_computing(themes, images, count):
             tower = self._text_tower(row)
-            encoder = tower if tower is not None else self._encoder(row)
+            encoder = tower if tower is not None else self._text_encoder(row)
             compute_themes(self.catalog, row.id, encoder.encode_texts, count)
         elif join_themes(self.catalog, row.id, themes) == 0:
             return themes
@@ -818,6 +824,24 @@ class Library:
             raise IndexMismatchError(f"model {row.name} now gives {model.dim}-d vectors, the index holds {row.dim}-d")
         return model
 
+    def _text_encoder(self, row: ModelRow) -> LoadedModel | CachedTextModel:
+        """The model's own text side: the loaded model when there is one, else its converted text
+        tower with the saved tokenizer (a cold text query without torch), else the full model."""
+        spec = _spec_of(row)
+        if self._model is not None and self._model.spec == spec:
+            return self._model
+        if self._texts is None or self._texts.spec != spec:
+            s = self.settings
+            cache = s.engine_cache or default_engine_cache()
+            self._texts = cached_text_model(spec, s.engine, s.device, s.precision, s.openvino_device, cache)
+        if self._texts is None:
+            return self._encoder(row)
+        if self._texts.dim != row.dim:
+            raise IndexMismatchError(
+                f"model {row.name} now gives {self._texts.dim}-d vectors, the index holds {row.dim}-d"
+            )
+        return self._texts
+
     def _text_tower(self, row: ModelRow) -> TextTower | OpenVinoTextTower | None:
         """The configured multilingual text tower (``text_model``), or None for the image model's
         own. A tower made for another image model is refused before it is built."""
@@ -904,7 +928,7 @@ class Library:
             return self._region_vector(term, term.crop, row, exclude, images)
         if term.kind == "text":
             tower = self._text_tower(row)
-            encoder = tower if tower is not None else self._encoder(row)
+            encoder = tower if tower is not None else self._text_encoder(row)
             return encoder.encode_texts([term.value])[0]
         if term.kind == "id":
             image = self.catalog.image(int(term.value))

@@ -6,8 +6,8 @@ on a CPU, once converted, ``imrec index`` reads the recipe, resizes and crops wi
 exactly as OpenCLIP's eval transform does (the same output sizes, filter and crop offsets),
 normalises in numpy and runs the tower in OpenVINO. Importing torch and open_clip costs
 3.5 s on a 2-core machine before any image is read, most of the fixed cost of a small
-update (docs/benchmarks.md, section 10). Texts still go through torch: the tokenizer lives
-in open_clip.
+update (docs/benchmarks.md, section 10). Texts go the same way where the conversion saved
+OpenCLIP's tokenizer (clip_tokens.py): only the text tower is checked and compiled.
 
 Anything this module does not reproduce exactly (a GPU, ``engine = torch``, no conversion
 yet, OpenVINO missing, a non-square input, the "longest" resize mode) takes the torch route.
@@ -145,6 +145,52 @@ def cached_image_model(
     spec: ModelSpec, engine: str, device: str, precision: str, openvino_device: str, cache_dir: Path
 ) -> CachedImageModel | None:
     """The converted model for indexing without torch, or None where torch must decide or run it."""
+    found = _cached_towers(spec, engine, device, precision, openvino_device, cache_dir, "image")
+    if found is None:
+        return None
+    cached, towers, chosen = found
+    pixels = NumpyPixels.from_recipe(cached.preprocess)
+    if pixels is None or pixels.size != cached.image_size:
+        return None
+    return CachedImageModel(spec, towers, pixels, cached.preprocess, cached.dim, chosen)
+
+
+class CachedTextModel:
+    """The text side of a converted model: texts -> unit vectors with the saved tokenizer, torch-free.
+
+    A cold ``imrec search "a red bicycle"`` took 7-9 s on 2 cores, most of it importing torch
+    and building the whole model to tokenize and run one text (docs/benchmarks.md, section 18).
+    """
+
+    def __init__(self, spec: ModelSpec, towers: Any, tokens: Any, dim: int) -> None:
+        self.spec = spec
+        self.towers = towers
+        self.tokens = tokens
+        self.dim = dim
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        features = self.towers.encode_text(self.tokens(list(texts)))
+        norms = np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+        return (features / norms).astype(np.float32)
+
+
+def cached_text_model(
+    spec: ModelSpec, engine: str, device: str, precision: str, openvino_device: str, cache_dir: Path
+) -> CachedTextModel | None:
+    """The converted text tower with its saved tokenizer, or None where torch must tokenize or run it."""
+    found = _cached_towers(spec, engine, device, precision, openvino_device, cache_dir, "text")
+    if found is None or found[0].tokenizer is None:
+        return None
+    from image_recommender.models.clip_tokens import ClipTokens
+
+    cached, towers, _ = found
+    return CachedTextModel(spec, towers, ClipTokens(cached.tokenizer), cached.dim)
+
+
+def _cached_towers(
+    spec: ModelSpec, engine: str, device: str, precision: str, openvino_device: str, cache_dir: Path, tower: str
+) -> tuple[Any, Any, str] | None:
+    """A verified cache entry (``tower`` checked), its towers and precision; None where torch must decide."""
     if engine not in ("auto", "openvino") or device not in ("auto", "cpu") or openvino_device != "CPU":
         return None
     if engine == "auto" and nvidia_gpu_present():
@@ -153,12 +199,8 @@ def cached_image_model(
 
     if not openvino_engine.openvino_installed():
         return None
-    cached = openvino_engine.find_cached(cache_dir, spec)
+    cached = openvino_engine.find_cached(cache_dir, spec, (tower,))
     if cached is None:
         return None
-    pixels = NumpyPixels.from_recipe(cached.preprocess)
-    if pixels is None or pixels.size != cached.image_size:
-        return None
     chosen = precision if precision != "auto" else ("bf16" if cpu_has_bf16() else "fp32")
-    towers = openvino_engine.OpenVinoTowers(cached, openvino_device, chosen)
-    return CachedImageModel(spec, towers, pixels, cached.preprocess, cached.dim, chosen)
+    return cached, openvino_engine.OpenVinoTowers(cached, openvino_device, chosen), chosen

@@ -41,6 +41,7 @@ log = logging.getLogger("image_recommender")
 EXPORT_FORMAT = 2
 TOWERS = ("image", "text")
 MANIFEST = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"  # OpenCLIP's tokenizer for torch-free text queries (clip_tokens.py)
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _PACKAGES = ("openvino", "onnx", "onnxscript", "torch", "open_clip_torch")
 
@@ -127,6 +128,7 @@ class CachedModel:
     image_size: int
     dim: int
     preprocess: dict[str, Any]
+    tokenizer: Path | None = None  # OpenCLIP's tokenizer saved torch-free (clip_tokens.py), where it could be
 
     def ir(self, tower: str) -> Path:
         return self.folder / f"{tower}.xml"
@@ -157,13 +159,20 @@ def _read_manifest(folder: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 def verify_files(folder: Path, manifest: dict[str, Any], tower: str) -> None:
     """Raise unless the tower's files have the size and digest recorded when they were written."""
-    for suffix in (".xml", ".bin"):
-        path = folder / f"{tower}{suffix}"
-        expected = manifest["files"][path.name]
-        if not path.is_file() or path.stat().st_size != expected["size"]:
-            raise ValueError(f"{path.name} is missing or has the wrong size")
-        if file_digest(path) != expected["sha256"]:
-            raise ValueError(f"{path.name} does not match its recorded digest")
+    for name in (f"{tower}.xml", f"{tower}.bin"):
+        verify_file(folder, manifest, name)
+
+
+def verify_file(folder: Path, manifest: dict[str, Any], name: str) -> None:
+    path, expected = folder / name, manifest["files"][name]
+    if not path.is_file() or path.stat().st_size != expected["size"]:
+        raise ValueError(f"{name} is missing or has the wrong size")
+    if file_digest(path) != expected["sha256"]:
+        raise ValueError(f"{name} does not match its recorded digest")
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    return {"size": path.stat().st_size, "sha256": file_digest(path)}
 
 
 class OpenVinoTowers:
@@ -277,21 +286,29 @@ def _export(model: Any, image_size: int, scratch: Path) -> dict[str, Any]:
             leftover.unlink()
         for suffix in (".xml", ".bin"):
             path = scratch / f"{tower}{suffix}"
-            files[path.name] = {"size": path.stat().st_size, "sha256": file_digest(path)}
+            files[path.name] = _file_record(path)
     return files
 
 
-def find_cached(cache_dir: Path, spec: ModelSpec) -> CachedModel | None:
-    """The verified entry for ``spec``, or None (a damaged one is moved aside with a note)."""
+def find_cached(cache_dir: Path, spec: ModelSpec, towers: tuple[str, ...] = TOWERS) -> CachedModel | None:
+    """The verified entry for ``spec``, or None (a damaged one is moved aside with a note).
+
+    Only ``towers`` are checked against their digests: a text query reads 250 MB of ViT-B-32's
+    text tower, not also the 350 MB of its image tower.
+    """
     key = cache_key(spec)
     folder = entry_dir(cache_dir, key)
     try:
         manifest = _read_manifest(folder, key)
         if manifest is None:
             return None
-        for tower in TOWERS:
+        for tower in towers:
             verify_files(folder, manifest, tower)
-        return CachedModel(folder, int(manifest["image_size"]), int(manifest["dim"]), manifest["preprocess"])
+        tokenizer = None
+        if TOKENIZER_FILE in manifest["files"]:
+            verify_file(folder, manifest, TOKENIZER_FILE)
+            tokenizer = folder / TOKENIZER_FILE
+        return CachedModel(folder, int(manifest["image_size"]), int(manifest["dim"]), manifest["preprocess"], tokenizer)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("converted model in %s is damaged (%s); converting again", folder, exc)
         shutil.rmtree(folder, ignore_errors=True)
@@ -338,6 +355,7 @@ def convert(cache_dir: Path, spec: ModelSpec, model: Any, image_size: int, prepr
 
     try:
         files = _export(model, image_size, scratch)
+        files.update(_saved_tokenizer(spec, scratch))
         with torch.inference_mode():
             dim = int(model.encode_text(_example(model, "text", image_size)[:1]).shape[-1])
         manifest = {"key": key, "files": files, "image_size": image_size, "dim": dim, "preprocess": preprocess}
@@ -390,4 +408,42 @@ def openvino_towers(
         model, image_size, preprocess = build_torch()
         cached = convert(cache_dir, spec, model, image_size, preprocess)
         del model
+    elif cached.tokenizer is None:
+        cached = _add_tokenizer(cached, spec)
     return OpenVinoTowers(cached, device, precision), cached
+
+
+def _saved_tokenizer(spec: ModelSpec, folder: Path) -> dict[str, Any]:
+    """The model's tokenizer saved torch-free into ``folder`` (its file record), or nothing where it cannot be."""
+    import open_clip
+
+    from image_recommender.models.clip_tokens import save_tokenizer
+
+    path = folder / TOKENIZER_FILE
+    try:
+        saved = save_tokenizer(open_clip.get_tokenizer(spec.architecture), path)
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        log.warning("text queries with %s will load torch: its tokenizer could not be saved (%s)", spec.describe(), exc)
+        return {}
+    return {path.name: _file_record(path)} if saved else {}
+
+
+def _add_tokenizer(cached: CachedModel, spec: ModelSpec) -> CachedModel:
+    """Give an entry converted before tokenizers were saved its tokenizer, so later text queries skip torch.
+
+    The new manifest replaces the old one in one rename: a reader sees either, each complete.
+    """
+    folder = cached.folder
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        added = _saved_tokenizer(spec, folder)
+        if not added:
+            return cached
+        manifest["files"].update(added)
+        manifest["digest"] = manifest_digest(manifest)
+        staged = folder / f".{MANIFEST}.{os.getpid()}"
+        staged.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        staged.replace(folder / MANIFEST)
+    except (OSError, ValueError, KeyError, TypeError):
+        return cached  # a read-only or shared cache keeps working; text queries load torch as before
+    return dataclasses.replace(cached, tokenizer=folder / TOKENIZER_FILE)
