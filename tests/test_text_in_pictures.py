@@ -3,18 +3,24 @@ real SQLite word index: what a user searching for a word printed in a picture no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import PHOTOS, Runner, indexed
 from PIL import Image
 from textimages import render
 
 from image_recommender import Library
-from image_recommender.catalog.words import fold, query_words
+from image_recommender.catalog.rows import EmbedResult, FileStat
+from image_recommender.catalog.store import Catalog
+from image_recommender.catalog.words import TextLine, fold, query_words
+from image_recommender.query.words import rank_words_only, word_hits
 
 pytest.importorskip("rapidocr")
 
@@ -53,9 +59,53 @@ def read_library(tmp_path_factory: pytest.TempPathFactory, model_settings: dict)
 
 def test_folding_lets_german_spellings_meet() -> None:
     assert fold("Straße") == fold("STRASSE") == "strasse"
-    assert fold("Müller") == fold("Mueller") and fold("Bär") != fold("Bar")
+    assert fold("Öffnungszeiten") == fold("Oeffnungszeiten") == fold("offnungszeiten") == "offnungszeiten"
+    assert fold("Müller") == fold("Mueller") == fold("Muller") and fold("Bär") == fold("Bar") == fold("Baer")
+    assert [fold(word) for word in ("neue", "Bauer", "Quelle", "Feuer")] == ["neue", "bauer", "quelle", "feuer"]
     assert fold("Café") == "cafe" and fold("9-18 Uhr") == "9-18 uhr"
     assert query_words('"Rechnung" Nr 2024-117 zu') == ["rechnung", "2024-117"]
+
+
+def _word_catalog(path: Path, texts: list[str]) -> Catalog:
+    """A real catalog whose pictures 0.jpg, 1.jpg, ... hold one line each of ``texts``."""
+    catalog = Catalog.open(path)
+    catalog.apply_scan([FileStat(f"{n}.jpg", None, 100 + n, n) for n in range(len(texts))], [], [], [])
+    model = catalog.ensure_model("m", "p", 2, "p", None)
+    catalog.write_embed_results(
+        model.id,
+        [
+            EmbedResult(n + 1, fingerprint=f"c{n}", size=100 + n, mtime_ns=n, width=8, height=8, vector=np.ones(2, np.float32))
+            for n in range(len(texts))
+        ],
+    )  # fmt: skip
+    box = ((0.1, 0.1), (0.9, 0.1), (0.9, 0.2), (0.1, 0.2))
+    catalog.store_texts([(f"c{n}", "ok", [TextLine(text, 0.9, box)], None) for n, text in enumerate(texts)], "test")
+    return catalog
+
+
+def _found(catalog: Catalog, words: str) -> list[str]:
+    return [result.path for result in rank_words_only(word_hits(catalog, words, None), 10, False)]
+
+
+def test_any_german_spelling_finds_the_sign_and_the_exact_one_ranks_first(tmp_path: Path) -> None:
+    catalog = _word_catalog(tmp_path / "catalog.sqlite3", ["Öffnungszeiten Mo-Fr", "Bar zum Hafen", "Bär Apotheke"])
+    for typed in ("offnungszeiten", "oeffnungszeiten", "Öffnungszeiten", "OFFNUNGSZEITEN"):
+        assert _found(catalog, typed) == ["0.jpg"], typed
+    assert _found(catalog, "Bär") == ["2.jpg", "1.jpg"]  # both meet; the spelling asked for first
+    assert _found(catalog, "Bar") == ["1.jpg", "2.jpg"]
+    catalog.close()
+
+
+def test_a_catalog_folded_the_earlier_way_is_folded_again_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    _word_catalog(path, ["Öffnungszeiten Mo-Fr"]).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:  # as schema 10 stored it: ä -> ae, ö -> oe
+        db.execute("UPDATE text_words SET body = 'oeffnungszeiten mo-fr'")
+        db.execute("PRAGMA user_version = 10")
+        db.commit()
+    catalog = Catalog.open(path)
+    assert _found(catalog, "offnungszeiten") == ["0.jpg"]
+    catalog.close()
 
 
 @slow

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -260,6 +260,19 @@ CREATE VIEW seed_images AS
 """
 
 
+# v11: words fold as Lucene's German normalisation folds them (catalog/words.py: "ä", "ae" and
+# "a" meet): the stored folded text and place names are folded again (``fold`` of the earlier
+# folding is the new folding of the original, as "ae" folds to "a" now), the own names first.
+_SCHEMA_V11 = """
+UPDATE text_words SET body = imrec_fold_lines(body);
+CREATE TEMP TABLE refolded AS SELECT imrec_fold(name) AS name, level, entity, place_id, alternate FROM place_names;
+DELETE FROM place_names;
+INSERT OR IGNORE INTO place_names(name, level, entity, place_id, alternate)
+    SELECT name, level, entity, place_id, alternate FROM temp.refolded WHERE name != '' ORDER BY alternate;
+DROP TABLE temp.refolded;
+"""
+
+
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -271,6 +284,7 @@ _MIGRATIONS: dict[int, str] = {
     8: _SCHEMA_V8,
     9: _SCHEMA_V9,
     10: _SCHEMA_V10,
+    11: _SCHEMA_V11,
 }
 
 

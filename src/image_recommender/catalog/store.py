@@ -151,6 +151,11 @@ def _damage_as_errors(cls: type) -> type:
     return cls
 
 
+def _fold_lines(text: str) -> str:
+    """Each line of a picture's stored text folded on its own, as ``record_texts`` stores them."""
+    return "\n".join(fold(line) for line in text.split("\n"))
+
+
 @_damage_as_errors
 class Catalog:
     """A connection to one catalog file; every read and write of the catalog goes through here.
@@ -185,6 +190,8 @@ class Catalog:
             connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             connection.create_function("distance_km", 4, _distance_or_null, deterministic=True)
             connection.create_function("is_video", 1, is_video, deterministic=True)
+            connection.create_function("imrec_fold", 1, fold, deterministic=True)
+            connection.create_function("imrec_fold_lines", 1, _fold_lines, deterministic=True)
         except sqlite3.OperationalError as exc:
             raise LibraryError(f"{path}: cannot open catalog: {exc}") from None
         except sqlite3.DatabaseError as exc:
@@ -734,7 +741,7 @@ class Catalog:
                     (fingerprint, state, body, error, engine, now),
                 )
                 if cursor.rowcount and lines:
-                    folded = "\n".join(fold(line.text) for line in lines)
+                    folded = _fold_lines("\n".join(line.text for line in lines))
                     db.execute("INSERT INTO text_words(rowid, body) VALUES (?, ?)", (cursor.lastrowid, folded))
 
     def text_progress(self) -> tuple[int, int, int, int]:

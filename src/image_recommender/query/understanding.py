@@ -40,6 +40,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TypeVar
 
 from image_recommender.catalog.words import fold
 from image_recommender.query.places import PlaceMatch
@@ -47,27 +48,34 @@ from image_recommender.query.places import PlaceMatch
 KINDS = ("date", "place", "negative")
 # The longest place name looked for, in words ("Santa Cruz de Tenerife").
 MAX_PLACE_WORDS = 4
+Value = TypeVar("Value")
 
-_MONTHS = {
+
+def _folded_keys(table: dict[str, Value]) -> dict[str, Value]:
+    """A table written with umlauts spelled out ("maerz"), keyed as ``fold`` makes the query's words."""
+    return {fold(word): value for word, value in table.items()}
+
+
+_MONTHS = _folded_keys({
     "januar": 1, "jaenner": 1, "january": 1, "jan": 1, "februar": 2, "feber": 2, "february": 2, "feb": 2,
     "maerz": 3, "marz": 3, "march": 3, "mar": 3, "mrz": 3, "april": 4, "apr": 4, "mai": 5, "may": 5,
     "juni": 6, "june": 6, "jun": 6, "juli": 7, "july": 7, "jul": 7, "august": 8, "aug": 8,
     "september": 9, "sept": 9, "sep": 9, "oktober": 10, "october": 10, "okt": 10, "oct": 10,
     "november": 11, "nov": 11, "dezember": 12, "december": 12, "dez": 12, "dec": 12,
-}  # fmt: skip
+})  # fmt: skip
 # Month names that are no other everyday word: dates even without a year or "im".
-_PLAIN_MONTHS = {
+_PLAIN_MONTHS = {fold(word) for word in {
     "januar", "jaenner", "january", "februar", "february", "juni", "june", "juli", "july", "september",
     "oktober", "october", "november", "dezember", "december",
-}  # fmt: skip
+}}  # fmt: skip
 # (first month, first day, last month, last day); a window over New Year belongs to the year it starts in.
-_SEASONS = {
+_SEASONS = _folded_keys({
     "sommer": (6, 1, 8, 31), "summer": (6, 1, 8, 31), "herbst": (9, 1, 11, 30), "autumn": (9, 1, 11, 30),
     "fall": (9, 1, 11, 30), "winter": (12, 1, 2, 29), "fruehling": (3, 1, 5, 31), "fruehjahr": (3, 1, 5, 31),
     "spring": (3, 1, 5, 31), "weihnachten": (12, 24, 12, 26), "christmas": (12, 24, 12, 26),
     "xmas": (12, 24, 12, 26), "heiligabend": (12, 24, 12, 24), "silvester": (12, 31, 12, 31),
     "neujahr": (1, 1, 1, 1),
-}  # fmt: skip
+})  # fmt: skip
 # Holidays that move with Easter: (first, last) day counted from Easter Sunday.
 _MOVABLE = {"ostern": (-2, 1), "easter": (-2, 1), "pfingsten": (49, 50), "whitsun": (49, 50), "pentecost": (49, 50)}
 _PHRASES = {
@@ -88,13 +96,13 @@ _NEGATIONS = {"nicht", "not", "ohne", "without"}
 _SEEN = "seen"
 _ALL_LEADS = {"jahr", "year"} | _DATE_LEADS | set(_AFTER) | set(_BEFORE) | _RANGE_JOINS | _RANGE_LEADS | _PLACE_LEADS
 _ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "the", "a", "an", "any"}
-_GERMAN = {
+_GERMAN = {fold(word) for word in {
     "im", "am", "auf", "aus", "bei", "nach", "seit", "ab", "bis", "vor", "von", "zwischen", "und", "mit",
     "nicht", "ohne", "der", "die", "das", "den", "dem", "ein", "eine", "einen", "zu", "jahr",
     "januar", "jaenner", "februar", "feber", "maerz", "mai", "juni", "juli", "oktober", "okt", "dezember", "dez",
     "sommer", "herbst", "fruehling", "fruehjahr", "weihnachten", "heiligabend", "silvester", "neujahr",
     "ostern", "pfingsten",
-}  # fmt: skip
+}}  # fmt: skip
 
 # Place names that are everyday German or English words: a place only after "in", "at", ...
 EVERYDAY_WORDS = frozenset(

@@ -4,7 +4,8 @@ with CLIP's ranking.
 The rule: a picture whose recognised text holds every word of the query (each a run of at
 least three characters, folded as catalog/words.py says) is a word match. Word matches come
 first, those holding more of the words as whole words (not inside longer ones) before the
-rest, then by CLIP's score for the query, then by FTS5's bm25; CLIP's own results fill the
+rest, then those holding more of them spelled as typed ("Bär" before "Bar" when "Bär" was
+asked: the folding lets both match), then by CLIP's score for the query, then by FTS5's bm25; CLIP's own results fill the
 places after them, without repeats. A picture CLIP ranks high but whose text does not hold
 the words keeps its CLIP place after the word matches. ``--words`` asks the text index alone
 (no model is loaded): the score is then the share of the words found whole (a word found only
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from image_recommender.catalog.rows import ImageRow, WordMatch
 from image_recommender.catalog.store import Catalog
-from image_recommender.catalog.words import fold, query_words, whole_words
+from image_recommender.catalog.words import fold, query_words, spelled, spelled_words, whole_words
 from image_recommender.filters import PhotoFilter
 from image_recommender.search import SearchResult
 
@@ -29,13 +30,14 @@ MAX_WORD_MATCHES = 500
 
 @dataclass(frozen=True)
 class WordHit:
-    """A picture whose text holds the words: how many whole, its matching lines, bm25."""
+    """A picture whose text holds the words: how many whole, how many as spelled, its matching lines, bm25."""
 
     image: ImageRow
     whole: int
     words: int
     lines: tuple[str, ...]
     rank: float
+    exact: int = 0
 
     @property
     def word_score(self) -> float:
@@ -47,10 +49,13 @@ def word_hits(catalog: Catalog, text: str, photo_filter: PhotoFilter | None) -> 
     words = query_words(text)
     if not words:
         return []
+    typed = spelled_words(text)
     hits = []
     for match in catalog.word_matches(words, photo_filter, MAX_WORD_MATCHES):
+        written = spelled("\n".join(line.text for line in match.lines))
+        exact = sum(1 for word in typed if word in written)
         hits.append(
-            WordHit(match.image, whole_words(words, match.folded), len(words), _lines(match, words), match.rank)
+            WordHit(match.image, whole_words(words, match.folded), len(words), _lines(match, words), match.rank, exact)
         )
     return hits
 
@@ -63,7 +68,7 @@ def _lines(match: WordMatch, words: list[str]) -> tuple[str, ...]:
 
 def rank_words_only(hits: list[WordHit], k: int, all_copies: bool) -> list[SearchResult]:
     """``--words``: the word matches alone, by whole words, then bm25, then id."""
-    ordered = sorted(hits, key=lambda hit: (-hit.whole, hit.rank, hit.image.id))
+    ordered = sorted(hits, key=lambda hit: (-hit.whole, -hit.exact, hit.rank, hit.image.id))
     return _results([(hit.word_score, hit) for hit in ordered], [], k, all_copies)
 
 
@@ -76,7 +81,7 @@ def merge(
 ) -> list[SearchResult]:
     """Word matches first (more whole words, then CLIP's score), then CLIP's results."""
     scored = [(clip_score(hit.image), hit) for hit in hits]
-    scored.sort(key=lambda item: (-item[1].whole, -round(item[0], 6), item[1].rank, item[1].image.id))
+    scored.sort(key=lambda item: (-item[1].whole, -item[1].exact, -round(item[0], 6), item[1].rank, item[1].image.id))
     return _results(scored, clip, k, all_copies)
 
 

@@ -233,13 +233,16 @@ function refinementSummary() {
   return parts.join(", ");
 }
 
-// The words a query asked of the text in pictures come back folded (ß as ss, ä as ae, lower
-// case); in a line as printed, "ss" also matches ß and "ae" ä, "oe" ö, "ue" ü, in any case.
+// The words a query asked of the text in pictures come back folded (lower case, ß as ss, ä, ae
+// and a alike as a: catalog/words.py); in a line as printed, "ss" also matches ß, and "a" also
+// "ä" or "ae" ("o", "u" alike), in any case.
+const SPELLINGS = { ss: "(?:ss|ß)", a: "(?:ae|ä|a)", o: "(?:oe|ö|o)", u: "(?:ue|ü|u)" };
+
 function wordsPattern(words) {
   if (!words?.length) return null;
   const spelled = words.map((word) => word
     .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-    .replace(/ss/g, "(?:ss|ß)").replace(/ae/g, "(?:ae|ä)").replace(/oe/g, "(?:oe|ö)").replace(/ue/g, "(?:ue|ü)"));
+    .replace(/ss|[aou]/g, (letters) => SPELLINGS[letters]));
   return new RegExp(`(${spelled.join("|")})`, "giu");
 }
 
