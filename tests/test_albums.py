@@ -123,6 +123,25 @@ def test_a_copy_mirror_copies_and_leaves_a_copy_the_user_changed(library: Path, 
     assert leaving.exists() and len(list(copies.iterdir())) == 2  # changed by the user: kept though it left
 
 
+def test_a_copy_whose_original_was_deleted_is_kept_aside_not_destroyed(
+    library: Path, imrec: Runner, tmp_path: Path
+) -> None:
+    copies = tmp_path / "copies"
+    imrec("album", "save", "two", "--text", "a bridge", "-k", "2", "--copy-to", copies, "-l", library)
+    first = results(imrec, "album", "show", "two", "-l", library)[0]
+    copy = copies / f"{Path(first).stem}-{_id(library, first)}{Path(first).suffix}"
+    content = copy.read_bytes()
+    (library / first).unlink()  # the original is deleted: the album's copy may be the last one
+    indexed = imrec("index", library)
+    kept = copies / "removed" / copy.name
+    assert not copy.exists() and kept.read_bytes() == content
+    assert f"kept as removed/{copy.name}" in indexed.stdout + indexed.stderr
+    imrec("index", library)
+    assert kept.read_bytes() == content  # and left there by later runs
+    imrec("album", "save", "two", "--text", "a bridge", "-k", "1", "--copy-to", copies, "-l", library)
+    assert kept.read_bytes() == content
+
+
 def _id(library: Path, path: str) -> int:
     with Library.open(library) as opened:
         image = opened.catalog.image_by_path(path)

@@ -3,6 +3,7 @@ foreign Host headers, forged sidecars, swapped files, damaged catalogs and index
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
@@ -455,6 +456,53 @@ def test_huge_ids_and_nul_names_are_client_errors(model_settings: dict, library_
             assert "\0" not in shown and "/" not in shown and "\x1b" not in shown and len(shown) < 200
         with pytest.raises(QueryError, match="no indexed image"):
             library.recommend([huge])
+
+
+def test_out_of_range_numbers_in_json_are_client_errors(model_settings: dict, library_dir: Path) -> None:
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        library.update()
+        client = TestClient(create_app(library), base_url="http://127.0.0.1", raise_server_exceptions=False)
+        for url, body in (
+            ("/api/recommend", b'{"like": [1e400]}'),
+            ("/api/recommend", b'{"liked": [NaN]}'),
+            ("/api/recommend", b'{"liked": [1], "disliked": [-Infinity]}'),
+            ("/api/duplicates/resolve", b'{"image_ids": [Infinity], "keeper_id": 1}'),
+        ):
+            answer = client.post(url, content=body, headers={"content-type": "application/json"})
+            assert answer.status_code == 422, (url, body, answer.text)
+            assert answer.json()["detail"][0]["loc"]  # names the field, echoes no value
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(model_settings: dict, library_dir: Path) -> None:
+    from image_recommender.web.app import MAX_BODY_BYTES
+
+    with Library.open(library_dir, create=True, **model_settings) as library:
+        client = TestClient(create_app(library), base_url="http://127.0.0.1")
+        declared = client.post(
+            "/api/search", content=b"x" * 10, headers={"content-length": str(400 << 20), "content-type": "image/jpeg"}
+        )
+        assert declared.status_code == 413
+        app = create_app(library)
+    pulled, answer = 0, []
+
+    async def receive() -> dict[str, object]:  # a chunked 400 MB upload, a megabyte a message
+        nonlocal pulled
+        pulled += 1
+        head = b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n' if pulled == 1 else b""
+        return {"type": "http.request", "body": head + b"\0" * (1 << 20), "more_body": pulled < 400}
+
+    async def send(message: dict[str, object]) -> None:
+        answer.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/api/search", "raw_path": b"/api/search", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"multipart/form-data; boundary=x")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8765),
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    assert answer[0]["status"] == 413 and b"larger than" in answer[1]["body"]  # type: ignore[operator]
+    assert pulled <= MAX_BODY_BYTES / (1 << 20) + 2  # reading stopped at the limit, not after 400 MB
 
 
 # -- 12. bounded query work -------------------------------------------------------------------

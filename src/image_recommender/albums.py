@@ -12,6 +12,7 @@ rank is not made again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -110,7 +111,13 @@ def sync_mirror(
         for name, record in recorded.items():
             if name in wanted:
                 continue
-            if _still_ours(directory, record, mode):
+            if _still_ours(directory, record, mode) and mode == "copy" and not os.path.lexists(record.target):
+                try:
+                    kept = _keep_aside(directory, name)
+                    report.left_alone.append(f"{name}: its original left the library; the copy is kept as {kept}")
+                except OSError as exc:
+                    report.left_alone.append(f"{name}: its original left the library; the copy stays ({exc})")
+            elif _still_ours(directory, record, mode):
                 os.unlink(name, dir_fd=directory)
                 report.removed.append(name)
             else:
@@ -132,6 +139,27 @@ def sync_mirror(
     finally:
         os.close(directory)
     return report
+
+
+REMOVED_FOLDER = "removed"
+
+
+def _keep_aside(directory: int, name: str) -> str:
+    """Move a copy whose original is gone into the album's ``removed/`` folder (under a free name):
+    it may be the last copy of the photo, so it is never deleted."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(REMOVED_FOLDER, 0o755, dir_fd=directory)
+    stem, dot, suffix = name.rpartition(".")
+    for number in range(1, 10_000):
+        kept = (
+            f"{REMOVED_FOLDER}/{name}"
+            if number == 1
+            else f"{REMOVED_FOLDER}/{stem or suffix}-{number}{dot}{suffix if stem else ''}"
+        )
+        if not _exists(directory, kept):
+            os.rename(name, kept, src_dir_fd=directory, dst_dir_fd=directory)
+            return kept
+    raise OSError(f"no free name for {name} in {REMOVED_FOLDER}/")
 
 
 def _exists(directory: int, name: str) -> bool:

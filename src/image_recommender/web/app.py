@@ -23,6 +23,7 @@ from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
@@ -42,12 +43,14 @@ from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
 from image_recommender.search import MAX_IMAGE_ID, Term, parse_crop
 from image_recommender.video.sampling import frame_at
-from image_recommender.web.safety import SAFE_METHODS, allowed_hosts, api_words, host_of, same_origin
+from image_recommender.web.safety import SAFE_METHODS, BodyLimit, allowed_hosts, api_words, host_of, same_origin
 
 STATIC = Path(__file__).parent / "static"
 
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# Any request body: an upload and its multipart framing.
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES + (1 << 20)
 
 
 # One zip download: at most this many images and bytes (spooled to a temporary file).
@@ -177,6 +180,7 @@ def _upload_name(raw: str | None) -> str:
 def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     """Build the app around an open library; one lock serialises its SQLite connection."""
     app = FastAPI(title="imrec", description="Image similarity search over a local library.", version="1")
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     lock = threading.Lock()
     thumb_decodes = threading.BoundedSemaphore(THUMB_DECODES_AT_ONCE)
     thumbs = library.settings.state_dir / "thumbs"
@@ -210,6 +214,20 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     @app.exception_handler(ImrecError)
     def user_error(_: Request, exc: ImrecError) -> JSONResponse:
         return JSONResponse({"detail": api_words(str(exc))}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each wrong field, without echoing its value: FastAPI's own answer echoed
+        ``1e400`` or ``NaN`` back, which JSON cannot carry, and so became a 500."""
+        problems = [
+            {
+                "loc": [str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
 
     def catalogued(image_id: int) -> tuple[ImageRow, Path]:
         """The image and its file, if the file still resolves inside the library."""

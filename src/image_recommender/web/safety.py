@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import re
 import socket
 from collections.abc import Mapping
+from typing import Any
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -95,3 +97,60 @@ def same_origin(headers: Mapping[str, str]) -> bool:
         return True
     scheme, _, authority = origin.partition("://")
     return scheme == "http" and authority.lower() == headers.get("host", "").strip().lower()
+
+
+class BodyLimit:
+    """ASGI middleware that refuses a request body over ``limit`` bytes before it is spooled.
+
+    A declared ``Content-Length`` over the limit is answered 413 at once, nothing read; a
+    chunked body is read until it passes the limit, then the app is told the client left (so
+    it stops reading) and the answer is 413. Without it, a 419 MB upload was spooled into a
+    temporary file before the upload route could see its size.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.strip().isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen, over, started = 0, False, False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return dict(message)
+
+        async def watched(message: dict[str, Any]) -> None:
+            nonlocal started
+            if over and not started:
+                return  # the app's answer to a body it could not finish: 413 is sent instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps({"detail": f"request body larger than {self.limit // 2**20} MB"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
