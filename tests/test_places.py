@@ -140,11 +140,22 @@ def test_words_become_filters_only_for_the_librarys_own_places(places_library: P
         assert [hit.path for hit in flag_wins.results] == ["lisbon-alfama.jpg"]
         negated = library.search(text="Kirche nicht Kinder", k=50)
         assert negated.query == ["+'Kirche'", "-'Kinder'"]
+        elsewhere = library.search(text="Kirche nicht München", k=50)  # a place pushed away: not taken there
+        assert {hit.path for hit in elsewhere.results} == {hit.path for hit in paris.results} - {
+            "munich-marienplatz.jpg",
+            "munich-garching.jpg",
+        }
+        assert elsewhere.understood is not None and elsewhere.understood.not_place is not None
 
 
-def test_the_cli_shows_how_the_query_was_understood(places_library: Path, imrec: Runner) -> None:
-    shown = imrec("search", "Kirche in Lissabon Mai 2023", "-l", places_library)
+def test_the_cli_shows_how_the_query_was_understood(
+    places_library: Path, imrec: Runner, model_env: dict[str, str]
+) -> None:
+    german = {**model_env, "LANG": "de_DE.UTF-8"}
+    shown = imrec("search", "Kirche in Lissabon Mai 2023", "-l", places_library, env=german)
     assert "imrec: verstanden: Text 'Kirche', Ort Lissabon, Mai 2023" in shown.stderr
+    english = imrec("search", "Kirche in Lissabon Mai 2023", "-l", places_library, env={**model_env, "LANG": "C.UTF-8"})
+    assert "imrec: understood: text 'Kirche', place Lissabon, Mai 2023" in english.stderr
     assert "lisbon-alfama.jpg" in shown.stdout and "munich" not in shown.stdout
     data = run_json(imrec, "search", "Kirche in Lissabon Mai 2023", "-l", places_library)
     assert data["understood"]["place"] == {"words": "Lissabon", "name": "Lisbon, Lisbon, Portugal", "level": "town"}

@@ -7,6 +7,7 @@ import pytest
 
 from image_recommender.query.places import PlaceMatch
 from image_recommender.query.understanding import understand
+from image_recommender.settings import user_language
 
 # The library's places in this table (folded): its own name first, then other spellings
 # (GeoNames' alternate names), as a real catalog answers them.
@@ -160,8 +161,41 @@ def test_literal_and_ignored_kinds_keep_the_words() -> None:
     assert kept.text == "Strand Sylt" and kept.place is None and kept.negatives == ("Kinder",)
 
 
-def test_the_line_says_what_was_understood_in_the_query_language() -> None:
-    assert understand("Strand Sylt Juli 2019", PLACES).describe() == ("verstanden: Text 'Strand', Ort Sylt, Juli 2019")
+def test_the_line_speaks_the_user_s_language_whatever_the_query_s() -> None:
+    assert understand("Strand Sylt Juli 2019", PLACES, language="de").describe() == (
+        "verstanden: Text 'Strand', Ort Sylt, Juli 2019"
+    )
     assert understand("beach in Lisbon not people", PLACES).describe() == (
         "understood: text 'beach', place Lisbon, not 'people'"
     )
+    for query in ("Lisbon", "München", "Strand Sylt"):  # one language, however the query is written
+        assert understand(query, PLACES, language="de").describe().startswith("verstanden:"), query
+        assert understand(query, PLACES, language="en").describe().startswith("understood:"), query
+
+
+def test_the_user_s_language_comes_from_the_setting_else_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    assert user_language() == "en"
+    monkeypatch.setenv("LANG", "de_DE.UTF-8")
+    assert user_language() == "de" and user_language("en") == "en"
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    assert user_language() == "en"
+
+
+def test_a_negated_place_leaves_the_place_out() -> None:
+    alone = understand("nicht Munich", PLACES, language="de")
+    assert alone.not_place is not None and alone.not_place.found.ids == PLACES("munich", True).ids  # type: ignore[union-attr]
+    assert alone.negatives == () and "nicht in Munich" in alone.describe()
+    mixed = understand("Strand nicht Lisbon ohne Kinder", PLACES)
+    assert mixed.text == "Strand" and mixed.negatives == ("Kinder",) and mixed.not_place is not None
+    assert understand("Kirche nicht Essen", PLACES).not_place is None  # an everyday word stays a word pushed away
+
+
+@pytest.mark.parametrize("query", ["Geburtstag 31.02.2019", "party 2019-04-31", "Fest 29.02.2019"])
+def test_an_impossible_date_stays_text_and_says_so(query: str) -> None:
+    understood = understand(query, PLACES)
+    word = query.split()[-1]
+    assert understood.dates is None and understood.text == query
+    assert understood.impossible == (word,) and f"'{word}' " in understood.describe()
+    assert understand("Fest 29.02.2020", PLACES).dates is not None  # a leap day is a day

@@ -56,6 +56,7 @@ class PhotoFilter:
     near: tuple[float, float, float] | None = None  # latitude, longitude, radius in km
     theme: int | None = None  # a theme's id (the library resolves names)
     places: tuple[int, ...] | None = None  # ids of the places named (the library resolves names)
+    not_places: tuple[int, ...] | None = None  # ids of places left out ("nicht Hamburg"); unplaced photos stay
     every_year: tuple[str, str] | None = None  # ("MM-DD", "MM-DD") inclusive, any year ("Juli", "im Sommer")
     kind: str | None = None  # "image" or "video"
 
@@ -98,6 +99,7 @@ class PhotoFilter:
                 self.near,
                 self.theme,
                 self.places,
+                self.not_places,
                 self.every_year,
                 self.kind,
             )

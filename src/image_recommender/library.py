@@ -74,7 +74,7 @@ from image_recommender.search import (
     search_vectors,
     sort_results,
 )
-from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings
+from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings, user_language
 from image_recommender.text.reading import TextGate, TextProgress, TextReport, read_texts
 from image_recommender.text.recognise import OCR_EXTRA_HINT, TextReader, ocr_available
 from image_recommender.themes.computing import compute_themes, join_themes, needs_computing
@@ -1114,6 +1114,7 @@ class Library:
             MAX_PLACE_WORDS,
             ignore,
             subject_words(),
+            user_language(self.settings.language),
         )
         terms = [*terms[:position], replace(term, value=understood.text), *terms[position + 1 :]]
         terms += [Term("text", word, 1.0, True) for word in understood.negatives]
@@ -1127,6 +1128,8 @@ class Library:
             )
         if understood.place is not None:
             photo_filter = replace(photo_filter, places=understood.place.found.ids)
+        if understood.not_place is not None:
+            photo_filter = replace(photo_filter, not_places=understood.not_place.found.ids)
         return terms, photo_filter, understood
 
     def _search_words(

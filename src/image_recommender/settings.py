@@ -106,6 +106,9 @@ class Settings:
     text_model: str = ""
     # Read the text in pictures after embedding (rapidocr), for word search; off: no text pass.
     ocr: bool = True
+    # The language of what imrec says about a query ("verstanden: ..."): de, en, or auto (from
+    # LC_ALL / LC_MESSAGES / LANG), never switching with the words of each query.
+    language: str = "auto"
     # A RAW and a JPEG/HEIC of the same name in one folder: one photo in results and never each
     # other's duplicates ("group"), or two files like any others ("separate").
     raw_pairs: str = "group"
@@ -180,6 +183,7 @@ _CHOICES = {
     "engine": ENGINES,
     "index_kind": INDEX_KINDS,
     "raw_pairs": ("group", "separate"),
+    "language": ("auto", "de", "en"),
 }
 
 
@@ -350,3 +354,14 @@ def enclosing_library(folder: Path) -> Path | None:
         if (above / STATE_DIR_NAME / "catalog.sqlite3").is_file():
             return above
     return None
+
+
+def user_language(setting: str = "auto") -> str:
+    """ "de" or "en": the setting, else the locale the user runs in (``LANG=de_DE.UTF-8`` is German)."""
+    if setting in ("de", "en"):
+        return setting
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            return "de" if value.lower().startswith("de") else "en"
+    return "en"

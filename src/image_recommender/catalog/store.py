@@ -114,6 +114,10 @@ def _filter_clauses(photo_filter: PhotoFilter) -> tuple[list[str], list[object]]
     if photo_filter.places is not None:
         clauses.append(f"images.place_id IN ({','.join('?' * len(photo_filter.places)) or 'NULL'})")
         values += photo_filter.places
+    if photo_filter.not_places:
+        marks = ",".join("?" * len(photo_filter.not_places))
+        clauses.append(f"(images.place_id IS NULL OR images.place_id NOT IN ({marks}))")
+        values += photo_filter.not_places
     return clauses, values
 
 

@@ -96,13 +96,6 @@ _NEGATIONS = {"nicht", "not", "ohne", "without"}
 _SEEN = "seen"
 _ALL_LEADS = {"jahr", "year"} | _DATE_LEADS | set(_AFTER) | set(_BEFORE) | _RANGE_JOINS | _RANGE_LEADS | _PLACE_LEADS
 _ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "the", "a", "an", "any"}
-_GERMAN = {fold(word) for word in {
-    "im", "am", "auf", "aus", "bei", "nach", "seit", "ab", "bis", "vor", "von", "zwischen", "und", "mit",
-    "nicht", "ohne", "der", "die", "das", "den", "dem", "ein", "eine", "einen", "zu", "jahr",
-    "januar", "jaenner", "februar", "feber", "maerz", "mai", "juni", "juli", "oktober", "okt", "dezember", "dez",
-    "sommer", "herbst", "fruehling", "fruehjahr", "weihnachten", "heiligabend", "silvester", "neujahr",
-    "ostern", "pfingsten",
-}}  # fmt: skip
 
 # Place names that are everyday German or English words: a place only after "in", "at", ...
 EVERYDAY_WORDS = frozenset(
@@ -153,6 +146,8 @@ class Understood:
     negatives: tuple[str, ...] = ()
     language: str = "en"
     ignored: frozenset[str] = field(default_factory=frozenset)
+    impossible: tuple[str, ...] = ()  # dates no calendar has ("31.02.2019"): kept as text, and said so
+    not_place: PlaceWords | None = None  # "nicht Hamburg": pictures taken anywhere but there
 
     def as_json(self) -> dict[str, object]:
         dates = self.dates
@@ -170,14 +165,22 @@ class Understood:
                 "every_year": list(dates.every_year) if dates.every_year else None,
             },
             "negatives": list(self.negatives),
+            "not_place": None
+            if self.not_place is None
+            else {
+                "words": self.not_place.words,
+                "name": self.not_place.found.entity,
+                "level": self.not_place.found.level,
+            },
             "language": self.language,
             "literal": sorted(self.ignored),
+            "impossible_dates": list(self.impossible),
             "line": self.describe(),
         }
 
     @property
     def anything(self) -> bool:
-        return self.dates is not None or self.place is not None or bool(self.negatives)
+        return any((self.dates, self.place, self.negatives, self.impossible, self.not_place))
 
     def describe(self) -> str:
         """One line: "verstanden: Text 'Strand', Ort Sylt, Juli 2019" / "understood: text 'beach', ..."."""
@@ -190,6 +193,9 @@ class Understood:
                 self.dates.words + (" (jedes Jahr)" if german else " (any year)") * bool(self.dates.every_year)
             )
         parts += [f"{'nicht' if german else 'not'} {word!r}" for word in self.negatives]
+        if self.not_place is not None:
+            parts.append(f"{'nicht in' if german else 'not in'} {self.not_place.words}")
+        parts += [f"{word!r} {'ist kein Datum' if german else 'is no date'}" for word in self.impossible]
         return f"{'verstanden' if german else 'understood'}: {', '.join(parts)}"
 
 
@@ -211,16 +217,27 @@ def understand(
     longest_place: int = MAX_PLACE_WORDS,
     ignore: frozenset[str] = frozenset(),
     everyday: frozenset[str] = frozenset(),
+    language: str = "en",
 ) -> Understood:
     """``query`` taken apart; ``place_lookup`` answers a folded name with the library's place of
     that name (or None); kinds in ``ignore`` ("date", "place", "negative") stay words; folded
     words in ``everyday`` (what pictures show: "regen", "berge", "snow") are places only after
-    "in", "at", ... like ``EVERYDAY_WORDS``."""
+    "in", "at", ... like ``EVERYDAY_WORDS``. A negated place name ("nicht Hamburg") leaves out
+    the place's pictures rather than the word's look. ``language`` is the user's (setting, LANG):
+    the line says what was understood in it, whatever language the query's words are in."""
     tokens = _TOKEN.findall(query)
     words = [_plain(token) for token in tokens]
     used: list[str | None] = [None] * len(tokens)
     dates = None if "date" in ignore else _find_dates(tokens, words, used)
     negatives = () if "negative" in ignore else _find_negatives(tokens, words, used)
+    not_place = None
+    if "place" not in ignore:
+        for word in negatives:
+            found = place_lookup(fold(word), True) if fold(word) not in EVERYDAY_WORDS | everyday else None
+            if found is not None:
+                not_place = PlaceWords(word, found)
+                negatives = tuple(other for other in negatives if other != word)
+                break
     common = EVERYDAY_WORDS | everyday
     place = None if "place" in ignore else _find_place(tokens, words, used, place_lookup, longest_place, common)
     text = " ".join(token for token, kind in zip(tokens, used, strict=True) if kind in (None, _SEEN))
@@ -230,16 +247,26 @@ def understand(
             for token, word, kind in zip(tokens, words, used, strict=True)
             if kind in ("date", "place") and word.isalpha() and word not in _ALL_LEADS
         )
-    if not text and dates is None and place is None:  # "not the kids" alone: the words are what to look for
-        return Understood(query, query.strip(), language=_language(query, words), ignored=frozenset(ignore))
+    impossible = (
+        ()
+        if "date" in ignore
+        else tuple(token for token, word in zip(tokens, words, strict=True) if _no_such_day(word))
+    )
+    if not text and dates is None and place is None and not_place is None:  # "not the kids" alone: the words
+        return Understood(query, query.strip(), language=language, ignored=frozenset(ignore), impossible=impossible)
     text = text or query.strip()  # "2019": the year's photos, ranked by the words as typed
-    return Understood(query, text, dates, place, negatives, _language(query, words), frozenset(ignore))
+    return Understood(query, text, dates, place, negatives, language, frozenset(ignore), impossible, not_place)
 
 
-def _language(query: str, words: list[str]) -> str:
-    """German where a German word of the rules or an umlaut appears, else English."""
-    german = any(word in _GERMAN for word in words) or any(c in query for c in "äöüÄÖÜß")
-    return "de" if german else "en"
+def _no_such_day(word: str) -> bool:
+    """A day in a month that has no such day: "31.02.2019", "2019-04-31"."""
+    if match := _ISO_DAY.fullmatch(word):
+        year, month, day = int(match[1]), int(match[2]), int(match[3])
+    elif match := _DOTTED_DAY.fullmatch(word):
+        year, month, day = int(match[3]), int(match[2]), int(match[1])
+    else:
+        return False
+    return day > _days_in(year, month)
 
 
 def _plain(token: str) -> str:
@@ -308,13 +335,14 @@ def _find_dates(tokens: list[str], words: list[str], used: list[str | None]) -> 
 
 def _date_at(tokens: list[str], words: list[str], used: list[str | None], index: int, word: str) -> DateSpan | None:
     typed = lambda start, end: " ".join(t.strip(_EDGE_PUNCTUATION) for t in tokens[start:end])  # noqa: E731
+    if _no_such_day(word):
+        return None
     if match := _ISO_DAY.fullmatch(word):
-        day = date(int(match[1]), int(match[2]), min(int(match[3]), _days_in(int(match[1]), int(match[2]))))
+        day = date(int(match[1]), int(match[2]), int(match[3]))
         _mark(used, index, index + 1)
         return DateSpan(typed(index, index + 1), _day(day), _day(day + timedelta(days=1)))
     if match := _DOTTED_DAY.fullmatch(word):
-        in_year, in_month = int(match[3]), int(match[2])
-        day = date(in_year, in_month, min(int(match[1]), _days_in(in_year, in_month)))
+        day = date(int(match[3]), int(match[2]), int(match[1]))
         _mark(used, index, index + 1)
         return DateSpan(typed(index, index + 1), _day(day), _day(day + timedelta(days=1)))
     if match := _ISO_MONTH.fullmatch(word):
