@@ -81,7 +81,16 @@ def test_each_filter_returns_exactly_the_matching_photos(dated_library: Path, mo
         assert found(library, taken_on="2019") == {"summer-a.jpg", "summer-b.jpg", "summer-c.jpg", "autumn.jpg"}
         assert found(library, camera="pixel 7") == {"summer-a.jpg", "summer-b.jpg"}
         assert found(library, camera="EOS", after="2019-09") == {"autumn.jpg"}
-        assert found(library, taken_on="2021-03-04") == {"scan.jpg"}  # no EXIF date: the file's time
+        assert found(library, taken_on="2021-03-04") == set()  # no date taken: the file's time is no date
+        assert found(library, taken_on="2021-03-04", include_undated=True) == {"scan.jpg"}
+        left = library.search(text="a photo", k=50, after="2020")
+        assert left.undated_left_out == 1 and {hit.path for hit in left.results} == {
+            "xmas-morning.jpg",
+            "xmas-night.jpg",
+            "boxing-day.jpg",
+        }
+        assert library.search(text="a photo", k=50, before="2020").undated_left_out == 0  # its time is 2021
+        assert library.search(text="a photo", k=50).undated_left_out == 0  # no date asked: everything
         assert found(library, after="2030") == set()
         assert found(library, near="48.8584,2.2945", radius="500m") == {"summer-a.jpg"}
         assert found(library, near="48.8584,2.2945", radius="2km") == {"summer-a.jpg", "summer-b.jpg"}
@@ -161,6 +170,10 @@ def test_cli_filters_and_json_fields(imrec: Runner, tmp_path: Path) -> None:
     assert {hit["path"] for hit in data["results"]} == {"xmas-morning.jpg", "xmas-night.jpg"}
     assert {hit["camera"] for hit in data["results"]} == {"Apple iPhone 15"}
     assert all(hit["taken_at"].startswith("2024-12-24T") for hit in data["results"])
+    shown = imrec("search", "-l", root, "--text", "a photo", "--after", "2021")
+    assert "left out 1 picture(s) dated only by the file's time; --include-undated keeps them" in shown.stderr
+    kept = run_json(imrec, "search", "-l", root, "--text", "a photo", "--after", "2021", "--include-undated")
+    assert "scan.jpg" in {hit["path"] for hit in kept["results"]} and kept["undated_left_out"] == 0
     result = imrec("search", "-l", root, "--text", "x", "--after", "June", expect=2)
     assert result.stderr.strip().splitlines() == [
         "imrec: error: --after 'June': give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD"

@@ -59,6 +59,14 @@ class PhotoFilter:
     not_places: tuple[int, ...] | None = None  # ids of places left out ("nicht Hamburg"); unplaced photos stay
     every_year: tuple[str, str] | None = None  # ("MM-DD", "MM-DD") inclusive, any year ("Juli", "im Sommer")
     kind: str | None = None  # "image" or "video"
+    # A date filter matches pictures with a date taken; those dated only by the file's time join
+    # only when asked (a copied or restored file's time says nothing of when the photo was taken).
+    include_undated: bool = False
+
+    @property
+    def dated(self) -> bool:
+        """Whether the filter asks for a date (after, before, or a window of every year)."""
+        return self.after is not None or self.before is not None or self.every_year is not None
 
     @classmethod
     def from_options(

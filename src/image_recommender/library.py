@@ -177,6 +177,7 @@ class SearchResponse:
     index_current: bool = True
     words: list[str] = field(default_factory=list)  # the folded words asked of the text in pictures
     understood: Understood | None = None  # how a text query was taken apart
+    undated_left_out: int = 0  # pictures a date filter left out: only their file's time dates them
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -185,6 +186,7 @@ class SearchResponse:
             "index_current": self.index_current,
             "words": self.words,
             "understood": self.understood.as_json() if self.understood is not None else None,
+            "undated_left_out": self.undated_left_out,
             "results": [r.as_json() for r in self.results],
         }
 
@@ -1013,6 +1015,7 @@ class Library:
         place: str | None = None,
         literal: bool | Collection[str] = False,
         kind: str | None = None,
+        include_undated: bool = False,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
@@ -1028,7 +1031,9 @@ class Library:
         ``under``, ``after``/``before`` (YYYY, YYYY-MM or YYYY-MM-DD), ``taken_on`` (a day) and
         ``kind`` ("image" or "video"), ``camera`` (part of its name), ``place`` (a town, region or country by any of its names)
         and ``near`` ("LAT,LON" within ``radius``, default 1 km)
-        restrict the results, inside the index search; ``sort="date"`` orders them by date taken
+        restrict the results, inside the index search; a date filter matches only pictures with a
+        date taken (``include_undated`` adds those dated by the file's time alone; how many were
+        left out is ``undated_left_out``); ``sort="date"`` orders them by date taken
         (the file's time where the photo has no EXIF date: ``taken_from`` says which). Exact
         copies are one result listing the others, unless ``all_copies``.
         """
@@ -1042,6 +1047,7 @@ class Library:
         if kind is not None:
             check_kind(kind)
             photo_filter = replace(photo_filter, kind=kind)
+        photo_filter = replace(photo_filter, include_undated=include_undated)
         check_sort(sort)  # refused before any work
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
@@ -1098,7 +1104,8 @@ class Library:
         asked = [word for text in texts for word in query_words(text)]
         described = [term.describe() for term in parsed]
         ranked = self._described(sort_results(results, sort), row.id)
-        return SearchResponse(described, row.name, ranked, images, current, asked, understood)
+        undated = self.catalog.undated_left_out(photo_filter)
+        return SearchResponse(described, row.name, ranked, images, current, asked, understood, undated)
 
     def _understood(
         self, terms: list[Term], photo_filter: PhotoFilter, ignore: frozenset[str]
@@ -1140,7 +1147,10 @@ class Library:
             raise QueryError(f"--words {words!r}: give a word of at least {MIN_WORD} letters or digits")
         results = rank_words_only(word_hits(self.catalog, words, photo_filter), k, all_copies)
         ranked = self._described(sort_results(results, sort), self.query_model().id if self.catalog.models() else None)
-        return SearchResponse([f"words {words!r}"], "text in pictures", ranked, words=query_words(words))
+        undated = self.catalog.undated_left_out(photo_filter)
+        return SearchResponse(
+            [f"words {words!r}"], "text in pictures", ranked, words=query_words(words), undated_left_out=undated
+        )
 
     def _folder_prefix(self, under: str) -> str:
         """``under`` as the catalog's path prefix ("" for the whole library, else "a/b/").

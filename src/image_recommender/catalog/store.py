@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +111,8 @@ def _filter_clauses(photo_filter: PhotoFilter) -> tuple[list[str], list[object]]
         joiner = "AND" if first <= last else "OR"  # a window over New Year: December or January
         clauses.append(f"(substr(images.taken_at, 6, 5) >= ? {joiner} substr(images.taken_at, 6, 5) <= ?)")
         values += [first, last]
+    if photo_filter.dated and not photo_filter.include_undated:
+        clauses.append("images.taken_from IS NOT 'mtime'")
     if photo_filter.places is not None:
         clauses.append(f"images.place_id IN ({','.join('?' * len(photo_filter.places)) or 'NULL'})")
         values += photo_filter.places
@@ -704,6 +706,16 @@ class Catalog:
             f"SELECT id FROM vectors WHERE model_id = {int(model_id)} AND image_id IN ({{}})", image_ids
         )
         return np.array([label for (label,) in rows], dtype=np.int64)
+
+    def undated_left_out(self, photo_filter: PhotoFilter) -> int:
+        """Live images a date filter leaves out because only their file's time dates them."""
+        if not photo_filter.dated or photo_filter.include_undated:
+            return 0
+        clauses, values = _filter_clauses(replace(photo_filter, include_undated=True))
+        (count,) = self._db.execute(
+            "SELECT count(*) FROM images WHERE images.taken_from = 'mtime' AND " + " AND ".join(clauses), values
+        ).fetchone()
+        return int(count)
 
     def live_labels_matching(self, model_id: int, photo_filter: PhotoFilter) -> np.ndarray:
         """Live labels of images in the filter's folder (a prefix ending in '/'), dates and camera."""

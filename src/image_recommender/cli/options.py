@@ -255,6 +255,7 @@ FILTER_NAMES = (
     "kind",
     "sort",
     "all_copies",
+    "include_undated",
 )
 
 
@@ -354,6 +355,15 @@ NearOpt = Annotated[
     str | None,
     typer.Option(
         "--near", metavar="LAT,LON", help="Only photos taken near this place (decimal degrees, from EXIF GPS)."
+    ),
+]
+
+
+IncludeUndatedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-undated",
+        help="With a date filter, also pictures dated only by the file's time (no date taken in them).",
     ),
 ]
 

@@ -124,6 +124,12 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
             " exactly), run 'imrec index' to make searches fast again",
             markup=False,
         )
+    if response.undated_left_out:
+        err.print(
+            f"imrec: note: the date filter left out {response.undated_left_out} picture(s) dated only by the"
+            " file's time; --include-undated keeps them",
+            markup=False,
+        )
     if json_output:
         emit_json(response.as_json())
     elif paths or paths0:
