@@ -123,6 +123,18 @@ def test_a_copy_mirror_copies_and_leaves_a_copy_the_user_changed(library: Path, 
     assert leaving.exists() and len(list(copies.iterdir())) == 2  # changed by the user: kept though it left
 
 
+def test_album_commands_take_the_library_as_root_or_l(library: Path, imrec: Runner) -> None:
+    imrec("album", "save", "bridges", "--text", "a bridge", "-k", "2", "-l", library)
+    listed = json.loads(imrec("album", "list", library, "--json").stdout)
+    assert [album["name"] for album in listed] == ["bridges"]
+    assert json.loads(imrec("album", "list", "-l", library, "--json").stdout) == listed
+    assert results(imrec, "album", "show", "bridges", library) == results(
+        imrec, "album", "show", "bridges", "-l", library
+    )
+    imrec("album", "delete", "bridges", library)
+    assert json.loads(imrec("album", "list", library, "--json").stdout) == []
+
+
 def test_a_copy_whose_original_was_deleted_is_kept_aside_not_destroyed(
     library: Path, imrec: Runner, tmp_path: Path
 ) -> None:

@@ -26,6 +26,7 @@ from image_recommender.cli.options import (
     PlaceOpt,
     PreviewOpt,
     RadiusOpt,
+    RootArg,
     SearchLibraryOpt,
     ShowOpt,
     SortOpt,
@@ -37,6 +38,7 @@ from image_recommender.cli.options import (
     TopKOpt,
     UnderOpt,
     UnlikeOpt,
+    _root,
     open_library,
     result_filters,
 )
@@ -121,6 +123,7 @@ def album_save(
 def album_show(
     ctx: typer.Context,
     name: NameArg,
+    root: RootArg = None,
     library: SearchLibraryOpt = None,
     text_model: TextModelOpt = None,
     json_output: JsonOpt = False,
@@ -132,15 +135,17 @@ def album_show(
     """Run the album's query now and show its pictures, like a search."""
     outputs = ResultOutputs(json_output, paths, paths0, preview, show)
     outputs.check()
-    with open_library(library, ctx) as opened:
+    with open_library(_root(root, library), ctx) as opened:
         render(opened.album_results(name), opened, outputs)
 
 
 @album_app.command("list", cls=PlainArguments)
 @friendly
-def album_list(ctx: typer.Context, library: SearchLibraryOpt = None, json_output: JsonOpt = False) -> None:
+def album_list(
+    ctx: typer.Context, root: RootArg = None, library: SearchLibraryOpt = None, json_output: JsonOpt = False
+) -> None:
     """The albums, with their queries and mirror folders."""
-    with open_library(library, ctx) as opened:
+    with open_library(_root(root, library), ctx) as opened:
         albums = [(album, opened.album_query(album.name)) for album in opened.albums()]
     if json_output:
         emit_json([{"name": a.name, "query": query, "mirror": a.mirror, "mode": a.mode} for a, query in albums])
@@ -154,8 +159,8 @@ def album_list(ctx: typer.Context, library: SearchLibraryOpt = None, json_output
 
 @album_app.command("delete", cls=PlainArguments)
 @friendly
-def album_delete(ctx: typer.Context, name: NameArg, library: SearchLibraryOpt = None) -> None:
+def album_delete(ctx: typer.Context, name: NameArg, root: RootArg = None, library: SearchLibraryOpt = None) -> None:
     """Forget an album; the links or copies its mirror made stay where they are."""
-    with open_library(library, ctx) as opened:
+    with open_library(_root(root, library), ctx) as opened:
         opened.delete_album(name)
     out.print(f"album {name} deleted (its mirror folder, if any, is left as it is)", markup=False)
