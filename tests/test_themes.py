@@ -157,3 +157,8 @@ def test_a_new_picture_joins_the_nearest_theme_without_a_recomputation(
         assert new is not None and old is not None
         members = opened.catalog.themes_of([new.id, old.id])
         assert members[new.id] == members[old.id]  # the same bird, the same theme
+        model = opened.query_model()
+        stored = opened.catalog.vector_of_image(new.id, model.id)
+        assert stored is not None
+        nearest = max(opened.catalog.themes(model.id), key=lambda theme: float(stored[1] @ theme.centre))
+        assert members[new.id] == nearest.id  # the nearest centre, not merely the theme its twin is in
