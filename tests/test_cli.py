@@ -24,7 +24,7 @@ def test_index_then_search_finds_the_query_image_first(imrec: Runner, library_di
     query = library_dir / "Wine_by_Jakkub_Mede.jpg"
     data = run_json(imrec, "search", query, "--library", library_dir, "-k", "3", "--include-query")
     assert (
-        set(data) == {"query", "model", "index_current", "words", "understood", "results"}
+        set(data) == {"query", "model", "index_current", "words", "understood", "undated_left_out", "results"}
         and data["index_current"] is True
     )
     assert data["understood"] is None  # an image query has no words to read
