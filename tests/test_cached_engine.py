@@ -141,6 +141,23 @@ def test_vectors_from_the_cache_equal_the_torch_route_s(
     assert cached_image_model(spec, "auto", "cpu", "fp32", "CPU", engine_cache.parent / "empty") is None
 
 
+def _imrec_without_torch(model_env: dict[str, str], *argv: str) -> str:
+    """Run ``imrec ARGV`` in a fresh process on the OpenVINO engine; its stdout, once it is
+    checked that the process succeeded and never imported torch or open_clip."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['imrec', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('image_recommender', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
+    )
+    env = {**model_env, "IMREC_ENGINE": "openvino"}
+    result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    *output, imported = result.stdout.splitlines()
+    assert imported == "False False", result.stdout + result.stderr
+    return "\n".join(output)
+
+
 @pytest.mark.slow
 def test_an_update_with_a_cached_conversion_never_imports_torch(
     tiny_checkpoint: Path, engine_cache: Path, library_dir: Path, model_env: dict[str, str]
@@ -154,19 +171,8 @@ def test_an_update_with_a_cached_conversion_never_imports_torch(
     Image.open(PHOTOS / "Wine_by_Jakkub_Mede.jpg").rotate(20).save(library_dir / "new.jpg")
     for number in range(40):  # more than a batch: the forked workers decode them
         Image.open(PHOTOS / "Bridge_by_Sander_Klootwijk.jpg").rotate(number + 1).save(library_dir / f"n{number}.jpg")
-    probe = (
-        "import runpy, sys\n"
-        "sys.argv = ['imrec', 'index', sys.argv[1], '--json', '--workers', '2']\n"
-        "try:\n    runpy.run_module('image_recommender', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
-    )
-    env = {**model_env, "IMREC_ENGINE": "openvino"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe, str(library_dir)], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "False False", result.stdout + result.stderr
-    assert '"embedded": 41' in result.stdout
+    output = _imrec_without_torch(model_env, "index", str(library_dir), "--json", "--workers", "2")
+    assert '"embedded": 41' in output
     with Library.open(library_dir, model_config=TINY_CONFIG, pretrained=str(tiny_checkpoint), engine="torch") as lib:
         model = lib.query_model().id
         assert len(lib.catalog.images("ok")) == 8 + 41
@@ -209,19 +215,9 @@ def test_a_text_query_with_a_cached_conversion_never_imports_torch(
     tiny_checkpoint: Path, engine_cache: Path, library_dir: Path, model_env: dict[str, str]
 ) -> None:
     _converted(tiny_checkpoint, engine_cache, library_dir)
-    probe = (
-        "import runpy, sys\n"
-        "sys.argv = ['imrec', 'search', 'a red bicycle', '-l', sys.argv[1], '--json', '-k', '3']\n"
-        "try:\n    runpy.run_module('image_recommender', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
+    found = json.loads(
+        _imrec_without_torch(model_env, "search", "a red bicycle", "-l", str(library_dir), "--json", "-k", "3")
     )
-    env = {**model_env, "IMREC_ENGINE": "openvino"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe, str(library_dir)], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "False False", result.stdout + result.stderr
-    found = json.loads("\n".join(result.stdout.splitlines()[:-1]))
     with Library.open(library_dir, model_config=TINY_CONFIG, pretrained=str(tiny_checkpoint), engine="torch") as lib:
         expected = lib.search(text="a red bicycle", k=3).results
     assert [hit["path"] for hit in found["results"]] == [hit.path for hit in expected]
