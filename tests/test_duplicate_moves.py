@@ -240,3 +240,39 @@ def test_page_resolves_a_group_and_undoes_it(messy: Path, model_settings: dict, 
             expect(page.locator(".group")).to_have_count(4)
             browser.close()
         assert tree_digests(messy) == before
+
+
+def test_a_picture_has_one_role_in_a_plan_its_exact_copies_nested_in_its_near_group(
+    messy: Path, model_settings: dict, tmp_path: Path, imrec: Runner
+) -> None:
+    (messy / "roll0").mkdir()
+    shutil.copy(messy / "kleiber-small.jpg", messy / "roll0" / "kleiber-small-copy.jpg")
+    with Library.open(messy, **model_settings) as library:
+        library.update()
+        groups = library.duplicates(THRESHOLD)
+        keepers = {group.keeper.path for group in groups}
+        removable = [image.path for group in groups for image in group.removable]
+        assert not keepers & set(removable) and len(removable) == len(set(removable))
+        kleiber = next(group for group in groups if group.keeper.path == "Kleiber_by_Lukas_Baubkus.jpg")
+        assert {image.path for image in kleiber.removable} == {"kleiber-small.jpg", "roll0/kleiber-small-copy.jpg"}
+        planned, _ = library.move_duplicates(groups, tmp_path / "dupes", apply=False)
+        assert not {m.source.relative_to(messy).as_posix() for m in planned} & keepers
+    data = run_json(imrec, "duplicates", messy, "--threshold", str(THRESHOLD))
+    copy = next(i for g in data["groups"] for i in g["images"] if i["path"] == "roll0/kleiber-small-copy.jpg")
+    small = next(i for g in data["groups"] for i in g["images"] if i["path"] == "kleiber-small.jpg")
+    assert copy["copy_of"] == small["id"]
+    assert sum(i["path"] == "kleiber-small.jpg" for g in data["groups"] for i in g["images"]) == 1
+
+
+def test_a_plan_moving_most_of_the_library_needs_yes(messy: Path, imrec: Runner, tmp_path: Path) -> None:
+    for burst in messy.glob("burst-*.jpg"):  # a group holding a burst is kept whole
+        burst.unlink()
+    imrec("index", messy, "-q")
+    before = tree_digests(messy)
+    target = tmp_path / "dupes"
+    shown = imrec("duplicates", messy, "--threshold", "0.01", "--move-to", target)
+    assert "more than half of the library" in shown.stderr
+    refused = imrec("duplicates", messy, "--threshold", "0.01", "--move-to", target, "--apply", expect=2)
+    assert "add --yes" in refused.stderr and tree_digests(messy) == before
+    moved = imrec("duplicates", messy, "--threshold", "0.01", "--move-to", target, "--apply", "--yes")
+    assert len(tree_digests(messy)) < len(before) / 2 and "manifest:" in moved.stdout

@@ -73,7 +73,7 @@ def test_status_and_search_agree_on_whether_the_index_is_current(
     shutil.copy2(library_dir / "Wine_by_Jakkub_Mede.jpg", library_dir / "wine-copy.jpg")
     with Library.open(library_dir, create=True, **model_settings) as library:
         library.update()
-        exact = [group for group in library.duplicates() if group.kind == "exact"]
+        exact = [group for group in library.duplicates(0.9999) if group.kind == "exact"]
         _, report = library.move_duplicates(exact, tmp_path / "moved", apply=True)
         assert report is not None and report.moved == 1 and report.manifest is not None
         library.undo_moves(report.manifest)
@@ -108,7 +108,7 @@ def test_an_undo_after_an_index_keeps_ids_and_vectors(library_dir: Path, model_s
     with Library.open(library_dir, create=True, **model_settings) as library:
         library.update()
         before = {image.path: image.id for image in library.catalog.images("ok")}
-        exact = [group for group in library.duplicates() if group.kind == "exact"]
+        exact = [group for group in library.duplicates(0.9999) if group.kind == "exact"]
         _, report = library.move_duplicates(exact, tmp_path / "moved", apply=True)
         assert report is not None and report.moved == 1 and report.manifest is not None
         assert library.update().embedded == 0  # 'imrec index' between the move and the undo

@@ -1206,9 +1206,12 @@ class Library:
         return self.catalog.state_counts()["pending"]
 
     def move_duplicates(
-        self, groups: Sequence[DuplicateGroup], target: Path, apply: bool
+        self, groups: Sequence[DuplicateGroup], target: Path, apply: bool, confirmed: bool = False
     ) -> tuple[list[Move], MoveReport | None]:
         """The moves that resolve ``groups`` into ``target``; with ``apply``, done, with a manifest.
+
+        A plan that would move more than half of the library (a model whose vectors group
+        everything, a threshold set too low) is applied only ``confirmed`` (``--yes``).
 
         The plan is checked again under the write lock against the catalog as it is then (a
         second resolve that ran meanwhile has moved its files out of the live set) and each file
@@ -1218,11 +1221,20 @@ class Library:
         moves = plan_moves(groups, self.root, target.absolute())
         if not apply:
             return moves, None
+        if self.moves_most(moves) and not confirmed:
+            raise SettingsError(
+                f"the plan moves {len(moves)} of the library's {self.catalog.state_counts()['ok']} files, more than"
+                " half: check it without --apply (a model with poor vectors groups everything), then add --yes"
+            )
         with self._write_lock():
             current = self.catalog.images_by_ids([i for m in moves for i in (m.image_id, m.keeper.id)])
             report = apply_moves(moves, self.root, target.absolute(), current)
             self.catalog.move_out(report.moved_ids)
         return moves, report
+
+    def moves_most(self, moves: Sequence[Move]) -> bool:
+        """Whether ``moves`` would take more than half of the library's files out of it."""
+        return len(moves) * 2 > self.catalog.state_counts()["ok"]
 
     def resolve_group(self, image_ids: Sequence[int], keeper_id: int, threshold: float) -> MoveReport:
         """Move every image of one duplicate group but ``keeper_id`` to ``duplicates_dir`` (the web page's

@@ -47,6 +47,7 @@ def duplicates(
     apply: Annotated[
         bool, typer.Option("--apply", help="Really move (without it, --move-to shows what would move).")
     ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Apply a plan that moves more than half of the library.")] = False,
     undo: Annotated[
         Path | None, typer.Option("--undo", metavar="MANIFEST", help="Put back the files a --move-to --apply moved.")
     ] = None,
@@ -71,7 +72,8 @@ def duplicates(
             return
         groups = opened.duplicates(threshold, keep_under)
         waiting = opened.not_embedded()
-        moves, report = opened.move_duplicates(groups, move_to, apply) if move_to is not None else ([], None)
+        moves, report = opened.move_duplicates(groups, move_to, apply, yes) if move_to is not None else ([], None)
+        most = bool(moves) and opened.moves_most(moves)
     if json_output:
         plan = [{"id": m.image_id, "from": str(m.source), "to": str(m.target), "size": m.size} for m in moves]
         extra = {"moves": plan, "applied": report.as_json() if report else None} if move_to is not None else {}
@@ -88,9 +90,11 @@ def duplicates(
     for number, group in enumerate(groups, 1):
         title = "similar shots, kept" if group.kind == "burst" else f"similarity >= {shown_score(group.score, 3):.3f}"
         out.print(f"group {number} ({group.kind}, {title}):", markup=False)
+        paths = {image.id: image.path for image in group.images}
         for image in group.images:
             mark = "keep" if image.id == group.keeper.id else "    "
-            out.print(f"  {mark} {image.path} ({image.width}x{image.height})", markup=False)
+            copy = f", an exact copy of {paths[group.copies[image.id]]}" if image.id in group.copies else ""
+            out.print(f"  {mark} {image.path} ({image.width}x{image.height}{copy})", markup=False)
     if move_to is not None and report is None:
         size = sum(m.size for m in moves)
         for move in moves:
@@ -99,6 +103,8 @@ def duplicates(
             f"would move {len(moves)} file(s), {size / 1e6:.1f} MB, to {move_to}; add --apply to move them",
             markup=False,
         )
+        if most:
+            err.print("imrec: warning: that is more than half of the library; --apply also needs --yes", markup=False)
     elif report is not None:
         _report_moves(report, f"moved to {move_to}", report.manifest)
 

@@ -267,7 +267,7 @@ CLI_ONLY = frozenset(
         "root", "library", "json_output", "quiet", "retry_failed", "add_model", "metadata", "rebuild",
         "terms", "like", "like_id", "text", "unlike", "not_text", "liked", "include_query",
         "paths", "paths0", "preview", "show", "copy_to", "link_to", "open_results",
-        "threshold", "keep_under", "move_to", "apply", "undo", "check", "debounce",
+        "threshold", "keep_under", "move_to", "apply", "yes", "undo", "check", "debounce",
         "host", "port", "all_models", "bench", "seconds", "lang", "words", "no_words", "literal", "crop", "name", "count", "recompute", "rename",
     }
 )  # fmt: skip

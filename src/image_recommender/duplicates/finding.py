@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -29,6 +29,8 @@ class DuplicateGroup:
     images: list[ImageRow]
     keeper: ImageRow
     score: float
+    # A near group's exact copies of its members: copy's id -> the member's id (see _nest_exact).
+    copies: dict[int, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -44,6 +46,7 @@ class DuplicateGroup:
                     "size": image.size,
                     "taken_at": image.taken_at,
                     "camera": image.camera,
+                    **({"copy_of": self.copies[image.id]} if image.id in self.copies else {}),
                 }
                 for image in self.images
             ],
@@ -195,7 +198,35 @@ def find_duplicates(
     near = []
     for members in clusters:
         near += _around_keepers(catalog, members, images, threshold, prefer_folder, raw_pairs)
-    return exact + near
+    return _nest_exact(exact, near)
+
+
+def _nest_exact(exact: list[DuplicateGroup], near: list[DuplicateGroup]) -> list[DuplicateGroup]:
+    """Exact copies inside the near group that holds their picture, so each file has one role.
+
+    Near groups are found among the exact groups' keepers; left apart, an exact group's keeper
+    could be a near group's file to move while its copies moved as exact copies, and every
+    copy of the picture would leave. Nested, the near group's keeper decides for all of them.
+    An exact group whose keeper also keeps the near group stays apart (both say keep it), and
+    bursts are never moved: their members' exact groups stay as they are.
+    """
+    by_keeper = {group.keeper.id: group for group in exact}
+    nested: set[int] = set()
+    groups = []
+    for group in near:
+        copies: dict[int, int] = {}
+        if group.kind == "near":
+            for image in group.images:
+                if image.id in by_keeper and image.id != group.keeper.id:
+                    nested.add(image.id)
+                    copies |= {copy.id: image.id for copy in by_keeper[image.id].images if copy.id != image.id}
+        if copies:
+            extra = [copy for image in group.images if image.id in by_keeper for copy in by_keeper[image.id].images]
+            group = replace(
+                group, images=[*group.images, *(copy for copy in extra if copy.id in copies)], copies=copies
+            )
+        groups.append(group)
+    return [group for group in exact if group.keeper.id not in nested] + groups
 
 
 def _around_keepers(

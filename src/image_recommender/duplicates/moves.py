@@ -89,14 +89,18 @@ class _Refused(Exception):
 
 
 def plan_moves(groups: Sequence[DuplicateGroup], root: Path, target: Path) -> list[Move]:
-    """The moves that resolve ``groups`` into ``target`` (a folder outside the library)."""
+    """The moves that resolve ``groups`` into ``target`` (a folder outside the library).
+
+    A file that keeps any group stays, whatever another group says of it.
+    """
     if is_inside(target, root) or is_inside(root, target):
         raise SettingsError(f"{target}: the folder for moved duplicates must be outside the library {root}")
+    keepers = {group.keeper.id for group in groups}
     seen: set[int] = set()
     moves = []
     for group in groups:
         for image in group.removable:
-            if image.id not in seen:
+            if image.id not in seen and image.id not in keepers:
                 seen.add(image.id)
                 relative = image.location(root).relative_to(root)
                 moves.append(Move(image, group.keeper, image.location(root), target / relative))
