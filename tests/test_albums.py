@@ -53,10 +53,19 @@ def test_an_album_keeps_its_query_and_runs_it_again(library: Path, imrec: Runner
     )
 
 
+def test_album_save_and_show_say_how_they_read_the_query_like_search(library: Path, imrec: Runner) -> None:
+    said = imrec("search", "a bridge 2019", "-l", library, "--include-undated").stderr
+    understood = next(line for line in said.splitlines() if "understood: " in line)
+    assert "text 'a bridge'" in understood and "2019" in understood
+    assert understood in imrec("album", "save", "b19", "a bridge 2019", "--include-undated", "-l", library).stderr
+    assert understood in imrec("album", "show", "b19", "-l", library).stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("a/b", "--text", "x"), "album name 'a/b': use 1-100 characters without slashes or control characters"),
+        (("\u202eevil", "--text", "x"), "album name '\\u202eevil': use 1-100 characters without slashes or"),
         (("ok", "--text", "x", "--link-to", "{library}/inside"), "a mirror folder lies outside the library"),
         (("ok", "--text", "x", "--link-to", "{full}"), "is not empty; give a new or empty folder"),
         (("ok", "--text", "x", "--link-to", "{tmp}/a", "--copy-to", "{tmp}/b"), "--link-to and --copy-to both"),

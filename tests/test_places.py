@@ -84,19 +84,21 @@ def test_a_place_is_found_by_its_local_english_and_transliterated_names(
 
 def test_places_lists_counts_and_the_cli_filters_by_place(places_library: Path, imrec: Runner) -> None:
     listed = run_json(imrec, "places", places_library)
-    assert {entry["place"]: entry["photos"] for entry in listed} == {
-        "Munich, Bavaria, Germany": 1,
-        "Garching, Munich, Germany": 1,
-        "Alfama, Lisbon, Portugal": 1,
-        "Essen, North Rhine-Westphalia, Germany": 1,
-        "Essen, Flanders, Belgium": 1,
+    # quarters and suburbs under their city, counted in it; a city holding only quarters still has its row
+    assert {entry["place"]: (entry["photos"], entry["quarters"]) for entry in listed} == {
+        "Munich, Bavaria, Germany": (2, [{"place": "Garching, Munich, Germany", "photos": 1}]),
+        "Lisbon, Portugal": (1, [{"place": "Alfama, Lisbon, Portugal", "photos": 1}]),
+        "Essen, North Rhine-Westphalia, Germany": (1, []),
+        "Essen, Flanders, Belgium": (1, []),
     }
+    table = imrec("places", places_library).stdout.splitlines()
+    assert table[:3] == [" photos  place", "      2  Munich, Bavaria, Germany", "      1    Garching"]
     found = run_json(imrec, "search", "a photo", "-l", places_library, "--place", "Lissabon")
     assert [(hit["path"], hit["place"]) for hit in found["results"]] == [
         ("lisbon-alfama.jpg", "Alfama, Lisbon, Portugal")
     ]
     table = imrec("search", "a photo", "-l", places_library, "--place", "munich").stdout
-    assert "Munich, Germany" in table and "Garching, Germany" in table and "essen" not in table
+    assert "Munich, Germany" in table and "Garching, Munich" in table and "essen" not in table  # the city shows
     refused = imrec("search", "a photo", "-l", places_library, "--place", "Essen", expect=2)
     assert refused.stdout == "" and "say which, e.g. 'Essen, Belgium'" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
@@ -153,9 +155,9 @@ def test_the_cli_shows_how_the_query_was_understood(
 ) -> None:
     german = {**model_env, "LANG": "de_DE.UTF-8"}
     shown = imrec("search", "Kirche in Lissabon Mai 2023", "-l", places_library, env=german)
-    assert "imrec: verstanden: Text 'Kirche', Ort Lissabon, Mai 2023" in shown.stderr
+    assert "imrec: verstanden: Text 'Kirche', Ort Lissabon (Lisbon, Portugal), Mai 2023" in shown.stderr
     english = imrec("search", "Kirche in Lissabon Mai 2023", "-l", places_library, env={**model_env, "LANG": "C.UTF-8"})
-    assert "imrec: understood: text 'Kirche', place Lissabon, Mai 2023" in english.stderr
+    assert "imrec: understood: text 'Kirche', place Lissabon (Lisbon, Portugal), Mai 2023" in english.stderr
     assert "lisbon-alfama.jpg" in shown.stdout and "munich" not in shown.stdout
     data = run_json(imrec, "search", "Kirche in Lissabon Mai 2023", "-l", places_library)
     assert data["understood"]["place"] == {"words": "Lissabon", "name": "Lisbon, Lisbon, Portugal", "level": "town"}

@@ -171,6 +171,14 @@ def test_query_errors_are_clear(imrec: Runner, indexed: Path, tmp_path: Path) ->
     assert words["query"] == ["+'holiday.jpg'"]
 
 
+def test_an_empty_answer_has_no_header_and_a_huge_query_is_echoed_short(imrec: Runner, indexed: Path) -> None:
+    empty = imrec("search", "--like-id", "1", "--camera", "No Such Camera", "-l", indexed)
+    assert empty.stdout.splitlines() == ["query: +#1"] and "no matching images" in empty.stderr
+    huge = "Strand " * 15_000  # 105 KB
+    said = imrec("search", huge, "-l", indexed, "-k", "1")
+    assert len(said.stdout) + len(said.stderr) < 2_000 and "more characters" in said.stdout
+
+
 def test_combine_is_normalised_weighted_sum() -> None:
     a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
     vector = combine([a, b], [Term("text", "a", 3.0), Term("text", "b", 1.0, negative=True)])

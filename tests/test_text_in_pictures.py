@@ -156,8 +156,11 @@ def test_a_text_query_ranks_the_picture_with_the_word_first_and_says_which_line(
     assert first["path"] == "sign.jpg" and first["text_match"] == ["Öffnungszeiten: Mo-Fr 9-18 Uhr"]
     assert all(result["text_match"] is None for result in found["results"][1:])  # CLIP fills the rest
     assert len(found["results"]) == 5
-    table = imrec("search", "Öffnungszeiten", "-l", read_library, "-k", "3").stdout
-    assert "“Öffnungszeiten: Mo-Fr 9-18 Uhr”" in table.splitlines()[2]
+    table = imrec("search", "Öffnungszeiten", "-l", read_library, "-k", "3")
+    first_row, second_row = table.stdout.splitlines()[2:4]
+    assert "“Öffnungszeiten: Mo-Fr 9-18 Uhr”" in first_row
+    # the word match ranks first whatever CLIP's score: its mark says why, the CLIP rows have none
+    assert f"{first['score']:.4f}*" in first_row and "*" not in second_row and "*: a word match" in table.stderr
     clip_only = json.loads(imrec("search", "Öffnungszeiten", "--no-words", "-l", read_library, "--json").stdout)
     assert all(result["text_match"] is None for result in clip_only["results"])
 

@@ -300,3 +300,35 @@ def test_a_multilingual_openclip_model_indexes_and_answers_german(tmp_path: Path
         assert library.update().embedded == 8
         hits = library.search(text="Hund im Schnee, Straße über der Brücke", k=3).results
         assert len(hits) == 3 and library.query_model().name == "tiny-mclip"
+
+
+@pytest.mark.parametrize(
+    ("published", "image_model"),
+    [
+        ({"modelBase": "xlm-roberta-large", "transformerDimSize": 1024, "imageDimSize": 768}, ("ViT-L-14", 768)),
+        ({"modelBase": "xlm-roberta-large", "transformerDimensions": 1024, "numDims": 512}, ("ViT-B-32", 512)),
+        ({"modelBase": "setu4993/LaBSE", "transformerDimSize": 768, "imageDimSize": 768}, ("ViT-L-14", 768)),
+        ({"_name_or_path": "M-CLIP/XLM-Roberta-Large-Vit-B-32", "imageDimSize": 512}, ("ViT-B-32", 512)),
+    ],
+)
+def test_a_downloaded_published_folder_is_recognised_from_its_own_config(
+    tmp_path: Path, published: dict, image_model: tuple[str, int]
+) -> None:
+    import transformers
+
+    from image_recommender.models.text_tower import BASE_CONFIGS, tower_facts
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "M-CLIP", **published}))
+    facts = tower_facts(str(tmp_path))  # the folder's own name says nothing
+    assert (facts.image_architecture, facts.image_weights, facts.dim) == (image_model[0], "openai", image_model[1])
+    base = str(published.get("modelBase", "xlm-roberta-large")).lower().rsplit("/", 1)[-1]
+    built = transformers.AutoConfig.for_model(**BASE_CONFIGS[base])  # offline: the base's own configuration
+    assert built.hidden_size == (published.get("transformerDimSize") or published.get("transformerDimensions") or 1024)
+
+
+def test_a_folder_that_cannot_be_recognised_says_which_field_to_add(tmp_path: Path) -> None:
+    from image_recommender.models.text_tower import tower_facts
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "M-CLIP", "modelBase": "my-bert", "numDims": 64}))
+    with pytest.raises(ModelError, match=r'add "image_model": "ARCHITECTURE/WEIGHTS" \(e.g. "ViT-L-14/openai"\)'):
+        tower_facts(str(tmp_path))

@@ -82,8 +82,11 @@ def test_a_renamed_theme_keeps_its_name_and_filters_searches(library: Path, imre
     assert len(found["results"]) == chosen["size"] and {hit["theme"] for hit in found["results"]} == {"Meine Brücken"}
     shown = imrec("themes", library, "--show", "Meine Brücken", "-k", "2").stdout.splitlines()
     assert (
-        shown[0].startswith(f"theme #{renamed[0]['id']} Meine Brücken: {chosen['size']} picture(s)") and len(shown) == 3
+        shown[0].startswith(f"theme #{renamed[0]['id']} Meine Brücken: {chosen['size']} picture(s)") and len(shown) == 4
     )
+    assert shown[1].split() == ["closeness", "id", "path"]  # a header row, like search's table
+    table = imrec("themes", library).stdout.splitlines()
+    assert table[0].split()[:3] == ["theme", "photos", "name"] and len(table) == len(again) + 1
     unknown = imrec("search", "--text", "x", "--theme", "Zebras", "-l", library, expect=2)
     assert unknown.stderr.startswith("imrec: error: theme 'Zebras': no theme of that name or number (themes: ")
     refused = imrec("themes", library, "--count", "500", expect=2)

@@ -163,11 +163,14 @@ def test_literal_and_ignored_kinds_keep_the_words() -> None:
 
 def test_the_line_speaks_the_user_s_language_whatever_the_query_s() -> None:
     assert understand("Strand Sylt Juli 2019", PLACES, language="de").describe() == (
-        "verstanden: Text 'Strand', Ort Sylt, Juli 2019"
+        "verstanden: Text 'Strand', Ort Sylt (Westerland, Germany), Juli 2019"
     )
     assert understand("beach in Lisbon not people", PLACES).describe() == (
         "understood: text 'beach', place Lisbon, not 'people'"
     )
+    # a spelling is shown with the name of the place it was taken for
+    said = understand("Kirche Muenchen 2019", PLACES).describe()
+    assert said == "understood: text 'Kirche', place Muenchen (Munich, Germany), 2019"
     for query in ("Lisbon", "München", "Strand Sylt"):  # one language, however the query is written
         assert understand(query, PLACES, language="de").describe().startswith("verstanden:"), query
         assert understand(query, PLACES, language="en").describe().startswith("understood:"), query

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -388,8 +389,60 @@ def test_serve_command_answers_and_refuses_a_busy_port(imrec: Runner, library_di
         assert status is not None and status["counts"]["ok"] == 8
         busy = imrec("serve", library_dir, "--port", port, expect=2)
         assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "Traceback" not in busy.stderr
+        # a browser's keep-alive connection open, as a page leaves it: SIGTERM still stops it at once
+        lingering = socket.create_connection(("127.0.0.1", port))
+        lingering.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        lingering.recv(65536)
+        asked = time.monotonic()
+        server.terminate()
+        server.wait(timeout=30)
+        assert time.monotonic() - asked < 4 and "Traceback" not in server.communicate()[1]
+        lingering.close()
     finally:
         server.terminate()
+        server.wait(timeout=30)
+
+
+def test_sigterm_stops_the_server_while_a_request_still_runs(
+    imrec: Runner, library_dir: Path, model_env: dict, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+    import urllib.request
+
+    imrec("index", library_dir, "-q")
+    # one request that runs for a minute in its worker thread, planted in the server's own process
+    (tmp_path / "sitecustomize.py").write_text(
+        "import time\nfrom image_recommender.library import Library\n"
+        "Library.places = lambda self: time.sleep(60) or []\n"
+    )
+    env = {**model_env, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "image_recommender", "serve", str(library_dir), "--port", str(port)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+        def ask_slowly() -> None:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/places", timeout=90).close()
+
+        threading.Thread(target=ask_slowly, daemon=True).start()
+        time.sleep(1.0)
+        asked = time.monotonic()
+        server.terminate()
+        _, said = server.communicate(timeout=30)
+        assert time.monotonic() - asked < 4 and "Traceback" not in said  # uvicorn cancels it after 1 s
+    finally:
+        server.kill()
         server.wait(timeout=30)
 
 

@@ -34,7 +34,7 @@ _NAME = re.compile(r"[^/\\\x00-\x1f\x7f]{1,100}")
 
 def check_album_name(name: str) -> str:
     """1 to 100 characters, no slash, backslash or control character (it names folders and URLs)."""
-    if not _NAME.fullmatch(name) or name.strip() != name or name in (".", ".."):
+    if not _NAME.fullmatch(name) or not name.isprintable() or name.strip() != name or name in (".", ".."):
         raise SettingsError(f"album name {name!r}: use 1-100 characters without slashes or control characters")
     return name
 

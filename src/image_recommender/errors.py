@@ -67,6 +67,18 @@ class ImageDecodeError(Exception):
     """A single file could not be read as an image; recorded in the catalog, never fatal."""
 
 
+# A value shown back (a query, a name) is cut here: a 100 KB query once came back twice in full.
+ECHO_LIMIT = 200
+
+
+def echoed(value: str, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as shown back on one line: quoted and escaped like ``repr`` (a line break or a
+    right-to-left override cannot rearrange the terminal), cut after ``limit`` characters."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value) - limit:,} more characters)"
+
+
 def damaged_catalog_message(exc: Exception) -> str:
     """One line for a catalog SQLite cannot read (a disk fault, a copy cut short)."""
     return (

@@ -57,6 +57,7 @@ from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
 from image_recommender.paths import catalog_name, is_inside
+from image_recommender.places.listing import CityPlaces, by_city
 from image_recommender.query.places import place_in_query, resolve_place
 from image_recommender.query.understanding import KINDS, MAX_PLACE_WORDS, Understood, understand
 from image_recommender.query.words import merge, rank_words_only, word_hits
@@ -356,9 +357,10 @@ class Library:
                 named += len(rows)
         return named
 
-    def places(self) -> list[tuple[str, str, int]]:
-        """(place, country, photos) of every place the library's photos were taken, most photos first."""
-        return self.catalog.place_counts()
+    def places(self) -> list[CityPlaces]:
+        """Where the library's photos were taken: towns and cities, quarters under their city,
+        most photos first."""
+        return by_city(self.catalog.place_counts())
 
     def embed(
         self, retry_failed: bool = False, progress: ProgressCallback | None = None, add_model: bool = False
@@ -654,7 +656,7 @@ class Library:
         when the themes are computed again and the theme still matches."""
         theme = self.theme(name)
         cleaned = (new_name or "").strip() or None
-        if cleaned is not None and (len(cleaned) > 100 or any(ord(c) < 32 for c in cleaned)):
+        if cleaned is not None and (len(cleaned) > 100 or not cleaned.isprintable()):
             raise QueryError(f"theme name {new_name!r}: use 1-100 characters without control characters")
         self.catalog.rename_theme(theme.id, cleaned)
         return self.theme(str(theme.id))
@@ -668,7 +670,9 @@ class Library:
         themes = self.catalog.theme_names(model_id) if model_id is not None else {}
         of = self.catalog.themes_of(ids) if themes else {}
         described = [
-            replace(result, theme=themes.get(of.get(result.id, -1)), place=places.get(result.id)) for result in results
+            replace(result, theme=themes.get(of.get(result.id, -1)), place=label, place_short=short)
+            for result in results
+            for label, short in [places.get(result.id, (None, None))]
         ]
         return self._raw_pairs_as_one(described) if self.settings.raw_pairs == "group" else described
 

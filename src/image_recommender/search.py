@@ -223,6 +223,7 @@ class SearchResult:
     text_match: tuple[str, ...] = ()  # the recognised lines that hold the searched words
     theme: str | None = None  # the name of the theme it belongs to, where the library has themes
     place: str | None = None  # where it was taken: "Westerland, Schleswig-Holstein, Germany"
+    place_short: str | None = None  # the same for a line: "Westerland, Germany", "St. Pauli, Hamburg"
     paths: tuple[str, ...] = ()  # one photo's files: a RAW's JPEG/HEIC sibling (shown) and the RAW
     timestamp: float | None = None  # a video's best-matching moment, in seconds from its start
     duration: float | None = None  # a video's length in seconds
@@ -242,6 +243,7 @@ class SearchResult:
             "text_match": list(self.text_match) or None,
             "theme": self.theme,
             "place": self.place,
+            "place_short": self.place_short,
             "paths": list(self.paths) or [self.path],
             "kind": "video" if self.timestamp is not None else "image",
             "timestamp": None if self.timestamp is None else round(self.timestamp, 3),

@@ -26,6 +26,7 @@ from image_recommender.catalog.rows import (
     ImageRow,
     MadeFile,
     ModelRow,
+    PlaceCount,
     RetiredVector,
     ThemeRow,
     VideoResult,
@@ -856,23 +857,30 @@ class Catalog:
         )
         return [(int(place_id), level, entity) for place_id, level, entity in rows]
 
-    def place_counts(self) -> list[tuple[str, str, int]]:
-        """(label, country, live photos) of every place with photos, most photos first."""
+    def place_counts(self) -> list[PlaceCount]:
+        """Every place with live photos and how many, most photos first."""
         rows = self._db.execute(
-            "SELECT places.label, places.country, count(*) FROM images JOIN places ON places.id = images.place_id"
+            "SELECT places.label, places.town, places.city, places.region, places.country, places.country_code,"
+            " count(*)"
+            " FROM images JOIN places ON places.id = images.place_id"
             " WHERE images.state = 'ok' GROUP BY places.id ORDER BY count(*) DESC, places.label"
         )
-        return [(label, country, int(count)) for label, country, count in rows]
+        return [
+            PlaceCount(label, town, city, region, country, code, int(photos))
+            for label, town, city, region, country, code, photos in rows
+        ]
 
-    def place_labels(self, image_ids: Sequence[int]) -> dict[int, str]:
-        """image id -> its place's label, for those with a place."""
-        return dict(
-            self._iter_keys(
-                "SELECT images.id, places.label FROM images JOIN places ON places.id = images.place_id"
-                " WHERE images.id IN ({})",
+    def place_labels(self, image_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """image id -> its place's label and its short form, for those with a place: "St. Pauli,
+        Hamburg" for a city's quarter (the city always shows), "Westerland, Germany" for a town."""
+        return {
+            image_id: (label, short)
+            for image_id, label, short in self._iter_keys(
+                "SELECT images.id, places.label, places.town || ', ' || coalesce(places.city, places.country)"
+                " FROM images JOIN places ON places.id = images.place_id WHERE images.id IN ({})",
                 image_ids,
             )
-        )
+        }
 
     # Themes (themes/ computes them from the vectors).
 

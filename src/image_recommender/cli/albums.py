@@ -110,6 +110,8 @@ def album_save(
             {"album": album.name, "query": response.query, "results": len(response.results), "mirror": album.mirror}
         )
         return
+    if response.understood is not None and response.understood.anything:
+        err.print(f"imrec: {response.understood.describe()}", markup=False)
     where = f"; {len(mirrored.made)} {album.mode}(s) made in {album.mirror}" if mirrored is not None else ""
     out.print(
         f"album {album.name}: {' '.join(response.query)}, {len(response.results)} picture(s){where}", markup=False

@@ -18,9 +18,13 @@ def places(ctx: typer.Context, root: RootArg = None, library: LibraryOpt = None,
         opened.fill_places()
         listed = opened.places()
     if json_output:
-        emit_json([{"place": label, "country": country, "photos": count} for label, country, count in listed])
+        emit_json([row.as_json() for row in listed])
         return
-    for label, _, count in listed:
-        out.print(f"{count:>7}  {label}", markup=False)
+    if listed:
+        out.print(f"{'photos':>7}  place", markup=False)
+    for row in listed:
+        out.print(f"{row.photos:>7}  {row.label}", markup=False)
+        for quarter in row.quarters:
+            out.print(f"{quarter.photos:>7}    {quarter.town}", markup=False)
     if not listed:
         err.print("no places: no photo of the library has a GPS position near a town", markup=False)

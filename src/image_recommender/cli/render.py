@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from image_recommender.cli.app import err, out
-from image_recommender.errors import LibraryError, SettingsError
+from image_recommender.errors import ECHO_LIMIT, LibraryError, SettingsError
 from image_recommender.library import Library, SearchResponse
 from image_recommender.search import SearchResult
 
@@ -124,6 +124,8 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
             " exactly), run 'imrec index' to make searches fast again",
             markup=False,
         )
+    if response.understood is not None and response.understood.anything:
+        err.print(f"imrec: {response.understood.describe()}", markup=False)
     if response.undated_left_out:
         err.print(
             f"imrec: note: the date filter left out {response.undated_left_out} picture(s) dated only by the"
@@ -144,8 +146,9 @@ def render(response: SearchResponse, library: Library, outputs: ResultOutputs) -
         ]
         results = [
             (
-                f"#{r.rank}  {r.score:.3f}{'  ' + short_place(r.place) if r.place else ''}\n{short_path(r.path)}",
-                library.root / r.path,
+                f"#{r.rank}  {r.score:.3f}{'  ' + short_place(r) if r.place else ''}\n{short_path(r.path)}"
+                + ("" if r.timestamp is None else f" @ {moment(r.timestamp)}"),
+                library.root / r.path if r.timestamp is None else _video_still(library, r.path, r.timestamp),
             )
             for r in response.results
         ]
@@ -171,6 +174,7 @@ def print_table(response: SearchResponse) -> None:
     named after it, a "~" date is the file's time (no EXIF date)."""
     dated = any(result.taken_at for result in response.results)
     worded = any(result.text_match for result in response.results)
+    marked = worded and any(not result.text_match for result in response.results)
     placed = any(result.place for result in response.results)
     header = [
         "rank", "score", "id", *(["taken"] if dated else []), *(["place"] if placed else []),
@@ -179,35 +183,38 @@ def print_table(response: SearchResponse) -> None:
     rows = [
         [
             str(r.rank),
-            f"{r.score:.4f}",
+            f"{r.score:.4f}" + ("*" if r.text_match and marked else ""),
             str(r.id),
             *([shown_date(r)] if dated else []),
-            *([short_place(r.place)] if placed else []),
+            *([short_place(r)] if placed else []),
             *([snippet(r.text_match)] if worded else []),
             _with_copies(r),
         ]
         for r in response.results
     ]
+    asked = " ".join(response.query)
+    if len(asked) > ECHO_LIMIT:
+        asked = f"{asked[:ECHO_LIMIT]}... ({len(asked) - ECHO_LIMIT:,} more characters)"
+    out.print(f"query: {asked}", markup=False, highlight=False, soft_wrap=True)
+    if not response.results:
+        err.print("no matching images", markup=False)
+        return
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
-    out.print(f"query: {' '.join(response.query)}", markup=False, highlight=False, soft_wrap=True)
     for row in [header, *rows]:
         cells = [
             cell.rjust(width) if column < 3 else cell.ljust(width)
             for column, (cell, width) in enumerate(zip(row[:-1], widths, strict=True))
         ]
         out.print("  ".join([*cells, row[-1]]), markup=False, highlight=False, soft_wrap=True)
-    if not response.results:
-        err.print("no matching images", markup=False)
+    if marked:
+        err.print("*: a word match, ranked before CLIP's own results by the words read in it", markup=False)
     if any(r.taken_from == "mtime" for r in response.results):
         err.print("~: the file's date (the photo has no EXIF date taken)", markup=False)
 
 
-def short_place(label: str | None) -> str:
-    """ "Westerland, Germany": the town and the country of a result's place."""
-    if not label:
-        return ""
-    parts = label.split(", ")
-    return parts[0] if len(parts) == 1 else f"{parts[0]}, {parts[-1]}"
+def short_place(result: SearchResult) -> str:
+    """ "Westerland, Germany", "St. Pauli, Hamburg": the town and its city or country."""
+    return result.place_short or result.place or ""
 
 
 def snippet(lines: tuple[str, ...], width: int = 40) -> str:

@@ -166,8 +166,6 @@ def search(
             literal=literal,
             **result_filters(ctx),
         )
-        if response.understood is not None and response.understood.anything:
-            err.print(f"imrec: {response.understood.describe()}", markup=False)
         render(response, opened, outputs)
 
 

@@ -55,8 +55,10 @@ def themes(
                 ]})  # fmt: skip
                 return
             out.print(f"theme #{theme.id} {theme.name}: {theme.size} picture(s), closest first", markup=False)
+            if pictures:
+                out.print(f"{'closeness':>9}  {'id':>6}  path", markup=False)
             for image, closeness in pictures:
-                out.print(f"{closeness:.4f}  {image.id:>6}  {image.path}", markup=False)
+                out.print(f"{closeness:>9.4f}  {image.id:>6}  {image.path}", markup=False)
             return
         representatives = {theme.id: opened.theme_images(theme, REPRESENTATIVES) for theme in listed}
     if json_output:
@@ -70,6 +72,8 @@ def themes(
             for theme in listed
         ])  # fmt: skip
         return
+    if listed:
+        out.print(f"{'theme':<5} {'photos':>6}  name  (how sure; the next names)", markup=False)
     for theme in listed:
         others = ", ".join(f"{runner['de']} {runner['share']:.2f}" for runner in json.loads(theme.runners_up)[:3])
         out.print(

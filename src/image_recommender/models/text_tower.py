@@ -39,6 +39,28 @@ KNOWN_TOWERS = {
     "M-CLIP/XLM-Roberta-Large-Vit-B-32": ("ViT-B-32", "openai", 512),
     "M-CLIP/LABSE-Vit-L-14": ("ViT-L-14", "openai", 768),
 }
+# A published tower's folder, as downloaded, says only this of itself (M-CLIP's MCLIPConfig):
+# the transformer it was made from, its width and the image space's. Those fields tell the three
+# published towers apart: (base, transformer width, image dimension) -> the tower's name.
+PUBLISHED_FIELDS = {
+    ("xlm-roberta-large", 1024, 768): "M-CLIP/XLM-Roberta-Large-Vit-L-14",
+    ("xlm-roberta-large", 1024, 512): "M-CLIP/XLM-Roberta-Large-Vit-B-32",
+    ("labse", 768, 768): "M-CLIP/LABSE-Vit-L-14",
+}
+# The base transformers' own configurations (their hub config.json), for a published folder used
+# where the hub cannot be reached: the folder carries the weights and tokenizer, not these.
+BASE_CONFIGS: dict[str, dict[str, Any]] = {
+    "xlm-roberta-large": {
+        "model_type": "xlm-roberta", "vocab_size": 250002, "hidden_size": 1024, "num_hidden_layers": 24,
+        "num_attention_heads": 16, "intermediate_size": 4096, "max_position_embeddings": 514,
+        "type_vocab_size": 1, "layer_norm_eps": 1e-5, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
+    },
+    "labse": {
+        "model_type": "bert", "vocab_size": 501153, "hidden_size": 768, "num_hidden_layers": 12,
+        "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512,
+        "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+    },
+}  # fmt: skip
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Longest query the tower reads, in tokens (XLM-R's limit is 512; queries are short).
 MAX_QUERY_TOKENS = 128
@@ -71,16 +93,33 @@ def tower_facts(source: str) -> TowerFacts:
         raise ModelError(f"text model {source}: {folder / 'config.json'} is not an M-CLIP text tower")
     dim = int(config.get("numDims") or config.get("imageDimSize") or 0)
     declared = config.get("image_model")
+    published = published_name(config) or (source if source in KNOWN_TOWERS else None)
     if isinstance(declared, str) and "/" in declared:
         architecture, weights = declared.split("/", 1)
-    elif source in KNOWN_TOWERS:
-        architecture, weights, _ = KNOWN_TOWERS[source]
+    elif published is not None:
+        architecture, weights, _ = KNOWN_TOWERS[published]
     else:
         raise ModelError(
-            f"text model {source}: its config does not say which image model it was trained for"
-            ' (add "image_model": "ARCHITECTURE/WEIGHTS" to its config.json)'
+            f"text model {source}: {folder / 'config.json'} does not say which image model it was trained for"
+            f" and is none of the published towers ({', '.join(KNOWN_TOWERS)}):"
+            ' add "image_model": "ARCHITECTURE/WEIGHTS" (e.g. "ViT-L-14/openai") to it'
         )
     return TowerFacts(folder, architecture, weights, dim)
+
+
+def published_name(config: dict[str, Any]) -> str | None:
+    """Which published tower a downloaded folder's config.json is: by the name it was saved
+    under, else by its base transformer and its two widths; None for any other tower."""
+    saved_as = config.get("_name_or_path")
+    if isinstance(saved_as, str) and saved_as in KNOWN_TOWERS:
+        return saved_as
+    base = str(config.get("modelBase") or "").lower().rsplit("/", 1)[-1]
+    width = config.get("transformerDimensions") or config.get("transformerDimSize")
+    dim = config.get("numDims") or config.get("imageDimSize")
+    try:
+        return PUBLISHED_FIELDS.get((base, int(width or 0), int(dim or 0)))
+    except (TypeError, ValueError):
+        return None
 
 
 def _folder(source: str) -> Path:
@@ -123,8 +162,11 @@ class TextTower:
         base = config.get("transformer_config")
         try:
             with quiet_logging():  # transformers logs its guesses about the config on the root logger
+                known_base = BASE_CONFIGS.get(str(config.get("modelBase") or "").lower().rsplit("/", 1)[-1])
                 if isinstance(base, dict):
                     transformer_config = transformers.AutoConfig.for_model(**base)
+                elif known_base is not None and not hub_reachable():
+                    transformer_config = transformers.AutoConfig.for_model(**known_base)
                 else:
                     transformer_config = transformers.AutoConfig.from_pretrained(
                         config.get("modelBase", "xlm-roberta-large"), local_files_only=not hub_reachable()

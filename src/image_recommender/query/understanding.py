@@ -43,6 +43,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from image_recommender.catalog.words import fold
+from image_recommender.errors import echoed
 from image_recommender.query.places import PlaceMatch
 
 KINDS = ("date", "place", "negative")
@@ -134,6 +135,13 @@ class PlaceWords:
     words: str
     found: PlaceMatch
 
+    @property
+    def shown(self) -> str:
+        """The words as typed, with the place they name where its name is another ("Muenchen
+        (Munich, Bavaria, Germany)"), so a user sees which place a spelling was taken for."""
+        named = self.found.entity.split(", ")[0]
+        return self.words if fold(named) == fold(self.words) else f"{self.words} ({self.found.entity})"
+
 
 @dataclass(frozen=True)
 class Understood:
@@ -185,16 +193,16 @@ class Understood:
     def describe(self) -> str:
         """One line: "verstanden: Text 'Strand', Ort Sylt, Juli 2019" / "understood: text 'beach', ..."."""
         german = self.language == "de"
-        parts = [f"{'Text' if german else 'text'} {self.text!r}"]
+        parts = [f"{'Text' if german else 'text'} {echoed(self.text)}"]
         if self.place is not None:
-            parts.append(f"{'Ort' if german else 'place'} {self.place.words}")
+            parts.append(f"{'Ort' if german else 'place'} {self.place.shown}")
         if self.dates is not None:
             parts.append(
                 self.dates.words + (" (jedes Jahr)" if german else " (any year)") * bool(self.dates.every_year)
             )
-        parts += [f"{'nicht' if german else 'not'} {word!r}" for word in self.negatives]
+        parts += [f"{'nicht' if german else 'not'} {echoed(word)}" for word in self.negatives]
         if self.not_place is not None:
-            parts.append(f"{'nicht in' if german else 'not in'} {self.not_place.words}")
+            parts.append(f"{'nicht in' if german else 'not in'} {self.not_place.shown}")
         parts += [f"{word!r} {'ist kein Datum' if german else 'is no date'}" for word in self.impossible]
         return f"{'verstanden' if german else 'understood'}: {', '.join(parts)}"
 

@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -356,6 +357,13 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             "size": theme.size, "representatives": [_image_json(image) for image, _ in shown],
         }  # fmt: skip
 
+    @app.get("/api/places")
+    def places() -> dict[str, Any]:
+        """Where the photos were taken, most photos first, as ``imrec places --json`` lists them."""
+        with using() as lib:
+            listed = lib.places()
+        return {"places": [row.as_json() for row in listed]}
+
     @app.get("/api/themes")
     def themes() -> dict[str, Any]:
         """The library's themes (computed first when there are none, or the library grew by a tenth)."""
@@ -664,6 +672,15 @@ class _Budget:
             self.held -= amount
 
 
+def _zip_time(info: os.stat_result) -> tuple[int, int, int, int, int, int]:
+    """The file's modification time as a zip entry holds it (local time, 1980 to 2107: zip's range)."""
+    try:
+        taken = time.localtime(info.st_mtime)[:6]
+    except (OverflowError, OSError, ValueError):
+        return (1980, 1, 1, 0, 0, 0)
+    return max(min(taken, (2107, 12, 31, 23, 59, 58)), (1980, 1, 1, 0, 0, 0))
+
+
 def _zipped(
     checked: list[tuple[ImageRow, Path, os.stat_result]],
     opened_image: Callable[[ImageRow, Path], tuple[BinaryIO, os.stat_result, str]],
@@ -679,8 +696,8 @@ def _zipped(
                 if (info.st_dev, info.st_ino, info.st_size) != (before.st_dev, before.st_ino, before.st_size):
                     changed = image
                     break
-                name = ranked_name(rank, Path(image.path), len(checked))
-                with bundle.open(name, "w", force_zip64=before.st_size >= ZIP64_FROM) as entry:
+                entry_info = zipfile.ZipInfo(ranked_name(rank, Path(image.path), len(checked)), _zip_time(before))
+                with bundle.open(entry_info, "w", force_zip64=before.st_size >= ZIP64_FROM) as entry:
                     left = before.st_size
                     while left and (chunk := handle.read(min(left, 1 << 20))):
                         entry.write(chunk)

@@ -122,7 +122,7 @@ function card(result, { refine = true, keeper = false } = {}) {
     const place = document.createElement("span");
     place.className = "place";
     const parts = result.place.split(", ");
-    place.textContent = parts.length > 1 ? `${parts[0]}, ${parts[parts.length - 1]}` : parts[0];
+    place.textContent = result.place_short || (parts.length > 1 ? `${parts[0]}, ${parts[parts.length - 1]}` : parts[0]);
     place.title = result.place;
     info.append(place);
   }
