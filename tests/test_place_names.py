@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from image_recommender.catalog.rows import PlaceCount
 from image_recommender.images.metadata import distance_km
 from image_recommender.places.geocoding import MAX_TOWN_KM, locate
-from image_recommender.places.listing import by_city
+from image_recommender.places.listing import PlaceCount, by_city
 
 
 def test_a_photo_is_named_after_a_near_town_and_never_after_a_far_one() -> None:

@@ -192,17 +192,3 @@ def theme_name(user_name: str | None, name_de: str | None, name_en: str | None) 
     if user_name:
         return user_name
     return f"{name_de} ({name_en})" if name_de else "unbenannt (unnamed)"
-
-
-@dataclass(frozen=True)
-class PlaceCount:
-    """A place with its live photos: its label ("Alfama, Lisbon, Portugal"), its town, the big
-    city it lies in (None for a town of its own) and its country."""
-
-    label: str
-    town: str
-    city: str | None
-    region: str | None
-    country: str
-    country_code: str
-    photos: int

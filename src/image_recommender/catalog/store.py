@@ -26,7 +26,6 @@ from image_recommender.catalog.rows import (
     ImageRow,
     MadeFile,
     ModelRow,
-    PlaceCount,
     RetiredVector,
     ThemeRow,
     VideoResult,
@@ -40,6 +39,7 @@ from image_recommender.errors import CatalogDamagedError, CatalogVersionError, L
 from image_recommender.images.media import is_video
 from image_recommender.images.metadata import PhotoMetadata, distance_km
 from image_recommender.places.geocoding import Place
+from image_recommender.places.listing import PlaceCount
 
 if TYPE_CHECKING:
     from image_recommender.filters import PhotoFilter

@@ -11,7 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from image_recommender.catalog.rows import PlaceCount
+
+@dataclass(frozen=True)
+class PlaceCount:
+    """A place with its live photos: its label ("Alfama, Lisbon, Portugal"), its town, the big
+    city it lies in (None for a town of its own) and its country."""
+
+    label: str
+    town: str
+    city: str | None
+    region: str | None
+    country: str
+    country_code: str
+    photos: int
 
 
 @dataclass
