@@ -197,3 +197,12 @@ def test_contact_sheet_captions_keep_the_folder_and_line_up(library_dir: Path, t
     caption_bottom = [int(np.where((half < 128).any(axis=1))[0].max()) for half in halves]
     assert picture_bottom[0] > picture_bottom[1] + 50  # the tall picture reaches lower than the wide one
     assert abs(caption_bottom[0] - caption_bottom[1]) <= 1  # yet both captions sit on one line
+
+
+def test_the_summary_says_what_the_index_holds_and_counts_failed_videos() -> None:
+    from image_recommender.library import UpdateSummary
+
+    mixed = UpdateSummary(indexed=69, files=67, videos_held=1, failed=1, videos_failed=2)
+    assert "index holds 69 vectors of 67 files (66 pictures, 1 video as 3 frames)" in mixed.line()
+    assert mixed.failed_now == 3
+    assert "; index holds 8 (" in UpdateSummary(indexed=8, files=8).line()  # pictures only: as before

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PHOTOS, Runner, indexed, indexed_copy, run_json
-from PIL import Image
+from PIL import Image, ImageStat
 from test_web import CHROMIUM, _has_playwright, serving
 from videos import make_video
 
@@ -53,6 +53,12 @@ def test_a_still_of_a_scene_finds_the_video_at_that_scene(video_library: Path, i
         assert [hit["path"] for hit in found["results"]].count("holiday.mp4") == 1  # one result, not its frames
     table = imrec("search", SCENES[1], "-l", video_library, "-k", "1").stdout
     assert "holiday.mp4 @ 0:02" in table
+    sheet = video_library.parent / "sheet.png"
+    imrec("search", SCENES[1], "-l", video_library, "-k", "1", "--preview", sheet)
+    with Image.open(sheet) as drawn:  # query tile, then the video's tile: its frame, not "unreadable" on white
+        grey = drawn.convert("L")
+        tile = grey.crop((grey.width // 2, 0, grey.width, grey.height))
+        assert ImageStat.Stat(tile).mean[0] < 230
 
 
 def test_videos_have_their_facts_and_filters(video_library: Path, model_settings: dict) -> None:
@@ -99,6 +105,8 @@ def test_a_moved_video_keeps_its_frames_and_a_truncated_one_fails_cleanly(video_
     summary = run_json(imrec, "index", video_library)
     assert summary["videos"] == 1 and summary["videos_reused"] == 1 and summary["videos_failed"] == 1
     assert summary["new"] == 4 and summary["failed"] == 0
+    assert summary["failed_now"] == summary["failed_in_library"] == 1  # the video counts among the failures
+    assert summary["videos_held"] == 3 and summary["files"] == summary["videos_held"] + 5
     status = imrec("status", video_library).stdout
     assert "failed: broken.mp4: not a video file, or one FFmpeg cannot read: Invalid data found" in status
     assert "read in part: cut.mp4: only the first" in status and "videos: 3 " in status

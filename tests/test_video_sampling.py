@@ -102,3 +102,27 @@ def test_damage_keeps_the_frames_before_it_and_says_so(tmp_path: Path) -> None:
     assert partial.frames[-1][0] < 9
     with pytest.raises(ImageDecodeError, match="not a video file"):
         sample_video(io.BytesIO(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100), None)
+
+
+def test_a_stop_at_the_decode_budget_is_said_as_one_not_as_a_truncated_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sampling, "DECODE_BUDGET", 20)
+    # one picture, 6 s at 10 fps: x264's one keyframe at the start, so past 20 frames nothing more comes
+    intact = sampled(make_video(tmp_path / "still.mp4", PICTURES[:1], seconds=6, fps=10))
+    assert intact.past_budget and intact.problem is not None
+    assert (
+        intact.problem.startswith("sampled up to ")
+        and "of 6.0 s: past 20 decoded frames only keyframes" in intact.problem
+    )
+    assert "ends before" not in intact.problem
+
+
+def test_a_damaged_time_scale_gives_no_impossible_length(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "clock.mp4", PICTURES[:3], seconds=2)
+    data = bytearray(path.read_bytes())
+    header = data.find(b"mdhd") + 4 + 4 + 8  # version and flags, creation and modification times
+    data[header : header + 4] = bytes(4)  # the media time scale: 0
+    path.write_bytes(bytes(data))
+    damaged = sampled(path)
+    assert damaged.duration < 7 and damaged.problem is not None and "time scale is damaged" in damaged.problem

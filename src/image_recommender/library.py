@@ -132,6 +132,25 @@ class UpdateSummary(JsonReport):
     video_frames_decoded: int = 0
     videos_reused: int = 0
     videos_failed: int = 0
+    files: int = 0  # live files embedded, pictures and videos (a video has a vector per kept frame)
+    videos_held: int = 0
+    failed_in_library: int = 0  # files the catalog holds as failed, this run's and earlier ones
+
+    @property
+    def failed_now(self) -> int:
+        """Files of this run that could not be read: pictures and videos."""
+        return self.failed + self.videos_failed
+
+    def holds(self) -> str:
+        """ "index holds 69 vectors of 67 files (66 pictures, 1 video as 3 frames)": what the index counts."""
+        if not self.videos_held or self.indexed < self.files:
+            return f"index holds {self.indexed}"
+        pictures = self.files - self.videos_held
+        frames = self.indexed - pictures
+        return (
+            f"index holds {self.indexed} vectors of {self.files} files ({pictures} pictures,"
+            f" {self.videos_held} video{'s' if self.videos_held != 1 else ''} as {frames} frames)"
+        )
 
     def line(self) -> str:
         """The one-line summary. ``images_per_second`` is the whole run's (scan, model load and
@@ -163,7 +182,7 @@ class UpdateSummary(JsonReport):
         return (
             f"scanned {self.scanned}, new {self.new}{waiting}, changed {self.changed}, reused {self.reused}, "
             f"embedded {self.embedded}, failed {self.failed}, removed {self.removed}; "
-            f"index holds {self.indexed}{text}{videos}{albums} ({self.seconds:.1f} s{rate}{stage}{cluster})"
+            f"{self.holds()}{text}{videos}{albums} ({self.seconds:.1f} s{rate}{stage}{cluster})"
         )
 
 
@@ -528,6 +547,8 @@ class Library:
             text, skipped = self._read_texts(text_progress, gate=gate)
             self._join_themes()
             mirrored = self._mirror_albums()
+            counts = self.catalog.state_counts()
+            videos_held = self.catalog.video_count()
         seconds = time.perf_counter() - started
         return UpdateSummary(
             albums_mirrored=len(mirrored),
@@ -537,6 +558,9 @@ class Library:
             video_frames_decoded=videos.decoded,
             videos_reused=videos.reused,
             videos_failed=videos.failed,
+            files=counts["ok"],
+            videos_held=videos_held,
+            failed_in_library=counts["failed"],
             text_read=text.read,
             text_found=text.with_text,
             text_ruled_out_while_embedding=text.ruled_out_while_embedding,

@@ -96,9 +96,12 @@ def index(
         warn_unreadable(summary.unreadable)
         for note in summary.album_notes:
             err.print(f"imrec: warning: {note}", markup=False)
-        if summary.failed:
+        if summary.failed_now:
+            earlier = summary.failed_in_library - summary.failed_now
+            also = f" ({summary.failed_in_library} in all with earlier runs)" if earlier > 0 else ""
             err.print(
-                f"{summary.failed} file(s) could not be read; 'imrec status' lists them with reasons", markup=False
+                f"{summary.failed_now} file(s) could not be read{also}; 'imrec status' lists them with reasons",
+                markup=False,
             )
 
 

@@ -139,8 +139,9 @@ class PlaceWords:
     def shown(self) -> str:
         """The words as typed, with the place they name where its name is another ("Muenchen
         (Munich, Bavaria, Germany)"), so a user sees which place a spelling was taken for."""
-        named = self.found.entity.split(", ")[0]
-        return self.words if fold(named) == fold(self.words) else f"{self.words} ({self.found.entity})"
+        parts = self.found.entity.split(", ")
+        entity = ", ".join(part for index, part in enumerate(parts) if part not in parts[:index])
+        return self.words if fold(parts[0]) == fold(self.words) else f"{self.words} ({entity})"
 
 
 @dataclass(frozen=True)

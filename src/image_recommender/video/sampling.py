@@ -79,6 +79,7 @@ class SampledVideo:
     decoded: int = 0
     until: float = 0.0  # the time of the last frame decoded
     keyframes_only: bool = False  # keyframes came often enough that only they were decoded
+    past_budget: bool = False  # DECODE_BUDGET frames were decoded: only keyframes after that
     metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
     problem: str | None = None
 
@@ -123,10 +124,15 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None, keep: Keep | None = Non
                 raise ImageDecodeError(f"damaged video: {_reason(exc)}") from None
     if not sampled.frames:
         raise ImageDecodeError("no frame could be decoded")
+    if _damaged_clock(stream) and sampled.problem is None:
+        sampled.problem = "its header's time scale is damaged: the length and the times in it cannot be told"
     slack = TRUNCATED_SECONDS + (spacing or 0.0 if sampled.keyframes_only else 0.0)  # after the last keyframe
     if sampled.problem is None and duration - sampled.until > slack:
         sampled.problem = (
-            f"only the first {sampled.until:.1f} s could be read: the file ends before its {duration:.1f} s"
+            f"sampled up to {sampled.until:.1f} s of {duration:.1f} s: past {DECODE_BUDGET:,} decoded frames only"
+            " keyframes are read, and none came after"
+            if sampled.past_budget
+            else f"only the first {sampled.until:.1f} s could be read: the file ends before its {duration:.1f} s"
         )
     sampled.width, sampled.height = _upright_size(width, height, sampled.first_size)
     sampled.duration = max(sampled.duration if sampled.problem is None else sampled.until, sampled.frames[-1][0])
@@ -146,6 +152,7 @@ def _keep_frames(frames: Iterator[Any], sampled: SampledVideo, gap: float, keep:
         sampled.decoded += 1
         if sampled.decoded == DECODE_BUDGET and not sampled.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
+            sampled.past_budget = True
         seconds = float(frame.time or 0.0)
         sampled.until = seconds
         signature = _signature(frame)
@@ -230,7 +237,16 @@ def _upright_size(width: int, height: int, first: tuple[int, int]) -> tuple[int,
     return (height, width) if turned else (width, height)
 
 
+def _damaged_clock(stream: Any) -> bool:
+    """Whether the stream's time base is a whole second or more: a damaged header (an MP4 time
+    scale of 0 reads as 1), whose length and frame rate are impossible (61,440 s for 6 s)."""
+    return stream.time_base is not None and stream.time_base >= 1
+
+
 def _duration(container: Any, stream: Any) -> float:
+    """The length the header gives; none (0) where its clock is damaged."""
+    if _damaged_clock(stream):
+        return 0.0
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
