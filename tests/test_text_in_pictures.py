@@ -385,3 +385,27 @@ def test_without_rapidocr_the_summary_says_what_to_install(
         "; text in pictures not read: rapidocr is not installed (pip install 'image-recommender[ocr]')"
         in summary.line()
     )
+
+
+def test_small_text_in_a_long_panorama_is_read_in_tiles() -> None:
+    import io
+
+    import numpy as np
+
+    from image_recommender.images.decode import decode, grey_thumbnail
+    from image_recommender.text import recognise
+    from image_recommender.text.reading import detector_copy, read_lines
+
+    strip = render(["Bahnhofstraße 12"], 14, canvas=(12_000, 160), at=(0.55, 0.3))  # 14-px text, 75:1
+    data = io.BytesIO()
+    strip.save(data, "PNG")
+    reader = recognise.TextReader()
+    whole = grey_thumbnail(decode(data.getvalue(), long_side=640, grey=True).image, 640)
+    assert not reader.holds_line(np.asarray(whole))  # as one 640-px picture the line is a pixel high
+    small = detector_copy(data.getvalue())
+    assert recognise.tile_count(small.size) > 1 and max(small.size) <= 12_000
+    lines = read_lines(reader, data.getvalue(), small)
+    assert [line.text for line in lines] == ["Bahnhofstraße 12"]
+    (left, _), *_ = lines[0].box
+    assert 0.5 < left < 0.6  # where it is in the whole panorama, not in its tile
+    assert len(recognise.tiles((1, 2_000_000))) == recognise.MAX_TILES  # bounded whatever the shape

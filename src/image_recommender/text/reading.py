@@ -33,7 +33,7 @@ from image_recommender.catalog.words import TextLine
 from image_recommender.errors import ImageDecodeError
 from image_recommender.images.decode import decode, grey_thumbnail, read_file
 from image_recommender.reports import JsonReport
-from image_recommender.text.recognise import DETECT_SIDE, READ_SIDE, TextReader, for_reading
+from image_recommender.text.recognise import DETECT_SIDE, READ_SIDE, TextReader, for_reading, tile_count
 
 BATCH = 16
 TextProgress = Callable[[int, int], None]
@@ -80,6 +80,8 @@ class TextGate:
             if not fingerprint or fingerprint in self._asked:
                 continue  # a copy of a picture asked already, or a second model's run over the same pictures
             self._asked.add(fingerprint)
+            if tile_count((grey.shape[1], grey.shape[0])) > 1:
+                continue  # a panorama: too small here for its tiles; the text pass decodes it larger
             try:
                 found = self.reader.holds_line(grey)
             except Exception:  # the recogniser's own failure: the text pass asks again and records why
@@ -114,18 +116,29 @@ def _load(image: ImageRow, root: Path, detected: bool) -> _Loaded:
             return _Loaded(image, changed=True)
         if detected:
             return _Loaded(image, data=content.data)
-        small = decode(content.data, long_side=DETECT_SIDE, grey=True).image  # the detector needs no colour
-        return _Loaded(image, grey_thumbnail(small, DETECT_SIDE), content.data)
+        return _Loaded(image, detector_copy(content.data), content.data)
     except ImageDecodeError as exc:
         return _Loaded(image, problem=str(exc))
 
 
-def _read(reader: TextReader, loaded: _Loaded) -> list[TextLine]:
-    """Ask the detector on the small picture (unless it was seen to hold a line); read one with
-    a line from a larger decode."""
-    if loaded.small is not None and not reader.holds_line(np.asarray(loaded.small)):
+def detector_copy(data: bytes) -> Image.Image:
+    """The grey copy of a picture that the detector is asked on: DETECT_SIDE on its long side,
+    or on each of its tiles' for a panorama (decoded again, larger, for those alone)."""
+    small = decode(data, long_side=DETECT_SIDE, grey=True).image  # the detector needs no colour
+    side = DETECT_SIDE * tile_count(small.size)
+    if side > DETECT_SIDE:
+        small = decode(data, long_side=side, grey=True).image
+    return grey_thumbnail(small, side)
+
+
+def read_lines(reader: TextReader, data: bytes, small: Image.Image | None) -> list[TextLine]:
+    """Ask the detector on ``small`` (None: the picture was seen to hold a line already); read
+    a picture with a line from a larger decode, READ_SIDE on its long side or on each tile's."""
+    if small is not None and not reader.holds_line(np.asarray(small)):
         return []
-    return reader.read(for_reading(decode(loaded.data, long_side=READ_SIDE).image))
+    # a picture seen to hold a line on the embedding pass's copy is no panorama (the gate leaves those)
+    side = READ_SIDE * (tile_count(small.size) if small is not None else 1)
+    return reader.read(for_reading(decode(data, long_side=side).image))
 
 
 def _pictures(catalog: Catalog, root: Path, batch: int, detected: set[str]) -> Iterator[list[_Loaded]]:
@@ -168,7 +181,7 @@ def read_texts(
             if loaded.changed:
                 continue  # changed since it was embedded: the next update reads its new content
             try:
-                lines = _read(reader, loaded)
+                lines = read_lines(reader, loaded.data, loaded.small)
             except Exception as exc:  # the recogniser's own failure on one picture, recorded like a decode error
                 records.append(
                     (fingerprint, "failed", [], f"text recognition failed: {exc.__class__.__name__}: {exc}"[:300])

@@ -23,6 +23,7 @@ import functools
 import importlib.metadata
 import importlib.util
 import logging
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,15 @@ MIN_LINE_SHAPE = 2.0
 MIN_LINE_SCORE = 0.5
 # The detector's input is a multiple of this on each side (the network's stride).
 DETECT_STRIDE = 32
+# A picture longer than this (its long side over its short one: a panorama, a receipt roll) is
+# looked at and read in tiles along its long side, each at most TILE_RATIO long, overlapping by
+# TILE_OVERLAP so a line across a seam is whole in one of them, and at most MAX_TILES of them:
+# scaled as one picture, 10-px text in a 20,000 x 200 panorama would be a third of a pixel high
+# at 640 px. A 1 x 2,000,000 image still costs at most MAX_TILES questions of 640 x 320 px.
+LONG_RATIO = 3.0
+TILE_RATIO = 2.0
+TILE_OVERLAP = 0.1
+MAX_TILES = 64
 # A detector input shape seen this often gets a model compiled for exactly that shape, for at
 # most this many shapes (see _Detector).
 STATIC_AFTER = 24
@@ -132,8 +142,10 @@ class TextReader:
         return self._set_up
 
     def holds_line(self, grey: np.ndarray) -> bool:
-        """Whether a grey picture (DETECT_SIDE on its long side) holds a line of text (``detect``)."""
-        return self.detect(Image.fromarray(grey)) is not None
+        """Whether a grey picture (DETECT_SIDE on its long side, or on each tile's: ``tile_count``)
+        holds a line of text (``detect``)."""
+        picture = Image.fromarray(grey)
+        return any(self.detect(picture.crop(box)) is not None for box in tiles(picture.size))
 
     def detect(self, image: Image.Image) -> np.ndarray | None:
         """The boxes (N, 4, 2; the picture's pixels) the detector finds in the picture, best
@@ -152,11 +164,17 @@ class TextReader:
 
     def read(self, image: Image.Image) -> list[TextLine]:
         """The picture's lines, detected (at DETECT_SIDE) and recognised from crops of ``image``,
-        which should be at most READ_SIDE on its long side (``for_reading``)."""
-        found: Any = self._reader(_bgr(image), use_det=True, use_cls=True, use_rec=True)
-        if getattr(found, "txts", None) is None or found.boxes is None:
-            return []
-        return self._lines(found.txts, found.scores, np.asarray(found.boxes), image.size)
+        which should be at most READ_SIDE on its long side, or on each tile's (``for_reading``);
+        a line cut by a seam is kept whole, from the tile that holds it whole."""
+        lines: list[TextLine] = []
+        for box in tiles(image.size):
+            tile = image.crop(box)
+            found: Any = self._reader(_bgr(tile), use_det=True, use_cls=True, use_rec=True)
+            if getattr(found, "txts", None) is None or found.boxes is None:
+                continue
+            boxes = np.asarray(found.boxes, dtype=np.float64).reshape(-1, 4, 2) + np.array(box[:2], np.float64)
+            lines += self._lines(found.txts, found.scores, boxes, image.size)
+        return [line for index, line in enumerate(lines) if not _seam_copy(line, index, lines)]
 
     @staticmethod
     def _lines(texts: Any, scores: Any, boxes: np.ndarray, size: tuple[int, int]) -> list[TextLine]:
@@ -289,11 +307,55 @@ def _shape_models(model: Path) -> _ShapeModels:
     return _ShapeModels(model)
 
 
+def _seam_copy(line: TextLine, index: int, lines: list[TextLine]) -> bool:
+    """Whether ``line`` is another line read again from a tile a seam cut it in (its text inside
+    the other's, or the same text read before it) with the boxes of the two overlapping."""
+    return any(
+        _overlap(line, other) and (line.text in other.text if line.text != other.text else other_index < index)
+        for other_index, other in enumerate(lines)
+        if other_index != index
+    )
+
+
+def _overlap(one: TextLine, other: TextLine) -> bool:
+    for axis in (0, 1):
+        first, second = ([corner[axis] for corner in line.box] for line in (one, other))
+        if min(first) >= max(second) or min(second) >= max(first):
+            return False
+    return True
+
+
+def tile_count(size: tuple[int, int]) -> int:
+    """How many tiles a picture of this size is looked at in: 1 unless it is longer than LONG_RATIO."""
+    ratio = max(size) / max(1, min(size))
+    return 1 if ratio <= LONG_RATIO else min(MAX_TILES, math.ceil(ratio / TILE_RATIO))
+
+
+def tiles(size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """The crop boxes (left, top, right, bottom) of the picture's tiles along its long side."""
+    count = tile_count(size)
+    width, height = size
+    if count == 1:
+        return [(0, 0, width, height)]
+    length = max(width, height)
+    step = length / count
+    spans = [
+        (
+            max(0, math.floor(i * step - TILE_OVERLAP * step)),
+            min(length, math.ceil((i + 1) * step + TILE_OVERLAP * step)),
+        )
+        for i in range(count)
+    ]
+    return [(a, 0, b, height) if width >= height else (0, a, width, b) for a, b in spans]
+
+
 def for_reading(image: Image.Image) -> Image.Image:
-    """The picture at most READ_SIDE px on its long side (a smaller one as it is)."""
-    if max(image.size) > READ_SIDE:
+    """The picture at most READ_SIDE px on its long side, or on each of its tiles' (a smaller
+    one as it is)."""
+    side = READ_SIDE * tile_count(image.size)
+    if max(image.size) > side:
         image = image.copy()
-        image.thumbnail((READ_SIDE, READ_SIDE), Image.Resampling.BICUBIC)
+        image.thumbnail((side, side), Image.Resampling.BICUBIC)
     return image
 
 
