@@ -25,7 +25,7 @@ if [[ "${1:-}" == "--test" ]]; then
         fi
     fi
 else
-    step "installing imrec with its web extra"
-    .venv/bin/python -m pip install -q -e '.[web]'
+    step "installing imrec with its web and faces extras"
+    .venv/bin/python -m pip install -q -e '.[web,faces]'
 fi
 step "done: .venv/bin/imrec is ready"

@@ -76,6 +76,7 @@ def _model_environment(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, s
             "IMREC_WORKERS": "1",
             "IMREC_ENGINE_CACHE": str(engine_cache),
             "IMREC_OCR": "0",
+            "IMREC_FACES": "0",
             "HF_HUB_OFFLINE": "1",
         }
     )
@@ -99,6 +100,7 @@ def model_settings(tiny_checkpoint: Path, engine_cache: Path) -> dict[str, objec
         "workers": 0,
         "engine_cache": engine_cache,
         "ocr": False,  # the text pass has tests of its own (test_text_in_pictures.py)
+        "faces": False,  # and the face pass (test_people.py)
     }
 
 

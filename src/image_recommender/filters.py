@@ -59,6 +59,7 @@ class PhotoFilter:
     not_places: tuple[int, ...] | None = None  # ids of places left out ("nicht Hamburg"); unplaced photos stay
     every_year: tuple[str, str] | None = None  # ("MM-DD", "MM-DD") inclusive, any year ("Juli", "im Sommer")
     kind: str | None = None  # "image" or "video"
+    people: tuple[tuple[int, ...], ...] = ()  # each: the ids of the people of one name; all must be shown
     # A date filter matches pictures with a date taken; those dated only by the file's time join
     # only when asked (a copied or restored file's time says nothing of when the photo was taken).
     include_undated: bool = False
@@ -97,7 +98,7 @@ class PhotoFilter:
 
     @property
     def active(self) -> bool:
-        return any(
+        return bool(self.people) or any(
             value is not None
             for value in (
                 self.folder,

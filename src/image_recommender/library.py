@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_recommender.albums import MODES, KeptQuery, MirrorReport, check_album_name, check_mirror, sync_mirror
+from image_recommender.catalog.faces import FaceRow
 from image_recommender.catalog.rows import AlbumRow, ImageRow, ModelRow, ThemeRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.catalog.words import MIN_WORD, fold, query_words
@@ -42,6 +43,11 @@ from image_recommender.errors import (
     SettingsError,
     UnknownImageError,
 )
+from image_recommender.faces import people as faces_people
+from image_recommender.faces.detecting import FACES_EXTRA_HINT, FaceFinder, faces_available
+from image_recommender.faces.grouping import GroupReport, regroup
+from image_recommender.faces.people import Person
+from image_recommender.faces.reading import FaceReport, find_faces
 from image_recommender.filters import PhotoFilter, check_kind, check_sort
 from image_recommender.images.media import is_video
 from image_recommender.images.raw import pair_key, photo_pairs
@@ -135,6 +141,13 @@ class UpdateSummary(JsonReport):
     files: int = 0  # live files embedded, pictures and videos (a video has a vector per kept frame)
     videos_held: int = 0
     failed_in_library: int = 0  # files the catalog holds as failed, this run's and earlier ones
+    faces_looked: int = 0
+    faces_found: int = 0
+    faces_failed: int = 0
+    faces_ruled_out: int = 0
+    faces_seconds: float = 0.0
+    people_new: int = 0
+    faces_skipped: str = ""
 
     @property
     def failed_now(self) -> int:
@@ -173,6 +186,14 @@ class UpdateSummary(JsonReport):
         elif self.text_skipped:
             text = f"; text in pictures not read: {self.text_skipped}"
         albums = f"; {self.albums_mirrored} album folder(s) brought up to date" if self.albums_mirrored else ""
+        if self.faces_looked or self.faces_failed:
+            failed = f", {self.faces_failed} failed" if self.faces_failed else ""
+            albums = (
+                f"; faces: looked at {self.faces_looked} ({self.faces_ruled_out} ruled out by colour), found"
+                f" {self.faces_found}{failed}, {self.people_new} new people ({self.faces_seconds:.1f} s)"
+            ) + albums
+        elif self.faces_skipped:
+            albums = f"; faces not looked for: {self.faces_skipped}" + albums
         videos = (
             f"; videos: {self.videos} embedded ({self.video_frames} frames kept of {self.video_frames_decoded}"
             f" decoded), {self.videos_reused} reused, {self.videos_failed} failed"
@@ -227,6 +248,8 @@ class StatusReport:
     # Videos: how many are live, and those searchable by part of their frames, with why.
     videos: int = 0
     partial: list[tuple[str, str]] = field(default_factory=list)
+    # The face pass: contents looked at, contents in the library, faces, failed, people; whether it is on.
+    faces: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         index = None
@@ -243,6 +266,7 @@ class StatusReport:
             "integrity": self.integrity,
             "text_model": self.text_model,
             "text": self.text,
+            "faces": self.faces,
             "videos": self.videos,
             "partial": [{"path": path, "note": note} for path, note in self.partial],
         }
@@ -258,6 +282,7 @@ class Library:
         self._texts: CachedTextModel | None = None
         self._tower: tuple[str, TextTower | OpenVinoTextTower] | None = None
         self._reader: TextReader | None = None
+        self._face_finder: FaceFinder | None = None
         self._lock_depth = 0
         self._indexes: dict[Path, LibraryIndex] = {}
 
@@ -545,6 +570,7 @@ class Library:
             self.catalog.purge_gone()
             indexed = self.build_index()
             text, skipped = self._read_texts(text_progress, gate=gate)
+            faces, faces_skipped = self._find_faces()
             self._join_themes()
             mirrored = self._mirror_albums()
             counts = self.catalog.state_counts()
@@ -561,6 +587,13 @@ class Library:
             files=counts["ok"],
             videos_held=videos_held,
             failed_in_library=counts["failed"],
+            faces_looked=faces.looked,
+            faces_found=faces.faces,
+            faces_failed=faces.failed,
+            faces_ruled_out=faces.ruled_out,
+            faces_seconds=faces.seconds,
+            people_new=faces.new_people,
+            faces_skipped=faces_skipped,
             text_read=text.read,
             text_found=text.with_text,
             text_ruled_out_while_embedding=text.ruled_out_while_embedding,
@@ -607,6 +640,80 @@ class Library:
             return TextReport(), f"rapidocr is not installed ({OCR_EXTRA_HINT})"
         reader = self._text_reader()
         return read_texts(self.catalog, self.root, reader, progress, counts=(done, total), gate=gate), ""
+
+    # -- people ----------------------------------------------------------------------------
+
+    def _find_faces(self, required: bool = False) -> tuple[FaceReport, str]:
+        """The face pass when the ``faces`` setting asks for it; (its report, why it was skipped)."""
+        if not self.settings.faces and not required:
+            return FaceReport(), ""
+        looked, total, _, _ = self.catalog.face_progress()
+        if looked == total:
+            return FaceReport(), ""
+        if not faces_available():
+            if required:
+                raise ModelError(f"finding faces needs dlib and its models: {FACES_EXTRA_HINT}")
+            return FaceReport(), f"dlib is not installed ({FACES_EXTRA_HINT})"
+        if self._face_finder is None:
+            self._face_finder = FaceFinder()
+        return find_faces(self.catalog, self.root, self._face_finder), ""
+
+    def find_faces(self) -> FaceReport:
+        """Look for faces in every picture not looked at yet, and group them (the face pass)."""
+        with self._write_lock():
+            return self._find_faces(required=True)[0]
+
+    def people(self, include_hidden: bool = False) -> list[Person]:
+        """The people, most faces first (hidden ones too with ``include_hidden``)."""
+        return faces_people.listed(self.catalog, include_hidden)
+
+    def person(self, person_id: int) -> Person:
+        return faces_people.person(self.catalog, person_id)
+
+    def name_person(self, person_id: int, name: str | None) -> Person:
+        """Give a person a name (None or "": unnamed again); a named person keeps it across regroupings."""
+        found = self.person(person_id)
+        with self._write_lock():
+            self.catalog.name_person(found.id, faces_people.check_name(name) if name else None)
+        return self.person(found.id)
+
+    def merge_people(self, kept: int, merged: int) -> Person:
+        """``merged``'s faces join ``kept``, which keeps its name (or takes ``merged``'s)."""
+        into, other = self.person(kept), self.person(merged)
+        if into.id == other.id:
+            raise QueryError(f"person {kept}: merging a person with itself changes nothing")
+        with self._write_lock():
+            self.catalog.merge_people(into.id, other.id)
+            if into.name is None and other.name is not None:
+                self.catalog.name_person(into.id, other.name)
+        return self.person(into.id)
+
+    def hide_person(self, person_id: int, hidden: bool = True) -> Person:
+        found = self.person(person_id)
+        with self._write_lock():
+            self.catalog.hide_person(found.id, hidden)
+        return self.person(found.id)
+
+    def move_face(self, face_id: int, to: int | str | None) -> int | None:
+        """Put a face with person ``to`` (an id), with a new person ("new") or with nobody (None);
+        kept so by every regrouping. Returns the person's id."""
+        face = self.catalog.face(face_id)
+        if face is None:
+            raise QueryError(f"face {face_id}: there is no such face ('imrec people show ID' lists a person's)")
+        with self._write_lock():
+            target = self.catalog.new_person() if to == "new" else None if to is None else self.person(int(to)).id
+            self.catalog.assign_faces([(face.id, target)], by_user=True)
+        return target
+
+    def regroup_people(self) -> GroupReport:
+        """Group every face anew; named people, and faces the user moved, stay as they are."""
+        with self._write_lock():
+            return regroup(self.catalog)
+
+    def person_faces(self, person_id: int) -> list[tuple[FaceRow, str]]:
+        """A person's faces with a path of the picture each is in."""
+        found = self.person(person_id)
+        return [(face, self.catalog.path_of_content(face.fingerprint) or "") for face in self.catalog.faces(found.id)]
 
     def _text_reader(self) -> TextReader:
         if self._reader is None:
@@ -1044,6 +1151,7 @@ class Library:
         literal: bool | Collection[str] = False,
         kind: str | None = None,
         include_undated: bool = False,
+        person: str | Sequence[str] | None = None,
     ) -> SearchResponse:
         """Images most like the weighted sum of the terms (files, ids, texts; +/-).
 
@@ -1075,7 +1183,8 @@ class Library:
         if kind is not None:
             check_kind(kind)
             photo_filter = replace(photo_filter, kind=kind)
-        photo_filter = replace(photo_filter, include_undated=include_undated)
+        named = [faces_people.resolve(self.catalog, one) for one in _as_list(person)]
+        photo_filter = replace(photo_filter, include_undated=include_undated, people=tuple(named))
         check_sort(sort)  # refused before any work
         if k is not None and not 1 <= k <= MAX_TOP_K:
             raise QueryError(f"k={k}: ask for 1 to {MAX_TOP_K} results")
@@ -1096,6 +1205,7 @@ class Library:
             parsed = _with_crop(parsed, parse_crop(crop) if isinstance(crop, str) else crop)
         ignore = set(KINDS if literal is True else literal or ())
         ignore |= {"place"} if place is not None else set()
+        ignore |= {"person"} if person else set()
         ignore |= {"date"} if after or before or taken_on else set()
         parsed, photo_filter, understood = self._understood(parsed, photo_filter, frozenset(ignore))
         row = self.query_model()
@@ -1143,14 +1253,21 @@ class Library:
         if position is None:
             return terms, photo_filter, None
         term = terms[position]
+        names = {} if "person" in ignore else self.catalog.person_names()
+        rest, named = faces_people.names_in(term.value, names)
+        if named and not rest.strip():
+            rest = " ".join(words for words, _ in named)  # only names: the names are the CLIP text too
         understood = understand(
-            term.value,
+            rest,
             lambda name, alternates: place_in_query(self.catalog, name, own_names_only=not alternates),
             MAX_PLACE_WORDS,
             ignore,
             subject_words(),
             user_language(self.settings.language),
         )
+        understood = replace(understood, query=term.value, people=named)
+        if named:
+            photo_filter = replace(photo_filter, people=(*photo_filter.people, *(ids for _, ids in named)))
         terms = [*terms[:position], replace(term, value=understood.text), *terms[position + 1 :]]
         terms += [Term("text", word, 1.0, True) for word in understood.negatives]
         if understood.dates is not None:
@@ -1362,7 +1479,15 @@ class Library:
             text,
             self.catalog.video_count(),
             [(image.path, image.error or "") for image in self.catalog.read_in_part()],
+            self._face_status(),
         )
+
+    def _face_status(self) -> dict[str, Any]:
+        looked, total, faces, failed = self.catalog.face_progress()
+        return {
+            "looked": looked, "total": total, "faces": faces, "failed": failed,
+            "people": len(self.catalog.people(include_hidden=True)), "on": self.settings.faces,
+        }  # fmt: skip
 
     def _check_indexes(self) -> str:
         """ "ok", or which index holds vectors that differ from the catalog's."""

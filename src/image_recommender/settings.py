@@ -106,6 +106,8 @@ class Settings:
     text_model: str = ""
     # Read the text in pictures after embedding (rapidocr), for word search; off: no text pass.
     ocr: bool = True
+    # Find the faces in pictures after the text pass (dlib), group them into people; off: no face pass.
+    faces: bool = True
     # The language of what imrec says about a query ("verstanden: ..."): de, en, or auto (from
     # LC_ALL / LC_MESSAGES / LANG), never switching with the words of each query.
     language: str = "auto"

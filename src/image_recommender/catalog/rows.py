@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,6 +76,17 @@ class ImageRow:
         if self.raw_path is not None:
             return Path(root, self.raw_path.decode("utf-8", "surrogateescape"))
         return root / self.path
+
+
+# The images table's columns in ImageRow's order.
+IMAGE_COLUMNS = (
+    "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error,"
+    " taken_at, taken_offset, taken_from, camera, latitude, longitude, duration"
+)
+
+
+def image_row(row: Sequence[object]) -> ImageRow:
+    return ImageRow(*row)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -273,6 +273,45 @@ DROP TABLE temp.refolded;
 """
 
 
+# v12: people. Faces are found per content (a moved or copied file keeps them): ``face_reads``
+# says a content was looked at (its state, how many faces, why it failed), ``faces`` holds each
+# face's box and landmarks (JSON, fractions of the picture), score, size in pixels, sharpness
+# and 128-d descriptor, and its person; ``by_user`` marks a face the user put there, which a
+# regrouping never moves. ``people`` holds the groups: a name (and its folded form, to find
+# it in a query) once the user gives one, and whether it is hidden.
+_SCHEMA_V12 = """
+CREATE TABLE IF NOT EXISTS face_reads(
+    fingerprint TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    faces INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    engine TEXT,
+    read_at REAL
+);
+CREATE TABLE IF NOT EXISTS people(
+    id INTEGER PRIMARY KEY,
+    name TEXT,
+    folded TEXT,
+    hidden INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS people_folded ON people(folded);
+CREATE TABLE IF NOT EXISTS faces(
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    box TEXT NOT NULL,
+    landmarks TEXT NOT NULL,
+    score REAL NOT NULL,
+    side INTEGER NOT NULL,
+    sharpness REAL NOT NULL,
+    vector BLOB NOT NULL,
+    person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+    by_user INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS faces_fingerprint ON faces(fingerprint);
+CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id);
+"""
+
+
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -285,6 +324,7 @@ _MIGRATIONS: dict[int, str] = {
     9: _SCHEMA_V9,
     10: _SCHEMA_V10,
     11: _SCHEMA_V11,
+    12: _SCHEMA_V12,
 }
 
 

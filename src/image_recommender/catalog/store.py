@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from image_recommender.catalog.faces import FaceTables
 from image_recommender.catalog.rows import (
+    IMAGE_COLUMNS,
     STATES,
     AlbumRow,
     EmbedResult,
@@ -31,6 +33,7 @@ from image_recommender.catalog.rows import (
     VideoResult,
     WalkDifferences,
     WordMatch,
+    image_row,
     theme_name,
 )
 from image_recommender.catalog.schema import _DROP_WALK_TABLES, _MIGRATIONS, _WALK_TABLES, SCHEMA_VERSION
@@ -51,20 +54,10 @@ MMAP_BYTES = 2 << 30
 _MODEL_COLUMNS = "id, name, pretrained, dim, weights, config"
 
 
-_IMAGE_COLUMNS = (
-    "id, path, raw_path, size, mtime_ns, fingerprint, width, height, state, error,"
-    " taken_at, taken_offset, taken_from, camera, latitude, longitude, duration"
-)
-
-
 _METADATA_UPDATE = (
     "UPDATE images SET taken_at=?, taken_offset=?, taken_from=?, camera=?, latitude=?, longitude=?,"
     " place_id=NULL, place_checked=0 WHERE id=?"
 )
-
-
-def _image(row: Sequence[object]) -> ImageRow:
-    return ImageRow(*row)  # type: ignore[arg-type]
 
 
 def _distance_or_null(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
@@ -117,6 +110,11 @@ def _filter_clauses(photo_filter: PhotoFilter) -> tuple[list[str], list[object]]
     if photo_filter.places is not None:
         clauses.append(f"images.place_id IN ({','.join('?' * len(photo_filter.places)) or 'NULL'})")
         values += photo_filter.places
+    for ids in photo_filter.people:
+        clauses.append(
+            f"images.fingerprint IN (SELECT fingerprint FROM faces WHERE person_id IN ({','.join('?' * len(ids))}))"
+        )
+        values += ids
     if photo_filter.not_places:
         marks = ",".join("?" * len(photo_filter.not_places))
         clauses.append(f"(images.place_id IS NULL OR images.place_id NOT IN ({marks}))")
@@ -152,7 +150,8 @@ def _readable(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _damage_as_errors(cls: type) -> type:
     """Wrap every public method but ``transaction`` (its body's errors are its caller's)."""
-    for name, member in list(vars(cls).items()):
+    members = {name: member for base in reversed(cls.__mro__[:-1]) for name, member in vars(base).items()}
+    for name, member in members.items():
         if callable(member) and not name.startswith("_") and name != "transaction":
             setattr(cls, name, _readable(member))
     return cls
@@ -164,7 +163,7 @@ def _fold_lines(text: str) -> str:
 
 
 @_damage_as_errors
-class Catalog:
+class Catalog(FaceTables):
     """A connection to one catalog file; every read and write of the catalog goes through here.
 
     A file SQLite cannot read reaches callers as ``CatalogDamagedError`` (one line saying what
@@ -457,13 +456,13 @@ class Catalog:
         """Pictures that need a (new) vector from this model, with the fingerprint of the one held
         (videos are the video pass's: ``videos_to_embed``)."""
         rows = self._db.execute(
-            f"SELECT {', '.join('images.' + c for c in _IMAGE_COLUMNS.split(', '))}, vectors.fingerprint"
+            f"SELECT {', '.join('images.' + c for c in IMAGE_COLUMNS.split(', '))}, vectors.fingerprint"
             " FROM images LEFT JOIN vectors ON vectors.image_id = images.id AND vectors.model_id = ?"
             " WHERE (images.state = 'pending' OR (images.state = 'ok' AND vectors.id IS NULL))"
             " AND NOT is_video(images.path) ORDER BY images.id",
             (model_id,),
         )
-        return [(_image(row[:-1]), row[-1]) for row in rows]
+        return [(image_row(row[:-1]), row[-1]) for row in rows]
 
     def known_fingerprints(self, model_id: int) -> set[str]:
         rows = self._db.execute("SELECT DISTINCT fingerprint FROM vectors WHERE model_id=?", (model_id,))
@@ -529,10 +528,10 @@ class Catalog:
     def images_without_metadata(self, limit: int) -> list[ImageRow]:
         """Live images whose metadata was never read (catalogued before schema v4), oldest id first."""
         rows = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND taken_from IS NULL ORDER BY id LIMIT ?",
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE state='ok' AND taken_from IS NULL ORDER BY id LIMIT ?",
             (limit,),
         )
-        return [_image(row) for row in rows]
+        return [image_row(row) for row in rows]
 
     def write_metadata(self, found: Sequence[tuple[int, PhotoMetadata]]) -> None:
         with self.transaction() as db:
@@ -587,9 +586,9 @@ class Catalog:
 
     def images_by_labels(self, labels: Sequence[int]) -> dict[int, ImageRow]:
         """label -> image for the given FAISS labels (missing labels are simply absent)."""
-        columns = ", ".join("images." + c for c in _IMAGE_COLUMNS.split(", "))
+        columns = ", ".join("images." + c for c in IMAGE_COLUMNS.split(", "))
         return {
-            label: _image(row)
+            label: image_row(row)
             for label, *row in self._iter_keys(
                 f"SELECT vectors.id, {columns} FROM vectors JOIN images ON images.id = vectors.image_id"
                 " WHERE vectors.id IN ({})",
@@ -638,12 +637,12 @@ class Catalog:
     def videos_to_embed(self, model_id: int) -> list[ImageRow]:
         """Videos that need frames from this model: new, changed, or never embedded with it."""
         rows = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE is_video(path) AND (state = 'pending' OR (state = 'ok'"
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE is_video(path) AND (state = 'pending' OR (state = 'ok'"
             " AND NOT EXISTS (SELECT 1 FROM vectors WHERE vectors.image_id = images.id AND vectors.model_id = ?)))"
             " ORDER BY id",
             (model_id,),
         )
-        return [_image(row) for row in rows]
+        return [image_row(row) for row in rows]
 
     def frames_of_content(
         self, model_id: int, fingerprint: str
@@ -735,7 +734,7 @@ class Catalog:
         id), in id order from ``after_id`` on: a pass walks them like a cursor, so a file that
         cannot be read is tried once per run, not forever."""
         rows = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ("
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE id IN ("
             " SELECT min(images.id) FROM images WHERE images.state = 'ok' AND images.fingerprint IS NOT NULL"
             " AND NOT is_video(images.path)"
             " AND NOT EXISTS (SELECT 1 FROM texts WHERE texts.fingerprint = images.fingerprint)"
@@ -743,7 +742,7 @@ class Catalog:
             " ORDER BY min(images.id) LIMIT ?) ORDER BY id",
             (after_id, limit),
         )
-        return [_image(row) for row in rows]
+        return [image_row(row) for row in rows]
 
     def store_texts(self, records: Sequence[tuple[str, str, list[TextLine], str | None]], engine: str) -> None:
         """Record one batch of (fingerprint, state, lines, error) in one transaction, with the
@@ -797,14 +796,14 @@ class Catalog:
             return []
         clauses, values = _filter_clauses(photo_filter) if photo_filter is not None else (["images.state = 'ok'"], [])
         rows = self._db.execute(
-            f"SELECT {', '.join('images.' + c for c in _IMAGE_COLUMNS.split(', '))}, texts.lines, hits.body, hits.rank"
+            f"SELECT {', '.join('images.' + c for c in IMAGE_COLUMNS.split(', '))}, texts.lines, hits.body, hits.rank"
             " FROM (SELECT rowid, body, bm25(text_words) AS rank FROM text_words WHERE text_words MATCH ?"
             "       ORDER BY rank LIMIT ?) AS hits"
             " JOIN texts ON texts.id = hits.rowid JOIN images ON images.fingerprint = texts.fingerprint"
             " WHERE " + " AND ".join(clauses) + " ORDER BY hits.rank, images.id",
             [match_expression(words), limit, *values],
         )
-        return [WordMatch(_image(row[:-3]), _text_lines(row[-3]), row[-2], float(row[-1])) for row in rows]
+        return [WordMatch(image_row(row[:-3]), _text_lines(row[-3]), row[-2], float(row[-1])) for row in rows]
 
     # Places (places/ names positions; the catalog keeps the names and answers by them).
 
@@ -956,14 +955,14 @@ class Catalog:
 
     def theme_images(self, theme_id: int, limit: int, offset: int = 0) -> list[tuple[ImageRow, float]]:
         """A theme's live images, closest to its centre first."""
-        columns = ", ".join("images." + c for c in _IMAGE_COLUMNS.split(", "))
+        columns = ", ".join("images." + c for c in IMAGE_COLUMNS.split(", "))
         rows = self._db.execute(
             f"SELECT {columns}, theme_members.closeness FROM theme_members JOIN images ON images.id = theme_members.image_id"
             " WHERE theme_members.theme_id = ? AND images.state = 'ok' ORDER BY theme_members.closeness DESC, images.id"
             " LIMIT ? OFFSET ?",
             (theme_id, limit, offset),
         )
-        return [(_image(row[:-1]), float(row[-1])) for row in rows]
+        return [(image_row(row[:-1]), float(row[-1])) for row in rows]
 
     def themes_of(self, image_ids: Sequence[int]) -> dict[int, int]:
         """image id -> theme id for the given images (those in no theme are absent)."""
@@ -1019,20 +1018,20 @@ class Catalog:
             )
 
     def image(self, image_id: int) -> ImageRow | None:
-        row = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id=?", (image_id,)).fetchone()
-        return _image(row) if row else None
+        row = self._db.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id=?", (image_id,)).fetchone()
+        return image_row(row) if row else None
 
     def images_by_ids(self, image_ids: Sequence[int]) -> dict[int, ImageRow]:
         """id -> image for these ids, as the catalog holds them now (missing ids are absent)."""
-        rows = self._iter_keys(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{}})", image_ids)
-        return {image.id: image for image in map(_image, rows)}
+        rows = self._iter_keys(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id IN ({{}})", image_ids)
+        return {image.id: image for image in map(image_row, rows)}
 
     def image_by_path(self, path: str, raw_path: bytes | None = None) -> ImageRow | None:
         """The image with this catalog name (``raw_path`` for names that are not UTF-8)."""
         row = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path=? AND raw_path IS ?", (path, raw_path)
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE path=? AND raw_path IS ?", (path, raw_path)
         ).fetchone()
-        return _image(row) if row else None
+        return image_row(row) if row else None
 
     def files_named(self, stems: Sequence[str]) -> list[ImageRow]:
         """Live images whose path is one of ``stems`` plus a suffix ("a/IMG_1" -> "a/IMG_1.CR2",
@@ -1040,29 +1039,29 @@ class Catalog:
         found: list[ImageRow] = []
         for stem in stems:
             rows = self._db.execute(
-                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND path >= ? AND path < ?",
+                f"SELECT {IMAGE_COLUMNS} FROM images WHERE state='ok' AND path >= ? AND path < ?",
                 (stem + ".", stem + "/"),
             )
-            found += [_image(row) for row in rows]
+            found += [image_row(row) for row in rows]
         return found
 
     def images_with_fingerprint(self, fingerprint: str) -> list[ImageRow]:
         """Live images holding exactly this content."""
         rows = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint = ?", (fingerprint,)
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint = ?", (fingerprint,)
         )
-        return [_image(row) for row in rows]
+        return [image_row(row) for row in rows]
 
     def exact_duplicate_groups(self) -> list[list[ImageRow]]:
         """Live images sharing one content fingerprint, grouped."""
         rows = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint IN"
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE state='ok' AND fingerprint IN"
             " (SELECT fingerprint FROM images WHERE state='ok' AND fingerprint IS NOT NULL"
             "  GROUP BY fingerprint HAVING COUNT(*) > 1) ORDER BY fingerprint, id"
         )
         groups: dict[str, list[ImageRow]] = {}
         for row in rows:
-            image = _image(row)
+            image = image_row(row)
             groups.setdefault(image.fingerprint or "", []).append(image)
         return list(groups.values())
 
@@ -1077,20 +1076,20 @@ class Catalog:
         """Catalogued images by path, optionally of one state, a page at a time."""
         where = "WHERE state = ?" if state else "WHERE ? IS NULL"
         rows = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images {where} ORDER BY path LIMIT ? OFFSET ?", (state, limit, offset)
+            f"SELECT {IMAGE_COLUMNS} FROM images {where} ORDER BY path LIMIT ? OFFSET ?", (state, limit, offset)
         )
-        return [_image(row) for row in rows]
+        return [image_row(row) for row in rows]
 
     def failures(self) -> list[ImageRow]:
-        rows = self._db.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='failed' ORDER BY path")
-        return [_image(row) for row in rows]
+        rows = self._db.execute(f"SELECT {IMAGE_COLUMNS} FROM images WHERE state='failed' ORDER BY path")
+        return [image_row(row) for row in rows]
 
     def read_in_part(self) -> list[ImageRow]:
         """Live files indexed from part of their content (a video that ends early), with the note why."""
         rows = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE state='ok' AND error IS NOT NULL ORDER BY path"
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE state='ok' AND error IS NOT NULL ORDER BY path"
         )
-        return [_image(row) for row in rows]
+        return [image_row(row) for row in rows]
 
     def video_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM images WHERE state='ok' AND is_video(path)").fetchone()[0])

@@ -22,7 +22,7 @@ from image_recommender.cli.argv import negative_terms_last, ray_value_given
 __all__ = ["app", "load_commands", "main", "run"]
 
 # Each module's commands register on ``app`` when imported; this order is the order ``--help`` lists them in.
-GROUPS = ("indexing", "searching", "duplicates", "albums", "themes", "places", "info")
+GROUPS = ("indexing", "searching", "duplicates", "albums", "themes", "places", "people", "info")
 
 # Which module defines each top-level command; tests/test_house.py checks it against what the modules register.
 COMMAND_GROUPS = {
@@ -37,6 +37,7 @@ COMMAND_GROUPS = {
     "album": "albums",
     "themes": "themes",
     "places": "places",
+    "people": "people",
     "status": "info",
     "serve": "info",
     "models": "info",

@@ -21,6 +21,7 @@ from image_recommender.cli.options import (
     DeviceOpt,
     EfConstructionOpt,
     EngineOpt,
+    FacesOpt,
     FollowSymlinksOpt,
     HnswMOpt,
     IncludeHiddenOpt,
@@ -76,6 +77,7 @@ def index(
     follow_symlinks: FollowSymlinksOpt = None,
     allow_mass_removal: AllowMassRemovalOpt = None,
     ocr: OcrOpt = None,
+    faces: FacesOpt = None,
     json_output: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

@@ -99,6 +99,20 @@ def _print_status(report: Any) -> None:
         )
         for failure in text["failures"]:
             out.print(f"text not read: {failure['path']}: {failure['error']}", markup=False)
+    faces = report.faces
+    if faces:
+        failed = f", {faces['failed']} failed" if faces["failed"] else ""
+        state = "" if faces["on"] else "; off (faces = false)"
+        waiting = (
+            f", {faces['total'] - faces['looked']} waiting: run 'imrec index'"
+            if faces["looked"] < faces["total"] and faces["on"]
+            else ""
+        )
+        out.print(
+            f"faces: looked at {faces['looked']} of {faces['total']} pictures, {faces['faces']} faces,"
+            f" {faces['people']} people{failed}{waiting}{state}",
+            markup=False,
+        )
     if report.videos:
         out.print(f"videos: {report.videos} (a vector per kept frame)", markup=False)
     for path, note in report.partial:

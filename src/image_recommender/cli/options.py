@@ -256,6 +256,7 @@ FILTER_NAMES = (
     "sort",
     "all_copies",
     "include_undated",
+    "person",
 )
 
 
@@ -378,6 +379,21 @@ KindOpt = Annotated[
 ]
 
 
+PersonOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--person",
+        metavar="NAME",
+        help="Only pictures showing this person (a name or number; 'imrec people' lists them; repeat: all of them).",
+    ),
+]
+FacesOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--faces/--no-faces",
+        help="Find the faces in pictures after the text pass and group them into people (default: on; setting faces).",
+    ),
+]
 PlaceOpt = Annotated[
     str | None,
     typer.Option(

@@ -46,7 +46,7 @@ from image_recommender.catalog.words import fold
 from image_recommender.errors import echoed
 from image_recommender.query.places import PlaceMatch
 
-KINDS = ("date", "place", "negative")
+KINDS = ("date", "place", "negative", "person")  # "person": library.py reads names before the rest
 # The longest place name looked for, in words ("Santa Cruz de Tenerife").
 MAX_PLACE_WORDS = 4
 Value = TypeVar("Value")
@@ -157,6 +157,9 @@ class Understood:
     ignored: frozenset[str] = field(default_factory=frozenset)
     impossible: tuple[str, ...] = ()  # dates no calendar has ("31.02.2019"): kept as text, and said so
     not_place: PlaceWords | None = None  # "nicht Hamburg": pictures taken anywhere but there
+    # People named in the query ("Anna und Ben"): each name as typed, and the ids of the people
+    # of that name; a picture must show every one of them.
+    people: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def as_json(self) -> dict[str, object]:
         dates = self.dates
@@ -181,6 +184,7 @@ class Understood:
                 "name": self.not_place.found.entity,
                 "level": self.not_place.found.level,
             },
+            "people": [{"words": words, "ids": list(ids)} for words, ids in self.people],
             "language": self.language,
             "literal": sorted(self.ignored),
             "impossible_dates": list(self.impossible),
@@ -189,12 +193,13 @@ class Understood:
 
     @property
     def anything(self) -> bool:
-        return any((self.dates, self.place, self.negatives, self.impossible, self.not_place))
+        return any((self.dates, self.place, self.negatives, self.impossible, self.not_place, self.people))
 
     def describe(self) -> str:
         """One line: "verstanden: Text 'Strand', Ort Sylt, Juli 2019" / "understood: text 'beach', ..."."""
         german = self.language == "de"
-        parts = [f"{'Text' if german else 'text'} {echoed(self.text)}"]
+        parts = [f"{'Person' if german else 'person'} {words}" for words, _ in self.people]
+        parts.append(f"{'Text' if german else 'text'} {echoed(self.text)}")
         if self.place is not None:
             parts.append(f"{'Ort' if german else 'place'} {self.place.shown}")
         if self.dates is not None:

@@ -122,7 +122,7 @@ class PhotoFilters(BaseModel):
     place: FilterText = None
     kind: Literal["image", "video"] | None = None
     # What of a text query stays words (the page's removed chips, or all three: "word for word").
-    literal: list[Literal["date", "place", "negative"]] = []
+    literal: list[Literal["date", "place", "negative", "person"]] = []
 
 
 class ThemeName(BaseModel):

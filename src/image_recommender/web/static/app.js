@@ -379,7 +379,7 @@ async function runQuery() {
   for (const [name, value] of Object.entries(filterValues())) params.append(name, value);
   if (state.under) params.append("under", state.under);
   if (query?.text) params.append("text", query.text);
-  const literal = $("#literal").checked ? ["date", "place", "negative"] : [...state.literal];
+  const literal = $("#literal").checked ? ["date", "place", "negative", "person"] : [...state.literal];
   if (query?.text) literal.forEach((kind) => params.append("literal", kind));
   if (query?.kind === "more" || query?.kind === "region") params.append("like_id", query.id);
   if (query?.kind === "more" && query.at != null) params.append("at", query.at);

@@ -1,0 +1,87 @@
+"""The face pass of indexing: every picture's content looked at once for faces, then grouped.
+
+Like the text pass it walks the contents not looked at yet like a cursor, a batch of 16 per
+transaction (a kill loses that batch at most), and records a file it cannot read with the
+reason. A picture the gate rules out (``may_show_people``) is recorded as looked at, with no
+faces, without running the detector.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from image_recommender.catalog.faces import Face
+from image_recommender.catalog.store import Catalog
+from image_recommender.errors import ImageDecodeError
+from image_recommender.faces.detecting import DETECT_SIDE, FaceFinder, may_show_people
+from image_recommender.faces.grouping import group_new
+from image_recommender.images.decode import decode, read_file
+from image_recommender.reports import JsonReport
+
+BATCH = 16
+FaceProgress = Callable[[int, int], None]
+
+
+@dataclass
+class FaceReport(JsonReport):
+    """What one face pass did: pictures looked at (``ruled_out`` of them by the gate alone),
+    how many show faces, the faces found, failures, people made, and its seconds."""
+
+    looked: int = 0
+    ruled_out: int = 0
+    with_faces: int = 0
+    faces: int = 0
+    failed: int = 0
+    new_people: int = 0
+    joined: int = 0
+    seconds: float = 0.0
+
+
+def find_faces(catalog: Catalog, root: Path, finder: FaceFinder, progress: FaceProgress | None = None) -> FaceReport:
+    """Look at every picture whose content was not looked at yet, then group the new faces."""
+    started = time.perf_counter()
+    report = FaceReport()
+    done, total, _, _ = catalog.face_progress()
+    after = 0
+    while rows := catalog.unread_faces(after, BATCH):
+        after = rows[-1].id
+        records: list[tuple[str, str, list[Face], str | None]] = []
+        for image in rows:
+            fingerprint = image.fingerprint or ""
+            try:
+                content = read_file(image.location(root), root)
+                if content.fingerprint != image.fingerprint:
+                    continue  # changed since it was embedded: the next update looks at its new content
+                decoded = decode(content.data, long_side=DETECT_SIDE).image
+            except ImageDecodeError as exc:
+                records.append((fingerprint, "failed", [], str(exc)))
+                continue
+            if not may_show_people(decoded):
+                report.ruled_out += 1
+                records.append((fingerprint, "ok", [], None))
+                continue
+            picture = decoded.copy()
+            picture.thumbnail((DETECT_SIDE, DETECT_SIDE))
+            try:
+                faces = finder.find(picture, max(image.width or 0, image.height or 0) or None)
+            except Exception as exc:  # dlib's own failure on one picture, recorded like a decode error
+                records.append(
+                    (fingerprint, "failed", [], f"face detection failed: {exc.__class__.__name__}: {exc}"[:300])
+                )
+                continue
+            records.append((fingerprint, "ok", faces, None))
+        catalog.store_faces(records, finder.engine)
+        report.looked += sum(record[1] == "ok" for record in records)
+        report.failed += sum(record[1] == "failed" for record in records)
+        report.with_faces += sum(bool(record[2]) for record in records)
+        report.faces += sum(len(record[2]) for record in records)
+        done += len(records)
+        if progress is not None:
+            progress(done, total)
+    grouped = group_new(catalog)
+    report.new_people, report.joined = grouped.new_people, grouped.joined
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,127 @@
+"""People: faces found by dlib's shipped models, grouped into people, named, merged, searched.
+
+The faces are the public-domain portrait that scikit-image ships (astronaut Eileen Collins,
+NASA), augmented as a photo library holds one person: crops, mirror, light, colour, rotation,
+scale; beside photos without anyone in them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, Runner, indexed_copy, run_json
+from PIL import Image, ImageEnhance
+
+from image_recommender import Library
+
+pytest.importorskip("dlib", reason="the faces extra is not installed")
+skimage_data = pytest.importorskip("skimage.data")
+
+pytestmark = pytest.mark.slow  # each indexes a library with the face pass
+
+
+def astronaut_variants() -> dict[str, Image.Image]:
+    face = Image.fromarray(skimage_data.astronaut())
+    return {
+        "eileen/portrait.jpg": face,
+        "eileen/mirrored.jpg": face.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        "eileen/dark.jpg": ImageEnhance.Brightness(face).enhance(0.55),
+        "eileen/bright.jpg": ImageEnhance.Brightness(face).enhance(1.4),
+        "eileen/pale.jpg": ImageEnhance.Color(face).enhance(0.3),
+        "eileen/turned.jpg": face.rotate(10, resample=Image.Resampling.BICUBIC),
+        "eileen/small.jpg": face.resize((360, 360)),
+        "beach/eileen-crop.jpg": face.crop((80, 0, 420, 340)),
+    }
+
+
+@pytest.fixture(scope="module")
+def people_source(tmp_path_factory: pytest.TempPathFactory, model_settings: dict) -> Path:
+    root = tmp_path_factory.mktemp("people") / "library"
+    for name, picture in astronaut_variants().items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        picture.save(root / name, quality=90)
+    for source in sorted(PHOTOS.glob("*.jpg"))[:4]:
+        shutil.copy(source, root / source.name)
+    with Library.open(root, create=True, **{**model_settings, "faces": True}) as library:
+        library.update()
+    return root
+
+
+@pytest.fixture
+def people_library(people_source: Path, tmp_path: Path) -> Path:
+    return indexed_copy(people_source, tmp_path / "library")
+
+
+def test_one_person_s_pictures_are_one_person_and_photos_without_people_have_no_face(
+    people_library: Path, imrec: Runner
+) -> None:
+    listed = run_json(imrec, "people", people_library)["people"]
+    assert len(listed) == 1  # every picture of her, whatever the light, crop, turn or size: one person
+    person = listed[0]
+    assert person["name"] is None and person["faces"] == len(astronaut_variants())
+    assert all(path.startswith(("eileen/", "beach/")) for path in person["paths"])
+    status = json.loads(imrec("status", people_library, "--json").stdout)["faces"]
+    assert status["looked"] == status["total"] == len(astronaut_variants()) + 4 and status["people"] == 1
+    table = imrec("people", people_library).stdout.splitlines()
+    assert table[0].split()[:3] == ["id", "faces", "name"] and "(unnamed)" in table[1]
+
+
+def test_a_named_person_is_searched_by_name_and_keeps_the_name_across_a_regrouping(
+    people_library: Path, imrec: Runner
+) -> None:
+    person = run_json(imrec, "people", people_library)["people"][0]
+    said = imrec("people", "name", str(person["id"]), "Eileen", "-l", people_library).stdout
+    assert said.strip() == f"person {person['id']} Eileen: {person['faces']} face(s)"
+    found = run_json(imrec, "search", "--text", "a photo", "--person", "eileen", "-k", "20", "-l", people_library)
+    assert {hit["path"].split("/")[0] for hit in found["results"]} == {"eileen", "beach"}
+    assert len(found["results"]) == person["faces"]
+    # the one search box reads the name, with the rest of the query
+    asked = imrec("search", "Eileen am Strand", "-k", "20", "-l", people_library, "--json")
+    data = json.loads(asked.stdout)
+    assert data["understood"]["people"][0]["words"] == "Eileen" and data["understood"]["text"] == "am Strand"
+    assert len(data["results"]) == person["faces"]
+    assert "person Eileen, text 'am Strand'" in imrec("search", "Eileen am Strand", "-l", people_library).stderr
+    imrec("people", "regroup", "-l", people_library)
+    again = run_json(imrec, "people", people_library)["people"]
+    assert [(p["id"], p["name"], p["faces"]) for p in again] == [(person["id"], "Eileen", person["faces"])]
+
+
+def test_a_face_moved_away_stays_away_and_two_people_merge(people_library: Path, imrec: Runner) -> None:
+    person = run_json(imrec, "people", people_library)["people"][0]
+    faces = run_json(imrec, "people", "show", str(person["id"]), "-l", people_library)["face_list"]
+    moved = next(face for face in faces if face["path"] == "beach/eileen-crop.jpg")
+    made = run_json(imrec, "people", "move", str(moved["id"]), "new", "-l", people_library)["person"]
+    listed = {p["id"]: p["faces"] for p in run_json(imrec, "people", people_library)["people"]}
+    assert listed == {person["id"]: person["faces"] - 1, made: 1}
+    imrec("people", "regroup", "-l", people_library)  # the user's move is kept; unnamed people are made anew
+    regrouped = {p["id"]: p["faces"] for p in run_json(imrec, "people", people_library)["people"]}
+    assert sorted(regrouped.values()) == [1, person["faces"] - 1] and regrouped[made] == 1
+    rest = next(person_id for person_id in regrouped if person_id != made)
+    merged = run_json(imrec, "people", "merge", str(rest), str(made), "-l", people_library)
+    assert merged["faces"] == person["faces"]
+    assert [p["id"] for p in run_json(imrec, "people", people_library)["people"]] == [rest]
+    imrec("people", "hide", str(rest), "-l", people_library)
+    assert run_json(imrec, "people", people_library)["people"] == []
+
+
+def test_people_mistakes_are_one_line(people_library: Path, imrec: Runner) -> None:
+    for args, said in (
+        (("people", "name", "999", "Anna"), "person 999: there is no such person"),
+        (("people", "frobnicate"), "is no action"),
+        (("people", "merge", "1"), "people merge: imrec people"),
+        (("search", "x", "--person", "Nobody"), "--person 'Nobody': nobody of that name"),
+    ):
+        refused = imrec(*args, "-l", people_library, expect=2)
+        assert said in refused.stderr and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+def test_a_moved_picture_keeps_its_faces_without_looking_again(people_library: Path, model_settings: dict) -> None:
+    (people_library / "eileen" / "portrait.jpg").rename(people_library / "portrait-moved.jpg")
+    with Library.open(people_library, **{**model_settings, "faces": True}) as library:
+        summary = library.update()
+        assert summary.faces_looked == 0  # the same content: its faces are kept
+        (person,) = library.people()
+        assert "portrait-moved.jpg" in {path for _, path in library.person_faces(person.id)}
