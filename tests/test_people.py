@@ -125,3 +125,25 @@ def test_a_moved_picture_keeps_its_faces_without_looking_again(people_library: P
         assert summary.faces_looked == 0  # the same content: its faces are kept
         (person,) = library.people()
         assert "portrait-moved.jpg" in {path for _, path in library.person_faces(person.id)}
+
+
+def test_the_http_api_lists_names_and_searches_people_and_shows_face_boxes(
+    people_library: Path, model_settings: dict
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(people_library, **model_settings) as library:
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        (person,) = client.get("/api/people").json()["people"]
+        named = client.post(f"/api/people/{person['id']}/name", json={"name": "Eileen"}).json()
+        assert named["name"] == "Eileen" and named["faces"] == person["faces"]
+        found = client.get("/api/search", params={"text": "a photo", "person": "Eileen", "k": 20}).json()
+        assert len(found["results"]) == person["faces"]
+        detail = client.get(f"/api/images/{found['results'][0]['id']}").json()
+        (face,) = [face for face in detail["faces"] if face["person"] == person["id"]]
+        left, top, right, bottom = face["box"]
+        assert 0 <= left < right <= 1 and 0 <= top < bottom <= 1 and face["name"] == "Eileen"
+        assert client.post("/api/people/merge", json={"kept": person["id"], "merged": person["id"]}).status_code == 400
+        assert client.get("/api/people/999").status_code == 404

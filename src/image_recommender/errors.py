@@ -63,6 +63,12 @@ class UnknownImageError(QueryError):
     http_status = 404
 
 
+class UnknownPersonError(QueryError):
+    """A person or face number the catalog does not hold."""
+
+    http_status = 404
+
+
 class ImageDecodeError(Exception):
     """A single file could not be read as an image; recorded in the catalog, never fatal."""
 

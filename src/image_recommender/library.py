@@ -42,6 +42,7 @@ from image_recommender.errors import (
     QueryError,
     SettingsError,
     UnknownImageError,
+    UnknownPersonError,
 )
 from image_recommender.faces import people as faces_people
 from image_recommender.faces.detecting import FACES_EXTRA_HINT, FaceFinder, faces_available
@@ -699,7 +700,7 @@ class Library:
         kept so by every regrouping. Returns the person's id."""
         face = self.catalog.face(face_id)
         if face is None:
-            raise QueryError(f"face {face_id}: there is no such face ('imrec people show ID' lists a person's)")
+            raise UnknownPersonError(f"face {face_id}: there is no such face ('imrec people show ID' lists a person's)")
         with self._write_lock():
             target = self.catalog.new_person() if to == "new" else None if to is None else self.person(int(to)).id
             self.catalog.assign_faces([(face.id, target)], by_user=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from image_recommender.catalog.faces import PersonRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.catalog.words import fold
-from image_recommender.errors import QueryError, echoed
+from image_recommender.errors import QueryError, UnknownPersonError, echoed
 
 # A name is one to three words ("Anna", "Anna Maria", "Tante Anna Maria"); words between two
 # names that join them ("Anna und Ben") go with them.
@@ -46,7 +46,7 @@ def person(catalog: Catalog, person_id: int) -> Person:
     """One person by number, or one line saying there is none."""
     row = catalog.person(person_id)
     if row is None or row.faces == 0:
-        raise QueryError(f"person {person_id}: there is no such person ('imrec people' lists them)")
+        raise UnknownPersonError(f"person {person_id}: there is no such person ('imrec people' lists them)")
     return _person(catalog, row)
 
 

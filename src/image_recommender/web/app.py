@@ -120,9 +120,23 @@ class PhotoFilters(BaseModel):
     all_copies: bool = False
     theme: FilterText = None
     place: FilterText = None
+    person: FilterText = None
     kind: Literal["image", "video"] | None = None
     # What of a text query stays words (the page's removed chips, or all three: "word for word").
     literal: list[Literal["date", "place", "negative", "person"]] = []
+
+
+class PersonName(BaseModel):
+    """A person's name from the user; null or "" leaves the person unnamed."""
+
+    name: str | None = Field(default=None, max_length=100)
+
+
+class MergeRequest(BaseModel):
+    """Two people to make one: ``merged``'s faces join ``kept``."""
+
+    kept: ListedId
+    merged: ListedId
 
 
 class ThemeName(BaseModel):
@@ -364,6 +378,34 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             listed = lib.places()
         return {"places": [row.as_json() for row in listed]}
 
+    @app.get("/api/people")
+    def people(include_hidden: bool = False) -> dict[str, Any]:
+        """The people the faces were grouped into, most faces first, as ``imrec people --json``."""
+        with using() as lib:
+            return {"people": [person.as_json() for person in lib.people(include_hidden)]}
+
+    @app.get("/api/people/{person_id}")
+    def person(person_id: ImageId) -> dict[str, Any]:
+        """One person with each face: its box (fractions of the picture) and the picture's id."""
+        with using() as lib:
+            found = lib.person(person_id)
+            faces = [
+                {"id": face.id, "box": list(face.box), "side": face.side, "path": path}
+                for face, path in lib.person_faces(found.id)
+            ]
+        return found.as_json() | {"face_list": faces}
+
+    @app.post("/api/people/{person_id}/name")
+    def name_person(person_id: ImageId, request: PersonName) -> dict[str, Any]:
+        """Name a person (kept across regroupings); null or "" leaves it unnamed."""
+        with using() as lib:
+            return lib.name_person(person_id, request.name).as_json()
+
+    @app.post("/api/people/merge")
+    def merge_people(request: MergeRequest) -> dict[str, Any]:
+        with using() as lib:
+            return lib.merge_people(request.kept, request.merged).as_json()
+
     @app.get("/api/themes")
     def themes() -> dict[str, Any]:
         """The library's themes (computed first when there are none, or the library grew by a tenth)."""
@@ -412,9 +454,14 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         with using() as lib:
             image = lib.image(image_id)
             lines = lib.catalog.text_of(image.fingerprint) if image is not None else None
+            faces = lib.catalog.faces_of(image.fingerprint) if image is not None else []
         if image is None:
             raise HTTPException(404, f"no image with id {image_id}")
-        return _image_json(image) | {"text": [line.as_json() for line in lines] if lines is not None else None}
+        return _image_json(image) | {
+            "text": [line.as_json() for line in lines] if lines is not None else None,
+            "faces": [{"id": face.id, "box": list(face.box), "person": face.person_id, "name": name}
+                      for face, name in faces],
+        }  # fmt: skip
 
     def opened_image(image: ImageRow, path: Path) -> tuple[BinaryIO, os.stat_result, str]:
         """The file opened once and checked on that handle: a regular file inside the library whose
