@@ -147,3 +147,39 @@ def test_the_http_api_lists_names_and_searches_people_and_shows_face_boxes(
         assert 0 <= left < right <= 1 and 0 <= top < bottom <= 1 and face["name"] == "Eileen"
         assert client.post("/api/people/merge", json={"kept": person["id"], "merged": person["id"]}).status_code == 400
         assert client.get("/api/people/999").status_code == 404
+
+
+@pytest.mark.browser
+def test_the_page_shows_people_names_them_in_place_and_outlines_their_faces(
+    people_library: Path, model_settings: dict
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+    from test_web import CHROMIUM, serving
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium")
+    with serving(Library.open(people_library, **model_settings)) as port, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.click("#tab-people")
+        person = page.locator("#people .person")
+        expect(person).to_have_count(1)
+        expect(person.locator(".person-count")).to_have_text(f"{len(astronaut_variants())} faces")
+        crop = person.locator(".person-open img")
+        expect(crop).to_have_js_property("complete", True)
+        assert crop.evaluate("img => img.naturalWidth") > 0  # the face's crop, served
+        person.locator(".person-name input").fill("Eileen")
+        person.locator(".person-name button").click()
+        expect(page.locator("#people .person .person-name input")).to_have_value("Eileen")
+        page.locator("#people .person .person-open").click()
+        expect(page.locator("#results .card")).to_have_count(len(astronaut_variants()))
+        page.fill("#text", "Eileen am Strand")
+        page.press("#text", "Enter")
+        expect(page.locator("#understood-list .chip")).to_have_count(1)
+        expect(page.locator("#understood-list .chip").first).to_contain_text("Eileen")
+        page.locator("#results .card .thumb").first.click()
+        face = page.locator("#viewer-boxes rect.face")
+        expect(face).to_have_count(1)
+        expect(face.locator("title")).to_have_text("Eileen")
+        browser.close()

@@ -429,8 +429,10 @@ def test_status_json_schema_and_integrity_check(imrec: Runner, library_dir: Path
         "text",
         "videos",
         "partial",
+        "faces",
     }
     assert status["videos"] == 0 and status["partial"] == []
+    assert status["faces"] == {"looked": 0, "total": 8, "faces": 0, "failed": 0, "people": 0, "on": False}
     assert status["text_model"] == "tiny-clip's own"
     assert status["text"] == {"read": 0, "total": 8, "with_text": 0, "failed": 0, "on": False, "failures": []}
     assert status["integrity"] is None

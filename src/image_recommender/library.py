@@ -711,6 +711,10 @@ class Library:
         with self._write_lock():
             return regroup(self.catalog)
 
+    def person_images(self, person_id: int, k: int = 50, offset: int = 0) -> list[ImageRow]:
+        """The pictures showing a person, newest first."""
+        return self.catalog.person_images(self.person(person_id).id, k, offset)
+
     def person_faces(self, person_id: int) -> list[tuple[FaceRow, str]]:
         """A person's faces with a path of the picture each is in."""
         found = self.person(person_id)

@@ -207,6 +207,24 @@ class FaceTables:
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
+    def person_images(self, person_id: int, limit: int, offset: int = 0) -> list[ImageRow]:
+        """Live pictures showing the person, one file per content, newest first, a page at a time."""
+        rows = self._db.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE id IN ("
+            " SELECT min(images.id) FROM images JOIN faces ON faces.fingerprint = images.fingerprint"
+            " WHERE faces.person_id = ? AND images.state = 'ok' GROUP BY images.fingerprint)"
+            " ORDER BY taken_at DESC, path LIMIT ? OFFSET ?",
+            (person_id, limit, offset),
+        )
+        return [image_row(row) for row in rows]
+
+    def best_face(self, person_id: int) -> int | None:
+        """The person's largest face in a live picture (the one a list shows), by id."""
+        row = self._db.execute(
+            f"SELECT id FROM faces WHERE person_id = ? AND {_LIVE_FACES} ORDER BY side DESC, id LIMIT 1", (person_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def new_person(self) -> int:
         with self.transaction() as db:
             return int(db.execute("INSERT INTO people(name) VALUES (NULL)").lastrowid or 0)

@@ -28,9 +28,13 @@ class Person:
     faces: int
     hidden: bool
     paths: tuple[str, ...]
+    face: int | None = None  # the largest face, the one a list shows
 
     def as_json(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "faces": self.faces, "hidden": self.hidden, "paths": list(self.paths)}
+        return {
+            "id": self.id, "name": self.name, "faces": self.faces, "hidden": self.hidden,
+            "paths": list(self.paths), "face": self.face,
+        }  # fmt: skip
 
 
 def listed(catalog: Catalog, include_hidden: bool = False) -> list[Person]:
@@ -39,7 +43,8 @@ def listed(catalog: Catalog, include_hidden: bool = False) -> list[Person]:
 
 
 def _person(catalog: Catalog, row: PersonRow) -> Person:
-    return Person(row.id, row.name, row.faces, row.hidden, tuple(catalog.person_paths(row.id, PATHS_SHOWN)))
+    paths = tuple(catalog.person_paths(row.id, PATHS_SHOWN))
+    return Person(row.id, row.name, row.faces, row.hidden, paths, catalog.best_face(row.id))
 
 
 def person(catalog: Catalog, person_id: int) -> Person:

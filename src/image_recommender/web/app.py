@@ -395,6 +395,53 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             ]
         return found.as_json() | {"face_list": faces}
 
+    @app.get("/api/people/{person_id}/images")
+    def person_images(
+        person_id: ImageId, k: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+    ) -> dict[str, Any]:
+        """The pictures showing one person, newest first, as search results."""
+        with using() as lib:
+            found = lib.person(person_id)
+            shown = lib.person_images(found.id, k, offset)
+        results = [
+            _image_json(image) | {"rank": offset + rank, "score": 1.0, "taken_at": image.taken_at,
+                                  "taken_from": image.taken_from, "camera": image.camera}
+            for rank, image in enumerate(shown, start=1)
+        ]  # fmt: skip
+        return {"person": found.as_json(), "model": "people", "results": results}
+
+    @app.get("/api/faces/{face_id}/crop")
+    def face_crop(face_id: ImageId) -> Response:
+        """A 128-px JPEG of one face with a margin around it, cut from its picture (cached)."""
+        with using() as lib:
+            face = lib.catalog.face(face_id)
+            path = lib.catalog.path_of_content(face.fingerprint) if face is not None else None
+            image = lib.catalog.image_by_path(path) if path is not None else None
+        if face is None or image is None:
+            raise HTTPException(404, f"no face with id {face_id}")
+        _, located = catalogued(image.id)
+        cached = thumbs / f"face-{face.id}-{image.fingerprint}.jpg"
+        if not cached.exists():
+            try:
+                with thumb_decodes:
+                    picture = load_image(located, 512, root=library.root)
+            except ImageDecodeError as exc:
+                raise HTTPException(422, f"{image.path}: {exc}") from None
+            left, top, right, bottom = face.box
+            margin = 0.25 * max(right - left, bottom - top)
+            box = (max(0.0, left - margin), max(0.0, top - margin), min(1.0, right + margin), min(1.0, bottom + margin))
+            width, height = picture.size
+            crop = picture.crop(
+                (round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height))
+            )
+            crop.thumbnail((128, 128))
+            thumbs.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            crop.convert("RGB").save(partial, "JPEG", quality=85)
+            os.replace(partial, cached)
+        headers = {"Cache-Control": f"private, max-age={CACHE_SECONDS}", "X-Content-Type-Options": "nosniff"}
+        return FileResponse(cached, media_type="image/jpeg", headers=headers)
+
     @app.post("/api/people/{person_id}/name")
     def name_person(person_id: ImageId, request: PersonName) -> dict[str, Any]:
         """Name a person (kept across regroupings); null or "" leaves it unnamed."""

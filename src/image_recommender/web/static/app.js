@@ -223,6 +223,7 @@ function querySummary() {
   if (query.kind === "region") return t("query.region", { name: query.name });
   if (query.kind === "album") return t("query.album", { name: query.name });
   if (query.kind === "theme") return t("query.theme", { name: query.name });
+  if (query.kind === "person") return t("query.person", { name: query.name });
   return t("quoted", { text: query.text });
 }
 
@@ -280,6 +281,7 @@ function showResults(data) {
 // as words again (the search runs once more with that kind literal).
 function showUnderstood(understood) {
   const parts = [];
+  for (const person of understood?.people ?? []) parts.push(["person", t("understood.person", { name: person.words }), ""]);
   if (understood?.place) parts.push(["place", t("understood.place", { name: understood.place.words }), understood.place.name]);
   if (understood?.dates) {
     const when = understood.dates.every_year ? t("understood.every.year", { words: understood.dates.words }) : understood.dates.words;
@@ -393,6 +395,8 @@ async function runQuery() {
       data = await api(`/api/albums/${encodeURIComponent(query.name)}`);
     } else if (query?.kind === "theme") {
       data = await api(`/api/themes/${query.id}/images?k=${k()}`);
+    } else if (query?.kind === "person") {
+      data = await api(`/api/people/${query.id}/images?k=${k()}`);
     } else if (query?.kind === "image") {
       const form = new FormData();
       form.append("image", query.file);
@@ -485,7 +489,7 @@ function showFull(result) {
   const src = BROWSER_SHOWS.test(result.path) ? `/api/images/${result.id}/file` : `/api/images/${result.id}/thumb?size=2048`;
   openViewer(src, result.path, { id: result.id, name: result.path });
   $("#viewer-caption").textContent = `${result.path}${result.width ? ` — ${result.width}×${result.height}` : ""}`;
-  if (result.text_match?.length) showWordBoxes(result);
+  if (!result.timestamp) showBoxes(result);
 }
 
 function openViewer(src, alt, source) {
@@ -592,19 +596,34 @@ function clearRegion() {
 
 // The lines that matched, outlined where they stand in the picture (boxes come in fractions of
 // its width and height, so they fit whatever size it is shown at).
-async function showWordBoxes(result) {
+// The matched lines of text outlined in the full view, and every face with its person's name.
+async function showBoxes(result) {
   const info = await api(`/api/images/${result.id}`).catch(() => null);
-  if (!info?.text || $("#viewer-img").alt !== result.path) return;
+  if (!info || $("#viewer-img").alt !== result.path) return;
   const svg = "http://www.w3.org/2000/svg";
-  const shapes = info.text.filter((line) => result.text_match.includes(line.text)).map((line) => {
-    const shape = document.createElementNS(svg, "polygon");
-    shape.setAttribute("points", line.box.map(([x, y]) => `${x},${y}`).join(" "));
+  const titled = (shape, text) => {
     const title = document.createElementNS(svg, "title");
-    title.textContent = line.text;
+    title.textContent = text;
     shape.append(title);
     return shape;
+  };
+  const matched = result.text_match ?? [];
+  const lines = (info.text ?? []).filter((line) => matched.includes(line.text)).map((line) => {
+    const shape = document.createElementNS(svg, "polygon");
+    shape.setAttribute("points", line.box.map(([x, y]) => `${x},${y}`).join(" "));
+    return titled(shape, line.text);
   });
-  $("#viewer-boxes").replaceChildren(...shapes);
+  const faces = (info.faces ?? []).map((face) => {
+    const [left, top, right, bottom] = face.box;
+    const shape = document.createElementNS(svg, "rect");
+    shape.setAttribute("class", "face");
+    shape.setAttribute("x", left);
+    shape.setAttribute("y", top);
+    shape.setAttribute("width", right - left);
+    shape.setAttribute("height", bottom - top);
+    return titled(shape, face.name ?? (face.person ? t("person.unnamed", { id: face.person }) : ""));
+  });
+  $("#viewer-boxes").replaceChildren(...lines, ...faces);
 }
 
 function setQueryImage(file) {
@@ -878,6 +897,93 @@ function themeCard(theme) {
   return item;
 }
 
+async function loadPeople() {
+  setMessage(t("people.loading"), false, "#people-message");
+  try {
+    const data = await api("/api/people");
+    $("#people").replaceChildren(...data.people.map((person) => personCard(person, data.people)));
+    setMessage(data.people.length ? t("n.people", { n: data.people.length }) : t("no.people"), false, "#people-message");
+  } catch (error) {
+    setMessage(error.message, true, "#people-message");
+  }
+}
+
+function personName(person) {
+  return person.name ?? t("person.unnamed", { id: person.id });
+}
+
+// One person: the largest face, the name to edit in place, the count, and a merge into another.
+function personCard(person, everyone) {
+  const item = document.createElement("li");
+  item.className = "person";
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "person-open";
+  open.setAttribute("aria-label", t("person.show", { name: personName(person) }));
+  if (person.face) {
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.alt = "";
+    img.src = `/api/faces/${person.face}/crop`;
+    open.append(img);
+  }
+  open.addEventListener("click", () => {
+    state.query = { kind: "person", id: person.id, name: personName(person) };
+    show("search");
+    return runQuery();
+  });
+  const form = document.createElement("form");
+  form.className = "person-name";
+  const name = document.createElement("input");
+  name.value = person.name ?? "";
+  name.placeholder = t("unnamed");
+  name.maxLength = 100;
+  name.setAttribute("aria-label", t("person.rename", { name: personName(person) }));
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = t("save");
+  form.append(name, save);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const renamed = await api(`/api/people/${person.id}/name`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: name.value }),
+      });
+      item.replaceWith(personCard(renamed, everyone));
+    } catch (error) {
+      setMessage(error.message, true, "#people-message");
+    }
+  });
+  const count = document.createElement("span");
+  count.className = "person-count";
+  count.textContent = t("n.faces", { n: person.faces });
+  const merge = document.createElement("select");
+  merge.setAttribute("aria-label", t("person.merge.label", { name: personName(person) }));
+  const prompt = document.createElement("option");
+  prompt.value = "";
+  prompt.textContent = t("person.merge");
+  merge.append(prompt, ...everyone.filter((other) => other.id !== person.id).map((other) => {
+    const option = document.createElement("option");
+    option.value = String(other.id);
+    option.textContent = personName(other);
+    return option;
+  }));
+  merge.addEventListener("change", async () => {
+    if (!merge.value) return;
+    try {
+      await api("/api/people/merge", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ kept: Number(merge.value), merged: person.id }),
+      });
+      await loadPeople();
+    } catch (error) {
+      setMessage(error.message, true, "#people-message");
+    }
+  });
+  item.append(open, form, count, merge);
+  return item;
+}
+
 function showTheme(theme) {
   state.query = { kind: "theme", id: theme.id, name: theme.name };
   show("search");
@@ -899,6 +1005,7 @@ function show(view) {
   if (view === "status") loadStatus();
   if (view === "albums") loadAlbums();
   if (view === "themes") loadThemes();
+  if (view === "people") loadPeople();
   if (view === "duplicates" && !$("#dup-groups").children.length) loadDuplicates();
 }
 
