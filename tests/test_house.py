@@ -24,6 +24,27 @@ def test_every_command_option_is_a_setting_a_filter_or_cli_only() -> None:
         assert not stray, f"imrec {name}: {stray} is neither a setting nor CLI-only: it would silently do nothing"
 
 
+def test_every_command_that_uses_a_model_s_vectors_takes_the_same_model_options(
+    imrec: Runner, library_dir: Path, model_env: dict[str, str]
+) -> None:
+    load_commands([])
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    album = commands["album"].commands  # type: ignore[attr-defined]
+    using = {
+        **{name: commands[name] for name in ("index", "embed", "build-index", "watch", "search", "recommend")},
+        **{name: commands[name] for name in ("duplicates", "themes", "serve")},
+        "album save": album["save"], "album show": album["show"],
+    }  # fmt: skip
+    for name, command in using.items():
+        flags = {flag for param in command.params for flag in param.opts}
+        assert {"--model", "--pretrained", "--model-config"} <= flags, name
+    imrec("index", library_dir, "-q")
+    env = {key: value for key, value in model_env.items() if key not in ("IMREC_MODEL_CONFIG", "IMREC_PRETRAINED")}
+    for args in (("themes", library_dir), ("album", "save", "a", "--text", "x", "-l", library_dir)):
+        refused = imrec(*args, "--model", "ViT-B-32", "--pretrained", "openai", expect=2, env=env)
+        assert "indexed with tiny-clip" in refused.stderr, args  # the flag reached the command's model choice
+
+
 def test_each_command_is_found_in_the_group_that_defines_it_and_help_keeps_the_groups_order() -> None:
     load_commands(["search"])  # one group first, as a cold 'imrec search' loads it
     load_commands(["--help"])

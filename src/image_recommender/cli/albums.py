@@ -40,6 +40,7 @@ from image_recommender.cli.options import (
     UnderOpt,
     UnlikeOpt,
     _root,
+    model_options,
     open_library,
     result_filters,
 )
@@ -59,6 +60,7 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The album's name."
 
 @album_app.command("save", cls=PlainArguments)
 @friendly
+@model_options
 def album_save(
     ctx: typer.Context,
     name: NameArg,
@@ -124,6 +126,7 @@ def album_save(
 
 @album_app.command("show", cls=PlainArguments)
 @friendly
+@model_options
 def album_show(
     ctx: typer.Context,
     name: NameArg,

@@ -12,11 +12,9 @@ from image_recommender.cli.options import (
     DbOpt,
     JsonOpt,
     LibraryOpt,
-    ModelConfigOpt,
-    ModelOpt,
-    PretrainedOpt,
     RootArg,
     _root,
+    model_options,
     open_library,
 )
 from image_recommender.cli.render import emit_json
@@ -27,6 +25,7 @@ from image_recommender.errors import SettingsError
 
 @app.command(cls=PlainArguments)
 @friendly
+@model_options
 def duplicates(
     ctx: typer.Context,
     root: RootArg = None,
@@ -52,9 +51,6 @@ def duplicates(
         Path | None, typer.Option("--undo", metavar="MANIFEST", help="Put back the files a --move-to --apply moved.")
     ] = None,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Exact copies, near duplicates (cosine >= threshold) and bursts, with a keeper each; move and undo."""

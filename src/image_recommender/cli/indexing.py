@@ -30,17 +30,15 @@ from image_recommender.cli.options import (
     LibraryOpt,
     MemoryBudgetOpt,
     ModelBatchSizeOpt,
-    ModelConfigOpt,
-    ModelOpt,
     OcrOpt,
     PrecisionOpt,
-    PretrainedOpt,
     QuietOpt,
     RayOpt,
     RetryFailedOpt,
     RootArg,
     WorkersOpt,
     _root,
+    model_options,
     open_library,
 )
 from image_recommender.cli.render import embed_progress, emit_json, warn_unreadable
@@ -50,14 +48,12 @@ from image_recommender.library import UpdateSummary
 
 @app.command(cls=PlainArguments)
 @friendly
+@model_options
 def index(
     ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     add_model: AddModelOpt = False,
     device: DeviceOpt = None,
     engine: EngineOpt = None,
@@ -142,14 +138,12 @@ def scan(
 
 @app.command(cls=PlainArguments)
 @friendly
+@model_options
 def embed(
     ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     add_model: AddModelOpt = False,
     device: DeviceOpt = None,
     engine: EngineOpt = None,
@@ -175,14 +169,12 @@ def embed(
 
 @app.command("build-index", cls=PlainArguments)
 @friendly
+@model_options
 def build_index(
     ctx: typer.Context,
     root: RootArg = None,
     library: LibraryOpt = None,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     index_kind: IndexKindOpt = None,
     memory_budget: MemoryBudgetOpt = None,
     hnsw_m: HnswMOpt = None,
@@ -205,6 +197,7 @@ def build_index(
 
 @app.command("watch", cls=PlainArguments)
 @friendly
+@model_options
 def watch_command(
     ctx: typer.Context,
     root: RootArg = None,
@@ -213,9 +206,6 @@ def watch_command(
         float, typer.Option("--debounce", metavar="SECONDS", help="Quiet time after a change before an update runs.")
     ] = 2.0,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,

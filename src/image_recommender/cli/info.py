@@ -15,12 +15,11 @@ from image_recommender.cli.options import (
     JsonOpt,
     LibraryOpt,
     ModelConfigOpt,
-    ModelOpt,
     PrecisionOpt,
-    PretrainedOpt,
     RootArg,
     TextModelOpt,
     _root,
+    model_options,
     open_library,
 )
 from image_recommender.cli.render import emit_json
@@ -128,6 +127,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 @app.command(cls=PlainArguments)
 @friendly
+@model_options
 def serve(
     ctx: typer.Context,
     root: RootArg = None,
@@ -146,9 +146,6 @@ def serve(
         ),
     ] = None,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,

@@ -4,8 +4,11 @@ cannot drift apart, and how a command's flags become the library's settings.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -60,6 +63,31 @@ ModelConfigOpt = Annotated[
         "--model-config", metavar="FILE", help="JSON config of a custom architecture (its name is the file's stem)."
     ),
 ]
+
+
+# The options that choose a model, on every command that uses a model's vectors.
+MODEL_OPTIONS = {"model": ModelOpt, "pretrained": PretrainedOpt, "model_config": ModelConfigOpt}
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def model_options(command: Command) -> Command:
+    """Give a command --model, --pretrained and --model-config, declared here once: they are
+    settings (open_library reads them from the context), so the command itself never sees them.
+    Without them a command uses the library's remembered model."""
+    signature = inspect.signature(command, eval_str=True)
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in MODEL_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_options(*args: Any, **kwargs: Any) -> Any:
+        for name in MODEL_OPTIONS:
+            kwargs.pop(name, None)
+        return command(*args, **kwargs)
+
+    with_options.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])  # type: ignore[attr-defined]
+    return cast(Command, with_options)
 
 
 DeviceOpt = Annotated[
@@ -270,6 +298,7 @@ CLI_ONLY = frozenset(
         "paths", "paths0", "preview", "show", "copy_to", "link_to", "open_results",
         "threshold", "keep_under", "move_to", "apply", "yes", "undo", "check", "debounce",
         "host", "port", "all_models", "bench", "seconds", "lang", "words", "no_words", "literal", "crop", "name", "count", "recompute", "rename",
+        "with_hidden",
     }
 )  # fmt: skip
 

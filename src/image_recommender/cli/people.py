@@ -31,7 +31,7 @@ def people(
         list[str] | None, typer.Argument(metavar="[ROOT | ACTION ...]", help=USAGE, show_default=False)
     ] = None,
     library: LibraryOpt = None,
-    include_hidden: Annotated[bool, typer.Option("--include-hidden", help="List hidden people too.")] = False,
+    with_hidden: Annotated[bool, typer.Option("--hidden", help="List hidden people too.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """The people in the library's pictures (faces grouped by likeness), most faces first; name,
@@ -48,7 +48,7 @@ def people(
         raise SettingsError(f"people {action}: {USAGE}")
     with open_library(_root(root, library), ctx) as opened:
         if action == "list":
-            listed = opened.people(include_hidden)
+            listed = opened.people(with_hidden)
             if json_output:
                 emit_json({"people": [person.as_json() for person in listed]})
                 return

@@ -24,8 +24,6 @@ from image_recommender.cli.options import (
     LikeOpt,
     LinkToOpt,
     MinScoreOpt,
-    ModelConfigOpt,
-    ModelOpt,
     NearOpt,
     NotTextOpt,
     OpenOpt,
@@ -34,7 +32,6 @@ from image_recommender.cli.options import (
     PersonOpt,
     PlaceOpt,
     PrecisionOpt,
-    PretrainedOpt,
     PreviewOpt,
     RadiusOpt,
     SearchLibraryOpt,
@@ -48,6 +45,7 @@ from image_recommender.cli.options import (
     TopKOpt,
     UnderOpt,
     UnlikeOpt,
+    model_options,
     open_library,
     result_filters,
 )
@@ -75,6 +73,7 @@ def query_terms(
 
 @app.command(cls=PlainArguments)
 @friendly
+@model_options
 def search(
     ctx: typer.Context,
     terms: TermsArg = None,
@@ -132,9 +131,6 @@ def search(
     ] = False,
     ef_search: EfSearchOpt = None,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,
@@ -173,6 +169,7 @@ def search(
 
 @app.command(cls=PlainArguments)
 @friendly
+@model_options
 def recommend(
     ctx: typer.Context,
     liked: Annotated[
@@ -200,9 +197,6 @@ def recommend(
     all_copies: AllCopiesOpt = False,
     ef_search: EfSearchOpt = None,
     db_path: DbOpt = None,
-    model: ModelOpt = None,
-    pretrained: PretrainedOpt = None,
-    model_config: ModelConfigOpt = None,
     device: DeviceOpt = None,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,

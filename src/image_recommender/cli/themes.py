@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from image_recommender.cli.app import PlainArguments, app, err, friendly, out
-from image_recommender.cli.options import JsonOpt, LibraryOpt, RootArg, TextModelOpt, _root, open_library
+from image_recommender.cli.options import JsonOpt, LibraryOpt, RootArg, TextModelOpt, _root, model_options, open_library
 from image_recommender.cli.render import emit_json
 
 REPRESENTATIVES = 4
@@ -16,6 +16,7 @@ REPRESENTATIVES = 4
 
 @app.command(cls=PlainArguments)
 @friendly
+@model_options
 def themes(
     ctx: typer.Context,
     root: RootArg = None,

@@ -6,10 +6,11 @@ LFW; the models of the ``face_recognition_models`` package, public domain; dlib 
 OpenCV downloads them. A face's descriptor is a 128-d vector; two faces of one person lie
 closer than about 0.6 (dlib's own threshold), the astronaut and her mirror image 0.19 here.
 
-The detector looks at the picture ``DETECT_SIDE`` px on its long side, upsampled once, so a
-face of 40 px and more (6% of the long side: a group photo's faces) is found: 90 ms for a
-512 x 512 picture on 2 cores, against 22 ms without upsampling, which needs 80-px faces.
-Pictures that cannot hold a face are not looked at (``may_show_people``).
+The detector looks at the picture 1024 px on its long side without upsampling, so a face of
+6% of the long side and more (a group photo's faces) is found: 57 ms a picture on 2 cores
+beside another process, against 94 ms for the same recall at 640 px upsampled once; at 800 px
+faces under 8% were missed (docs/benchmarks.md, section 19). Pictures that cannot hold a face
+are not looked at (``may_show_people``).
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ from image_recommender.catalog.faces import Face
 from image_recommender.errors import ModelError
 
 FACES_EXTRA_HINT = "pip install 'image-recommender[faces]'"
-DETECT_SIDE = 640
-UPSAMPLE = 1
+DETECT_SIDE = 1024
+UPSAMPLE = 0
 # A detection the HOG detector is less sure of than this is not a face (its false positives on
 # textures score below 0.2; the astronaut's face 1.16).
 MIN_SCORE = 0.3
 # The face chip the descriptor is computed on (dlib's own size) and the jitters it averages.
 CHIP_SIZE = 150
 # The share of skin-coloured pixels (YCbCr: Cb 77-127, Cr 133-173, Chai and Ngan's range) in a
-# 64-px copy below which a colour picture cannot show a face of 40 px in 640: landscapes,
+# 64-px copy below which a colour picture cannot show a face of 6% of its side: landscapes,
 # foliage, sky and sea are not looked at. Grey pictures are always looked at.
 SKIN_SHARE = 0.002
 GATE_SIDE = 64
