@@ -16,7 +16,9 @@ are not looked at (``may_show_people``).
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -91,10 +93,19 @@ class FaceFinder:
         if not landmarks.is_file() or not descriptor.is_file():
             raise ModelError(f"the face models are missing from {folder}; reinstall them: {FACES_EXTRA_HINT}")
         self._dlib = dlib
-        self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(landmarks))
         self._descriptor = dlib.face_recognition_model_v1(str(descriptor))
         self.engine = f"dlib {dlib.__version__} HOG + ResNet descriptor"
+        self._one_at_a_time = threading.Lock()
+        self._own = threading.local()
+
+    def _thread_detector(self) -> Any:
+        """This thread's own detector: one detector object asked from two threads at once crashes
+        (a segmentation fault, seen here), and making one costs a millisecond."""
+        detector = getattr(self._own, "detector", None)
+        if detector is None:
+            detector = self._own.detector = self._dlib.get_frontal_face_detector()
+        return detector
 
     def find(self, picture: Image.Image, original_long_side: int | None = None) -> list[Face]:
         """The faces in ``picture`` (at most DETECT_SIDE on its long side is best); ``side`` is
@@ -102,13 +113,14 @@ class FaceFinder:
         rgb = np.ascontiguousarray(np.asarray(picture.convert("RGB")))
         height, width = rgb.shape[:2]
         scale = (original_long_side or max(width, height)) / max(width, height)
-        found, scores, _ = self._detector.run(rgb, UPSAMPLE, 0.0)
+        found, scores, _ = self._thread_detector().run(rgb, UPSAMPLE, 0.0)  # releases the GIL
         faces = []
         for box, score in zip(found, scores, strict=True):
             if score < MIN_SCORE:
                 continue
-            shape = self._landmarks(rgb, box)
-            vector = np.asarray(self._descriptor.compute_face_descriptor(rgb, shape), dtype=np.float32)
+            with self._one_at_a_time:  # the descriptor network keeps its buffers between calls
+                shape = self._landmarks(rgb, box)
+                vector = np.asarray(self._descriptor.compute_face_descriptor(rgb, shape), dtype=np.float32)
             left, top = max(0, box.left()), max(0, box.top())
             right, bottom = min(width, box.right()), min(height, box.bottom())
             faces.append(
