@@ -183,3 +183,66 @@ def test_the_page_shows_people_names_them_in_place_and_outlines_their_faces(
         expect(face).to_have_count(1)
         expect(face.locator("title")).to_have_text("Eileen")
         browser.close()
+
+
+def test_the_name_alone_finds_exactly_that_person_s_pictures(people_library: Path, imrec: Runner) -> None:
+    person = run_json(imrec, "people", people_library)["people"][0]
+    imrec("people", "name", str(person["id"]), "Eileen", "-l", people_library)
+    found = run_json(imrec, "search", "Eileen", "-k", "50", "-l", people_library)
+    assert len(found["results"]) == person["faces"]
+    assert all(hit["path"].startswith(("eileen/", "beach/")) for hit in found["results"])
+
+
+def test_a_crowd_is_bounded_and_a_tiny_or_huge_picture_is_harmless(tmp_path: Path) -> None:
+    from image_recommender.faces import detecting
+
+    face = Image.fromarray(skimage_data.astronaut()).crop((150, 60, 290, 200)).resize((100, 100))
+    crowd = Image.new("RGB", (1500, 1500), "white")
+    for row in range(15):
+        for column in range(15):
+            crowd.paste(face, (column * 100, row * 100))
+    finder = detecting.FaceFinder()
+    found = finder.find(crowd)
+    assert len(found) == detecting.MAX_FACES  # 225 faces in it: the largest hundred kept
+    assert finder.find(Image.new("RGB", (1, 1))) == [] and finder.find(Image.new("RGB", (1, 4000))) == []
+
+
+def test_a_kill_during_the_face_pass_loses_nothing_and_looks_at_nothing_twice(
+    tmp_path: Path, model_settings: dict, model_env: dict[str, str]
+) -> None:
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from conftest import indexed
+
+    root = tmp_path / "library"
+    root.mkdir()
+    face = Image.fromarray(skimage_data.astronaut())
+    for number in range(48):  # enough that the pass is still running after its first batch
+        ImageEnhance.Brightness(face).enhance(0.6 + number / 60).rotate(number % 7).save(root / f"eileen-{number}.jpg")
+    indexed(root, model_settings)  # embedded, no face looked for yet
+    catalog = root / ".imrec" / "catalog.sqlite3"
+
+    def looked_so_far() -> int:
+        with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT count(*) FROM face_reads").fetchone()[0])
+
+    env = model_env | {"IMREC_FACES": "1"}
+    command = [sys.executable, "-m", "image_recommender", "index", str(root), "--json"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while looked_so_far() == 0 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = looked_so_far()
+    assert 0 < before < 48, "the kill came after the pass had finished"
+    again = subprocess.run(command, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
+    assert before + json.loads(again.stdout)["faces_looked"] == 48  # each content looked at once
+    with Library.open(root, **model_settings) as library:
+        assert library.people()[0].faces == 48  # (her suit's patch, turned, is a face to HOG: a second group)

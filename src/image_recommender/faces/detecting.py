@@ -38,6 +38,9 @@ CHIP_SIZE = 150
 # 64-px copy below which a colour picture cannot show a face of 6% of its side: landscapes,
 # foliage, sky and sea are not looked at. Grey pictures are always looked at.
 SKIN_SHARE = 0.002
+# Faces kept of one picture, the largest first: a crowd or a wall of portraits costs at most
+# this many descriptors (about 15 ms each), whatever it shows.
+MAX_FACES = 100
 GATE_SIDE = 64
 
 
@@ -115,9 +118,8 @@ class FaceFinder:
         scale = (original_long_side or max(width, height)) / max(width, height)
         found, scores, _ = self._thread_detector().run(rgb, UPSAMPLE, 0.0)  # releases the GIL
         faces = []
-        for box, score in zip(found, scores, strict=True):
-            if score < MIN_SCORE:
-                continue
+        kept = sorted((pair for pair in zip(found, scores, strict=True) if pair[1] >= MIN_SCORE), key=_largest)
+        for box, score in kept[:MAX_FACES]:
             with self._one_at_a_time:  # the descriptor network keeps its buffers between calls
                 shape = self._landmarks(rgb, box)
                 vector = np.asarray(self._descriptor.compute_face_descriptor(rgb, shape), dtype=np.float32)
@@ -134,6 +136,11 @@ class FaceFinder:
                 )
             )
         return faces
+
+
+def _largest(pair: tuple[Any, float]) -> int:
+    box = pair[0]
+    return -(box.right() - box.left()) * (box.bottom() - box.top())
 
 
 def _sharpness(crop: np.ndarray) -> float:
