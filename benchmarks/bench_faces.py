@@ -127,9 +127,8 @@ def small_faces(photos: list[Path]) -> None:
         scene.thumbnail((2000, 2000))
         share = (0.04, 0.06, 0.08, 0.12)[number % 4]  # the face's side over the picture's long side
         pasted = face.resize((round(512 * share * max(scene.size) / 90),) * 2)  # her face is 90 px of 512
-        scene.paste(
-            pasted, (chance.randint(0, scene.width - pasted.width), chance.randint(0, scene.height - pasted.height))
-        )
+        spare = (max(0, scene.width - pasted.width), max(0, scene.height - pasted.height))
+        scene.paste(pasted, (chance.randint(0, spare[0]), chance.randint(0, spare[1])))
         scenes.append((share, scene))
     for side, upsample in ((640, 1), (800, 0), (1024, 0), (1280, 0)):
         found: dict[float, int] = {}
