@@ -4,16 +4,14 @@ which contents were looked at (schema v12). Only SQL lives here; faces/ decides.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from image_recommender.catalog.rows import IMAGE_COLUMNS, ImageRow, image_row
+from image_recommender.catalog.tables import Tables
 from image_recommender.catalog.words import fold
 
 
@@ -78,14 +76,8 @@ def _face(row: Sequence[object]) -> FaceRow:
 _LIVE_FACES = "faces.fingerprint IN (SELECT fingerprint FROM images WHERE state = 'ok')"
 
 
-class FaceTables:
+class FaceTables(Tables):
     """Faces and people, as part of ``Catalog``."""
-
-    _db: sqlite3.Connection
-
-    if TYPE_CHECKING:
-
-        def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     def unread_faces(self, after_id: int, limit: int) -> list[ImageRow]:
         """Live pictures whose content was not looked at for faces yet, one per content, from ``after_id`` on."""
