@@ -51,7 +51,13 @@ def photo_bytes(name: str = "Bridge_by_Sander_Klootwijk.jpg") -> bytes:
 def test_page_status_and_openapi(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "<title>imrec</title>" in page.text
-    assert client.get("/static/app.js").status_code == 200
+    assert '<script type="module" src="/static/app.js">' in page.text  # ES modules, no build step
+    entry = client.get("/static/app.js")
+    views = re.findall(r'from "\./views/(\w+)\.js"', entry.text)
+    assert {"search", "duplicates", "themes", "albums", "people", "status"} <= set(views)
+    for view in views:
+        served = client.get(f"/static/views/{view}.js")
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"] and "export " in served.text
     status = client.get("/api/status").json()
     assert status["counts"]["ok"] == 9 and status["index"]["current"] is True
     paths = client.get("/openapi.json").json()["paths"]
@@ -498,7 +504,10 @@ def test_a_german_browser_gets_a_german_page_and_can_switch(model_settings: dict
         expect(message).to_have_text(
             "notiz.jpg ist kein Bild, das imrec lesen kann (keine Bilddatei oder ein Format, das Pillow nicht lesen kann)"
         )
-        page.evaluate("api('/api/duplicates/undo', {method: 'POST'}).catch((error) => setMessage(error.message, true))")
+        page.evaluate(  # the page's own modules, as a view calls them
+            "import('/static/views/core.js').then(({ api, setMessage }) =>"
+            " api('/api/duplicates/undo', {method: 'POST'}).catch((error) => setMessage(error.message, true)))"
+        )
         expect(message).to_have_text("Keine Verschiebung, die sich rückgängig machen ließe")
         page.get_by_role("tab", name="Status").click()
         expect(page.locator("#status")).to_contain_text("Modell: tiny-clip")
