@@ -10,7 +10,7 @@ what it costs a library, measured side by side.
    face pictures it lets through.
 3. Cost: whole ``imrec index`` processes on fresh copies of ``--photos`` people-free photos,
    defaults against ``--no-faces`` (both ``--no-ocr``, so the face pass is the difference),
-   ViT-B-32 with seeded weights, medians of ``--rounds``.
+   ``--model`` (ViT-B-32) with seeded weights, medians of ``--rounds``.
 
     python benchmarks/bench_faces.py --variants 60 --photos 257 --rounds 2
 """
@@ -152,23 +152,26 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=60)
     parser.add_argument("--photos", type=int, default=257)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--skip-quality", action="store_true", help="only the cost")
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-faces-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, CPU flags {' '.join(cpu_flags()) or 'none of note'}")
-    quality(FaceFinder(), variants(args.variants), sorted(args.source.rglob("*.jpg")))
-    small_faces(sorted(args.source.rglob("*.jpg")))
+    if not args.skip_quality:
+        quality(FaceFinder(), variants(args.variants), sorted(args.source.rglob("*.jpg")))
+        small_faces(sorted(args.source.rglob("*.jpg")))
     if not args.photos:
         return
     plain = work / "photos"
     if not plain.is_dir():
         make_library(args.source, args.photos, plain, None, "photos")
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMREC_")}
-    checkpoint = work / "ViT-B-32-seeded.pt"
+    checkpoint = work / f"{args.model}-seeded.pt"
     env.update({
-        "IMREC_MODEL": "ViT-B-32", "IMREC_ENGINE_CACHE": str(work / "engines"), "HF_HUB_OFFLINE": "1",
-        "IMREC_PRETRAINED": str(checkpoint if checkpoint.exists() else seeded_checkpoint("ViT-B-32", work)),
+        "IMREC_MODEL": args.model, "IMREC_ENGINE_CACHE": str(work / "engines"), "HF_HUB_OFFLINE": "1",
+        "IMREC_PRETRAINED": str(checkpoint if checkpoint.exists() else seeded_checkpoint(args.model, work)),
     })  # fmt: skip
     warm = work / "warm-up"
     shutil.rmtree(warm, ignore_errors=True)
@@ -186,7 +189,7 @@ def main() -> None:
             summary = report if way == "faces" else summary
     with_faces, without = statistics.median(seconds["faces"]), statistics.median(seconds["no-faces"])
     print(
-        f"ViT-B-32, {args.photos} photos without people, --no-ocr: face pass on {with_faces:.1f} s, --no-faces"
+        f"{args.model}, {args.photos} photos without people, --no-ocr: face pass on {with_faces:.1f} s, --no-faces"
         f" {without:.1f} s, ratio {with_faces / without:.2f} (runs {seconds}); the pass itself"
         f" {summary.get('faces_seconds', 0):.1f} s, {summary.get('faces_ruled_out')} of {summary.get('faces_looked')}"
         " ruled out by the gate"

@@ -51,7 +51,6 @@ from image_recommender.faces.people import Person
 from image_recommender.faces.reading import FaceReport, find_faces
 from image_recommender.filters import PhotoFilter, check_kind, check_sort
 from image_recommender.images.media import is_video
-from image_recommender.images.raw import pair_key, photo_pairs
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexReport, IndexSettings, IndexStatus, LibraryIndex
 from image_recommender.models.cached_engine import (
@@ -65,9 +64,10 @@ from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.places.listing import CityPlaces, by_city
-from image_recommender.query.places import place_in_query, resolve_place
-from image_recommender.query.understanding import KINDS, MAX_PLACE_WORDS, Understood, understand
-from image_recommender.query.words import merge, rank_words_only, word_hits
+from image_recommender.query.places import resolve_place
+from image_recommender.query.plan import SearchPlan, described, run_plan, understood_terms
+from image_recommender.query.understanding import KINDS, Understood
+from image_recommender.query.words import rank_words_only, word_hits
 from image_recommender.reports import JsonReport
 from image_recommender.scan import ScanReport, scan_library
 from image_recommender.search import (
@@ -79,7 +79,6 @@ from image_recommender.search import (
     parse_crop,
     parse_file_or_id,
     parse_term,
-    search_vectors,
     sort_results,
 )
 from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, Settings, load_settings, user_language
@@ -797,45 +796,6 @@ class Library:
         self.catalog.rename_theme(theme.id, cleaned)
         return self.theme(str(theme.id))
 
-    def _described(self, results: list[SearchResult], model_id: int | None) -> list[SearchResult]:
-        """Results with their place and their theme's name (where the library has themes of that model)."""
-        if not results:
-            return results
-        ids = [result.id for result in results]
-        places = self.catalog.place_labels(ids)
-        themes = self.catalog.theme_names(model_id) if model_id is not None else {}
-        of = self.catalog.themes_of(ids) if themes else {}
-        described = [
-            replace(result, theme=themes.get(of.get(result.id, -1)), place=label, place_short=short)
-            for result in results
-            for label, short in [places.get(result.id, (None, None))]
-        ]
-        return self._raw_pairs_as_one(described) if self.settings.raw_pairs == "group" else described
-
-    def _raw_pairs_as_one(self, results: list[SearchResult]) -> list[SearchResult]:
-        """A RAW and its JPEG/HEIC sibling as one result at the better rank: the sibling shown
-        (a browser and the contact sheet show it), both files in ``paths``."""
-        stems = {key for key in (pair_key(result.path) for result in results) if key is not None}
-        pairs = photo_pairs(self.catalog.files_named(sorted(stems))) if stems else {}
-        if not pairs:
-            return results
-        merged: list[SearchResult] = []
-        seen: set[str] = set()
-        for result in results:
-            key = pair_key(result.path)
-            if key not in pairs:
-                merged.append(replace(result, rank=len(merged) + 1))
-            elif key not in seen:
-                seen.add(key)
-                shown, raws = pairs[key]
-                merged.append(
-                    replace(
-                        result, rank=len(merged) + 1, id=shown.id, path=shown.path, width=shown.width,
-                        height=shown.height, paths=(shown.path, *(raw.path for raw in raws)),
-                    )
-                )  # fmt: skip
-        return merged
-
     # -- smart albums ----------------------------------------------------------------------
 
     def save_album(
@@ -1212,82 +1172,36 @@ class Library:
         ignore |= {"place"} if place is not None else set()
         ignore |= {"person"} if person else set()
         ignore |= {"date"} if after or before or taken_on else set()
-        parsed, photo_filter, understood = self._understood(parsed, photo_filter, frozenset(ignore))
-        row = self.query_model()
-        exclude: list[int] = []
-        images: list[tuple[Path, bool]] = []
-        vectors = [self._term_vector(term, row, exclude, images) for term in parsed]
-        query = combine(vectors, parsed)
-        s = self.settings
-        index = self.index_for(row)
-        results = search_vectors(
+        parsed, photo_filter, understood = understood_terms(
             self.catalog,
-            index,
-            query,
-            k or s.top_k,
-            SearchKnobs(ef_search or s.ef_search, s.nprobe, s.rerank),
-            exclude_images=() if include_query else exclude,
-            photo_filter=photo_filter,
-            min_score=min_score,
-            all_copies=all_copies,
-        )
-        texts = [term.value for term in parsed if term.kind == "text" and not term.negative] if use_words else []
-        if texts:
-            hits = [hit for text in texts for hit in word_hits(self.catalog, text, photo_filter)]
-            if not include_query:
-                hits = [hit for hit in hits if hit.image.id not in exclude]
-            if hits:
-
-                def clip_score(picture: ImageRow) -> float:
-                    stored = self.catalog.vector_of_image(picture.id, row.id)
-                    return float(stored[1] @ query) if stored is not None else 0.0
-
-                results = merge(hits, results, clip_score, k or s.top_k, all_copies)
-        current = index.status().current  # the one definition ``imrec status`` uses too
-        asked = [word for text in texts for word in query_words(text)]
-        described = [term.describe() for term in parsed]
-        ranked = self._described(sort_results(results, sort), row.id)
-        undated = self.catalog.undated_left_out(photo_filter)
-        return SearchResponse(described, row.name, ranked, images, current, asked, understood, undated)
-
-    def _understood(
-        self, terms: list[Term], photo_filter: PhotoFilter, ignore: frozenset[str]
-    ) -> tuple[list[Term], PhotoFilter, Understood | None]:
-        """The first positive text term taken apart (dates, place, negations), as terms and filters."""
-        position = next((i for i, term in enumerate(terms) if term.kind == "text" and not term.negative), None)
-        if position is None:
-            return terms, photo_filter, None
-        term = terms[position]
-        names = {} if "person" in ignore else self.catalog.person_names()
-        rest, named = faces_people.names_in(term.value, names)
-        if named and not rest.strip():
-            rest = " ".join(words for words, _ in named)  # only names: the names are the CLIP text too
-        understood = understand(
-            rest,
-            lambda name, alternates: place_in_query(self.catalog, name, own_names_only=not alternates),
-            MAX_PLACE_WORDS,
-            ignore,
+            parsed,
+            photo_filter,
+            frozenset(ignore),
             subject_words(),
             user_language(self.settings.language),
         )
-        understood = replace(understood, query=term.value, people=named)
-        if named:
-            photo_filter = replace(photo_filter, people=(*photo_filter.people, *(ids for _, ids in named)))
-        terms = [*terms[:position], replace(term, value=understood.text), *terms[position + 1 :]]
-        terms += [Term("text", word, 1.0, True) for word in understood.negatives]
-        if understood.dates is not None:
-            dates = understood.dates
-            photo_filter = replace(
-                photo_filter,
-                after=f"{dates.after}T00:00:00" if dates.after else photo_filter.after,
-                before=f"{dates.before}T00:00:00" if dates.before else photo_filter.before,
-                every_year=dates.every_year,
-            )
-        if understood.place is not None:
-            photo_filter = replace(photo_filter, places=understood.place.found.ids)
-        if understood.not_place is not None:
-            photo_filter = replace(photo_filter, not_places=understood.not_place.found.ids)
-        return terms, photo_filter, understood
+        s = self.settings
+        plan = SearchPlan(
+            parsed, photo_filter, understood, k or s.top_k, SearchKnobs(ef_search or s.ef_search, s.nprobe, s.rerank),
+            min_score, include_query, all_copies, sort, use_words,
+        )  # fmt: skip
+        row = self.query_model()
+        exclude: list[int] = []
+        images: list[tuple[Path, bool]] = []
+        query = combine([self._term_vector(term, row, exclude, images) for term in plan.terms], plan.terms)
+        index = self.index_for(row)
+
+        def clip_score(picture: ImageRow) -> float:
+            stored = self.catalog.vector_of_image(picture.id, row.id)
+            return float(stored[1] @ query) if stored is not None else 0.0
+
+        results = run_plan(plan, self.catalog, index, query, exclude, clip_score)
+        ranked = described(self.catalog, results, row.id, s.raw_pairs == "group")
+        asked = [word for text in plan.texts for word in query_words(text)]
+        return SearchResponse(
+            [term.describe() for term in plan.terms], row.name, ranked, images, index.status().current, asked,
+            understood, self.catalog.undated_left_out(photo_filter),
+        )  # fmt: skip
 
     def _search_words(
         self, words: str, k: int, photo_filter: PhotoFilter, sort: str, all_copies: bool
@@ -1296,7 +1210,8 @@ class Library:
         if not query_words(words):
             raise QueryError(f"--words {words!r}: give a word of at least {MIN_WORD} letters or digits")
         results = rank_words_only(word_hits(self.catalog, words, photo_filter), k, all_copies)
-        ranked = self._described(sort_results(results, sort), self.query_model().id if self.catalog.models() else None)
+        model_id = self.query_model().id if self.catalog.models() else None
+        ranked = described(self.catalog, sort_results(results, sort), model_id, self.settings.raw_pairs == "group")
         undated = self.catalog.undated_left_out(photo_filter)
         return SearchResponse(
             [f"words {words!r}"], "text in pictures", ranked, words=query_words(words), undated_left_out=undated
