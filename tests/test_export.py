@@ -79,6 +79,8 @@ def test_open_hands_the_results_to_the_system_viewer(
 
 def test_web_zip_download_holds_the_chosen_files_in_order(model_settings: dict, library_dir: Path) -> None:
     import io
+    import os
+    import time
     import zipfile
 
     from fastapi.testclient import TestClient
@@ -86,6 +88,8 @@ def test_web_zip_download_holds_the_chosen_files_in_order(model_settings: dict, 
     from image_recommender import Library
     from image_recommender.web.app import create_app
 
+    taken = time.mktime((2019, 6, 1, 12, 30, 0, 0, 0, -1))  # local time, as a zip entry holds it
+    os.utime(library_dir / "Wine_by_Jakkub_Mede.jpg", (taken, taken))
     with Library.open(library_dir, create=True, **model_settings) as library:
         library.update()
         client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
@@ -99,6 +103,7 @@ def test_web_zip_download_holds_the_chosen_files_in_order(model_settings: dict, 
         assert answer.headers["content-disposition"] == 'attachment; filename="library-2.zip"'
         with zipfile.ZipFile(io.BytesIO(answer.content)) as bundle:
             assert bundle.namelist() == ["001-Wine_by_Jakkub_Mede.jpg", "002-Bridge_by_Sander_Klootwijk.jpg"]
+            assert bundle.getinfo("001-Wine_by_Jakkub_Mede.jpg").date_time == (2019, 6, 1, 12, 30, 0)  # not 1980
             assert (
                 bundle.read("002-Bridge_by_Sander_Klootwijk.jpg")
                 == (library_dir / "Bridge_by_Sander_Klootwijk.jpg").read_bytes()

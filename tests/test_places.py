@@ -82,7 +82,9 @@ def test_a_place_is_found_by_its_local_english_and_transliterated_names(
     assert hits["north-sea.jpg"] is None and hits["no-gps.jpg"] is None
 
 
-def test_places_lists_counts_and_the_cli_filters_by_place(places_library: Path, imrec: Runner) -> None:
+def test_places_lists_counts_and_the_cli_filters_by_place(
+    places_library: Path, imrec: Runner, model_settings: dict
+) -> None:
     listed = run_json(imrec, "places", places_library)
     # quarters and suburbs under their city, counted in it; a city holding only quarters still has its row
     assert {entry["place"]: (entry["photos"], entry["quarters"]) for entry in listed} == {
@@ -91,6 +93,13 @@ def test_places_lists_counts_and_the_cli_filters_by_place(places_library: Path, 
         "Essen, North Rhine-Westphalia, Germany": (1, []),
         "Essen, Flanders, Belgium": (1, []),
     }
+    from fastapi.testclient import TestClient
+
+    from image_recommender.web.app import create_app
+
+    with Library.open(places_library, **model_settings) as library:  # the page's list is the CLI's
+        served = TestClient(create_app(library), base_url="http://127.0.0.1:8765").get("/api/places")
+        assert served.status_code == 200 and served.json()["places"] == listed
     table = imrec("places", places_library).stdout.splitlines()
     assert table[:3] == [" photos  place", "      2  Munich, Bavaria, Germany", "      1    Garching"]
     found = run_json(imrec, "search", "a photo", "-l", places_library, "--place", "Lissabon")
