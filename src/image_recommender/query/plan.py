@@ -11,7 +11,9 @@ entered once, top to bottom.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +27,31 @@ from image_recommender.query.places import place_in_query
 from image_recommender.query.understanding import MAX_PLACE_WORDS, Understood, understand
 from image_recommender.query.words import merge, word_hits
 from image_recommender.search import SearchKnobs, SearchResult, Term, search_vectors, sort_results
+
+
+@dataclass
+class SearchResponse:
+    """Results of one query, with the terms it was made of."""
+
+    query: list[str]
+    model: str
+    results: list[SearchResult]
+    query_images: list[tuple[Path, bool]] = field(default_factory=list)  # (file, pushed away)
+    index_current: bool = True
+    words: list[str] = field(default_factory=list)  # the folded words asked of the text in pictures
+    understood: Understood | None = None  # how a text query was taken apart
+    undated_left_out: int = 0  # pictures a date filter left out: only their file's time dates them
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "model": self.model,
+            "index_current": self.index_current,
+            "words": self.words,
+            "understood": self.understood.as_json() if self.understood is not None else None,
+            "undated_left_out": self.undated_left_out,
+            "results": [r.as_json() for r in self.results],
+        }
 
 
 @dataclass(frozen=True)
