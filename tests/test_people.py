@@ -246,3 +246,13 @@ def test_a_kill_during_the_face_pass_loses_nothing_and_looks_at_nothing_twice(
     assert before + json.loads(again.stdout)["faces_looked"] == 48  # each content looked at once
     with Library.open(root, **model_settings) as library:
         assert library.people()[0].faces == 48  # (her suit's patch, turned, is a face to HOG: a second group)
+
+
+def test_pictures_of_nobody_are_looked_at_without_loading_the_descriptor() -> None:
+    from image_recommender.faces import detecting
+
+    finder = detecting.FaceFinder()
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        assert finder.find(Image.open(path).convert("RGB")) == []
+    assert finder._models is None  # no face: the landmark model and the ResNet (0.5 s) never loaded
+    assert finder.find(Image.fromarray(skimage_data.astronaut())) and finder._models is not None

@@ -96,11 +96,22 @@ class FaceFinder:
         if not landmarks.is_file() or not descriptor.is_file():
             raise ModelError(f"the face models are missing from {folder}; reinstall them: {FACES_EXTRA_HINT}")
         self._dlib = dlib
-        self._landmarks = dlib.shape_predictor(str(landmarks))
-        self._descriptor = dlib.face_recognition_model_v1(str(descriptor))
+        self._files = (landmarks, descriptor)
+        self._models: tuple[Any, Any] | None = None
         self.engine = f"dlib {dlib.__version__} HOG + ResNet descriptor"
         self._one_at_a_time = threading.Lock()
         self._own = threading.local()
+
+    def _describers(self) -> tuple[Any, Any]:
+        """The landmark model and the descriptor network, loaded at the first face (0.5 s for
+        their 100 MB here): a run over pictures of nobody never loads them. Call holding the lock."""
+        if self._models is None:
+            landmarks, descriptor = self._files
+            self._models = (
+                self._dlib.shape_predictor(str(landmarks)),
+                self._dlib.face_recognition_model_v1(str(descriptor)),
+            )
+        return self._models
 
     def _thread_detector(self) -> Any:
         """This thread's own detector: one detector object asked from two threads at once crashes
@@ -121,8 +132,9 @@ class FaceFinder:
         kept = sorted((pair for pair in zip(found, scores, strict=True) if pair[1] >= MIN_SCORE), key=_largest)
         for box, score in kept[:MAX_FACES]:
             with self._one_at_a_time:  # the descriptor network keeps its buffers between calls
-                shape = self._landmarks(rgb, box)
-                vector = np.asarray(self._descriptor.compute_face_descriptor(rgb, shape), dtype=np.float32)
+                landmarker, describer = self._describers()
+                shape = landmarker(rgb, box)
+                vector = np.asarray(describer.compute_face_descriptor(rgb, shape), dtype=np.float32)
             left, top = max(0, box.left()), max(0, box.top())
             right, bottom = min(width, box.right()), min(height, box.bottom())
             faces.append(
