@@ -82,3 +82,30 @@ export function moment(seconds) {
   const pad = (n) => String(n).padStart(2, "0");
   return hours ? `${hours}:${pad(minutes)}:${pad(rest)}` : `${minutes}:${pad(rest)}`;
 }
+
+// A name edited in place (a theme's, a person's): an input and a save button; the name is
+// posted to `url` as {name}, `done` gets what the server answers, an error goes to `messages`.
+export function renameForm({ className, value, label, url, done, messages }) {
+  const form = document.createElement("form");
+  form.className = className;
+  const name = document.createElement("input");
+  name.value = value;
+  name.placeholder = t("unnamed");
+  name.maxLength = 100;
+  name.setAttribute("aria-label", label);
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = t("save");
+  form.append(name, save);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      done(await api(url, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: name.value }),
+      }));
+    } catch (error) {
+      setMessage(error.message, true, messages);
+    }
+  });
+  return form;
+}

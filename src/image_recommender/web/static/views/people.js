@@ -1,5 +1,5 @@
 // The people view: one card per person, named in place, merged into another; a click shows their pictures.
-import { $, api, setMessage, state } from "./core.js";
+import { $, api, renameForm, setMessage, state } from "./core.js";
 import { runQuery } from "./search.js";
 import { show } from "../app.js";
 
@@ -38,27 +38,10 @@ export function personCard(person, everyone) {
     show("search");
     return runQuery();
   });
-  const form = document.createElement("form");
-  form.className = "person-name";
-  const name = document.createElement("input");
-  name.value = person.name ?? "";
-  name.placeholder = t("unnamed");
-  name.maxLength = 100;
-  name.setAttribute("aria-label", t("person.rename", { name: personName(person) }));
-  const save = document.createElement("button");
-  save.type = "submit";
-  save.textContent = t("save");
-  form.append(name, save);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const renamed = await api(`/api/people/${person.id}/name`, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: name.value }),
-      });
-      item.replaceWith(personCard(renamed, everyone));
-    } catch (error) {
-      setMessage(error.message, true, "#people-message");
-    }
+  const form = renameForm({
+    className: "person-name", value: person.name ?? "", label: t("person.rename", { name: personName(person) }),
+    url: `/api/people/${person.id}/name`, done: (renamed) => item.replaceWith(personCard(renamed, everyone)),
+    messages: "#people-message",
   });
   const count = document.createElement("span");
   count.className = "person-count";

@@ -1,5 +1,5 @@
 // The themes view: one card per theme, renamed in place; a click shows its pictures.
-import { $, api, setMessage, state } from "./core.js";
+import { $, api, renameForm, setMessage, state } from "./core.js";
 import { runQuery } from "./search.js";
 import { show } from "../app.js";
 
@@ -32,27 +32,10 @@ export function themeCard(theme) {
     return img;
   }));
   open.addEventListener("click", () => showTheme(theme));
-  const form = document.createElement("form");
-  form.className = "theme-name";
-  const name = document.createElement("input");
-  name.value = theme.user_name ?? (theme.named ? theme.name : "");
-  name.placeholder = t("unnamed");
-  name.maxLength = 100;
-  name.setAttribute("aria-label", t("theme.rename", { name: theme.name }));
-  const save = document.createElement("button");
-  save.type = "submit";
-  save.textContent = t("save");
-  form.append(name, save);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const renamed = await api(`/api/themes/${theme.id}/name`, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: name.value }),
-      });
-      item.replaceWith(themeCard(renamed));
-    } catch (error) {
-      setMessage(error.message, true, "#themes-message");
-    }
+  const form = renameForm({
+    className: "theme-name", value: theme.user_name ?? (theme.named ? theme.name : ""),
+    label: t("theme.rename", { name: theme.name }), url: `/api/themes/${theme.id}/name`,
+    done: (renamed) => item.replaceWith(themeCard(renamed)), messages: "#themes-message",
   });
   const count = document.createElement("span");
   count.className = "theme-count";
