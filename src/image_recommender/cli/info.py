@@ -85,31 +85,19 @@ def _print_status(report: Any) -> None:
         out.print(f"text queries: {report.text_model}", markup=False)
     text = report.text
     if text:
-        failed = f", {text['failed']} failed" if text["failed"] else ""
-        state = "" if text["on"] else "; off (ocr = false)"
-        waiting = (
-            f", {text['total'] - text['read']} waiting: run 'imrec index'"
-            if text["read"] < text["total"] and text["on"]
-            else ""
-        )
+        tail = _pass_tail(text["read"], text["total"], text["failed"], text["on"], "ocr")
         out.print(
-            f"text in pictures: read {text['read']} of {text['total']} ({text['with_text']} with text{failed}{waiting}){state}",
+            f"text in pictures: read {text['read']} of {text['total']} ({text['with_text']} with text{tail[0]}){tail[1]}",
             markup=False,
         )
         for failure in text["failures"]:
             out.print(f"text not read: {failure['path']}: {failure['error']}", markup=False)
     faces = report.faces
     if faces:
-        failed = f", {faces['failed']} failed" if faces["failed"] else ""
-        state = "" if faces["on"] else "; off (faces = false)"
-        waiting = (
-            f", {faces['total'] - faces['looked']} waiting: run 'imrec index'"
-            if faces["looked"] < faces["total"] and faces["on"]
-            else ""
-        )
+        tail = _pass_tail(faces["looked"], faces["total"], faces["failed"], faces["on"], "faces")
         out.print(
             f"faces: looked at {faces['looked']} of {faces['total']} pictures, {faces['faces']} faces,"
-            f" {faces['people']} people{failed}{waiting}{state}",
+            f" {faces['people']} people{tail[0]}{tail[1]}",
             markup=False,
         )
     if report.videos:
@@ -120,6 +108,12 @@ def _print_status(report: Any) -> None:
         out.print(f"failed: {path}: {error}", markup=False)
     if report.integrity is not None:
         out.print(f"check: {report.integrity}", markup=False)
+
+
+def _pass_tail(done: int, total: int, failed: int, on: bool, setting: str) -> tuple[str, str]:
+    """What a pass's status line says after its counts: (failures and what waits, whether it is off)."""
+    waiting = f", {total - done} waiting: run 'imrec index'" if done < total and on else ""
+    return (f", {failed} failed" if failed else "") + waiting, "" if on else f"; off ({setting} = false)"
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
