@@ -52,6 +52,7 @@ from image_recommender.faces.people import Person
 from image_recommender.faces.reading import FaceReport, find_faces
 from image_recommender.filters import PhotoFilter, check_kind, check_sort
 from image_recommender.images.media import is_video
+from image_recommender.index.milvus import MilvusIndex, lite_uri, milvus_sidecar, uses_milvus
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexReport, IndexSettings, LibraryIndex
 from image_recommender.models.cached_engine import (
@@ -130,6 +131,9 @@ class Library:
         return cls(settings, Catalog.open(settings.catalog_path, create=create))
 
     def close(self) -> None:
+        for index in self._indexes.values():
+            if isinstance(index, MilvusIndex):
+                index.close()
         self.catalog.close()
 
     def __enter__(self) -> Library:
@@ -375,8 +379,20 @@ class Library:
     def build_index(self, rebuild: bool = False) -> IndexReport:
         """Bring each model's index up to date; returns the report of the first (the library's own)."""
         with self._write_lock():
-            reports = [self.index_for(row).sync(rebuild, INDEX_CHECK_SAMPLE // 4) for row in self._indexed_models()]
+            reports = [self._sync_index(row, rebuild) for row in self._indexed_models()]
         return reports[0] if reports else IndexReport()
+
+    def _sync_index(self, row: ModelRow, rebuild: bool) -> IndexReport:
+        """Sync the model's index; a FAISS kind named after Milvus takes the vectors back from Milvus."""
+        index = self.index_for(row)
+        if not isinstance(index, MilvusIndex) and milvus_sidecar(index.sidecar).is_file():
+            uri = self.settings.milvus_uri or lite_uri(self.settings.state_dir)
+            leaving = MilvusIndex(self.catalog, index.sidecar, row, index.settings, uri, False)
+            try:
+                leaving.drop()
+            finally:
+                leaving.close()
+        return index.sync(rebuild, INDEX_CHECK_SAMPLE // 4)
 
     def update(
         self,
@@ -827,7 +843,12 @@ class Library:
                 s.index_memory_budget,
                 s.rebuild_share,
             )
-            index = self._indexes[sidecar] = LibraryIndex(self.catalog, sidecar, row, wanted)
+            if uses_milvus(sidecar, wanted):
+                uri = s.milvus_uri or lite_uri(s.state_dir)
+                index = MilvusIndex(self.catalog, sidecar, row, wanted, uri, "milvus_uri" in s.explicit)
+            else:
+                index = LibraryIndex(self.catalog, sidecar, row, wanted)
+            self._indexes[sidecar] = index
         committed = index.committed()
         if committed is not None and (committed.meta.model, committed.meta.pretrained) != (row.name, row.pretrained):
             raise IndexMismatchError(

@@ -11,7 +11,8 @@ The seed's parameters live here under these names:
 | hnsw_M            | ``hnsw_m``         | HNSW graph degree                           |
 | efConstruction    | ``ef_construction``| HNSW build beam                             |
 | efSearch          | ``ef_search``      | HNSW query beam (0: 64, or 128 past 200k)   |
-| (index type)      | ``index_kind``     | auto, hnsw, hnsw-sq8, ivf-pq or flat        |
+| (index type)      | ``index_kind``     | auto, hnsw, hnsw-sq8, ivf-pq, flat, milvus  |
+| (Milvus address)  | ``milvus_uri``     | "" = Milvus Lite in ``.imrec/milvus.db``    |
 | (index memory)    | ``memory_budget``  | index RAM cap for auto (0: a quarter of RAM)|
 | TOP_K             | ``top_k``          | results per query                           |
 """
@@ -51,7 +52,7 @@ DECODE_MODES = ("auto", "workers", "device")
 ENGINES = ("auto", "torch", "openvino")
 
 
-INDEX_KINDS = ("auto", "hnsw", "hnsw-sq8", "ivf-pq", "flat")
+INDEX_KINDS = ("auto", "hnsw", "hnsw-sq8", "ivf-pq", "flat", "milvus")
 
 
 # Bounds on what one query may cost: efSearch beyond a few thousand adds no recall, and
@@ -100,6 +101,9 @@ class Settings:
     ef_search: int = 0
     nprobe: int = 0
     rerank: int = 0
+    # Where the milvus index kind keeps its vectors: "" for Milvus Lite in the state folder, else
+    # a server or cluster ("http://host:19530"); its token only from IMREC_MILVUS_TOKEN.
+    milvus_uri: str = ""
     top_k: int = 10
     # A multilingual text tower for text queries (M-CLIP: a hub name or a folder); "" = the
     # image model's own text tower.

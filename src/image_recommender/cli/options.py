@@ -168,9 +168,20 @@ IndexKindOpt = Annotated[
     str | None,
     typer.Option(
         "--index",
-        metavar="auto|hnsw|hnsw-sq8|ivf-pq|flat",
+        metavar="auto|hnsw|hnsw-sq8|ivf-pq|flat|milvus",
         help="Index kind, kept until asked otherwise; auto picks by the library's size and --memory-budget"
-        " [default: auto].",
+        " [default: auto]; milvus keeps the vectors in Milvus (Lite in .imrec/, or --milvus-uri).",
+    ),
+]
+
+
+MilvusUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--milvus-uri",
+        metavar="URI",
+        help="The Milvus server or cluster of --index milvus (http://host:19530; its token from"
+        " IMREC_MILVUS_TOKEN) [default: Milvus Lite in .imrec/milvus.db].",
     ),
 ]
 
