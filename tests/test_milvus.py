@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_index_kinds import FOLDERS, add_images, clustered, exact_paths, like
 
 import image_recommender.index.milvus as milvus_module
 from image_recommender import Library
 from image_recommender.errors import LibraryError
-from test_index_kinds import FOLDERS, add_images, clustered, exact_paths, like
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
