@@ -92,7 +92,7 @@ def main() -> None:
         print(f"{args.count} vectors of {args.dim} dimensions; catalog {catalog_bytes / args.count:.0f} B an image")
         print("| kind | build | p50 | p99 | recall@10 | overlap with hnsw | index on disk an image |")
         print("|---|---|---|---|---|---|---|")
-        for kind, (report, built, found, times, disk) in figures.items():
+        for kind, (_, built, found, times, disk) in figures.items():
             recall = np.mean([len(set(f) & e) / args.k for f, e in zip(found, exact, strict=True)])
             overlap = np.mean([len(set(f) & set(h)) / args.k for f, h in zip(found, local, strict=True)])
             cuts = statistics.quantiles(times, n=100)

@@ -201,8 +201,11 @@ def test_words_find_their_picture(read_library: Path, imrec: Runner, words: str,
 def test_words_need_no_model_and_obey_the_filters(
     read_library: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Library, "_encoder", lambda *_: pytest.fail("--words loaded the model"))
-    monkeypatch.setattr(Library, "_image_model", lambda *_: pytest.fail("--words loaded the model"))
+    from image_recommender.library.shared import Shared
+
+    monkeypatch.setattr(Shared, "encoder", lambda *_: pytest.fail("--words loaded the model"))
+    monkeypatch.setattr(Shared, "image_model", lambda *_: pytest.fail("--words loaded the model"))
+    monkeypatch.setattr(Shared, "text_encoder", lambda *_: pytest.fail("--words loaded the model"))
     with Library.open(read_library, **model_settings) as library:
         assert [hit.path for hit in library.search(words="Rechnung").results] == ["papers/receipt.png"]
         assert library.search(words="Rechnung", under="papers").results  # the receipt lies in papers/
@@ -375,9 +378,9 @@ def test_pictures_without_a_line_are_ruled_out_on_the_embedding_decode_and_only_
 def test_without_rapidocr_the_summary_says_what_to_install(
     library_dir: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import image_recommender.library as library_module
+    import image_recommender.library.passes as passes_module
 
-    monkeypatch.setattr(library_module, "ocr_available", lambda: False)
+    monkeypatch.setattr(passes_module, "ocr_available", lambda: False)
     with Library.open(library_dir, create=True, **(model_settings | {"ocr": True})) as library:
         summary = library.update()
     assert summary.text_read == 0
