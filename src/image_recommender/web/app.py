@@ -16,8 +16,6 @@ import os
 import re
 import tempfile
 import threading
-import time
-import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
@@ -27,7 +25,6 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 from pydantic import BaseModel, Field
 
 from image_recommender.catalog.rows import ImageRow, ThemeRow
@@ -36,14 +33,22 @@ from image_recommender.errors import (
     ImrecError,
     QueryError,
 )
-from image_recommender.export import ranked_name
 from image_recommender.images.decode import load_image, open_regular_file
 from image_recommender.images.media import is_video
-from image_recommender.images.raw import may_be_raw
 from image_recommender.library import Library, SearchResponse
 from image_recommender.paths import is_inside
 from image_recommender.search import MAX_IMAGE_ID, Term, parse_crop
 from image_recommender.video.sampling import frame_at
+from image_recommender.web.files import (
+    Budget,
+    ascii_name,
+    byte_range,
+    chunks,
+    file_span,
+    image_type,
+    video_type,
+    zipped,
+)
 from image_recommender.web.safety import SAFE_METHODS, BodyLimit, allowed_hosts, api_words, host_of, same_origin
 
 STATIC = Path(__file__).parent / "static"
@@ -65,11 +70,6 @@ MAX_ZIP_BYTES = 4 << 30
 MAX_SPOOLED_BYTES = 8 << 30
 
 
-# Entries from this size on are written with ZIP64 sizes (plain zip sizes stop at 4 GiB; Python
-# asks to be told in advance for entries written as streams).
-ZIP64_FROM = 1 << 31
-
-
 # 2048: the viewer's picture of what a browser cannot show itself (RAW, HEIC, TIFF).
 THUMB_SIZES = (128, 256, 512, 2048)
 # Pictures a theme card shows.
@@ -81,20 +81,6 @@ CACHE_SECONDS = 7 * 24 * 3600
 
 # Thumbnails decode whole pictures (a 144 MP PNG holds ~430 MB of pixels): two at a time.
 THUMB_DECODES_AT_ONCE = 2
-
-
-# What a served file's first bytes say it is; nothing else is served.
-IMAGE_TYPES = {
-    "JPEG": "image/jpeg",
-    "MPO": "image/jpeg",
-    "PNG": "image/png",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-    "HEIF": "image/heic",
-    "AVIF": "image/avif",
-}
 
 
 ImageId = Annotated[int, PathParam(ge=1, le=MAX_IMAGE_ID, description="an image's catalogue id")]
@@ -200,7 +186,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
     thumb_decodes = threading.BoundedSemaphore(THUMB_DECODES_AT_ONCE)
     thumbs = library.settings.state_dir / "thumbs"
     hosts = allowed_hosts(served_host, library.settings.allowed_hosts)
-    spooled = _Budget(MAX_SPOOLED_BYTES)
+    spooled = Budget(MAX_SPOOLED_BYTES)
 
     @app.middleware("http")
     async def known_hosts_only(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -519,7 +505,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
             raise HTTPException(404, f"image {image.id}: the file cannot be opened") from None
         except ImageDecodeError:
             raise HTTPException(403, f"image {image.id}: {image.path} is no longer an image file") from None
-        media_type = _video_type(handle) if is_video(image.path) else _image_type(handle)
+        media_type = video_type(handle) if is_video(image.path) else image_type(handle)
         if media_type is None:
             handle.close()
             raise HTTPException(403, f"image {image.id}: {image.path} is no longer an image file")
@@ -540,8 +526,8 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         wanted = request.headers.get("range")
         if wanted is None:
             headers["Content-Length"] = str(info.st_size)
-            return StreamingResponse(_chunks(handle), media_type=media_type, headers=headers)
-        span = _byte_range(wanted, info.st_size)
+            return StreamingResponse(chunks(handle), media_type=media_type, headers=headers)
+        span = byte_range(wanted, info.st_size)
         if span is None:
             handle.close()
             raise HTTPException(416, f"range {wanted[:40]!r} is not within the file's {info.st_size} bytes")
@@ -549,7 +535,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         headers["Content-Range"] = f"bytes {first}-{last}/{info.st_size}"
         headers["Content-Length"] = str(last - first + 1)
         return StreamingResponse(
-            _span(handle, first, last - first + 1), status_code=206, media_type=media_type, headers=headers
+            file_span(handle, first, last - first + 1), status_code=206, media_type=media_type, headers=headers
         )
 
     @app.get("/api/download")
@@ -574,19 +560,19 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         if not spooled.reserve(total):
             raise HTTPException(503, "other downloads are being prepared; try again in a moment")
         try:
-            archive = _zipped(checked, opened_image)
+            archive = zipped(checked, opened_image)
         except BaseException:
             spooled.release(total)
             raise
         size = archive.tell()
         archive.seek(0)
         headers = {
-            "Content-Disposition": f'attachment; filename="{_ascii_name(library.root.name)}-{len(located)}.zip"',
+            "Content-Disposition": f'attachment; filename="{ascii_name(library.root.name)}-{len(located)}.zip"',
             "Content-Length": str(size),
             "X-Content-Type-Options": "nosniff",
         }
         return StreamingResponse(
-            _chunks(archive, done=lambda: spooled.release(total)), media_type="application/zip", headers=headers
+            chunks(archive, done=lambda: spooled.release(total)), media_type="application/zip", headers=headers
         )
 
     @app.get("/api/images/{image_id}/thumb")
@@ -676,127 +662,3 @@ def page_language(header: str) -> str:
         if primary in PAGE_LANGUAGES and quality > 0:
             wanted.append((-quality, position, primary))
     return min(wanted)[2] if wanted else "en"
-
-
-def _ascii_name(name: str) -> str:
-    """A folder name fit for a Content-Disposition header: no quotes, no line breaks, ASCII."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "images"
-
-
-def _image_type(handle: Any) -> str | None:
-    """The content type of the image format the file's header names, or None if it is no image."""
-    try:
-        with Image.open(handle) as picture:
-            kind = picture.format
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        handle.seek(0)
-        return "application/octet-stream" if may_be_raw(handle.read(16)) else None  # a CR3, RAF, ORF, RW2
-    finally:
-        handle.seek(0)
-    return IMAGE_TYPES.get(kind or "")
-
-
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
-def _byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """One range of a ``Range`` header as (first, last) byte, inclusive; None when it is malformed,
-    asks for several ranges, or lies outside the file."""
-    match = _RANGE.fullmatch(header.strip())
-    if match is None or not (match[1] or match[2]) or size == 0:
-        return None
-    if not match[1]:  # the last N bytes
-        return max(0, size - int(match[2])), size - 1
-    first = int(match[1])
-    last = min(int(match[2]), size - 1) if match[2] else size - 1
-    return (first, last) if first <= last else None
-
-
-def _span(handle: Any, first: int, length: int) -> Iterator[bytes]:
-    """``length`` bytes from ``first`` of the checked handle, a MiB at a time."""
-    with handle:
-        descriptor = handle.fileno()
-        while length > 0 and (chunk := os.pread(descriptor, min(1 << 20, length), first)):
-            yield chunk
-            first += len(chunk)
-            length -= len(chunk)
-
-
-def _video_type(handle: Any) -> str | None:
-    """The content type of the video container the file's header names, or None if it is none."""
-    head = handle.read(64)
-    handle.seek(0)
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        return "video/quicktime" if brand == b"qt  " else "video/3gpp" if brand.startswith(b"3g") else "video/mp4"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video/webm" if b"webm" in head else "video/x-matroska"
-    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-        return "video/x-msvideo"
-    return None
-
-
-def _chunks(handle: Any, size: int = 1 << 20, done: Callable[[], None] | None = None) -> Iterator[bytes]:
-    try:
-        with handle:
-            while chunk := handle.read(size):
-                yield chunk
-    finally:
-        if done is not None:
-            done()
-
-
-class _Budget:
-    """Bytes that requests in flight may hold together (the zips being spooled to disk)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-        self._lock = threading.Lock()
-
-    def reserve(self, amount: int) -> bool:
-        with self._lock:
-            if self.held + amount > self.limit:
-                return False
-            self.held += amount
-            return True
-
-    def release(self, amount: int) -> None:
-        with self._lock:
-            self.held -= amount
-
-
-def _zip_time(info: os.stat_result) -> tuple[int, int, int, int, int, int]:
-    """The file's modification time as a zip entry holds it (local time, 1980 to 2107: zip's range)."""
-    try:
-        taken = time.localtime(info.st_mtime)[:6]
-    except (OverflowError, OSError, ValueError):
-        return (1980, 1, 1, 0, 0, 0)
-    return max(min(taken, (2107, 12, 31, 23, 59, 58)), (1980, 1, 1, 0, 0, 0))
-
-
-def _zipped(
-    checked: list[tuple[ImageRow, Path, os.stat_result]],
-    opened_image: Callable[[ImageRow, Path], tuple[BinaryIO, os.stat_result, str]],
-) -> Any:
-    """A spooled zip of these checked files (ZIP64 where a file needs it), each opened again and
-    copied only if it is still the file checked, and only the bytes checked."""
-    archive = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115 - the response closes it
-    changed = None
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as bundle:
-        for rank, (image, path, before) in enumerate(checked, start=1):
-            handle, info, _ = opened_image(image, path)
-            with handle:
-                if (info.st_dev, info.st_ino, info.st_size) != (before.st_dev, before.st_ino, before.st_size):
-                    changed = image
-                    break
-                entry_info = zipfile.ZipInfo(ranked_name(rank, Path(image.path), len(checked)), _zip_time(before))
-                with bundle.open(entry_info, "w", force_zip64=before.st_size >= ZIP64_FROM) as entry:
-                    left = before.st_size
-                    while left and (chunk := handle.read(min(left, 1 << 20))):
-                        entry.write(chunk)
-                        left -= len(chunk)
-    if changed is not None:
-        archive.close()
-        raise HTTPException(409, f"image {changed.id}: {changed.path} changed while it was being zipped; try again")
-    return archive
