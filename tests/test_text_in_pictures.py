@@ -378,9 +378,9 @@ def test_pictures_without_a_line_are_ruled_out_on_the_embedding_decode_and_only_
 def test_without_rapidocr_the_summary_says_what_to_install(
     library_dir: Path, model_settings: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import image_recommender.library.passes as passes_module
+    import image_recommender.text.recognise as recognise_module
 
-    monkeypatch.setattr(passes_module, "ocr_available", lambda: False)
+    monkeypatch.setattr(recognise_module, "ocr_available", lambda: False)
     with Library.open(library_dir, create=True, **(model_settings | {"ocr": True})) as library:
         summary = library.update()
     assert summary.text_read == 0

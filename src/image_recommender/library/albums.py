@@ -5,26 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from image_recommender.albums import MODES, KeptQuery, MirrorReport, check_album_name, check_mirror, sync_mirror
 from image_recommender.catalog.rows import AlbumRow
-from image_recommender.errors import (
-    ImrecError,
-    QueryError,
-    SettingsError,
-)
-from image_recommender.query.plan import SearchResponse
-from image_recommender.search import (
-    Term,
-    parse_term,
-)
-
-if TYPE_CHECKING:
-    pass
-
+from image_recommender.errors import ImrecError, QueryError, SettingsError
 from image_recommender.library.searching import Searching
 from image_recommender.library.shared import Part, Shared
+from image_recommender.query.plan import SearchResponse
+from image_recommender.search import Term, parse_term
 
 
 class Albums(Part):

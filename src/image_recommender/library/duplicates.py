@@ -5,18 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from image_recommender.duplicates.finding import DuplicateGroup, find_duplicates
 from image_recommender.duplicates.moves import Move, MoveReport, apply_moves, plan_moves, undo_moves
-from image_recommender.errors import (
-    QueryError,
-    SettingsError,
-)
-
-if TYPE_CHECKING:
-    pass
-
+from image_recommender.errors import QueryError, SettingsError
 from image_recommender.library.indexing import Indexing
 from image_recommender.library.shared import Part, Shared
 

@@ -8,25 +8,20 @@ from typing import TYPE_CHECKING
 
 from image_recommender.answers import UpdateSummary
 from image_recommender.catalog.rows import ModelRow
-from image_recommender.errors import (
-    ImageDecodeError,
-    IndexMismatchError,
-    ModelError,
-)
+from image_recommender.errors import ImageDecodeError, IndexMismatchError, ModelError
 from image_recommender.index.milvus import MilvusIndex, lite_uri, milvus_sidecar
 from image_recommender.index.sync import IndexReport
+from image_recommender.library.albums import Albums
+from image_recommender.library.passes import Passes
+from image_recommender.library.shared import INDEX_CHECK_SAMPLE, Part, Shared, engine_options, spec_of
+from image_recommender.library.themes import Themes
 from image_recommender.models.spec import ModelSpec
 from image_recommender.scan import ScanReport, scan_library
-from image_recommender.text.reading import TextGate, TextProgress
 
 if TYPE_CHECKING:
     from image_recommender.embed.pipeline import EmbedReport, ProgressCallback
+    from image_recommender.text.reading import TextGate, TextProgress
     from image_recommender.video.embedding import VideoReport
-
-from image_recommender.library.albums import Albums
-from image_recommender.library.passes import Passes
-from image_recommender.library.shared import INDEX_CHECK_SAMPLE, Part, Shared, _spec_of, engine_options
-from image_recommender.library.themes import Themes
 
 
 class Indexing(Part):
@@ -204,12 +199,12 @@ class Indexing(Part):
         """
         held = self.catalog.models()
         if not self.settings.model_chosen:
-            return [(_spec_of(row), row) for row in held] or [(self.settings.model_spec, None)]
+            return [(spec_of(row), row) for row in held] or [(self.settings.model_spec, None)]
         spec = self.settings.model_spec
         row = self.catalog.find_model(*spec.catalog_key())
         if not held or add_model or row is not None:
             return [(spec, row)]
-        names = ", ".join(_spec_of(other).describe() for other in held)
+        names = ", ".join(spec_of(other).describe() for other in held)
         raise IndexMismatchError(
             f"this library is indexed with {names}, not {spec.describe()}: leave out --model/--pretrained to use"
             " the library's model, or pass --add-model to embed every image with this one too"

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from image_recommender.errors import (
-    ModelError,
-)
-from image_recommender.faces.detecting import FACES_EXTRA_HINT, FaceFinder, faces_available
-from image_recommender.faces.reading import FaceReport, find_faces
-from image_recommender.text.reading import TextGate, TextProgress, TextReport, read_texts
-from image_recommender.text.recognise import OCR_EXTRA_HINT, TextReader, ocr_available
-
-if TYPE_CHECKING:
-    pass
-
+from image_recommender.errors import ModelError
 from image_recommender.library.shared import Part, Shared
+
+if TYPE_CHECKING:  # the passes' modules load when a pass runs: a search never imports them
+    from image_recommender.faces.detecting import FaceFinder
+    from image_recommender.faces.reading import FaceReport
+    from image_recommender.text.reading import TextGate, TextProgress, TextReport
+    from image_recommender.text.recognise import TextReader
 
 
 class Passes(Part):
@@ -37,6 +33,9 @@ class Passes(Part):
     ) -> tuple[TextReport, str]:
         """The text pass when the ``ocr`` setting asks for it; (its report, why it was skipped).
         ``gate``: the one the embedding pass just asked (what it found is not asked again)."""
+        from image_recommender.text.reading import TextReport, read_texts
+        from image_recommender.text.recognise import OCR_EXTRA_HINT, ocr_available
+
         if not self.settings.ocr and not required:
             return TextReport(), ""
         done, total, _, _ = self.catalog.text_progress()
@@ -48,6 +47,8 @@ class Passes(Part):
         return read_texts(self.catalog, self.root, reader, progress, counts=(done, total), gate=gate), ""
 
     def text_reader(self) -> TextReader:
+        from image_recommender.text.recognise import TextReader
+
         if self._reader is None:
             self._reader = TextReader(self.settings.device)
         return self._reader
@@ -56,6 +57,9 @@ class Passes(Part):
         """The text detector for the embedding pass to ask, when a text pass follows it (``ocr``
         on, rapidocr installed, its models set up: a failure there is the text pass's to report)
         and there are pictures to embed (the models load only then)."""
+        from image_recommender.text.reading import TextGate
+        from image_recommender.text.recognise import ocr_available
+
         if not self.settings.ocr or not ocr_available() or not self.catalog.state_counts()["pending"]:
             return None
         try:
@@ -65,6 +69,9 @@ class Passes(Part):
 
     def face_pass(self, required: bool = False) -> tuple[FaceReport, str]:
         """The face pass when the ``faces`` setting asks for it; (its report, why it was skipped)."""
+        from image_recommender.faces.detecting import FACES_EXTRA_HINT, FaceFinder, faces_available
+        from image_recommender.faces.reading import FaceReport, find_faces
+
         if not self.settings.faces and not required:
             return FaceReport(), ""
         looked, total, _, _ = self.catalog.face_progress()

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from image_recommender.catalog.faces import FaceRow
 from image_recommender.catalog.rows import ImageRow
-from image_recommender.errors import (
-    QueryError,
-    UnknownPersonError,
-)
+from image_recommender.errors import QueryError, UnknownPersonError
 from image_recommender.faces import people as faces_people
 from image_recommender.faces.grouping import GroupReport, regroup
 from image_recommender.faces.people import Person
-
-if TYPE_CHECKING:
-    pass
-
 from image_recommender.library.shared import Part
 
 

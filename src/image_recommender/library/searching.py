@@ -6,20 +6,18 @@ import os
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from image_recommender.catalog.rows import ImageRow, ModelRow
 from image_recommender.catalog.words import MIN_WORD, query_words
-from image_recommender.errors import (
-    ImageDecodeError,
-    QueryError,
-    UnknownImageError,
-)
+from image_recommender.errors import ImageDecodeError, QueryError, UnknownImageError
 from image_recommender.faces import people as faces_people
 from image_recommender.filters import PhotoFilter, check_kind, check_sort
 from image_recommender.images.media import is_video
+from image_recommender.library.shared import Part, Shared
+from image_recommender.library.themes import Themes
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.query.places import resolve_place
 from image_recommender.query.plan import SearchPlan, SearchResponse, described, run_plan, understood_terms
@@ -37,12 +35,6 @@ from image_recommender.search import (
 )
 from image_recommender.settings import MAX_EF_SEARCH, MAX_TOP_K, user_language
 from image_recommender.themes.vocabulary import subject_words
-
-if TYPE_CHECKING:
-    pass
-
-from image_recommender.library.shared import Part, Shared
-from image_recommender.library.themes import Themes
 
 
 class Searching(Part):

@@ -12,13 +12,7 @@ from typing import TYPE_CHECKING
 
 from image_recommender.catalog.rows import ModelRow
 from image_recommender.catalog.store import Catalog
-from image_recommender.errors import (
-    IndexMismatchError,
-    LibraryBusyError,
-    LibraryError,
-    ModelError,
-    QueryError,
-)
+from image_recommender.errors import IndexMismatchError, LibraryBusyError, LibraryError, ModelError, QueryError
 from image_recommender.index.milvus import MilvusIndex, lite_uri, uses_milvus
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexSettings, LibraryIndex
@@ -145,14 +139,14 @@ class Shared:
         row = self.catalog.find_model(*spec.catalog_key())
         if row is not None:
             return row
-        names = ", ".join(_spec_of(m).describe() for m in held)
+        names = ", ".join(spec_of(m).describe() for m in held)
         raise IndexMismatchError(
             f"this library was indexed with {names}, not {spec.describe()}: "
             f"leave out --model/--pretrained, or run 'imrec index --add-model' with this model first"
         )
 
     def encoder(self, row: ModelRow) -> LoadedModel:
-        model = self.load_model(_spec_of(row))
+        model = self.load_model(spec_of(row))
         if model.dim != row.dim:
             raise IndexMismatchError(f"model {row.name} now gives {model.dim}-d vectors, the index holds {row.dim}-d")
         return model
@@ -160,7 +154,7 @@ class Shared:
     def text_encoder(self, row: ModelRow) -> LoadedModel | CachedTextModel:
         """The model's own text side: the loaded model when there is one, else its converted text
         tower with the saved tokenizer (a cold text query without torch), else the full model."""
-        spec = _spec_of(row)
+        spec = spec_of(row)
         if self._model is not None and self._model.spec == spec:
             return self._model
         if self._texts is None or self._texts.spec != spec:
@@ -262,7 +256,7 @@ class Shared:
         return "" if relative == os.curdir else Path(relative).as_posix() + "/"
 
 
-def _spec_of(row: ModelRow) -> ModelSpec:
+def spec_of(row: ModelRow) -> ModelSpec:
     """How to load a catalogued model again: its architecture, weights (tag or file) and config."""
     return ModelSpec(row.name, row.weights, Path(row.config) if row.config else None)
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from image_recommender.answers import StatusReport
-
-if TYPE_CHECKING:
-    pass
-
 from image_recommender.library.shared import INDEX_CHECK_SAMPLE, Part
 
 

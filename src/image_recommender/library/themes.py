@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from image_recommender.catalog.rows import ImageRow, ThemeRow
 from image_recommender.catalog.words import fold
-from image_recommender.errors import (
-    QueryError,
-)
-from image_recommender.themes.computing import compute_themes, join_themes, needs_computing
-
-if TYPE_CHECKING:
-    pass
-
+from image_recommender.errors import QueryError
 from image_recommender.library.shared import Part
+from image_recommender.themes.computing import compute_themes, join_themes, needs_computing
 
 
 class Themes(Part):
