@@ -7,6 +7,7 @@ scale; beside photos without anyone in them.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -256,3 +257,39 @@ def test_pictures_of_nobody_are_looked_at_without_loading_the_descriptor() -> No
         assert finder.find(Image.open(path).convert("RGB")) == []
     assert finder._models is None  # no face: the landmark model and the ResNet (0.5 s) never loaded
     assert finder.find(Image.fromarray(skimage_data.astronaut())) and finder._models is not None
+
+
+def test_a_person_in_a_video_is_found_in_its_frames_and_searched_by_name(
+    tmp_path: Path, model_settings: dict, imrec: Runner
+) -> None:
+    from fastapi.testclient import TestClient
+    from videos import make_video
+
+    from image_recommender.web.app import create_app
+
+    root = tmp_path / "library"
+    (root / "clips").mkdir(parents=True)
+    face = Image.fromarray(skimage_data.astronaut())
+    face.save(root / "portrait.jpg", quality=90)
+    shutil.copy(sorted(PHOTOS.glob("*.jpg"))[0], root / "landscape.jpg")
+    nobody = Image.open(sorted(PHOTOS.glob("*.jpg"))[1])
+    make_video(root / "clips" / "visit.mp4", [nobody, face], seconds=2.0, size=(480, 480))
+    make_video(root / "clips" / "empty.mp4", [nobody], seconds=2.0, size=(480, 480))
+    with Library.open(root, create=True, **{**model_settings, "faces": True}) as library:
+        summary = library.update()
+    assert summary.faces_failed == 0
+    status = json.loads(imrec("status", root, "--json").stdout)["faces"]
+    assert status["looked"] == status["total"] == 4  # two pictures and two videos
+    (person,) = run_json(imrec, "people", root)["people"]
+    assert set(person["paths"]) == {"portrait.jpg", "clips/visit.mp4"}
+    shown = run_json(imrec, "people", "show", str(person["id"]), "-l", root)["face_list"]
+    in_video = [one for one in shown if one["path"] == "clips/visit.mp4"]
+    assert in_video and all(2.0 <= one["seconds"] <= 4.0 for one in in_video)  # her scene is the second
+    assert all(one["seconds"] is None for one in shown if one["path"] == "portrait.jpg")
+    imrec("people", "name", str(person["id"]), "Eileen", "-l", root)
+    found = run_json(imrec, "search", "--person", "Eileen", "a photo", "-k", "10", "-l", root)
+    assert {hit["path"] for hit in found["results"]} == {"portrait.jpg", "clips/visit.mp4"}
+    with Library.open(root, **model_settings) as library:
+        client = TestClient(create_app(library), base_url="http://127.0.0.1:8765")
+        crop = client.get(f"/api/faces/{in_video[0]['id']}/crop")
+    assert crop.status_code == 200 and Image.open(io.BytesIO(crop.content)).size[0] <= 128

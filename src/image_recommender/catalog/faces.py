@@ -26,6 +26,7 @@ class Face:
     side: int
     sharpness: float
     vector: np.ndarray
+    seconds: float | None = None  # the frame's time, for a face in a video
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class FaceRow:
     vector: np.ndarray
     person_id: int | None
     by_user: bool
+    seconds: float | None = None  # the frame's time, for a face in a video
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,11 @@ class PersonRow:
 
 
 _FACE_COLUMNS = "faces.id, faces.fingerprint, faces.box, faces.side, faces.score, faces.sharpness, faces.vector,"
-_FACE_COLUMNS += " faces.person_id, faces.by_user"
+_FACE_COLUMNS += " faces.person_id, faces.by_user, faces.seconds"
 
 
 def _face(row: Sequence[object]) -> FaceRow:
-    face_id, fingerprint, box, side, score, sharpness, vector, person_id, by_user = row
+    face_id, fingerprint, box, side, score, sharpness, vector, person_id, by_user, seconds = row
     return FaceRow(
         int(face_id),  # type: ignore[call-overload]
         str(fingerprint),
@@ -69,6 +71,7 @@ def _face(row: Sequence[object]) -> FaceRow:
         np.frombuffer(vector, dtype="<f4").astype(np.float32),  # type: ignore[call-overload]
         None if person_id is None else int(person_id),  # type: ignore[call-overload]
         bool(by_user),
+        None if seconds is None else float(seconds),  # type: ignore[arg-type]
     )
 
 
@@ -80,11 +83,11 @@ class FaceTables(Tables):
     """Faces and people, as part of ``Catalog``."""
 
     def unread_faces(self, after_id: int, limit: int) -> list[ImageRow]:
-        """Live pictures whose content was not looked at for faces yet, one per content, from ``after_id`` on."""
+        """Live pictures and videos whose content was not looked at for faces yet, one per content,
+        from ``after_id`` on."""
         rows = self._db.execute(
             f"SELECT {IMAGE_COLUMNS} FROM images WHERE id IN ("
             " SELECT min(images.id) FROM images WHERE images.state = 'ok' AND images.fingerprint IS NOT NULL"
-            " AND NOT is_video(images.path)"
             " AND NOT EXISTS (SELECT 1 FROM face_reads WHERE face_reads.fingerprint = images.fingerprint)"
             " GROUP BY images.fingerprint HAVING min(images.id) > ?"
             " ORDER BY min(images.id) LIMIT ?) ORDER BY id",
@@ -105,13 +108,14 @@ class FaceTables(Tables):
                 if not cursor.rowcount:
                     continue
                 db.executemany(
-                    "INSERT INTO faces(fingerprint, box, landmarks, score, side, sharpness, vector)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO faces(fingerprint, box, landmarks, score, side, sharpness, vector, seconds)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             fingerprint, json.dumps([round(v, 4) for v in face.box]),
                             json.dumps([[round(x, 4), round(y, 4)] for x, y in face.landmarks]), face.score,
                             face.side, face.sharpness, np.ascontiguousarray(face.vector, dtype="<f4").tobytes(),
+                            face.seconds,
                         )
                         for face in faces
                     ],
@@ -121,8 +125,8 @@ class FaceTables(Tables):
         """(contents looked at, contents in the library, faces in live pictures, contents that failed)."""
         total, read, failed = self._db.execute(
             "SELECT count(*), count(face_reads.fingerprint), count(CASE WHEN face_reads.state = 'failed' THEN 1 END)"
-            " FROM (SELECT DISTINCT fingerprint FROM images WHERE state = 'ok' AND fingerprint IS NOT NULL"
-            " AND NOT is_video(path)) AS live LEFT JOIN face_reads ON face_reads.fingerprint = live.fingerprint"
+            " FROM (SELECT DISTINCT fingerprint FROM images WHERE state = 'ok' AND fingerprint IS NOT NULL)"
+            " AS live LEFT JOIN face_reads ON face_reads.fingerprint = live.fingerprint"
         ).fetchone()
         faces = self._db.execute(f"SELECT count(*) FROM faces WHERE {_LIVE_FACES}").fetchone()[0]
         return int(read), int(total), int(faces), int(failed)

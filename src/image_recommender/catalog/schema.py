@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     pass
 
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 
 # The original design's table images(id, filepath, vector_blob, faiss_index_offset), as a view
@@ -312,6 +312,13 @@ CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id);
 """
 
 
+# v13: faces in videos. A face found in a video's frame keeps the frame's time (``seconds``;
+# NULL for a picture's face), so its crop and its person's listing show that moment.
+_SCHEMA_V13 = """
+ALTER TABLE faces ADD COLUMN seconds REAL;
+"""
+
+
 _MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -325,6 +332,7 @@ _MIGRATIONS: dict[int, str] = {
     10: _SCHEMA_V10,
     11: _SCHEMA_V11,
     12: _SCHEMA_V12,
+    13: _SCHEMA_V13,
 }
 
 

@@ -41,6 +41,16 @@ class VideoTables(Tables):
         )
         return [(float(seconds), bytes(vector)) for seconds, vector in rows], holder[1], holder[2], holder[3]
 
+    def frame_seconds(self, fingerprint: str) -> list[float]:
+        """The times of the frames kept of a video's content (by any model), in order: the
+        moments the face pass looks at."""
+        rows = self._db.execute(
+            "SELECT DISTINCT seconds FROM vectors WHERE model_id IN (SELECT id FROM models) AND fingerprint = ?"
+            " AND seconds IS NOT NULL ORDER BY seconds",  # model_id first: the (model, fingerprint) index
+            (fingerprint,),
+        )
+        return [float(seconds) for (seconds,) in rows]
+
     def write_video(self, model_id: int, video: VideoResult) -> None:
         """One video's frames and what it says about itself, in one transaction (a kill loses
         at most this video's frames); a failure is recorded with its reason."""

@@ -73,14 +73,18 @@ def people(
             faces = opened.person_faces(person.id)
             if json_output:
                 emit_json({**person.as_json(), "face_list": [
-                    {"id": face.id, "path": path, "box": list(face.box), "side": face.side, "by_user": face.by_user}
+                    {"id": face.id, "path": path, "box": list(face.box), "side": face.side, "by_user": face.by_user,
+                     "seconds": face.seconds}
                     for face, path in faces
                 ]})  # fmt: skip
                 return
             out.print(f"person {person.id} {person.name or '(unnamed)'}: {person.faces} face(s)", markup=False)
             out.print(f"{'face':>6}  {'side':>5}  path", markup=False)
             for face, path in faces:
-                out.print(f"{face.id:>6}  {face.side:>5}  {path}", markup=False)
+                moment = (
+                    f" @ {int(face.seconds) // 60}:{int(face.seconds) % 60:02d}" if face.seconds is not None else ""
+                )
+                out.print(f"{face.id:>6}  {face.side:>5}  {path}{moment}", markup=False)
             return
         elif action in ("name", "unname"):
             named = opened.name_person(_number(rest[0], "ID"), " ".join(rest[1:]) if action == "name" else None)
@@ -101,7 +105,7 @@ def people(
 
 def _said(action: str, result: dict[str, object]) -> str:
     if action == "find":
-        return f"looked at {result['looked']} picture(s), found {result['faces']} face(s), {result['new_people']} new people"
+        return f"looked at {result['looked']} picture(s) and video(s), found {result['faces']} face(s), {result['new_people']} new people"
     if action == "regroup":
         return f"{result['joined']} face(s) joined named people, {result['new_people']} people made, {result['left']} left to nobody"
     if action == "move":

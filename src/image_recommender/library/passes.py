@@ -83,7 +83,9 @@ class Passes(Part):
             return FaceReport(), f"dlib is not installed ({FACES_EXTRA_HINT})"
         if self._face_finder is None:
             self._face_finder = FaceFinder()
-        return find_faces(self.catalog, self.root, self._face_finder), ""
+        from image_recommender.video.sampling import frames_at
+
+        return find_faces(self.catalog, self.root, self._face_finder, frames=frames_at), ""
 
     def find_faces(self) -> FaceReport:
         """Look for faces in every picture not looked at yet, and group them (the face pass)."""

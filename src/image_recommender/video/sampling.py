@@ -25,7 +25,7 @@ import math
 import re
 import statistics
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -309,6 +309,36 @@ def _video_stream(container: Any) -> Any:
     if width * height > MAX_FRAME_PIXELS or width <= 0 or height <= 0:
         raise ImageDecodeError(f"video frames of {width}x{height} are too large (or empty)")
     return stream
+
+
+def frames_at(
+    path: Path, root: Path | None, times: Sequence[float], long_side: int = KEPT_LONG_SIDE
+) -> Iterator[tuple[float, Image.Image]]:
+    """(time, upright frame) at each of ``times`` (in order), the file opened once and checked on
+    its handle to lie inside ``root``: the face pass's look at a video's kept frames."""
+    import av
+
+    try:
+        handle, _ = open_regular_file(path, root)
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        with handle, av.open(handle, mode="r", metadata_errors="ignore") as container:
+            stream = _video_stream(container)
+            for seconds in sorted(times):
+                if stream.time_base is not None:
+                    container.seek(max(0, int(seconds / stream.time_base)), stream=stream, backward=True)
+                chosen = None
+                for decoded, frame in enumerate(container.decode(stream)):
+                    chosen = frame
+                    if (frame.time or 0.0) >= seconds - 1e-3 or decoded > 600:
+                        break
+                if chosen is not None:
+                    picture = _picture(chosen)
+                    picture.thumbnail((long_side, long_side))
+                    yield seconds, picture
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise ImageDecodeError(f"damaged video: {_reason(exc)}") from None
 
 
 def frame_at(path: Path, root: Path | None, seconds: float, long_side: int = KEPT_LONG_SIDE) -> Image.Image:

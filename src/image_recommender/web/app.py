@@ -376,7 +376,7 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         with using() as lib:
             found = lib.person(person_id)
             faces = [
-                {"id": face.id, "box": list(face.box), "side": face.side, "path": path}
+                {"id": face.id, "box": list(face.box), "side": face.side, "path": path, "seconds": face.seconds}
                 for face, path in lib.person_faces(found.id)
             ]
         return found.as_json() | {"face_list": faces}
@@ -410,7 +410,10 @@ def create_app(library: Library, served_host: str = "127.0.0.1") -> FastAPI:
         if not cached.exists():
             try:
                 with thumb_decodes:
-                    picture = load_image(located, 512, root=library.root)
+                    if face.seconds is not None:  # a face in a video: cut from its frame
+                        picture = frame_at(located, library.root, face.seconds, 512)
+                    else:
+                        picture = load_image(located, 512, root=library.root)
             except ImageDecodeError as exc:
                 raise HTTPException(422, f"{image.path}: {exc}") from None
             left, top, right, bottom = face.box
