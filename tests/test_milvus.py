@@ -14,6 +14,7 @@ from test_index_kinds import FOLDERS, add_images, clustered, exact_paths, like
 import image_recommender.index.milvus as milvus_module
 from image_recommender import Library
 from image_recommender.errors import LibraryError
+from image_recommender.search import Term
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
@@ -175,3 +176,34 @@ def test_an_unreachable_milvus_is_one_line_and_keeps_the_local_index(imrec, libr
     assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     found = json.loads(imrec("search", "--like-id", "1", "-l", library_dir, "--json").stdout)
     assert len(found["results"]) == 7  # the FAISS index still answers
+
+
+def test_a_fresh_process_loads_the_collection_and_prints_no_client_noise(  # type: ignore[no-untyped-def]
+    imrec_process, library_dir: Path, model_settings: dict
+) -> None:
+    imrec_process("index", library_dir, "--no-ocr", "--no-faces")
+    imrec_process("build-index", library_dir, "--index", "milvus")
+    found = imrec_process("search", "--like-id", "1", "-l", library_dir, "--json")  # Milvus Lite starts released
+    assert len(json.loads(found.stdout)["results"]) == 7 and found.stderr.strip() == ""
+    checked = imrec_process("status", library_dir, "--check")
+    assert "index: milvus, 8 vectors, current" in checked.stdout and "check: ok" in checked.stdout
+    with Library.open(library_dir, **model_settings) as library:  # this process now holds Milvus Lite
+        assert library.search([Term("id", "1")], k=3).results
+        held = imrec_process("search", "--like-id", "1", "-l", library_dir, "--json", expect=None)
+    assert held.returncode != 0 and "Traceback" not in held.stderr
+    assert held.stderr.strip().splitlines() == [held.stderr.strip()] and "open in another process" in held.stderr
+
+
+def test_a_collection_dropped_behind_imrec_s_back_is_one_line_and_the_next_index_rebuilds_it(
+    imrec, library_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    imrec("index", library_dir, "--no-ocr", "--no-faces")
+    imrec("build-index", library_dir, "--index", "milvus")
+    client, name = _collection(library_dir)
+    client.drop_collection(name)  # type: ignore[attr-defined]
+    broken = imrec("search", "--like-id", "1", "-l", library_dir, "--json", expect=None)
+    assert broken.returncode != 0 and "Traceback" not in broken.stderr and "ERROR" not in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1 and "Milvus at" in broken.stderr
+    imrec("index", library_dir, "--no-ocr", "--no-faces")  # the sample check finds it gone: rebuilt
+    again = imrec("search", "--like-id", "1", "-l", library_dir, "--json")
+    assert len(json.loads(again.stdout)["results"]) == 7

@@ -23,7 +23,9 @@ the catalog, as with every kind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import logging
 import os
 import re
 import time
@@ -73,16 +75,41 @@ def shown_uri(uri: str) -> str:
 
 
 def _client(uri: str) -> Any:
-    """A client of the Milvus at ``uri`` (a ``.db`` path: Milvus Lite, started here)."""
+    """A client of the Milvus at ``uri`` (a ``.db`` path: Milvus Lite, started here). pymilvus
+    logs each failed request with a traceback of its own; imrec says the failure in one line."""
     try:
         from pymilvus import MilvusClient
     except ImportError:
         raise LibraryError(f"the milvus index needs pymilvus and milvus-lite: {MILVUS_EXTRA_HINT}") from None
+    for name in ("pymilvus", "milvus_lite", "grpc"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     token = os.environ.get(TOKEN_VARIABLE, "")
     try:
         return MilvusClient(uri, token=token) if token else MilvusClient(uri)
     except Exception as exc:  # pymilvus raises its own exception types for every kind of failure
+        if _held_elsewhere(uri):
+            raise LibraryError(
+                f"Milvus Lite in {uri} is open in another process (an 'imrec serve'?): Milvus Lite serves one"
+                " process at a time; stop it and try again, or keep the index on a Milvus server (--milvus-uri)"
+            ) from None
         raise LibraryError(f"Milvus at {shown_uri(uri)} could not be opened: {_reason(exc)}") from None
+
+
+def _held_elsewhere(uri: str) -> bool:
+    """Whether another process holds Milvus Lite's lock on this data folder (asked after a failed open)."""
+    lock = Path(uri) / "LOCK"
+    try:
+        descriptor = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
 
 
 def _reason(exc: Exception) -> str:
@@ -105,6 +132,7 @@ class MilvusIndex(LibraryIndex):
         # The address it was built in, unless another is asked for: a search needs no flag.
         self.uri = uri if uri_named or not kept else str(kept.get("uri", uri))
         self._connection: Any = None
+        self._loaded_collections: set[str] = set()
         self._held: tuple[tuple[int, int], np.ndarray] | None = None
 
     # -- what this side keeps --------------------------------------------------------------
@@ -173,6 +201,19 @@ class MilvusIndex(LibraryIndex):
             with contextlib.suppress(Exception):
                 self._connection.close()
             self._connection = None
+            self._loaded_collections.clear()
+
+    def _ready(self, name: str) -> Any:
+        """The client, with the collection loaded for reading (a new process finds it released)."""
+        client = self._milvus()
+        if name not in self._loaded_collections:
+            if not self._call("looking for the collection", client.has_collection, name):
+                raise LibraryError(
+                    f"Milvus at {shown_uri(self.uri)}: the collection {name} is gone; 'imrec index' rebuilds it"
+                )
+            self._call("loading the collection", client.load_collection, name)
+            self._loaded_collections.add(name)
+        return client
 
     def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         """One request, its failure said in a line naming the address."""
@@ -206,6 +247,7 @@ class MilvusIndex(LibraryIndex):
             client = self._milvus()
             if self._call("looking for the collection", client.has_collection, meta["collection"]):
                 self._call("dropping the collection", client.drop_collection, meta["collection"])
+            self._loaded_collections.discard(meta["collection"])
         for path in (self.meta_path, self.labels_path):
             path.unlink(missing_ok=True)
         self._held = None
@@ -216,7 +258,7 @@ class MilvusIndex(LibraryIndex):
         client = self._milvus()
         if not name or not self._call("looking for the collection", client.has_collection, name):
             return 0
-        rows = self._call("counting", client.query, name, filter="", output_fields=["count(*)"])
+        rows = self._call("counting", self._ready(name).query, name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
     def stored_vectors(self, labels: np.ndarray) -> dict[int, np.ndarray]:
@@ -225,7 +267,9 @@ class MilvusIndex(LibraryIndex):
         found: dict[int, np.ndarray] = {}
         if not name or not len(labels):
             return found
-        client = self._milvus()
+        if not self._call("looking for the collection", self._milvus().has_collection, name):
+            return found  # every vector missing: damage, which the next sync repairs
+        client = self._ready(name)
         for start in range(0, len(labels), CHECK_CHUNK):
             chunk = [int(label) for label in labels[start : start + CHECK_CHUNK]]
             for row in self._call("reading vectors", client.get, name, ids=chunk, output_fields=["vector"]):
@@ -320,7 +364,7 @@ class MilvusIndex(LibraryIndex):
         beam = max(limit, ef_search or default_ef_search(len(self._labels())))
         hits = self._call(
             "searching",
-            self._milvus().search,
+            self._ready(name).search,
             name,
             data=[np.asarray(query, dtype=np.float32).reshape(-1).tolist()],
             limit=limit,
@@ -385,6 +429,7 @@ class MilvusIndex(LibraryIndex):
                 name = str(meta["collection"])
             if self._call("looking for the collection", client.has_collection, name):
                 self._call("dropping the collection", client.drop_collection, name)
+            self._loaded_collections.discard(name)
             held = np.zeros(0, np.int64)
         else:
             name = str(meta["collection"])
@@ -392,6 +437,7 @@ class MilvusIndex(LibraryIndex):
         if not self._call("looking for the collection", client.has_collection, name):
             self._create(name)
             held = np.zeros(0, np.int64)
+        client = self._ready(name)
         live = self.catalog.live_labels(self.model.id)
         stale = np.setdiff1d(held, live, assume_unique=True)
         missing = np.setdiff1d(live, held, assume_unique=True)
