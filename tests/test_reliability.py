@@ -439,3 +439,29 @@ def test_status_json_schema_and_integrity_check(imrec: Runner, library_dir: Path
     assert "check: ok" in imrec("status", library_dir, "--check").stdout
     assert set(status["counts"]) == {"pending", "ok", "failed", "gone"}
     assert set(status["index"]) >= {"exists", "count", "live", "stale", "unindexed", "current", "kind"}
+
+
+def test_a_v12_catalog_keeps_its_faces_and_people_on_the_way_to_faces_in_videos(tmp_path: Path) -> None:
+    from image_recommender.catalog.faces import Face
+
+    catalog = Catalog.open(tmp_path / "catalog.sqlite3", create=True)
+    face = Face((0.1, 0.2, 0.3, 0.4), ((0.15, 0.25),), 1.2, 80, 55.0, np.arange(128, dtype=np.float32) / 128)
+    catalog.store_faces([("f" * 32, "ok", [face, face], None)], "dlib")
+    person = catalog.new_person()
+    catalog.assign_faces([(1, person), (2, person)], by_user=True)
+    catalog.name_person(person, "Eileen")
+    catalog.close()
+    with sqlite3.connect(tmp_path / "catalog.sqlite3") as db:  # the catalog as schema 12 left it
+        db.execute("DROP INDEX faces_fingerprint")
+        db.execute("DROP INDEX faces_person")
+        db.execute("ALTER TABLE faces DROP COLUMN seconds")
+        db.execute("CREATE INDEX faces_fingerprint ON faces(fingerprint)")
+        db.execute("CREATE INDEX faces_person ON faces(person_id)")
+        db.execute("PRAGMA user_version=12")
+    catalog = Catalog.open(tmp_path / "catalog.sqlite3")
+    kept = [catalog.face(1), catalog.face(2)]
+    assert all(row is not None and row.person_id == person and row.by_user and row.seconds is None for row in kept)
+    assert kept[0] is not None and np.array_equal(kept[0].vector, face.vector) and kept[0].box == face.box
+    named = catalog.person(person)
+    assert named is not None and named.name == "Eileen"
+    catalog.close()

@@ -313,9 +313,28 @@ CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id);
 
 
 # v13: faces in videos. A face found in a video's frame keeps the frame's time (``seconds``;
-# NULL for a picture's face), so its crop and its person's listing show that moment.
+# NULL for a picture's face), so its crop and its person's listing show that moment. The table
+# is rebuilt rather than altered, so the step also holds for a catalog that has the column.
 _SCHEMA_V13 = """
-ALTER TABLE faces ADD COLUMN seconds REAL;
+CREATE TABLE faces_v13(
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    box TEXT NOT NULL,
+    landmarks TEXT NOT NULL,
+    score REAL NOT NULL,
+    side INTEGER NOT NULL,
+    sharpness REAL NOT NULL,
+    vector BLOB NOT NULL,
+    person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+    by_user INTEGER NOT NULL DEFAULT 0,
+    seconds REAL
+);
+INSERT INTO faces_v13(id, fingerprint, box, landmarks, score, side, sharpness, vector, person_id, by_user)
+    SELECT id, fingerprint, box, landmarks, score, side, sharpness, vector, person_id, by_user FROM faces;
+DROP TABLE faces;
+ALTER TABLE faces_v13 RENAME TO faces;
+CREATE INDEX faces_fingerprint ON faces(fingerprint);
+CREATE INDEX faces_person ON faces(person_id);
 """
 
 

@@ -116,7 +116,7 @@ class OpenVinoTextTower:
         if device.upper().startswith("CPU"):
             config["INFERENCE_PRECISION_HINT"] = _PRECISIONS[precision]
         try:
-            self._request = ov.Core().compile_model(str(ir), device, config).create_infer_request()
+            self._request = openvino_engine.compiled_model(ov.Core(), ir, device, config).create_infer_request()
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
             raise ModelError(f"OpenVINO cannot compile the text tower for {device}: {first}") from None
