@@ -207,3 +207,24 @@ def test_a_collection_dropped_behind_imrec_s_back_is_one_line_and_the_next_index
     imrec("index", library_dir, "--no-ocr", "--no-faces")  # the sample check finds it gone: rebuilt
     again = imrec("search", "--like-id", "1", "-l", library_dir, "--json")
     assert len(json.loads(again.stdout)["results"]) == 7
+
+
+def test_duplicates_are_found_by_asking_milvus_without_holding_the_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_recommender.duplicates.finding as finding
+
+    data = clustered(1500, seed=3)
+    rng = np.random.default_rng(4)
+    planted = rng.choice(len(data), 30, replace=False)
+    twins = data[planted] + 0.01 * rng.standard_normal((30, data.shape[1])).astype(np.float32)
+    add_images(tmp_path, np.concatenate([data, twins / np.linalg.norm(twins, axis=1, keepdims=True)]))
+    monkeypatch.setattr(finding, "DUPLICATES_CHUNK", 97)
+    monkeypatch.setattr(milvus_module, "NEIGHBOUR_QUERIES", 40)  # several requests per chunk
+    monkeypatch.setattr(finding, "_flat_index", lambda *_: pytest.fail("duplicates held every vector in memory"))
+    with Library.open(tmp_path, index_kind="milvus") as library:
+        library.build_index()
+        groups = library.duplicates(threshold=0.99)
+    found = {frozenset(image.path for image in group.images) for group in groups}
+    assert found == {frozenset({_path(i), _path(len(data) + n)}) for n, i in enumerate(planted)}
+    assert all(group.kind == "near" and group.score >= 0.99 for group in groups)

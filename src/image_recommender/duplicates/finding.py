@@ -15,6 +15,7 @@ from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.images.raw import RAW_SUFFIXES, is_raw, pair_key
 from image_recommender.index.kinds import COMPRESSED_KINDS, IndexParams, default_ef_search
+from image_recommender.index.milvus import MilvusIndex
 from image_recommender.index.storage import VectorIndex
 from image_recommender.index.sync import LibraryIndex
 
@@ -178,14 +179,26 @@ def find_duplicates(
     labels = np.setdiff1d(catalog.live_picture_labels(index.model.id), catalog.labels_of_images(copies, index.model.id))
     if len(labels) < 2:
         return exact
-    committed = index.committed() or _flat_index(catalog, labels, index.model.dim)
-    others = np.setdiff1d(committed.labels(), labels)  # stale vectors and the copies already grouped as exact
+    committed = index.committed()
+    if committed is None and isinstance(index, MilvusIndex):  # asked in Milvus: no vectors held here
+        others = np.setdiff1d(index.held(), labels)
+        milvus = index
+
+        def nearest(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return milvus.neighbours(vectors, neighbours + 1, ef_search, others)
+    else:
+        held = committed or _flat_index(catalog, labels, index.model.dim)
+        others = np.setdiff1d(held.labels(), labels)  # stale vectors and the copies already grouped as exact
+
+        def nearest(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return _neighbours(catalog, index, held, vectors, neighbours, ef_search, others)
+
     pairs: set[tuple[int, int]] = set()
     for start in range(0, len(labels), DUPLICATES_CHUNK):
         queries, vectors = catalog.vectors_by_labels(labels[start : start + DUPLICATES_CHUNK].tolist())
         if not len(queries):
             continue
-        scores, found = _neighbours(catalog, index, committed, vectors, neighbours, ef_search, others)
+        scores, found = nearest(vectors)
         for row, label in enumerate(queries.tolist()):
             for score, other in zip(scores[row].tolist(), found[row].tolist(), strict=True):
                 if other >= 0 and other != label and score >= threshold:

@@ -47,6 +47,8 @@ TOKEN_VARIABLE = "IMREC_MILVUS_TOKEN"
 LITE_FILE = "milvus.db"
 # Ids in one "id in [...]" restriction, and results one Milvus search may return (its topk cap).
 ID_LIST_LIMIT = 16_384
+# Query vectors per search request when duplicates are looked for.
+NEIGHBOUR_QUERIES = 256
 # Vectors compared per request by the damage checks, and ids sent per delete.
 CHECK_CHUNK = 1_000
 # A stored vector further than this from the catalog's (any component) is damaged.
@@ -373,6 +375,44 @@ class MilvusIndex(LibraryIndex):
             search_params={"metric_type": "IP", "params": {"ef": beam}},
         )
         return [(float(hit["distance"]), int(hit["id"])) for hit in (hits[0] if hits else [])]
+
+    def held(self) -> np.ndarray:
+        """The labels Milvus was last brought up to, sorted."""
+        return self._labels()
+
+    def neighbours(
+        self, vectors: np.ndarray, k: int, ef_search: int, others: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, labels) of each vector's ``k`` nearest in Milvus, padded with -1, leaving out
+        ``others`` (inside Milvus up to ``ID_LIST_LIMIT`` of them, else after asking for more):
+        how duplicates are found without holding the library's vectors in memory."""
+        name = self._meta().get("collection")
+        scores = np.zeros((len(vectors), k), np.float32)
+        found = np.full((len(vectors), k), -1, np.int64)
+        if not name or not len(vectors):
+            return scores, found
+        inside = len(others) <= ID_LIST_LIMIT
+        restriction = "id not in " + _id_list(others) if inside and len(others) else ""
+        limit = min(ID_LIST_LIMIT, k if inside else k + len(others))
+        dropped = set() if inside else set(others.tolist())
+        beam = max(limit, ef_search or default_ef_search(len(self._labels())))
+        for start in range(0, len(vectors), NEIGHBOUR_QUERIES):
+            batch = vectors[start : start + NEIGHBOUR_QUERIES]
+            hits = self._call(
+                "searching",
+                self._ready(name).search,
+                name,
+                data=[np.asarray(vector, dtype=np.float32).tolist() for vector in batch],
+                limit=limit,
+                filter=restriction,
+                output_fields=[],
+                search_params={"metric_type": "IP", "params": {"ef": beam}},
+            )
+            for row, answer in enumerate(hits):
+                kept = [(float(hit["distance"]), int(hit["id"])) for hit in answer if int(hit["id"]) not in dropped]
+                for column, (score, label) in enumerate(kept[:k]):
+                    scores[start + row, column], found[start + row, column] = score, label
+        return scores, found
 
     # -- checks ------------------------------------------------------------------------------
 
