@@ -96,7 +96,7 @@ def _print_status(report: Any) -> None:
     if faces:
         tail = _pass_tail(faces["looked"], faces["total"], faces["failed"], faces["on"], "faces")
         out.print(
-            f"faces: looked at {faces['looked']} of {faces['total']} pictures, {faces['faces']} faces,"
+            f"faces: looked at {faces['looked']} of {faces['total']} pictures and videos, {faces['faces']} faces,"
             f" {faces['people']} people{tail[0]}{tail[1]}",
             markup=False,
         )
