@@ -80,6 +80,17 @@ def _write_images(root: Path, vectors: np.ndarray, first: int) -> None:
     catalog.close()
 
 
+def with_twins(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """1,500 images and a near twin (cosine about 0.99) of 30 of them, catalogued in ``root``:
+    (the originals' vectors, the positions that got a twin; twin n lies at 1,500 + n)."""
+    data = clustered(1500, seed=3)
+    rng = np.random.default_rng(4)
+    planted = rng.choice(len(data), 30, replace=False)
+    twins = data[planted] + 0.01 * rng.standard_normal((30, data.shape[1])).astype(np.float32)
+    add_images(root, np.concatenate([data, twins / np.linalg.norm(twins, axis=1, keepdims=True)]))
+    return data, planted
+
+
 def exact_paths(vectors: np.ndarray, query: int, k: int, allowed: set[int] | None = None) -> set[str]:
     scores = vectors @ vectors[query]
     order = [i for i in np.argsort(-scores) if i != query and (allowed is None or i in allowed)]
@@ -152,11 +163,7 @@ def test_searches_on_an_outdated_index_read_the_live_labels_once_per_catalog_cha
 def test_every_kind_finds_the_same_near_duplicates_a_chunk_at_a_time(
     tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = clustered(1500, seed=3)
-    rng = np.random.default_rng(4)
-    planted = rng.choice(len(data), 30, replace=False)
-    twins = data[planted] + 0.01 * rng.standard_normal((30, data.shape[1])).astype(np.float32)
-    add_images(tmp_path, np.concatenate([data, twins / np.linalg.norm(twins, axis=1, keepdims=True)]))
+    data, planted = with_twins(tmp_path)
     monkeypatch.setattr(query_module, "DUPLICATES_CHUNK", 97)  # pairs fall across chunk borders
     with Library.open(tmp_path, index_kind="hnsw" if kind == "not built" else kind) as library:
         if kind != "not built":
@@ -164,7 +171,7 @@ def test_every_kind_finds_the_same_near_duplicates_a_chunk_at_a_time(
         reads = _catalog_reads(library, monkeypatch)
         groups = library.duplicates(threshold=0.99)
     found = {frozenset(image.path for image in group.images) for group in groups}
-    path = [f"{FOLDERS[i % 2]}/{i:06d}.jpg" for i in range(len(data) + len(twins))]
+    path = [f"{FOLDERS[i % 2]}/{i:06d}.jpg" for i in range(len(data) + len(planted))]
     assert found == {frozenset({path[i], path[len(data) + n]}) for n, i in enumerate(planted)}
     assert all(group.kind == "near" and group.score >= 0.99 for group in groups)
     assert max(reads) <= 97  # the catalog's vectors are read a chunk at a time, never all at once

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_index_kinds import FOLDERS, add_images, clustered, exact_paths, like
+from test_index_kinds import FOLDERS, add_images, clustered, exact_paths, like, with_twins
 
 import image_recommender.index.milvus as milvus_module
 from image_recommender import Library
@@ -214,11 +214,7 @@ def test_duplicates_are_found_by_asking_milvus_without_holding_the_vectors(
 ) -> None:
     import image_recommender.duplicates.finding as finding
 
-    data = clustered(1500, seed=3)
-    rng = np.random.default_rng(4)
-    planted = rng.choice(len(data), 30, replace=False)
-    twins = data[planted] + 0.01 * rng.standard_normal((30, data.shape[1])).astype(np.float32)
-    add_images(tmp_path, np.concatenate([data, twins / np.linalg.norm(twins, axis=1, keepdims=True)]))
+    data, planted = with_twins(tmp_path)
     monkeypatch.setattr(finding, "DUPLICATES_CHUNK", 97)
     monkeypatch.setattr(milvus_module, "NEIGHBOUR_QUERIES", 40)  # several requests per chunk
     monkeypatch.setattr(finding, "_flat_index", lambda *_: pytest.fail("duplicates held every vector in memory"))
