@@ -21,11 +21,12 @@ display rotation applied), timed in seconds from the start.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import statistics
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -313,7 +314,7 @@ def _video_stream(container: Any) -> Any:
 
 def frames_at(
     path: Path, root: Path | None, times: Sequence[float], long_side: int = KEPT_LONG_SIDE
-) -> Iterator[tuple[float, Image.Image]]:
+) -> Generator[tuple[float, Image.Image], None, None]:
     """(time, upright frame) at each of ``times`` (in order), the file opened once and checked on
     its handle to lie inside ``root``: the face pass's look at a video's kept frames."""
     import av
@@ -326,8 +327,8 @@ def frames_at(
         with handle, av.open(handle, mode="r", metadata_errors="ignore") as container:
             stream = _video_stream(container)
             for seconds in sorted(times):
-                if stream.time_base is not None:
-                    container.seek(max(0, int(seconds / stream.time_base)), stream=stream, backward=True)
+                if stream.time_base is not None and seconds > 0:
+                    container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
                 chosen = None
                 for decoded, frame in enumerate(container.decode(stream)):
                     chosen = frame
@@ -344,29 +345,10 @@ def frames_at(
 def frame_at(path: Path, root: Path | None, seconds: float, long_side: int = KEPT_LONG_SIDE) -> Image.Image:
     """The upright frame shown at ``seconds`` (the nearest decodable one at or after the keyframe
     before it), of the file opened once and checked on its handle to lie inside ``root``."""
-    import av
-
-    try:
-        handle, _ = open_regular_file(path, root)
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot open: {exc.strerror or exc}") from None
-    try:
-        with handle, av.open(handle, mode="r", metadata_errors="ignore") as container:
-            stream = _video_stream(container)
-            if stream.time_base is not None and seconds > 0:
-                container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
-            chosen = None
-            for decoded, frame in enumerate(container.decode(stream)):
-                chosen = frame
-                if (frame.time or 0.0) >= seconds - 1e-3 or decoded > 600:
-                    break
-            if chosen is None:
-                raise ImageDecodeError("no frame could be decoded")
-            picture = _picture(chosen)
-    except (av.FFmpegError, ValueError, OSError) as exc:
-        raise ImageDecodeError(f"damaged video: {_reason(exc)}") from None
-    picture.thumbnail((long_side, long_side))
-    return picture
+    with contextlib.closing(frames_at(path, root, [seconds], long_side)) as frames:
+        for _, picture in frames:
+            return picture
+    raise ImageDecodeError("no frame could be decoded")
 
 
 def _reason(exc: BaseException) -> str:
