@@ -47,31 +47,19 @@ _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _PACKAGES = ("openvino", "torch", "open_clip_torch")
 
 
-def _missing_packages() -> list[str]:
-    """Whether OpenVINO cannot be imported here (a list, for the message that names it)."""
-    missing = []
-    for name in ("openvino",):
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):  # blocked (sys.modules[name] is None) or half-installed
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
-
-
 def openvino_installed() -> bool:
-    """Whether the engine can run here: OpenVINO is installed."""
-    return not _missing_packages()
+    """Whether the engine can run here: OpenVINO is installed (and importable)."""
+    try:
+        return importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):  # blocked (sys.modules[name] is None) or half-installed
+        return False
 
 
 def require_openvino() -> None:
-    """A one-line error naming what to install, instead of an ImportError deep in an export."""
-    missing = _missing_packages()
-    if missing:
+    """A one-line error naming what to install, instead of an ImportError deep in a conversion."""
+    if not openvino_installed():
         raise ModelError(
-            f"engine openvino needs the Python package(s) {', '.join(missing)}: pip install {' '.join(missing)}"
-            " (or choose --engine torch)"
+            "engine openvino needs the Python package(s) openvino: pip install openvino (or choose --engine torch)"
         )
 
 
