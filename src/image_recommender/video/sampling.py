@@ -106,6 +106,7 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None, keep: Keep | None = Non
     with container:
         stream = _video_stream(container)
         width, height = stream.codec_context.width, stream.codec_context.height
+        damaged_clock = _damaged_clock(stream)  # read while open: PyAV 18.1.1 refuses a closed stream
         duration = _duration(container, stream)
         sampled = SampledVideo(duration=duration, metadata=_metadata(container, stream, mtime_ns))
         gap = max(MIN_GAP_SECONDS, duration / MAX_FRAMES) if duration > 0 else MIN_GAP_SECONDS
@@ -125,7 +126,7 @@ def sample_video(handle: BinaryIO, mtime_ns: int | None, keep: Keep | None = Non
                 raise ImageDecodeError(f"damaged video: {_reason(exc)}") from None
     if not sampled.frames:
         raise ImageDecodeError("no frame could be decoded")
-    if _damaged_clock(stream) and sampled.problem is None:
+    if damaged_clock and sampled.problem is None:
         sampled.problem = "its header's time scale is damaged: the length and the times in it cannot be told"
     slack = TRUNCATED_SECONDS + (spacing or 0.0 if sampled.keyframes_only else 0.0)  # after the last keyframe
     if sampled.problem is None and duration - sampled.until > slack:
