@@ -11,7 +11,7 @@ The seed's parameters live here under these names:
 | hnsw_M            | ``hnsw_m``         | HNSW graph degree                           |
 | efConstruction    | ``ef_construction``| HNSW build beam                             |
 | efSearch          | ``ef_search``      | HNSW query beam (0: 64, or 128 past 200k)   |
-| (index type)      | ``index_kind``     | auto, hnsw, hnsw-sq8, ivf-pq, flat, milvus  |
+| (index type)      | ``index_kind``     | auto, hnsw, hnsw-sq8, ivf-pq, ivf-disk, flat, milvus |
 | (Milvus address)  | ``milvus_uri``     | "" = Milvus Lite in ``.imrec/milvus.db``    |
 | (index memory)    | ``memory_budget``  | index RAM cap for auto (0: a quarter of RAM)|
 | TOP_K             | ``top_k``          | results per query                           |
@@ -52,7 +52,7 @@ DECODE_MODES = ("auto", "workers", "device")
 ENGINES = ("auto", "torch", "openvino")
 
 
-INDEX_KINDS = ("auto", "hnsw", "hnsw-sq8", "ivf-pq", "flat", "milvus")
+INDEX_KINDS = ("auto", "hnsw", "hnsw-sq8", "ivf-pq", "ivf-disk", "flat", "milvus")
 
 
 # Bounds on what one query may cost: efSearch beyond a few thousand adds no recall, and

@@ -168,9 +168,10 @@ IndexKindOpt = Annotated[
     str | None,
     typer.Option(
         "--index",
-        metavar="auto|hnsw|hnsw-sq8|ivf-pq|flat|milvus",
+        metavar="auto|hnsw|hnsw-sq8|ivf-pq|ivf-disk|flat|milvus",
         help="Index kind, kept until asked otherwise; auto picks by the library's size and --memory-budget"
-        " [default: auto]; milvus keeps the vectors in Milvus (Lite in .imrec/, or --milvus-uri).",
+        " [default: auto]; ivf-disk keeps its lists on disk (ivf-pq past the budget); milvus keeps the"
+        " vectors in Milvus (Lite in .imrec/, or --milvus-uri).",
     ),
 ]
 

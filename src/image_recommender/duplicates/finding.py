@@ -191,7 +191,7 @@ def find_duplicates(
         others = np.setdiff1d(held.labels(), labels)  # stale vectors and the copies already grouped as exact
 
         def nearest(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return _neighbours(catalog, index, held, vectors, neighbours, ef_search, others)
+            return _neighbours(catalog, held, vectors, neighbours, ef_search, others)
 
     pairs: set[tuple[int, int]] = set()
     for start in range(0, len(labels), DUPLICATES_CHUNK):
@@ -291,7 +291,6 @@ def _flat_index(catalog: Catalog, labels: np.ndarray, dim: int) -> VectorIndex:
 
 def _neighbours(
     catalog: Catalog,
-    index: LibraryIndex,
     committed: VectorIndex,
     vectors: np.ndarray,
     neighbours: int,
@@ -299,7 +298,7 @@ def _neighbours(
     others: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(exact cosines, labels) of each vector's nearest others; a compressed index proposes four
-    times as many, re-scored from the float32 vectors of the index's vector file (else the catalog)."""
+    times as many, re-scored from the catalog's float32 vectors."""
     compressed = committed.meta.params.kind in COMPRESSED_KINDS
     wanted = 4 * (neighbours + 1) if compressed else neighbours + 1
     beam = ef_search or default_ef_search(committed.meta.count)
@@ -308,8 +307,7 @@ def _neighbours(
     if not compressed:
         return scores, found
     proposed = np.unique(rows[rows >= 0])
-    copies = index.vectors_at(committed, proposed)
-    held, stored = copies if copies is not None else catalog.vectors_by_labels(committed.labels()[proposed].tolist())
+    held, stored = catalog.vectors_by_labels(np.sort(committed.labels()[proposed]).tolist())
     if not len(held):
         return np.zeros(found.shape, np.float32), np.full_like(found, -1)
     order = np.argsort(held)

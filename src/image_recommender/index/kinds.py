@@ -10,17 +10,21 @@ from dataclasses import dataclass
 SIDECAR_VERSION = 1
 
 
-BUILT_KINDS = ("flat", "hnsw", "hnsw-sq8", "ivf-pq")
+BUILT_KINDS = ("flat", "hnsw", "hnsw-sq8", "ivf-pq", "ivf-disk")
 
 
-COMPRESSED_KINDS = frozenset({"hnsw-sq8", "ivf-pq"})
+COMPRESSED_KINDS = frozenset({"hnsw-sq8", "ivf-pq", "ivf-disk"})
+
+
+IVF_KINDS = frozenset({"ivf-pq", "ivf-disk"})
 
 
 AUTO_EF_SEARCH_LIMIT = 200_000
 
 
 # The sizes up to which ``auto`` keeps the more exact kinds (docs/benchmarks.md, section 7):
-# HNSW over float32 up to HNSW_UP_TO images, HNSW over SQ8 codes up to SQ8_UP_TO, IVF-PQ beyond.
+# HNSW over float32 up to HNSW_UP_TO images, HNSW over SQ8 codes up to SQ8_UP_TO, IVF-PQ beyond
+# (and IVF lists on disk past the memory budget).
 HNSW_UP_TO = 300_000
 
 
@@ -62,7 +66,7 @@ EXACT_FILTER_LIMIT = 20_000
 # Minimum similarity between an index's stored (decoded) vector and the catalog's: below it the
 # index file is damaged. SQ8 codes lose little. IVF-PQ's is 1 when the catalog vector finds its
 # own label among its SELF_CHECK_RANK nearest, else 0; its results are re-scored exactly anyway.
-_INTACT_SIMILARITY = {"flat": 0.9999, "hnsw": 0.9999, "hnsw-sq8": 0.99, "ivf-pq": 1.0}
+_INTACT_SIMILARITY = {"flat": 0.9999, "hnsw": 0.9999, "hnsw-sq8": 0.99, "ivf-pq": 1.0, "ivf-disk": 1.0}
 
 
 SELF_CHECK_RANK = 100
@@ -87,17 +91,20 @@ def default_nprobe(nlist: int) -> int:
     return max(1, min(nlist, 16))
 
 
-def default_rerank(kind: str, count: int) -> int:
+def default_rerank(kind: str, count: int, k: int = 10) -> int:
     """Candidates a compressed index proposes for the exact re-rank (0: its own scores are exact).
 
-    SQ8 codes rank almost exactly, so 100 suffice. 4-bit PQ codes only rank roughly, and the
-    true neighbours hide among more look-alikes the larger the library, so the re-rank grows
-    with it. On clustered CLIP-like vectors, 400 candidates hold 0.985 of the top 10 at 1M
-    images but 0.950 at 2M; 1,000 hold 1.000 and 0.996, 2,000 hold 1.000 at 2M. Read from the
-    vector file a candidate costs about 2 µs (docs/benchmarks.md, section 7).
+    SQ8 codes rank almost exactly, so 100 suffice for a graph, and an IVF over SQ8 codes
+    (``ivf-disk``) proposes only what the screen would keep. 4-bit PQ codes only rank roughly,
+    and the true neighbours hide among more look-alikes the larger the library, so the re-rank
+    grows with it. On clustered CLIP-like vectors, 400 candidates hold 0.985 of the top 10 at
+    1M images but 0.950 at 2M; 1,000 hold 1.000 and 0.996, 2,000 hold 1.000 at 2M
+    (docs/benchmarks.md, section 7).
     """
     if kind == "hnsw-sq8":
         return 100
+    if kind == "ivf-disk":
+        return screen_size(k)
     if kind == "ivf-pq":
         low, high = IVF_RERANK_BOUNDS
         return int(min(high, max(low, count // IVF_RERANK_SHARE)))
@@ -105,14 +112,15 @@ def default_rerank(kind: str, count: int) -> int:
 
 
 def screen_size(k: int) -> int:
-    """How many screened IVF-PQ candidates are re-scored from their float32 vectors for k results."""
+    """How many screened candidates are re-scored from the catalog's float32 vectors for k results."""
     return max(SCREEN_MIN, SCREEN_PER_RESULT * k)
 
 
 def ivf_lists(count: int) -> int:
     """Inverted lists for ``count`` vectors: a power of two near 4 * sqrt(count), at most one per
-    256 vectors (a small library is searched almost whole), 1 to 16,384."""
-    wanted = min(4 * math.sqrt(max(count, 1)), count / 256, 16_384.0)
+    256 vectors (a small library is searched almost whole), 1 to 65,536 (16,384 up to 17M
+    vectors, 32,768 at 100M)."""
+    wanted = min(4 * math.sqrt(max(count, 1)), count / 256, 65_536.0)
     return int(2 ** round(math.log2(max(1.0, wanted))))
 
 
@@ -141,16 +149,24 @@ def bytes_per_vector(kind: str, dim: int, count: int, hnsw_m: int = 32) -> float
         return 4 * dim + graph
     if kind == "hnsw-sq8":
         return dim + graph
-    lists = ivf_lists(count)
-    return pq_subvectors(dim) / 2 + 16 + lists * 4 * dim / max(count, 1)
+    centroids = ivf_lists(count) * 4 * dim / max(count, 1)
+    if kind == "ivf-disk":  # the label map; the lists are page cache
+        return 8 + centroids
+    return pq_subvectors(dim) / 2 + 16 + centroids
 
 
 def choose_kind(count: int, dim: int, memory_budget: int, hnsw_m: int = 32) -> str:
-    """``auto``'s pick: the most exact kind whose size class and memory fit."""
+    """``auto``'s pick: the most exact kind whose size class and memory fit; past the budget of
+    IVF-PQ's lists (held in memory: about 20M images in 4 GB at 768-d), lists left on disk."""
     for kind, limit in (("hnsw", HNSW_UP_TO), ("hnsw-sq8", SQ8_UP_TO)):
         if count <= limit and count * bytes_per_vector(kind, dim, count, hnsw_m) <= memory_budget:
             return kind
-    return "ivf-pq"
+    return ivf_kind(count, dim, memory_budget)
+
+
+def ivf_kind(count: int, dim: int, memory_budget: int) -> str:
+    """``ivf-pq`` while its lists fit the memory budget, else ``ivf-disk``."""
+    return "ivf-pq" if count * bytes_per_vector("ivf-pq", dim, count) <= memory_budget else "ivf-disk"
 
 
 @dataclass(frozen=True)
@@ -169,4 +185,6 @@ class IndexParams:
             return f"HNSW{self.hnsw_m},Flat"
         if self.kind == "hnsw-sq8":
             return f"HNSW{self.hnsw_m},SQ8"
+        if self.kind == "ivf-disk":
+            return f"IVF{ivf_lists(count)},SQ8"
         return f"IVF{ivf_lists(count)},PQ{pq_subvectors(dim)}x4fs"

@@ -1,13 +1,11 @@
-"""Files of fixed-size rows kept beside a compressed index and memory-mapped for its re-rank.
+"""Files of fixed-size rows kept beside a compressed index and memory-mapped for its screen.
 
-A compressed index (SQ8 or PQ codes) only proposes candidates. Two row files sharpen them:
-``FLOAT32`` holds each vector at full precision for the exact scores (3 KB at 768-d), and
-``SQ8`` holds 8-bit scalar codes (768 B) that IVF-PQ's thousands of candidates are screened
-with before a few dozen float32 rows are read. Reading a row is an offset into a memory map
-(under 1 µs once the page is cached, against about 7 µs for a catalog row), and the codes of
-ten million images (7.7 GB) fit a 16 GB machine's page cache where their float32 copies
-(31 GB) cannot, so only the float32 rows of the screen's winners come from disk; those are
-asked of the disk together (``MADV_WILLNEED``) rather than one after another.
+IVF-PQ's 4-bit codes only propose candidates, thousands of them at 10M images. ``SQ8`` rows
+hold 8-bit scalar codes of the same vectors (768 B at 768-d) that screen those candidates
+down to a few dozen, whose float32 vectors the catalog then gives for the exact scores.
+Reading a row is an offset into a memory map (under 1 µs once the page is cached, against
+about 7 µs for a catalog row), and the codes of ten million images (7.7 GB) fit a 16 GB
+machine's page cache where the catalog's float32 vectors (31 GB) cannot.
 
 Row i belongs to the index's i-th label (the order vectors were added). A label's vector
 never changes (a re-embedded image gets a new label), so rows are only appended: a sidecar
@@ -78,29 +76,16 @@ class RowFormat:
             os.fsync(handle.fileno())
 
 
-# Rows a read announces to the kernel one by one before reading them; larger reads (a
-# duplicates search's thousands) fault their pages in as they go, announcing costing more.
-PREFETCH_MOST = 256
-
-FLOAT32 = RowFormat(".f32", "<f4")
 SQ8 = RowFormat(".sq8", "u1")
-FORMATS = (FLOAT32, SQ8)
+
+# The suffix of the float32 copies that releases before vectors were stored once wrote beside
+# a compressed index; such files are only ever deleted now.
+LEGACY_FLOAT32_SUFFIX = ".f32"
 
 
 class MappedRows:
-    """A row file's committed rows: ``array`` reads them, ``prefetched`` first asks for a few at once."""
+    """A row file's committed rows, ``array``, kept readable as long as this object lives."""
 
     def __init__(self, array: np.ndarray, mapped: mmap.mmap | None) -> None:
         self.array = array
-        self._mapped = mapped
-
-    def prefetched(self, rows: np.ndarray) -> np.ndarray:
-        """These rows (ascending), after telling the kernel about all of them: rows not in the page
-        cache are then read in parallel instead of one page fault at a time. About 2 µs a row
-        even when cached, so only up to ``PREFETCH_MOST`` rows (a re-rank's few dozen)."""
-        if self._mapped is not None and 0 < len(rows) <= PREFETCH_MOST:
-            size = self.array.strides[0]
-            for start in (rows * size).tolist():
-                page = start - start % mmap.PAGESIZE
-                self._mapped.madvise(mmap.MADV_WILLNEED, page, start + size - page)
-        return self.array[rows]
+        self._mapped = mapped  # the mapping ``array`` reads from

@@ -1,4 +1,10 @@
-"""One committed FAISS index on disk: its sidecar, its row files, loading, saving and searching it."""
+"""One committed FAISS index on disk: its sidecar, its codes or lists file, loading, saving and
+searching it.
+
+The catalog holds the one float32 copy of every vector. An index holds only what is derived
+from it: a graph or lists over the vectors, compressed codes, and (IVF-PQ) the 8-bit codes that
+screen its candidates. The exact re-rank reads the few dozen winners' vectors from the catalog.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import re
 import time
 import typing
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,17 +26,18 @@ import faiss
 import numpy as np
 
 from image_recommender.errors import LibraryError
-from image_recommender.index import row_files
+from image_recommender.index import on_disk
 from image_recommender.index.kinds import (
     _INTACT_SIMILARITY,
     BUILT_KINDS,
+    IVF_KINDS,
     SELF_CHECK_RANK,
     SIDECAR_VERSION,
     IndexParams,
     default_nprobe,
     ivf_training_size,
 )
-from image_recommender.index.row_files import FLOAT32, SQ8, MappedRows
+from image_recommender.index.row_files import LEGACY_FLOAT32_SUFFIX, SQ8, MappedRows
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,12 @@ class IndexMeta:
     stale: list[int] = field(default_factory=list)
     chosen: str = "auto"  # what the user asked for: "auto", or a kind kept until asked otherwise
     trained_on: int = 0  # vectors in the library when an IVF index was trained
-    vectors_file: str = ""  # the float32 copies of a compressed kind's vectors, in index order
+    # A float32 copy of the vectors that releases before vectors were stored once kept beside a
+    # compressed index: the next writer commits without it, which deletes the file.
+    vectors_file: str = ""
     codes_file: str = ""  # IVF-PQ: 8-bit codes of the same vectors, in index order, for the screen
     code_ranges: list[float] = field(default_factory=list)  # the screen's quantizer (per-dimension ranges)
+    lists_file: str = ""  # ivf-disk: the inverted lists, memory-mapped from this file beside the index
 
     def current_for(self, generation: int) -> bool:
         """True when the catalog has not changed since this sidecar was written."""
@@ -58,7 +69,7 @@ class IndexMeta:
 
     def files(self) -> set[str]:
         """The names of the files beside the sidecar that it points at."""
-        return {self.index_file, self.vectors_file, self.codes_file} - {""}
+        return {self.index_file, self.vectors_file, self.codes_file, self.lists_file} - {""}
 
 
 def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
@@ -71,17 +82,10 @@ def sidecar_path(state_dir: Path, model: str, pretrained: str) -> Path:
 class VectorIndex:
     """A loaded FAISS index (``IndexIDMap`` over one of the kinds) plus its sidecar."""
 
-    def __init__(
-        self,
-        index: faiss.IndexIDMap,
-        meta: IndexMeta,
-        exact: MappedRows | None = None,
-        codes: MappedRows | None = None,
-    ) -> None:
+    def __init__(self, index: faiss.IndexIDMap, meta: IndexMeta, codes: MappedRows | None = None) -> None:
         self.index = index
         self.meta = meta
-        self.exact = exact  # row i: the float32 vector of the i-th label (compressed kinds)
-        self.codes = codes  # row i: its 8-bit screening code (IVF-PQ)
+        self.codes = codes  # row i: the 8-bit screening code of the i-th label (IVF-PQ)
         self._screen: faiss.IndexScalarQuantizer | None = None  # trained, empty: copied per screen
         self._labels: np.ndarray | None = None
         self._positions: np.ndarray | None = None  # the rows of the labels in ascending order
@@ -159,10 +163,37 @@ class VectorIndex:
         return self._screen if self._screen is not None and self._screen.is_trained else None
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors to an index held in memory (every kind but ``ivf-disk``: ``add_on_disk``)."""
         if len(labels):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), labels.astype(np.int64))
         self._labels = self._positions = None
         self.meta = dataclasses.replace(self.meta, count=int(self.index.ntotal))
+
+    def add_on_disk(self, folder: Path, stem: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """``ivf-disk``: these (labels, vectors) after the rows already held, in shards, merged with
+        the held lists into a new lists file (the held one is never written); this index then
+        reads from it. Shard files are deleted whatever happens."""
+        held = faiss.try_extract_index_ivf(self.index.index)
+        assert held is not None
+        template = faiss.downcast_index(held)
+        lists = on_disk.ShardedLists(template, folder, stem, first_row=self.meta.count)
+        added = [self.labels()]
+        try:
+            for labels, vectors in chunks:
+                lists.add(vectors)
+                added.append(labels.astype(np.int64))
+            if lists.next_row == self.meta.count:
+                return
+            inner = on_disk.empty_like(template)
+            outer = faiss.IndexIDMap(inner)
+            name = lists.merge_into(inner, held if self.meta.count else None)
+        finally:
+            lists.discard()
+        faiss.copy_array_to_vector(np.concatenate(added), outer.id_map)
+        outer.ntotal = inner.ntotal
+        self.index = outer
+        self._labels = self._positions = None
+        self.meta = dataclasses.replace(self.meta, count=int(outer.ntotal), lists_file=name)
 
     def labels(self) -> np.ndarray:
         """Every label in the index (live or not), in the order they were added."""
@@ -177,14 +208,6 @@ class VectorIndex:
         if self._positions is None:
             self._positions = np.argsort(held, kind="stable")  # nearly sorted already: labels grow
         return self._positions[np.searchsorted(held, labels, sorter=self._positions)]
-
-    def vectors_at(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(labels, float32 vectors) of these rows of the index, in file order (neighbours share
-        pages), from the vector file; None without one."""
-        if self.exact is None:
-            return None
-        rows = np.sort(rows)
-        return self.labels()[rows], self.exact.prefetched(rows)
 
     def screened(self, query: np.ndarray, rows: np.ndarray, keep: int) -> np.ndarray:
         """The ``keep`` of these rows whose 8-bit codes score best against the query; all of them
@@ -209,7 +232,7 @@ class VectorIndex:
         be decoded one by one (fast-scan packs them in blocks) and its scores are only good for
         ranking, so there (with ``ranked``) each catalog vector must find its own label among its
         100 nearest, or those 100 must all tie (more than 100 identical vectors: exact copies,
-        blank frames). The row files are compared bit for bit.
+        blank frames). The screening codes are compared byte for byte.
         """
         if not len(labels):
             return 0
@@ -225,8 +248,6 @@ class VectorIndex:
                 np.linalg.norm(stored, axis=1) * np.linalg.norm(vectors, axis=1), 1e-12
             )
             damaged |= ~(similarity >= _INTACT_SIMILARITY[self.meta.params.kind])
-        if self.exact is not None:  # the re-rank's copies must be the catalog's vectors, bit for bit
-            damaged |= np.any(self.exact.array[at] != vectors, axis=1)
         if self.codes is not None and self.screens:  # and the screen's codes theirs
             damaged |= np.any(self.codes.array[at] != self.screen_codes(vectors), axis=1)
         return int(np.count_nonzero(damaged))
@@ -276,17 +297,20 @@ class VectorIndex:
             meta = read_meta(sidecar)
             if meta is None:
                 return None
+            path = sidecar.parent / meta.index_file
             try:
-                index = faiss.read_index(str(sidecar.parent / meta.index_file), flags)
+                index = (
+                    on_disk.read_index(path, meta.lists_file) if meta.lists_file else faiss.read_index(str(path), flags)
+                )
             except RuntimeError:
                 continue
+            if index is None:
+                return None
             if index.ntotal == meta.count and index.d == meta.dim and hasattr(index, "id_map"):
-                exact = codes = None
-                if meta.vectors_file:
-                    exact = FLOAT32.open_rows(sidecar.parent / meta.vectors_file, meta.count, meta.dim)
+                codes = None
                 if meta.codes_file:
                     codes = SQ8.open_rows(sidecar.parent / meta.codes_file, meta.count, meta.dim)
-                return cls(typing.cast(faiss.IndexIDMap, index), meta, exact, codes)
+                return cls(typing.cast(faiss.IndexIDMap, index), meta, codes)
             return None
         return None
 
@@ -316,8 +340,8 @@ class VectorIndex:
         allow: np.ndarray | None = None,
         nprobe: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``search``, answering with the matches' rows in the index (and its row files) rather
-        than their labels: a re-rank then reads codes and vectors without looking labels up.
+        """``search``, answering with the matches' rows in the index (and its codes file) rather
+        than their labels: the screen then reads codes without looking labels up.
         ``allow`` and ``exclude`` still name labels, translated to rows by FAISS."""
         k = max(1, min(k, int(self.index.ntotal)))
         params = self._search_params(k, ef_search, nprobe)
@@ -336,7 +360,7 @@ class VectorIndex:
         kind = self.meta.params.kind
         if kind in ("hnsw", "hnsw-sq8"):
             return faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
-        if kind == "ivf-pq":
+        if kind in IVF_KINDS:
             probes = min(self.nlist, nprobe or default_nprobe(self.nlist))
             return faiss.SearchParametersIVF(nprobe=probes)
         return faiss.SearchParameters()
@@ -348,12 +372,11 @@ class VectorIndex:
         return int(ivf.nlist) if ivf is not None else 0
 
 
-def _with_row_files(meta: IndexMeta, stem: str, screened: bool) -> IndexMeta:
-    """``meta`` with new, unique names for the row files it lacks (the codes file only when screened)."""
+def with_codes_file(meta: IndexMeta, stem: str) -> IndexMeta:
+    """``meta`` with a new, unique name for the screening codes' file when it has none, and
+    without an earlier release's float32 copy (committing it deletes that file)."""
     return dataclasses.replace(
-        meta,
-        vectors_file=meta.vectors_file or f"{stem}-{uuid.uuid4().hex[:12]}{FLOAT32.suffix}",
-        codes_file=meta.codes_file or (f"{stem}-{uuid.uuid4().hex[:12]}{SQ8.suffix}" if screened else ""),
+        meta, vectors_file="", codes_file=meta.codes_file or f"{stem}-{uuid.uuid4().hex[:12]}{SQ8.suffix}"
     )
 
 
@@ -394,10 +417,14 @@ def read_meta(sidecar: Path) -> IndexMeta | None:
         return None
     if not all(
         name == "" or _named_beside(sidecar, name, suffix)
-        for name, suffix in ((meta.vectors_file, FLOAT32.suffix), (meta.codes_file, SQ8.suffix))
+        for name, suffix in ((meta.vectors_file, LEGACY_FLOAT32_SUFFIX), (meta.codes_file, SQ8.suffix))
     ):
         return None
     if meta.params.kind not in BUILT_KINDS or not _valid_ranges(meta):
+        return None
+    if (meta.params.kind == "ivf-disk") != bool(meta.lists_file) or not (
+        meta.lists_file == "" or _named_beside(sidecar, meta.lists_file, on_disk.LISTS_SUFFIX)
+    ):
         return None
     return meta
 
@@ -422,8 +449,8 @@ def _fsync_file(path: Path) -> None:
 
 
 def _remove_orphans(sidecar: Path, keep: set[str]) -> None:
-    """Delete index and vector files a crash left behind (written but never committed)."""
-    for suffix in (".faiss", *(form.suffix for form in row_files.FORMATS)):
+    """Delete index and codes files a crash left behind (written but never committed)."""
+    for suffix in (".faiss", SQ8.suffix, on_disk.LISTS_SUFFIX, on_disk.SHARD_SUFFIX, LEGACY_FLOAT32_SUFFIX):
         for stray in sidecar.parent.glob(f"{sidecar.stem}-*{suffix}"):
             if stray.name not in keep:
                 with contextlib.suppress(OSError):

@@ -20,24 +20,25 @@ from image_recommender.index.kinds import (
     BUILD_CHUNK,
     COMPRESSED_KINDS,
     EXACT_FILTER_LIMIT,
+    IVF_KINDS,
     MAX_EXACT_UNINDEXED,
     RETRAIN_GROWTH,
-    UNIT_TOLERANCE,
     IndexParams,
     choose_kind,
     default_ef_search,
     default_nprobe,
     default_rerank,
+    ivf_kind,
     screen_size,
 )
-from image_recommender.index.row_files import FLOAT32, SQ8
+from image_recommender.index.row_files import SQ8
 from image_recommender.index.storage import (
     IndexMeta,
     VectorIndex,
-    _with_row_files,
     read_meta,
     remove_index,
     repair_marker,
+    with_codes_file,
 )
 from image_recommender.reports import JsonReport
 
@@ -206,13 +207,14 @@ class LibraryIndex:
         rerank: int,
         ties: int = 0,
     ) -> list[tuple[float, int]]:
-        """The index's best k (and ``ties`` more), re-scored exactly when its codes are compressed.
+        """The index's best k (and ``ties`` more), re-scored exactly from the catalog's vectors when
+        its codes are compressed (IVF-PQ's candidates first screened by their 8-bit codes).
 
         An IVF search restricted to a filter may find fewer than k allowed vectors in the
         lists it visits; it then visits four times as many, up to all of them.
         """
         compressed = index.meta.params.kind in COMPRESSED_KINDS
-        wanted = max(k + ties, rerank or default_rerank(index.meta.params.kind, index.meta.count))
+        wanted = max(k + ties, rerank or default_rerank(index.meta.params.kind, index.meta.count, k))
         dropped = None
         if allowed is not None:
             reachable = len(allowed)
@@ -230,51 +232,20 @@ class LibraryIndex:
         rows = rows[0][keep]
         if compressed:
             rows = index.screened(query, rows, screen_size(k))
-            return self._exact_scores(query, index.labels()[rows], k + ties, self.vectors_at(index, rows))
+            return self._exact_scores(query, index.labels()[rows], k + ties)
         return list(zip(scores[0][keep].astype(float).tolist(), index.labels()[rows].tolist(), strict=True))
 
-    def _exact_scores(
-        self,
-        query: np.ndarray,
-        labels: np.ndarray,
-        k: int,
-        copies: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> list[tuple[float, int]]:
-        """The k best of these labels by exact score (best first, ties by label): from ``copies``
-        (labels, vectors) read from the index's vector file, else from the catalog (vectors not
-        indexed yet, an index written before vector files)."""
+    def _exact_scores(self, query: np.ndarray, labels: np.ndarray, k: int) -> list[tuple[float, int]]:
+        """The k best of these labels by their catalog vectors' exact scores (best first, ties by label)."""
         if not len(labels):
             return []
         # From the catalog in label order, which is file order: fewer page reads.
-        found, vectors = copies if copies is not None else self.catalog.vectors_by_labels(np.sort(labels).tolist())
+        found, vectors = self.catalog.vectors_by_labels(np.sort(labels).tolist())
         if not len(found):
             return []
         scores = vectors @ query.reshape(-1)
         best = np.lexsort((found, -scores))[:k]
         return list(zip(scores[best].astype(float).tolist(), found[best].tolist(), strict=True))
-
-    def vectors_at(self, index: VectorIndex, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(labels, float32 vectors) of these rows from the index's vector file, every row checked:
-        one that is not of unit length (damaged bytes; its cosines could pass 1) is replaced by
-        the catalog's vector, and the index is marked for a rebuild by the next writer."""
-        copies = index.vectors_at(rows)
-        if copies is None:
-            return None
-        labels, vectors = copies
-        with np.errstate(invalid="ignore", over="ignore"):
-            bad = ~(np.abs(np.linalg.norm(vectors, axis=1) - 1) <= UNIT_TOLERANCE)
-        if not bad.any():
-            return copies
-        self.mark_for_repair()
-        held, fresh = self.catalog.vectors_by_labels(labels[bad].tolist())
-        return np.concatenate([labels[~bad], held]), np.concatenate(
-            [vectors[~bad], fresh.reshape(-1, vectors.shape[1])]
-        )
-
-    def mark_for_repair(self) -> None:
-        """Ask the next ``sync`` to rebuild (a search found damaged rows; searches never write the index)."""
-        with contextlib.suppress(OSError):
-            repair_marker(self.sidecar).touch()
 
     def damage(self, sample: int) -> int:
         """How many of a random sample of the committed index's live vectors differ from the catalog's."""
@@ -282,8 +253,9 @@ class LibraryIndex:
         return _damage(self.catalog, index, self._liveness(index).stale, sample) if index else 0
 
     def damage_everywhere(self, sample: int) -> int:
-        """How many live vectors differ from the catalog's: every row of the vector and code files
-        and every decodable stored vector, compared in chunks; IVF-PQ's rank check on a sample."""
+        """How many live vectors differ from the catalog's: every row of the codes file and every
+        decodable stored vector, compared in chunks; IVF-PQ's rank check on a sample. Damage
+        found asks the next writer to rebuild (a sample's check could miss one damaged row)."""
         index = self.committed()
         if index is None:
             return 0
@@ -292,7 +264,11 @@ class LibraryIndex:
         found = sum(
             index.differing(*self.catalog.vectors_by_labels(chunk.tolist()), ranked=False) for chunk in _chunks(live)
         )
-        return found + (_damage(self.catalog, index, stale, sample) if index.nlist else 0)
+        found += _damage(self.catalog, index, stale, sample) if index.nlist else 0
+        if found:
+            with contextlib.suppress(OSError):
+                repair_marker(self.sidecar).touch()
+        return found
 
     # -- writing --------------------------------------------------------------------------
 
@@ -350,6 +326,8 @@ class LibraryIndex:
         count = index.meta.count - len(stale)
         chosen = self._chosen(index.meta)
         params = self._params(chosen, count)
+        if index.meta.vectors_file:  # an earlier release's float32 copy: the next commit drops it
+            return None
         if not self._keeps(index.meta, params, chosen, count) or _damage(self.catalog, index, stale, check_sample):
             return None
         return IndexReport(count, 0, False, len(stale), params.kind)
@@ -361,53 +339,58 @@ class LibraryIndex:
         return meta.chosen
 
     def _params(self, chosen: str, count: int) -> IndexParams:
+        """The kind to build: ``auto``'s pick, or the one named (``ivf-pq`` past the memory budget
+        keeps its lists on disk: ``ivf-disk``)."""
         s = self.settings
-        kind = choose_kind(count, self.model.dim, s.memory_budget, s.hnsw_m) if chosen == "auto" else chosen
+        if chosen == "auto":
+            kind = choose_kind(count, self.model.dim, s.memory_budget, s.hnsw_m)
+        elif chosen == "ivf-pq":
+            kind = ivf_kind(count, self.model.dim, s.memory_budget)
+        else:
+            kind = chosen
         return IndexParams(kind, s.hnsw_m, s.ef_construction)
 
     def _keeps(self, meta: IndexMeta, params: IndexParams, chosen: str, count: int) -> bool:
         """Whether an index built as ``meta`` still serves: same kind and parameters, an IVF not
-        outgrown, and a compressed kind's row files whole (an index written before them, or a
-        file cut short, means a rebuild from the catalog's vectors)."""
+        outgrown, and IVF-PQ's codes file whole (an index written before it, or a file cut short,
+        means a rebuild from the catalog's vectors)."""
         if meta.params != params or meta.dim != self.model.dim or meta.chosen != chosen:
             return False
-        folder = self.sidecar.parent
-        if params.kind in COMPRESSED_KINDS and not (
-            meta.vectors_file and FLOAT32.usable(folder / meta.vectors_file, meta.count, meta.dim)
-        ):
-            return False
-        if params.kind != "ivf-pq":
+        if params.kind not in IVF_KINDS:
             return True
-        screened = meta.codes_file and SQ8.usable(folder / meta.codes_file, meta.count, meta.dim)
+        screened = params.kind == "ivf-disk" or (
+            meta.codes_file and SQ8.usable(self.sidecar.parent / meta.codes_file, meta.count, meta.dim)
+        )
         return bool(screened) and count <= RETRAIN_GROWTH * max(meta.trained_on, 1)
 
     def _add(self, index: VectorIndex, labels: np.ndarray) -> None:
-        """Add these labels' vectors to the index chunk by chunk, and (compressed kinds) their
-        float32 copies and screening codes to its row files, in the same order: row i stays the
-        i-th label's."""
-        if index.meta.params.kind not in COMPRESSED_KINDS:
+        """Add these labels' vectors to the index chunk by chunk, and (IVF-PQ) their screening
+        codes to its codes file, in the same order: row i stays the i-th label's."""
+        index.meta = dataclasses.replace(index.meta, vectors_file="")  # an earlier release's copy goes
+        if index.meta.params.kind == "ivf-disk":
+            chunks = (self.catalog.vectors_by_labels(chunk.tolist()) for chunk in _chunks(labels))
+            try:
+                index.add_on_disk(self.sidecar.parent, self.sidecar.stem, chunks)
+            except (OSError, RuntimeError) as exc:
+                raise LibraryError(
+                    f"{self.sidecar.parent}: could not write the index's lists ({exc}); the previous index is kept"
+                ) from None
+            return
+        if not index.screens:
             for chunk in _chunks(labels):
                 index.add(*self.catalog.vectors_by_labels(chunk.tolist()))
             return
-        index.meta = _with_row_files(index.meta, self.sidecar.stem, screened=index.screens)
-        folder, count, dim = self.sidecar.parent, index.meta.count, index.meta.dim
-        path = folder / index.meta.vectors_file
+        index.meta = with_codes_file(index.meta, self.sidecar.stem)
+        path = self.sidecar.parent / index.meta.codes_file
         try:
-            with contextlib.ExitStack() as files:
-                append_vectors = files.enter_context(FLOAT32.appending(path, count, dim))
-                append_codes = None
-                if index.meta.codes_file:
-                    path = folder / index.meta.codes_file
-                    append_codes = files.enter_context(SQ8.appending(path, count, dim))
+            with SQ8.appending(path, index.meta.count, index.meta.dim) as append_codes:
                 for chunk in _chunks(labels):
                     found, vectors = self.catalog.vectors_by_labels(chunk.tolist())
                     index.add(found, vectors)
-                    append_vectors(vectors)
-                    if append_codes is not None:
-                        append_codes(index.screen_codes(vectors))
+                    append_codes(index.screen_codes(vectors))
         except OSError as exc:
             raise LibraryError(
-                f"{path}: could not write the index's vectors ({exc}); the previous index is kept"
+                f"{path}: could not write the index's screening codes ({exc}); the previous index is kept"
             ) from None
 
     def _build(self, live: np.ndarray, params: IndexParams, chosen: str) -> VectorIndex:
