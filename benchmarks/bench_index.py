@@ -7,10 +7,11 @@ a sample of queries. For each kind, the build runs in one child process and the 
 another, so each reports its own peak memory (VmHWM) and the search its resident memory
 (VmRSS), split into the process's own memory (RssAnon) and the pages of memory-mapped
 files it touched (RssFile: the index, and the catalog pages SQLite maps). Searches are
-single-threaded and include the exact re-rank, which reads candidates' float32 vectors from
-the index's memory-mapped vector file (compressed kinds).
+single-threaded and include the exact re-rank, which reads the best candidates' float32
+vectors from the catalog (compressed kinds). Disk per image counts the catalog and every file
+of the index.
 
-    python benchmarks/bench_index.py --vectors 1000000 --kinds hnsw,hnsw-sq8,ivf-pq
+    python benchmarks/bench_index.py --vectors 1000000 --kinds hnsw,hnsw-sq8,ivf-pq,ivf-disk
     python benchmarks/bench_index.py --vectors 100000 --cli   # also a cold 'imrec search'
 """
 
@@ -121,8 +122,8 @@ def child_build(root: Path, kind: str) -> dict[str, object]:
             "kind": report.kind,
             "nlist": committed.nlist,
             "index_bytes": (folder / meta.index_file).stat().st_size,
-            "vectors_bytes": (folder / meta.vectors_file).stat().st_size if meta.vectors_file else 0,
             "codes_bytes": (folder / meta.codes_file).stat().st_size if meta.codes_file else 0,
+            "lists_bytes": (folder / meta.lists_file).stat().st_size if meta.lists_file else 0,
             "peak_mb": memory_kb("VmHWM") / 1024,
         }
 
@@ -164,6 +165,8 @@ def sweep_for(kind: str) -> list[dict[str, int]]:
     """The default (all zeros) first, then the main parameter around it."""
     if kind == "ivf-pq":
         return [{}] + [{"nprobe": p, "rerank": r} for p in (8, 16, 32) for r in (400, 1000, 2000, 4000)]
+    if kind == "ivf-disk":
+        return [{}] + [{"nprobe": p} for p in (8, 16, 32, 64)]
     if kind == "hnsw-sq8":
         return [{}] + [{"ef_search": e, "rerank": r} for e in (64, 128, 256) for r in (50, 100, 200)]
     return [{}] + [{"ef_search": e} for e in (32, 64, 128, 256)]
@@ -232,10 +235,12 @@ def main() -> None:
                 + (f", {built['nlist']} lists" if built["nlist"] else "")
                 + "".join(
                     f", {name} file {built[key] / args.vectors:.0f} B/image"  # type: ignore[operator]
-                    for name, key in (("vector", "vectors_bytes"), ("codes", "codes_bytes"))
+                    for name, key in (("codes", "codes_bytes"), ("lists", "lists_bytes"))
                     if built[key]
                 )
             )
+            held = catalog_bytes + sum(int(built[key]) for key in ("index_bytes", "codes_bytes", "lists_bytes"))  # type: ignore[call-overload]
+            print(f"   on disk with the catalog: {held / args.vectors:,.0f} B/image")
             searched = run_child("--child", "search", str(root), kind, str(queries_file))
             print(
                 f"   search process RSS {searched['rss_mb']:.0f} MB ({searched['rss_before_search_mb']:.0f} MB after"

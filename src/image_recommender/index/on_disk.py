@@ -30,6 +30,13 @@ import numpy as np
 SHARD_VECTORS = 1_000_000
 
 
+# Threads FAISS starts per search to read the lists it will visit ahead (its default: 32). At
+# 200k images (1,024 lists, nprobe 16) they cost 3.0 ms a query when the lists are cached
+# (3.6 against 0.6 ms p50) and bought nothing when they were not (0.65 ms p50, 1.5 MB a query
+# read from this VM's disk, without them); each list is contiguous, so the kernel reads it ahead.
+PREFETCH_THREADS = 0
+
+
 SHARD_SUFFIX = ".shard"
 
 
@@ -68,6 +75,7 @@ def read_index(path: Path, lists_file: str) -> faiss.Index | None:
     lists = faiss.downcast_InvertedLists(ivf.invlists) if ivf is not None else None
     if not isinstance(lists, faiss.OnDiskInvertedLists) or Path(lists.filename) != path.parent / lists_file:
         return None
+    lists.prefetch_nthread = PREFETCH_THREADS
     return index
 
 
