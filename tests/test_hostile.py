@@ -243,7 +243,7 @@ def test_requests_for_other_host_names_are_refused(model_settings: dict, library
 # -- 6. a forged sidecar never deletes or reads other files -------------------------------------
 
 
-@pytest.mark.parametrize("field", ["index_file", "vectors_file", "codes_file"])
+@pytest.mark.parametrize("field", ["index_file", "vectors_file", "codes_file", "lists_file"])
 @pytest.mark.parametrize("target", ["../catalog.sqlite3", "catalog.sqlite3", "/etc/hostname", "index-x.json"])
 def test_a_sidecar_naming_another_file_means_rebuild(
     model_settings: dict, library_dir: Path, target: str, field: str

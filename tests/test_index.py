@@ -93,6 +93,19 @@ def test_flat_index_gives_exact_results(imrec: Runner, library_dir: Path) -> Non
     assert [r["path"] for r in flat["results"]] == [r["path"] for r in hnsw["results"]]
 
 
+def test_ivf_disk_from_the_command_line_answers_as_flat(imrec: Runner, library_dir: Path) -> None:
+    imrec("index", library_dir, "--index", "flat", "-q")
+    flat = run_json(imrec, "search", "--like-id", "3", "-l", library_dir, "-k", "7")
+    imrec("build-index", library_dir, "--index", "ivf-disk")
+    state = library_dir / ".imrec"
+    meta = json.loads(next(state.glob("index-*.json")).read_text())
+    assert meta["params"]["kind"] == "ivf-disk" and (state / meta["lists_file"]).is_file()
+    assert run_json(imrec, "status", library_dir)["index"]["kind"] == "ivf-disk"
+    on_disk = run_json(imrec, "search", "--like-id", "3", "-l", library_dir, "-k", "7")
+    assert [r["path"] for r in on_disk["results"]] == [r["path"] for r in flat["results"]]
+    assert [r["score"] for r in on_disk["results"]] == pytest.approx([r["score"] for r in flat["results"]], abs=1e-6)
+
+
 def test_two_models_in_one_catalog(imrec: Runner, library_dir: Path, model_env: dict[str, str], tmp_path: Path) -> None:
     import open_clip
     import torch
