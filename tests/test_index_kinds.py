@@ -289,6 +289,23 @@ def test_an_ivf_disk_index_naming_another_lists_file_is_never_followed(tmp_path:
         assert library.status(check=True).integrity == "ok"
 
 
+def test_an_ivf_disk_lists_file_cut_short_or_missing_means_rebuild(tmp_path: Path, vectors: np.ndarray) -> None:
+    add_images(tmp_path, vectors)
+    with Library.open(tmp_path, index_kind="ivf-disk") as library:
+        library.build_index()
+        lists = _lists_file(library)
+    os.truncate(lists, lists.stat().st_size // 2)  # a search reading past its end would die of SIGBUS
+    with Library.open(tmp_path) as library:
+        assert not library.status().index.exists
+        assert set(like(library, 5, k=10)) == exact_paths(vectors, 5, 10)
+        assert library.build_index().rebuilt
+        _lists_file(library).unlink()
+    with Library.open(tmp_path) as library:
+        assert set(like(library, 6, k=10)) == exact_paths(vectors, 6, 10)
+        assert library.build_index().rebuilt
+        assert library.status(check=True).integrity == "ok"
+
+
 def test_a_failed_merge_keeps_the_previous_ivf_disk_index_and_leaves_no_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -68,12 +68,17 @@ def faiss_quiet() -> Iterator[None]:
 
 def read_index(path: Path, lists_file: str) -> faiss.Index | None:
     """The index at ``path`` with its lists mapped from ``lists_file`` beside it; None when the
-    index names another lists file (a forged or foreign index is never followed elsewhere)."""
+    index names another lists file (a forged or foreign index is never followed elsewhere) or
+    the file is shorter than the lists (cut short: reading past its end would kill the process
+    with SIGBUS)."""
     with faiss_quiet():
         index = faiss.read_index(str(path), READ_FLAGS)
     ivf = faiss.try_extract_index_ivf(index)
     lists = faiss.downcast_InvertedLists(ivf.invlists) if ivf is not None else None
-    if not isinstance(lists, faiss.OnDiskInvertedLists) or Path(lists.filename) != path.parent / lists_file:
+    mapped = path.parent / lists_file
+    if not isinstance(lists, faiss.OnDiskInvertedLists) or Path(lists.filename) != mapped:
+        return None
+    if mapped.stat().st_size < lists.totsize:
         return None
     lists.prefetch_nthread = PREFETCH_THREADS
     return index
