@@ -302,7 +302,7 @@ class VectorIndex:
                 index = (
                     on_disk.read_index(path, meta.lists_file) if meta.lists_file else faiss.read_index(str(path), flags)
                 )
-            except RuntimeError:
+            except (RuntimeError, OSError):
                 continue
             if index is None:
                 return None
