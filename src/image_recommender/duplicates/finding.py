@@ -307,11 +307,10 @@ def _neighbours(
     if not compressed:
         return scores, found
     proposed = np.unique(rows[rows >= 0])
+    # Asked in ascending label order, answered in it: ``held`` is sorted for the lookups below.
     held, stored = catalog.vectors_by_labels(np.sort(committed.labels()[proposed]).tolist())
     if not len(held):
         return np.zeros(found.shape, np.float32), np.full_like(found, -1)
-    order = np.argsort(held)
-    held, stored = held[order], stored[order]
     at = np.minimum(np.searchsorted(held, found), len(held) - 1)
     found = np.where((found >= 0) & (held[at] == found), found, -1)
     scores = np.stack([stored[at[row]] @ vector for row, vector in enumerate(vectors)])

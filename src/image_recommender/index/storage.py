@@ -373,11 +373,8 @@ class VectorIndex:
 
 
 def with_codes_file(meta: IndexMeta, stem: str) -> IndexMeta:
-    """``meta`` with a new, unique name for the screening codes' file when it has none, and
-    without an earlier release's float32 copy (committing it deletes that file)."""
-    return dataclasses.replace(
-        meta, vectors_file="", codes_file=meta.codes_file or f"{stem}-{uuid.uuid4().hex[:12]}{SQ8.suffix}"
-    )
+    """``meta`` with a new, unique name for the screening codes' file when it has none."""
+    return dataclasses.replace(meta, codes_file=meta.codes_file or f"{stem}-{uuid.uuid4().hex[:12]}{SQ8.suffix}")
 
 
 def _screen_quantizer(dim: int) -> faiss.IndexScalarQuantizer:
@@ -415,16 +412,16 @@ def read_meta(sidecar: Path) -> IndexMeta | None:
         return None
     if not _named_beside(sidecar, meta.index_file, ".faiss"):
         return None
-    if not all(
-        name == "" or _named_beside(sidecar, name, suffix)
-        for name, suffix in ((meta.vectors_file, LEGACY_FLOAT32_SUFFIX), (meta.codes_file, SQ8.suffix))
-    ):
+    named = (
+        (meta.vectors_file, LEGACY_FLOAT32_SUFFIX),
+        (meta.codes_file, SQ8.suffix),
+        (meta.lists_file, on_disk.LISTS_SUFFIX),
+    )
+    if not all(name == "" or _named_beside(sidecar, name, suffix) for name, suffix in named):
         return None
     if meta.params.kind not in BUILT_KINDS or not _valid_ranges(meta):
         return None
-    if (meta.params.kind == "ivf-disk") != bool(meta.lists_file) or not (
-        meta.lists_file == "" or _named_beside(sidecar, meta.lists_file, on_disk.LISTS_SUFFIX)
-    ):
+    if (meta.params.kind == "ivf-disk") != bool(meta.lists_file):
         return None
     return meta
 
@@ -449,7 +446,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def _remove_orphans(sidecar: Path, keep: set[str]) -> None:
-    """Delete index and codes files a crash left behind (written but never committed)."""
+    """Delete index, codes, lists and shard files a crash left behind (written but never committed)."""
     for suffix in (".faiss", SQ8.suffix, on_disk.LISTS_SUFFIX, on_disk.SHARD_SUFFIX, LEGACY_FLOAT32_SUFFIX):
         for stray in sidecar.parent.glob(f"{sidecar.stem}-*{suffix}"):
             if stray.name not in keep:

@@ -261,9 +261,7 @@ class LibraryIndex:
             return 0
         stale = self._liveness(index).stale
         live = np.setdiff1d(index.labels(), stale)
-        found = sum(
-            index.differing(*self.catalog.vectors_by_labels(chunk.tolist()), ranked=False) for chunk in _chunks(live)
-        )
+        found = sum(index.differing(labels, vectors, ranked=False) for labels, vectors in self._vectors_of(live))
         found += _damage(self.catalog, index, stale, sample) if index.nlist else 0
         if found:
             with contextlib.suppress(OSError):
@@ -368,30 +366,33 @@ class LibraryIndex:
         codes to its codes file, in the same order: row i stays the i-th label's."""
         index.meta = dataclasses.replace(index.meta, vectors_file="")  # an earlier release's copy goes
         if index.meta.params.kind == "ivf-disk":
-            chunks = (self.catalog.vectors_by_labels(chunk.tolist()) for chunk in _chunks(labels))
             try:
-                index.add_on_disk(self.sidecar.parent, self.sidecar.stem, chunks)
+                index.add_on_disk(self.sidecar.parent, self.sidecar.stem, self._vectors_of(labels))
             except (OSError, RuntimeError) as exc:
                 raise LibraryError(
                     f"{self.sidecar.parent}: could not write the index's lists ({exc}); the previous index is kept"
                 ) from None
             return
         if not index.screens:
-            for chunk in _chunks(labels):
-                index.add(*self.catalog.vectors_by_labels(chunk.tolist()))
+            for found, vectors in self._vectors_of(labels):
+                index.add(found, vectors)
             return
         index.meta = with_codes_file(index.meta, self.sidecar.stem)
         path = self.sidecar.parent / index.meta.codes_file
         try:
             with SQ8.appending(path, index.meta.count, index.meta.dim) as append_codes:
-                for chunk in _chunks(labels):
-                    found, vectors = self.catalog.vectors_by_labels(chunk.tolist())
+                for found, vectors in self._vectors_of(labels):
                     index.add(found, vectors)
                     append_codes(index.screen_codes(vectors))
         except OSError as exc:
             raise LibraryError(
                 f"{path}: could not write the index's screening codes ({exc}); the previous index is kept"
             ) from None
+
+    def _vectors_of(self, labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(labels found, their catalog vectors), ``BUILD_CHUNK`` at a time: never all in memory."""
+        for chunk in _chunks(labels):
+            yield self.catalog.vectors_by_labels(chunk.tolist())
 
     def _build(self, live: np.ndarray, params: IndexParams, chosen: str) -> VectorIndex:
         """A new index of the live vectors: trained on a random sample, then filled chunk by chunk."""
