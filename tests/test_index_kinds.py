@@ -35,6 +35,15 @@ KINDS = ["flat", "hnsw", "hnsw-sq8", "ivf-pq", "ivf-disk"]
 FOLDERS = ("a", "b")
 
 
+@pytest.fixture(autouse=True)
+def _quick_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HNSW graphs here are built with a beam of 64, not 200: these tests are about what each kind
+    keeps, finds and repairs, and the 3,000-vector graph is exact after re-rank either way. The
+    default beam's recall is test_index's ``test_default_hnsw_recall_on_a_test_set``. Saves 2.7 s
+    of the fast tier."""
+    monkeypatch.setenv("IMREC_EF_CONSTRUCTION", "64")
+
+
 def clustered(count: int, dim: int = 32, clusters: int = 40, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((clusters, dim)).astype(np.float32)
