@@ -34,6 +34,7 @@ def astronaut_variants() -> dict[str, Image.Image]:
         "eileen/pale.jpg": ImageEnhance.Color(face).enhance(0.3),
         "eileen/turned.jpg": face.rotate(10, resample=Image.Resampling.BICUBIC),
         "eileen/small.jpg": face.resize((360, 360)),
+        "eileen/thumbnail.jpg": face.resize((200, 200)),  # her face 50 px: under HOG's 80-px window
         "beach/eileen-crop.jpg": face.crop((80, 0, 420, 340)),
     }
 

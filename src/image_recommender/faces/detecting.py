@@ -6,11 +6,11 @@ LFW; the models of the ``face_recognition_models`` package, public domain; dlib 
 OpenCV downloads them. A face's descriptor is a 128-d vector; two faces of one person lie
 closer than about 0.6 (dlib's own threshold), the astronaut and her mirror image 0.19 here.
 
-The detector looks at the picture 1024 px on its long side without upsampling, so a face of
-6% of the long side and more (a group photo's faces) is found: 57 ms a picture on 2 cores
-beside another process, against 94 ms for the same recall at 640 px upsampled once; at 800 px
-faces under 8% were missed (docs/benchmarks.md, section 19). Pictures that cannot hold a face
-are not looked at (``may_show_people``).
+The detector looks at the picture 1024 px on its long side without upsampling (a picture of at
+most 512 px upsampled once), so a face of 6% of the long side and more (a group photo's faces)
+is found: 57 ms a picture on 2 cores beside another process, against 94 ms for the same recall
+at 640 px upsampled once; at 800 px faces under 8% were missed (docs/benchmarks.md, section
+19). Pictures that cannot hold a face are not looked at (``may_show_people``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ from image_recommender.errors import ModelError
 
 FACES_EXTRA_HINT = "pip install 'image-recommender[faces]'"
 DETECT_SIDE = 1024
-UPSAMPLE = 0
+# A picture at most half DETECT_SIDE long is looked at twice as large (dlib's upsampling): the
+# detector's window is 80 px, and in a 200-px picture a face is often 36-70 px. Her face is then
+# found in 58 of the 60 looks of docs/benchmarks.md section 19, against 53 (the five more are all
+# such pictures); the cost is at most that of one DETECT_SIDE picture.
+SMALL_PICTURE_SIDE = DETECT_SIDE // 2
 # A detection the HOG detector is less sure of than this is not a face (its false positives on
 # textures score below 0.2; the astronaut's face 1.16).
 MIN_SCORE = 0.3
@@ -127,7 +131,8 @@ class FaceFinder:
         rgb = np.ascontiguousarray(np.asarray(picture.convert("RGB")))
         height, width = rgb.shape[:2]
         scale = (original_long_side or max(width, height)) / max(width, height)
-        found, scores, _ = self._thread_detector().run(rgb, UPSAMPLE, 0.0)  # releases the GIL
+        upsample = 1 if max(width, height) <= SMALL_PICTURE_SIDE else 0
+        found, scores, _ = self._thread_detector().run(rgb, upsample, 0.0)  # releases the GIL
         faces = []
         kept = sorted((pair for pair in zip(found, scores, strict=True) if pair[1] >= MIN_SCORE), key=_largest)
         for box, score in kept[:MAX_FACES]:

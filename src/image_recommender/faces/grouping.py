@@ -21,8 +21,11 @@ from image_recommender.faces.detecting import chinese_whispers
 JOIN_DISTANCE = 0.5
 GROUP_DISTANCE = 0.5
 # Faces smaller than this (px in the picture) or blurred below this sharpness are kept and
-# shown, but never grouped: their descriptors are too unsure to say who it is.
-MIN_GROUP_SIDE = 60
+# shown, but never grouped: their descriptors are too unsure to say who it is. The smallest face
+# the detector finds is about 36 px (in a picture of 180-200 px, looked at upsampled), and hers
+# at that size lies 0.30-0.32 from her portrait's descriptor, at 43-52 px 0.16-0.27: as close as
+# the large ones (median 0.21) and far under the 0.5 that joins a person (docs/benchmarks.md §19).
+MIN_GROUP_SIDE = 32
 MIN_SHARPNESS = 10.0
 
 
