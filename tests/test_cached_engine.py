@@ -27,6 +27,7 @@ from image_recommender.models.cached_engine import (
 )
 from image_recommender.models.clip_tokens import ClipTokens, save_tokenizer
 from image_recommender.models.spec import ModelSpec
+from image_recommender.search import Term
 
 SHAPES = [(480, 270), (270, 480), (300, 300), (10, 7), (7, 10), (3000, 2000), (225, 224), (224, 225), (1, 2)]
 
@@ -141,20 +142,21 @@ def test_vectors_from_the_cache_equal_the_torch_route_s(
     assert cached_image_model(spec, "auto", "cpu", "fp32", "CPU", engine_cache.parent / "empty") is None
 
 
-def _imrec_without_torch(model_env: dict[str, str], *argv: str) -> str:
+def _imrec_without_torch(model_env: dict[str, str], *argv: str, unneeded: tuple[str, ...] = ()) -> str:
     """Run ``imrec ARGV`` in a fresh process on the OpenVINO engine; its stdout, once it is
-    checked that the process succeeded and never imported torch or open_clip."""
+    checked that the process succeeded and never imported torch, open_clip or ``unneeded``."""
+    modules = ("torch", "open_clip", *unneeded)
     probe = (
         "import runpy, sys\n"
         "sys.argv = ['imrec', *sys.argv[1:]]\n"
         "try:\n    runpy.run_module('image_recommender', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
+        f"print([name for name in {modules!r} if name in sys.modules])\n"
     )
     env = {**model_env, "IMREC_ENGINE": "openvino"}
     result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     *output, imported = result.stdout.splitlines()
-    assert imported == "False False", result.stdout + result.stderr
+    assert imported == "[]", result.stdout + result.stderr
     return "\n".join(output)
 
 
@@ -222,3 +224,22 @@ def test_a_text_query_with_a_cached_conversion_never_imports_torch(
         expected = lib.search(text="a red bicycle", k=3).results
     assert [hit["path"] for hit in found["results"]] == [hit.path for hit in expected]
     assert [hit["score"] for hit in found["results"]] == pytest.approx([hit.score for hit in expected], abs=0.005)
+
+
+@pytest.mark.slow
+def test_a_search_by_id_imports_no_model_and_no_picture_decoder(
+    tiny_checkpoint: Path, engine_cache: Path, library_dir: Path, model_env: dict[str, str]
+) -> None:
+    """What a cold ``search --like-id`` costs is imports (docs/benchmarks.md, section 18): it uses
+    the stored vector, so it needs no model, no Pillow (15 ms), no progress bar (7 ms) and no
+    NumPy masked arrays (8 ms, imported by np.unique)."""
+    _converted(tiny_checkpoint, engine_cache, library_dir)
+    found = json.loads(
+        _imrec_without_torch(
+            model_env, "search", "--like-id", "1", "-l", str(library_dir), "--json", "-k", "3",
+            unneeded=("PIL", "pillow_heif", "rich.progress", "numpy.ma", "openvino"),
+        )
+    )  # fmt: skip
+    with Library.open(library_dir, model_config=TINY_CONFIG, pretrained=str(tiny_checkpoint), engine="torch") as lib:
+        expected = lib.search([Term("id", "1")], k=3).results
+    assert [hit["path"] for hit in found["results"]] == [hit.path for hit in expected] and len(expected) == 3

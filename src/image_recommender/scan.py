@@ -12,8 +12,7 @@ from pathlib import Path
 from image_recommender.catalog.rows import FileStat
 from image_recommender.catalog.store import Catalog
 from image_recommender.errors import LibraryError, MassRemovalError
-from image_recommender.images.decode import IMAGE_SUFFIXES
-from image_recommender.images.media import VIDEO_SUFFIXES
+from image_recommender.images.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from image_recommender.paths import catalog_name, is_inside
 from image_recommender.reports import JsonReport
 from image_recommender.settings import STATE_DIR_NAME

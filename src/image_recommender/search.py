@@ -10,17 +10,19 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from PIL import Image
 
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.errors import QueryError, UnknownImageError
 from image_recommender.filters import PhotoFilter, check_sort
-from image_recommender.images.decode import IMAGE_SUFFIXES
+from image_recommender.images.media import IMAGE_SUFFIXES
 from image_recommender.index.sync import LibraryIndex
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_IMAGE_ID = 2**63 - 1  # SQLite's largest integer
 

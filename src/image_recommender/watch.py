@@ -15,8 +15,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from image_recommender.errors import ImrecError, LibraryError
-from image_recommender.images.decode import IMAGE_SUFFIXES
-from image_recommender.images.media import VIDEO_SUFFIXES
+from image_recommender.images.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from image_recommender.library import Library, UpdateSummary
 from image_recommender.settings import STATE_DIR_NAME
 

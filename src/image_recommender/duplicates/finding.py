@@ -13,7 +13,8 @@ import numpy as np
 
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
-from image_recommender.images.raw import RAW_SUFFIXES, is_raw, pair_key
+from image_recommender.images.media import RAW_SUFFIXES
+from image_recommender.images.raw import is_raw, pair_key
 from image_recommender.index.kinds import COMPRESSED_KINDS, IndexParams, default_ef_search
 from image_recommender.index.milvus import MilvusIndex
 from image_recommender.index.storage import VectorIndex

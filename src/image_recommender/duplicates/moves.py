@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.duplicates.finding import DuplicateGroup
 from image_recommender.errors import LibraryError, SettingsError
-from image_recommender.images.decode import fingerprint_handle
+from image_recommender.images.fingerprint import fingerprint_handle
 from image_recommender.paths import handle_is_inside, is_inside
 
 MANIFEST_VERSION = 2

@@ -18,13 +18,15 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from image_recommender.catalog.faces import Face
 from image_recommender.errors import ModelError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 FACES_EXTRA_HINT = "pip install 'image-recommender[faces]'"
 DETECT_SIDE = 1024

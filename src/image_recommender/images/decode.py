@@ -10,7 +10,6 @@ Every failure becomes an ``ImageDecodeError`` carrying a short, human reason.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import math
 import os
@@ -23,14 +22,10 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from image_recommender.errors import ImageDecodeError
-from image_recommender.images.raw import RAW_SUFFIXES, decode_raw, may_be_raw
+from image_recommender.images.fingerprint import fingerprint_bytes
+from image_recommender.images.raw import decode_raw, may_be_raw
 from image_recommender.paths import handle_is_inside
 
-# What a library holds (any case): HEIC, HEIF and AVIF through pillow-heif, camera RAWs through LibRaw.
-IMAGE_SUFFIXES = (
-    frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"})
-    | RAW_SUFFIXES
-)
 # Pillow's own limit (~89 MP) would refuse real 100 MP camera files; above this many pixels
 # (a warning we turn into an error) a file is treated as a decompression bomb.
 MAX_PIXELS = 200_000_000
@@ -76,21 +71,6 @@ class FileBytes:
 # PIL shrinks by an integer box filter first while the rest of the scale stays >= this gap:
 # 2x faster for photos, within 0.75/255 mean absolute difference of a plain bicubic resize.
 RESIZE_REDUCING_GAP = 2.0
-
-
-def fingerprint_bytes(data: bytes) -> str:
-    """Content identity: BLAKE2b-128 of the whole file (about 1 GB/s, cheap next to decoding)."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def fingerprint_handle(descriptor: int) -> str:
-    """``fingerprint_bytes`` of an open file, read a MiB at a time from its start."""
-    digest = hashlib.blake2b(digest_size=16)
-    offset = 0
-    while chunk := os.pread(descriptor, 1 << 20, offset):
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest()
 
 
 def open_regular_file(path: Path, root: Path | None = None) -> tuple[BinaryIO, os.stat_result]:

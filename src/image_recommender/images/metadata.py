@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from PIL import Image
-
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _MAKE, _MODEL = 0x010F, 0x0110
@@ -45,6 +43,8 @@ def read_metadata(source: bytes | BinaryIO, mtime_ns: int | None) -> PhotoMetada
     exif: dict[int, Any] = {}
     details: dict[int, Any] = {}
     gps: dict[int, Any] = {}
+    from PIL import Image  # here: the catalog's rows name this module's dataclass, a search needs no Pillow
+
     with contextlib.suppress(Exception), warnings.catch_warnings():  # metadata never fails a file
         warnings.simplefilter("ignore")
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:

@@ -15,12 +15,15 @@ import io
 import os
 import posixpath
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
-from PIL import Image
 
 from image_recommender.errors import ImageDecodeError
+from image_recommender.images.media import RAW_SUFFIXES
+
+if TYPE_CHECKING:  # Pillow is imported where a RAW is decoded: pairing names needs none
+    from PIL import Image
 
 
 class _HasPath(Protocol):
@@ -30,15 +33,11 @@ class _HasPath(Protocol):
 
 Row = TypeVar("Row", bound=_HasPath)
 
-RAW_SUFFIXES = frozenset(
-    {".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef",
-     ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".mos", ".mrw", ".rwl", ".kdc", ".dcr"}
-)  # fmt: skip
 # What a RAW's sibling may be: the camera's JPEG or HEIC of the same shot, or its development.
 SIBLING_SUFFIXES = frozenset({".jpg", ".jpeg", ".heic", ".heif"})
 
-# LibRaw's ``flip`` (0, 3, 5, 6) as the turn that makes a stored preview upright.
-_UPRIGHT = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
+# LibRaw's ``flip`` (0, 3, 5, 6) as the turn that makes a stored preview upright (Pillow's names).
+_UPRIGHT = {3: "ROTATE_180", 5: "ROTATE_90", 6: "ROTATE_270"}
 _ORIENTATION_TAG = 0x0112
 # Sensors larger than this many photosites are not developed (a 200 MP medium format back is 200M).
 MAX_PHOTOSITES = 250_000_000
@@ -86,6 +85,7 @@ def decode_raw(
     ``min_side`` (the model's input side). ``decode_jpeg`` decodes a JPEG preview as every JPEG is
     decoded (images/decode.py passes its own, so this module does not import it back)."""
     import rawpy
+    from PIL import Image
 
     try:
         with rawpy.imread(io.BytesIO(data)) as raw:
@@ -105,6 +105,8 @@ def decode_raw(
 
 def _preview(raw: object, rawpy: object, decode_jpeg: Callable[[bytes], Image.Image]) -> Image.Image | None:
     """The embedded preview, upright; None when the RAW has none (or one LibRaw cannot give)."""
+    from PIL import Image
+
     try:
         thumb = raw.extract_thumb()  # type: ignore[attr-defined]
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):  # type: ignore[attr-defined]
@@ -116,10 +118,12 @@ def _preview(raw: object, rawpy: object, decode_jpeg: Callable[[bytes], Image.Im
             return picture
     else:
         picture = Image.fromarray(np.ascontiguousarray(thumb.data)).convert("RGB")
-    return picture.transpose(turn) if turn is not None else picture
+    return picture.transpose(Image.Transpose[turn]) if turn is not None else picture
 
 
 def _says_orientation(jpeg: bytes) -> bool:
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(jpeg)) as image:
             return image.getexif().get(_ORIENTATION_TAG) is not None

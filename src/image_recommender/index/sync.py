@@ -187,7 +187,7 @@ class LibraryIndex:
         elif allowed is not None:
             scored_exactly = np.intersect1d(allowed, found.unindexed, assume_unique=True)
         else:
-            scored_exactly = np.setdiff1d(found.unindexed, excluded)
+            scored_exactly = _without(found.unindexed, excluded)
         if len(scored_exactly) > MAX_EXACT_UNINDEXED:
             raise LibraryError(f"{len(scored_exactly)} images are not in the index yet; run 'imrec build-index' first")
         candidates += self._exact_scores(query, scored_exactly, k + ties)
@@ -219,7 +219,7 @@ class LibraryIndex:
         if allowed is not None:
             reachable = len(allowed)
         else:
-            dropped = np.union1d(found.stale, excluded)
+            dropped = _union(found.stale, excluded)
             reachable = index.meta.count - len(dropped)
         probes = nprobe or default_nprobe(index.nlist)
         beam = ef_search or default_ef_search(index.meta.count)
@@ -410,6 +410,25 @@ class LibraryIndex:
             raise
         built.meta = dataclasses.replace(built.meta, chosen=chosen, trained_on=len(live))
         return built
+
+
+# A search by id or text calls no np.unique (np.setdiff1d and np.union1d without assume_unique):
+# NumPy 2.4's unique imports its masked-array module on first use, 8 ms of every cold search.
+
+
+def _union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The sorted labels in either array, each once."""
+    both = np.sort(np.concatenate((first, second)))
+    return both[np.concatenate(([True], both[1:] != both[:-1]))] if len(both) else both
+
+
+def _without(labels: np.ndarray, dropped: np.ndarray) -> np.ndarray:
+    """``labels`` (sorted, each once) less those in ``dropped``."""
+    if not len(labels) or not len(dropped):
+        return labels
+    ordered = np.sort(dropped)
+    at = np.searchsorted(ordered, labels).clip(max=len(ordered) - 1)
+    return labels[ordered[at] != labels]
 
 
 def _damage(catalog: Catalog, index: VectorIndex, stale: np.ndarray, sample: int) -> int:

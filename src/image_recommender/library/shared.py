@@ -16,12 +16,6 @@ from image_recommender.errors import IndexMismatchError, LibraryBusyError, Libra
 from image_recommender.index.milvus import MilvusIndex, lite_uri, uses_milvus
 from image_recommender.index.storage import sidecar_path
 from image_recommender.index.sync import IndexSettings, LibraryIndex
-from image_recommender.models.cached_engine import (
-    CachedImageModel,
-    CachedTextModel,
-    cached_image_model,
-    cached_text_model,
-)
 from image_recommender.models.openvino_engine import default_engine_cache
 from image_recommender.models.recommended import missing_weights
 from image_recommender.models.spec import ModelSpec
@@ -29,6 +23,7 @@ from image_recommender.paths import is_inside
 from image_recommender.settings import Settings
 
 if TYPE_CHECKING:
+    from image_recommender.models.cached_engine import CachedImageModel, CachedTextModel
     from image_recommender.models.openvino_text import OpenVinoTextTower
     from image_recommender.models.text_tower import TextTower
     from image_recommender.models.torch_model import EngineOptions, LoadedModel
@@ -110,6 +105,8 @@ class Shared:
         s = self.settings
         if s.compile:
             return self.load_model(spec)
+        from image_recommender.models.cached_engine import cached_image_model  # Pillow: not for a search by id
+
         cache = s.engine_cache or default_engine_cache()
         cached = cached_image_model(spec, s.engine, s.device, s.precision, s.openvino_device, cache)
         return cached if cached is not None else self.load_model(spec)
@@ -158,6 +155,8 @@ class Shared:
         if self._model is not None and self._model.spec == spec:
             return self._model
         if self._texts is None or self._texts.spec != spec:
+            from image_recommender.models.cached_engine import cached_text_model
+
             s = self.settings
             cache = s.engine_cache or default_engine_cache()
             self._texts = cached_text_model(spec, s.engine, s.device, s.precision, s.openvino_device, cache)

@@ -21,7 +21,8 @@ from PIL import Image
 from image_recommender.catalog.rows import ImageRow, VideoResult
 from image_recommender.catalog.store import Catalog, vector_to_blob
 from image_recommender.errors import ImageDecodeError
-from image_recommender.images.decode import fingerprint_handle, open_regular_file
+from image_recommender.images.decode import open_regular_file
+from image_recommender.images.fingerprint import fingerprint_handle
 from image_recommender.reports import JsonReport
 from image_recommender.video.sampling import sample_video, video_metadata
 
