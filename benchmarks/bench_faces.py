@@ -38,7 +38,13 @@ from bench_embed import make_library  # noqa: E402
 from bench_passes import timed_index  # noqa: E402
 from bench_small_update import seeded_checkpoint  # noqa: E402
 
-from image_recommender.faces.detecting import DETECT_SIDE, FaceFinder, chinese_whispers, may_show_people  # noqa: E402
+from image_recommender.faces.detecting import (  # noqa: E402
+    DETECT_SIDE,
+    FaceFinder,
+    chinese_whispers,
+    detector_copy,
+    may_show_people,
+)
 from image_recommender.faces.grouping import GROUP_DISTANCE, MIN_GROUP_SIDE  # noqa: E402
 from image_recommender.models.recommended import cpu_flags  # noqa: E402
 
@@ -73,8 +79,7 @@ def quality(finder: FaceFinder, pictures: list[Image.Image], photos: list[Path])
     found, vectors, distances, gate_passed, seconds = 0, [], [], 0, []
     for picture in pictures:
         gate_passed += may_show_people(picture)
-        small = picture.copy()
-        small.thumbnail((DETECT_SIDE, DETECT_SIDE))
+        small = detector_copy(picture)
         started = time.perf_counter()
         faces = finder.find(small, max(picture.size))
         seconds.append(time.perf_counter() - started)
@@ -101,8 +106,7 @@ def quality(finder: FaceFinder, pictures: list[Image.Image], photos: list[Path])
         passes = may_show_people(picture)
         gate_seconds.append(time.perf_counter() - started)
         ruled_out += not passes
-        picture.thumbnail((DETECT_SIDE, DETECT_SIDE))
-        false_faces += len(finder.find(picture))
+        false_faces += len(finder.find(detector_copy(picture)))
     print(
         f"photos without people: {false_faces} false faces on {len(photos)}; the gate rules out {ruled_out} of"
         f" {len(photos)} ({statistics.median(gate_seconds) * 1000:.1f} ms each); the detector and descriptor"

@@ -72,6 +72,19 @@ def _models_folder() -> Path:
     return Path(locations[0]) / "models"
 
 
+def detector_copy(picture: Image.Image) -> Image.Image:
+    """The picture as the detector looks at it: RGB, at most DETECT_SIDE on its long side. One
+    bilinear resize of the decode, not a copy thumbnailed: 6.7 against 15 ms for a 1280 x 800
+    decode, a seventh of what a people-free photo costs the pass besides HOG."""
+    from PIL import Image
+
+    rgb = picture if picture.mode == "RGB" else picture.convert("RGB")
+    scale = DETECT_SIDE / max(rgb.size)
+    if scale >= 1:
+        return rgb
+    return rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.BILINEAR)
+
+
 def may_show_people(rgb: Image.Image) -> bool:
     """Whether a picture may show a face: grey pictures always, colour ones when enough of a
     small copy is skin-coloured (docs/benchmarks.md: the gate's recall and what it rules out)."""

@@ -25,7 +25,7 @@ from image_recommender.catalog.faces import Face
 from image_recommender.catalog.rows import ImageRow
 from image_recommender.catalog.store import Catalog
 from image_recommender.errors import ImageDecodeError
-from image_recommender.faces.detecting import DETECT_SIDE, MAX_FACES, FaceFinder, may_show_people
+from image_recommender.faces.detecting import DETECT_SIDE, MAX_FACES, FaceFinder, detector_copy, may_show_people
 from image_recommender.faces.grouping import group_new
 from image_recommender.images.decode import decode, read_file
 from image_recommender.images.media import is_video
@@ -113,10 +113,8 @@ def _look(
         return (fingerprint, "failed", [], str(exc)), False
     if not may_show_people(decoded):
         return (fingerprint, "ok", [], None), True
-    picture = decoded.copy()
-    picture.thumbnail((DETECT_SIDE, DETECT_SIDE))
     try:
-        faces = finder.find(picture, max(image.width or 0, image.height or 0) or None)
+        faces = finder.find(detector_copy(decoded), max(image.width or 0, image.height or 0) or None)
     except Exception as exc:  # dlib's own failure on one picture, recorded like a decode error
         return (fingerprint, "failed", [], f"face detection failed: {exc.__class__.__name__}: {exc}"[:300]), False
     return (fingerprint, "ok", faces, None), False
