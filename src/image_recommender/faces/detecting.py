@@ -75,7 +75,7 @@ def _models_folder() -> Path:
 def detector_copy(picture: Image.Image) -> Image.Image:
     """The picture as the detector looks at it: RGB, at most DETECT_SIDE on its long side. One
     bilinear resize of the decode, not a copy thumbnailed: 6.7 against 15 ms for a 1280 x 800
-    decode, a seventh of what a people-free photo costs the pass besides HOG."""
+    decode, whose own decoding costs 24-27 ms (docs/benchmarks.md section 19)."""
     from PIL import Image
 
     rgb = picture if picture.mode == "RGB" else picture.convert("RGB")
