@@ -173,21 +173,28 @@ def free_port() -> int:
 
 @contextmanager
 def serving(library: Library) -> Iterator[int]:
-    """The web app on a free local port in a thread, for a real browser; stopped (and the library closed) after."""
+    """The web app on a free local port in a thread, for a real browser; stopped (and the library closed) after.
+
+    The server gets the socket bound here: a port probed free and bound again later was once taken
+    in between (by the browser's own connections), and the page then met a refused connection."""
     import uvicorn
 
-    port = free_port()
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(library), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
+        assert server.started, "the web app did not start within 20 s"
         yield port
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        listening.close()
         library.close()
 
 
