@@ -423,7 +423,7 @@ def _union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def _without(labels: np.ndarray, dropped: np.ndarray) -> np.ndarray:
-    """``labels`` (sorted, each once) less those in ``dropped``."""
+    """``labels`` (each once) less those in ``dropped``, in their order."""
     if not len(labels) or not len(dropped):
         return labels
     ordered = np.sort(dropped)
